@@ -1,0 +1,45 @@
+# Store Cover Portal: `make run` serves the portal, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+export FLASK_APP := app.py
+
+.PHONY: run test test-fast test-pg setup setup-dev bench clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.installed
+
+setup: $(VENV)/.installed
+
+setup-dev: $(VENV)/.installed-dev
+
+## Set up, migrate, seed a demo when the database is empty, and serve on http://127.0.0.1:$(PORT)
+run: setup
+	$(BIN)/flask init-db
+	$(BIN)/flask seed-demo
+	GUNICORN_BIND=127.0.0.1:$(PORT) SESSION_COOKIE_SECURE=$${SESSION_COOKIE_SECURE:-0} $(BIN)/gunicorn --config gunicorn.conf.py app:app
+
+## Set up and run every test, browser tests included
+test: setup-dev
+	PLAYWRIGHT_CHROMIUM_EXECUTABLE="$$(bash scripts/find-chromium.sh $(BIN)/python)" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Everything but the browser tests
+test-fast: setup-dev
+	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+## Benchmarks under bench/ (results are written to bench/results/)
+bench: setup-dev
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache

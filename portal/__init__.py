@@ -1,0 +1,113 @@
+"""Store Cover Portal: the application factory."""
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Mapping, Optional
+
+import sqlalchemy as sa
+from flask import Flask, session
+from sqlalchemy.engine import Engine
+
+from . import config
+from .extensions import csrf, db, login_manager, migrate
+
+
+def create_app(overrides: Optional[Mapping[str, Any]] = None) -> Flask:
+    """Create and configure the portal."""
+    app = Flask(
+        __name__,
+        template_folder=str(config.ROOT / "templates"),
+        static_folder=str(config.ROOT / "static"),
+        instance_path=str(config.INSTANCE),
+    )
+    app.config.from_mapping(config.load())
+    if overrides:
+        app.config.from_mapping(overrides)
+    configure_logging(app)
+    register_extensions(app)
+    register_security(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def configure_logging(app: Flask) -> None:
+    """Log structured JSON lines to stdout."""
+    from .logs import configure_logging as _configure
+    _configure(app)
+
+
+@sa.event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    """Turn on WAL, foreign keys and a busy timeout for every SQLite connection."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the database, migrations, CSRF protection and sign-in to the app."""
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.sign_in"
+    login_manager.login_message = "Sign in to continue."
+    login_manager.login_message_category = "info"
+    # Sessions are checked against the database on every request instead (see load_user).
+    login_manager.session_protection = None
+
+    from .auth.service import session_is_valid
+    from .models import User
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> Optional[User]:
+        """Load the signed-in user if the session is still valid for them."""
+        user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+        if user is None or not session_is_valid(user, session):
+            session.clear()
+            return None
+        return user
+
+
+def register_security(app: Flask) -> None:
+    """Install request ids and security headers."""
+    from . import security
+    security.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount the portal's areas."""
+    from .auth.views import bp as auth_bp
+    from .main.views import bp as main_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(main_bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """Render error pages in the portal layout."""
+    from .errors import register_error_handlers
+    register_error_handlers(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    """Expose helpers that every template uses."""
+
+    @app.context_processor
+    def inject_globals() -> dict[str, Any]:
+        from flask_login import current_user
+        store = current_user.store if current_user.is_authenticated else None
+        return {"current_store": store, "portal_env": app.config["PORTAL_ENV"]}
+
+
+def register_commands(app: Flask) -> None:
+    """Add the flask CLI commands."""
+    from .cli import register_commands as _register
+    _register(app)

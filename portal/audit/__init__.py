@@ -1,0 +1,2 @@
+"""The per-store, hash-chained audit log."""
+from .service import record  # noqa: F401

@@ -1,0 +1,56 @@
+"""Password hashing (argon2id) and the password policy."""
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+
+MIN_LENGTH = 10
+MAX_LENGTH = 128
+# A short list of the passwords people reach for first; longer lists belong to a breach checker.
+COMMON = frozenset({
+    "password123", "password1234", "1234567890", "12345678910", "qwertyuiop", "iloveyou123",
+    "letmein1234", "welcome123", "changeme123", "passw0rd123", "administrator", "qwerty12345",
+})
+
+
+def _hasher() -> PasswordHasher:
+    """Return an argon2id hasher with the configured cost."""
+    return PasswordHasher(
+        time_cost=current_app.config["ARGON2_TIME_COST"],
+        memory_cost=current_app.config["ARGON2_MEMORY_KIB"],
+    )
+
+
+def hash_password(password: str) -> str:
+    """Hash a password with argon2id."""
+    return _hasher().hash(password)
+
+
+def verify_password(stored: str, password: str) -> bool:
+    """Check a password against a stored hash, in constant time."""
+    try:
+        return _hasher().verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored: str) -> bool:
+    """Tell whether a hash was made with weaker settings than today's."""
+    try:
+        return _hasher().check_needs_rehash(stored)
+    except InvalidHashError:
+        return True
+
+
+def password_problem(password: str, username: str = "") -> str | None:
+    """Return why a password is too weak, or None when it is acceptable."""
+    if len(password) < MIN_LENGTH:
+        return f"Use at least {MIN_LENGTH} characters."
+    if len(password) > MAX_LENGTH:
+        return f"Use at most {MAX_LENGTH} characters."
+    if password.lower() in COMMON or len(set(password)) < 4:
+        return "That password is too easy to guess."
+    if username and username.lower() in password.lower():
+        return "The password must not contain the username."
+    return None

@@ -1,0 +1,105 @@
+"""Flask commands: database, stores, users and demo data."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+from flask_migrate import upgrade
+
+from .extensions import db
+from .models import Store, User
+from .stores import InvalidInput, create_store, create_user
+
+MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
+
+DEMO_PASSWORD = "counter-demo-2026"
+DEMO_STORES = [
+    ("LDN01", "Demo Electronics London", "GB", "GBP", "en", "Europe/London", "ldn"),
+    ("SYD01", "Demo Electronics Sydney", "AU", "AUD", "en", "Australia/Sydney", "syd"),
+]
+
+
+def init_db() -> None:
+    """Bring the schema up to date; never drops anything."""
+    upgrade(directory=MIGRATIONS)
+
+
+def seed_demo() -> list[tuple[str, str, str]]:
+    """Create the demo stores and people unless any data exists; return who was created."""
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Store)) or \
+            db.session.scalar(sa.select(sa.func.count()).select_from(User)):
+        return []
+    created: list[tuple[str, str, str]] = []
+    admin = create_user("admin", "Head Office Admin", "admin", DEMO_PASSWORD, None)
+    created.append((admin.username, "admin", "head office"))
+    for code, name, country, currency, language, tz, prefix in DEMO_STORES:
+        create_store(code, name, country, currency, language, tz, actor=admin)
+        people = [(f"{prefix}.manager", f"{name.split()[-1]} Manager", "manager"),
+                  (f"{prefix}.alex", "Alex Morgan", "associate"),
+                  (f"{prefix}.sam", "Sam Patel", "associate")]
+        for username, display, role in people:
+            create_user(username, display, role, DEMO_PASSWORD, code, actor=admin)
+            created.append((username, role, code))
+    db.session.commit()
+    return created
+
+
+def register_commands(app: Flask) -> None:
+    """Attach the portal's commands to the flask CLI."""
+
+    @app.cli.command("init-db")
+    def init_db_command() -> None:
+        """Create or upgrade the database schema (safe to run again)."""
+        init_db()
+        click.echo("Database is up to date.")
+
+    @app.cli.command("create-store")
+    @click.option("--code", required=True, help="Short store code, e.g. LDN01.")
+    @click.option("--name", required=True, help="Store name shown to staff.")
+    @click.option("--country", required=True, help="ISO 3166-1 alpha-2 country, e.g. GB.")
+    @click.option("--currency", required=True, help="ISO 4217 currency, e.g. GBP.")
+    @click.option("--language", default="en", show_default=True, help="ISO 639-1 language.")
+    @click.option("--timezone", "tz", required=True, help="IANA time zone, e.g. Europe/London.")
+    def create_store_command(code: str, name: str, country: str, currency: str, language: str, tz: str) -> None:
+        """Add a store."""
+        try:
+            store = create_store(code, name, country, currency, language, tz)
+            db.session.commit()
+        except InvalidInput as exc:
+            db.session.rollback()
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"Created store {store.code} ({store.name}).")
+
+    @app.cli.command("create-user")
+    @click.option("--username", required=True)
+    @click.option("--name", "display_name", required=True, help="Full name shown in the portal.")
+    @click.option("--role", required=True, type=click.Choice(["associate", "manager", "admin"]))
+    @click.option("--store", "store_code", default=None, help="Store code (associates and managers).")
+    @click.option("--password", default=None,
+                  help="Password; else $PORTAL_USER_PASSWORD; else you are prompted.")
+    def create_user_command(username: str, display_name: str, role: str, store_code: str | None,
+                            password: str | None) -> None:
+        """Add a person who can sign in."""
+        password = password or os.environ.get("PORTAL_USER_PASSWORD") or click.prompt(
+            "Password", hide_input=True, confirmation_prompt=True)
+        try:
+            user = create_user(username, display_name, role, password, store_code)
+            db.session.commit()
+        except InvalidInput as exc:
+            db.session.rollback()
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"Created {user.role} {user.username}.")
+
+    @app.cli.command("seed-demo")
+    def seed_demo_command() -> None:
+        """Create two demo stores and their people if the database is empty."""
+        created = seed_demo()
+        if not created:
+            click.echo("Data already exists; nothing seeded.")
+            return
+        click.echo("Demo sign-in details (every password: %s)" % DEMO_PASSWORD)
+        for username, role, where in created:
+            click.echo(f"  {username:<14} {role:<10} {where}")

@@ -1,0 +1,113 @@
+"""Settings read from the environment, one place for every key."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = ROOT / "instance"
+
+
+def _bool(name: str, default: bool) -> bool:
+    """Read a yes/no environment variable."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    """Read an integer environment variable."""
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def _float(name: str, default: float) -> float:
+    """Read a decimal environment variable."""
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+def _dev_secret_key() -> str:
+    """Return a development secret kept in instance/, generating it on first use."""
+    INSTANCE.mkdir(exist_ok=True)
+    path = INSTANCE / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def database_url() -> str:
+    """Return the SQLAlchemy URL: DATABASE_URL, else SQLite in instance/."""
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if not url:
+        INSTANCE.mkdir(exist_ok=True)
+        return f"sqlite:///{INSTANCE / 'portal.db'}"
+    # Heroku-style URLs name the scheme "postgres"; SQLAlchemy wants the psycopg 3 driver named.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def load() -> dict[str, Any]:
+    """Build the configuration mapping from the environment."""
+    env = os.environ.get("PORTAL_ENV", "development").strip().lower()
+    production = env == "production"
+    secret = os.environ.get("SECRET_KEY", "").strip()
+    if not secret:
+        if production:
+            raise RuntimeError("SECRET_KEY must be set when PORTAL_ENV=production")
+        secret = _dev_secret_key()
+    return {
+        # "production" makes SECRET_KEY mandatory and cookies Secure; anything else is development.
+        "PORTAL_ENV": env,
+        # Signs session cookies and CSRF tokens; a development key is generated into instance/.
+        "SECRET_KEY": secret,
+        # SQLite file by default; a postgresql:// URL for a chain of stores (several instances).
+        "SQLALCHEMY_DATABASE_URI": database_url(),
+        # Reconnect cleanly after a database restart or an idle connection drop.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Minutes without a request after which a signed-in session ends (shared iPads).
+        "IDLE_TIMEOUT_MINUTES": _int("IDLE_TIMEOUT_MINUTES", 15),
+        # Hours after sign-in after which a session ends whatever the activity.
+        "ABSOLUTE_SESSION_HOURS": _int("ABSOLUTE_SESSION_HOURS", 12),
+        # Consecutive failed sign-ins that lock an account.
+        "LOCKOUT_THRESHOLD": _int("LOCKOUT_THRESHOLD", 10),
+        # Minutes an account stays locked after too many failures.
+        "LOCKOUT_MINUTES": _int("LOCKOUT_MINUTES", 5),
+        # Session cookie: HttpOnly and SameSite=Lax always; Secure unless plain-http development.
+        "SESSION_COOKIE_NAME": os.environ.get("SESSION_COOKIE_NAME", "portal_session"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", production),
+        # CSRF tokens live as long as the absolute session, so a long shift never hits a stale form.
+        "WTF_CSRF_TIME_LIMIT": None,
+        # Largest request body accepted, in bytes.
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 1024 * 1024),
+        # Trust X-Forwarded-* from this many proxies (0 when gunicorn faces clients directly).
+        "PROXY_COUNT": _int("PROXY_COUNT", 0),
+        # Argon2id cost: time cost and memory in KiB (defaults meet OWASP ASVS v5 appendix C).
+        "ARGON2_TIME_COST": _int("ARGON2_TIME_COST", 3),
+        "ARGON2_MEMORY_KIB": _int("ARGON2_MEMORY_KIB", 65536),
+        # Log level for the structured stdout log.
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
+        # XCover API base URL (up to, not including, /partners/...); empty runs the embedded sandbox.
+        "XCOVER_BASE_URL": os.environ.get("XCOVER_BASE_URL", "").strip().rstrip("/"),
+        # XCover partner code, API key and secret; the sandbox demo values apply when unset.
+        "XCOVER_PARTNER_CODE": os.environ.get("XCOVER_PARTNER_CODE", "DEMO1"),
+        "XCOVER_API_KEY": os.environ.get("XCOVER_API_KEY", "demo-api-key"),
+        "XCOVER_API_SECRET": os.environ.get("XCOVER_API_SECRET", "demo-api-secret"),
+        # HMAC algorithm for request signing: hmac-sha256, hmac-sha384 or hmac-sha512.
+        "XCOVER_AUTH_ALGORITHM": os.environ.get("XCOVER_AUTH_ALGORITHM", "hmac-sha512"),
+        # Seconds allowed to open a connection to XCover.
+        "XCOVER_CONNECT_TIMEOUT": _float("XCOVER_CONNECT_TIMEOUT", 3.0),
+        # Seconds to wait for an answer: booking calls, then every other call.
+        "XCOVER_BOOKING_READ_TIMEOUT": _float("XCOVER_BOOKING_READ_TIMEOUT", 10.0),
+        "XCOVER_READ_TIMEOUT": _float("XCOVER_READ_TIMEOUT", 5.0),
+        # Whole-call budget including retries; keep it below gunicorn's worker timeout (30 s).
+        "XCOVER_TOTAL_BUDGET": _float("XCOVER_TOTAL_BUDGET", 18.0),
+    }

@@ -1,0 +1,42 @@
+"""Error pages in the portal's own layout."""
+from __future__ import annotations
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from .extensions import db
+
+MESSAGES = {
+    400: ("Something was wrong with that request", "Go back and try again."),
+    403: ("Not allowed", "Your role does not allow this. Ask your store manager if you need it."),
+    404: ("Page not found", "The page may have moved, or the link was mistyped."),
+    405: ("Not allowed", "That action cannot be done this way."),
+    413: ("Too much data", "That request was larger than the portal accepts."),
+    500: ("Something went wrong", "Nothing you typed was sent. Try again; if it keeps happening, tell your manager."),
+}
+
+
+def _render(code: int, title: str, message: str) -> tuple[str, int]:
+    """Render an error page with the given status."""
+    return render_template("errors/error.html", code=code, heading=title, message=message, title=title), code
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Render 400, 403, 404, 405, 413 and 500 in the layout."""
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError) -> tuple[str, int]:
+        return _render(400, "This form expired", "Go back, reload the page and submit again.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
+        code = error.code or 500
+        if code not in MESSAGES:
+            return error
+        return _render(code, *MESSAGES[code])
+
+    @app.errorhandler(500)
+    def server_error(error: Exception) -> tuple[str, int]:
+        db.session.rollback()
+        return _render(500, *MESSAGES[500])

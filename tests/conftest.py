@@ -1,0 +1,171 @@
+"""Shared fixtures: app, client, runner, people, sign-in helper, databases."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from portal import create_app
+from portal.extensions import db
+from portal.models import Store, User
+from portal.stores import create_store, create_user
+
+from .dbs import FAST_HASHING, PostgresFactory, SqliteFactory, pg_admin_url
+
+PASSWORD = "correct-horse-battery"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run tests marked both_dbs on SQLite and on PostgreSQL."""
+    if "db_backend" in metafunc.fixturenames:
+        backends = ["sqlite"]
+        if metafunc.definition.get_closest_marker("both_dbs"):
+            backends.append("postgresql")
+        metafunc.parametrize("db_backend", backends, scope="function")
+
+
+@pytest.fixture(scope="session")
+def sqlite_factory(tmp_path_factory: pytest.TempPathFactory) -> SqliteFactory:
+    """One migrated SQLite template for the whole run."""
+    return SqliteFactory(tmp_path_factory.mktemp("db"))
+
+
+@pytest.fixture(scope="session")
+def postgres_factory() -> Iterator[PostgresFactory]:
+    """One migrated PostgreSQL template for the whole run."""
+    url = pg_admin_url()
+    if url is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must test PostgreSQL: TEST_DATABASE_URL is not set")
+        pytest.skip("PostgreSQL tests need TEST_DATABASE_URL (scripts/pg-start.sh starts a server)")
+    factory = PostgresFactory(url)
+    yield factory
+    factory.drop_all()
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, db_backend: str, sqlite_factory: SqliteFactory) -> str:
+    """A fresh, migrated database for one test."""
+    if db_backend == "postgresql":
+        return request.getfixturevalue("postgres_factory").new()
+    return sqlite_factory.new()
+
+
+@pytest.fixture
+def app_overrides() -> dict[str, Any]:
+    """Extra settings a test module may override."""
+    return {}
+
+
+class IsolatedClient(FlaskClient):
+    """A test client whose requests get their own app context, as they do in a real server.
+
+    The fixtures keep an app context open for the test body; without this, requests would share
+    its `g` and database session, which real requests never do.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        """Hide the test's app context for the duration of one request."""
+        from flask.globals import _cv_app
+        token = _cv_app.set(None)  # type: ignore[arg-type]
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            _cv_app.reset(token)
+
+
+@pytest.fixture
+def app(database_url: str, app_overrides: dict[str, Any]) -> Iterator[Flask]:
+    """The portal on a fresh database, CSRF on (tests send tokens, as browsers do)."""
+    app = create_app({
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": "test-secret-key",
+        **FAST_HASHING,
+        **app_overrides,
+    })
+    app.test_client_class = IsolatedClient
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    """A CLI runner."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def store(app: Flask) -> Store:
+    """A London store."""
+    s = create_store("LDN01", "London", "GB", "GBP", "en", "Europe/London")
+    db.session.commit()
+    return s
+
+
+@pytest.fixture
+def other_store(app: Flask) -> Store:
+    """A Sydney store, for isolation tests."""
+    s = create_store("SYD01", "Sydney", "AU", "AUD", "en", "Australia/Sydney")
+    db.session.commit()
+    return s
+
+
+@pytest.fixture
+def make_user(app: Flask) -> Callable[..., User]:
+    """Create a user: make_user("ann", "associate", store)."""
+    def _make(username: str, role: str = "associate", store: Store | None = None,
+              password: str = PASSWORD) -> User:
+        user = create_user(username, username.title(), role, password, store.code if store else None)
+        db.session.commit()
+        return user
+    return _make
+
+
+def csrf_token(client: FlaskClient, path: str = "/auth/sign-in") -> str:
+    """Fetch a page and return the CSRF token in its form."""
+    import re
+    html = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or \
+        re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+class Auth:
+    """Sign in and out through the real form."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def sign_in(self, username: str, password: str = PASSWORD, next_: str | None = None) -> Any:
+        """Post the sign-in form."""
+        token = csrf_token(self.client)
+        url = "/auth/sign-in" + (f"?next={next_}" if next_ else "")
+        return self.client.post(url, data={"username": username, "password": password, "csrf_token": token})
+
+    def sign_out(self) -> Any:
+        """Post the sign-out form from the home page."""
+        token = csrf_token(self.client, "/")
+        return self.client.post("/auth/sign-out", data={"csrf_token": token})
+
+
+@pytest.fixture
+def auth(client: FlaskClient) -> Auth:
+    """Sign-in helper bound to the test client."""
+    return Auth(client)
+
+
+ROOT = Path(__file__).resolve().parent.parent
