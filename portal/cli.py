@@ -24,7 +24,8 @@ DEMO_STORES = [
 
 def init_db() -> None:
     """Bring the schema up to date; never drops anything."""
-    upgrade(directory=MIGRATIONS)
+    # "heads": feature areas may each add a migration branch off the foundation revision.
+    upgrade(directory=MIGRATIONS, revision="heads")
 
 
 def seed_demo() -> list[tuple[str, str, str]]:
