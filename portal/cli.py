@@ -7,8 +7,10 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 from flask import Flask
+from flask.cli import AppGroup
 from flask_migrate import upgrade
 
+from .audit.verify import verify_chains
 from .extensions import db
 from .models import Store, User
 from .stores import InvalidInput, create_store, create_user
@@ -93,6 +95,29 @@ def register_commands(app: Flask) -> None:
             db.session.rollback()
             raise click.ClickException(str(exc)) from None
         click.echo(f"Created {user.role} {user.username}.")
+
+    audit = AppGroup("audit", help="The tamper-evident audit log.")
+    app.cli.add_command(audit)
+
+    @audit.command("verify")
+    @click.option("--store", "store_code", default=None, help="Only this store's chain (default: every chain).")
+    @click.option("--head-office", is_flag=True, help="Only head office's chain.")
+    def audit_verify_command(store_code: str | None, head_office: bool) -> None:
+        """Recompute the hash chains and name the first broken event; exit 1 if any is broken."""
+        keys: list[int] | None = None
+        if head_office:
+            keys = [0]
+        elif store_code:
+            store_id = db.session.scalar(sa.select(Store.id).where(Store.code == store_code.strip().upper()))
+            if store_id is None:
+                raise click.BadParameter(f"no store with code {store_code!r}", param_hint="--store")
+            keys = [store_id]
+        db.session.rollback()
+        reports = verify_chains(keys)
+        for report in reports:
+            click.echo(report.describe())
+        if any(not r.ok for r in reports):
+            raise SystemExit(1)
 
     @app.cli.command("seed-demo")
     def seed_demo_command() -> None:

@@ -131,8 +131,11 @@ class AuditEvent(db.Model):
     __tablename__ = "audit_event"
     __table_args__ = (
         sa.UniqueConstraint("chain_key", "seq", name="uq_audit_chain_seq"),
-        sa.Index("ix_audit_store_time", "store_id", "occurred_at"),
         sa.Index("ix_audit_object", "object_type", "object_id"),
+        # The viewer's filters: a chain by time, by action, by actor (migration 0004).
+        sa.Index("ix_audit_chain_time", "chain_key", "occurred_at", "seq"),
+        sa.Index("ix_audit_chain_action_time", "chain_key", "action", "occurred_at"),
+        sa.Index("ix_audit_chain_actor_time", "chain_key", "actor_name", "occurred_at"),
     )
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)

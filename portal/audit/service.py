@@ -4,26 +4,34 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from datetime import datetime, timezone
 from typing import Any, Optional
 
 import sqlalchemy as sa
 from flask import g, has_request_context
+from sqlalchemy.orm import Session
 
 from ..extensions import db
 from ..models import AuditChainHead, AuditEvent, User, utcnow
-from ..sensitive import scrub
+from ..sensitive import mask_email, mask_phone, scrub
 
 log = logging.getLogger("portal.audit")
 
 HEAD_OFFICE_CHAIN = 0
 GENESIS_HASH = "0" * 64
+RESULTS = ("success", "failure", "pending")
 
 # The fixed vocabulary; record() refuses anything else so reports and filters stay meaningful.
 ACTIONS = frozenset({
     "auth.sign_in", "auth.sign_in_failed", "auth.sign_out", "auth.locked",
     "store.created", "user.created",
+    "audit.viewed", "audit.exported",
 })
+
+_EMAIL_KEY = re.compile(r"e-?mail", re.I)
+_PHONE_KEY = re.compile(r"phone|mobile|tel(ephone)?$", re.I)
+_PENDING = "audit_pending_log_lines"
 
 
 def chain_key(store_id: Optional[int]) -> int:
@@ -36,13 +44,18 @@ def canonical(fields: dict[str, Any]) -> str:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def hashable_fields(event: AuditEvent) -> dict[str, Any]:
-    """Return the fields of an event that its hash covers."""
+def iso_utc(moment: datetime) -> str:
+    """Format a time the way the hash and the exports spell it."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def hashable_fields(event: Any) -> dict[str, Any]:
+    """Return the fields of an event (an AuditEvent or a row with its columns) that its hash covers."""
     return {
         "chain_key": event.chain_key,
         "seq": event.seq,
         "store_id": event.store_id,
-        "occurred_at": event.occurred_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "occurred_at": iso_utc(event.occurred_at),
         "actor_id": event.actor_id,
         "actor_name": event.actor_name,
         "actor_role": event.actor_role,
@@ -57,9 +70,32 @@ def hashable_fields(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-def compute_hash(event: AuditEvent) -> str:
+def compute_hash(event: Any) -> str:
     """Return the SHA-256 of an event's canonical form."""
     return hashlib.sha256(canonical(hashable_fields(event)).encode("utf-8")).hexdigest()
+
+
+def mask_contacts(value: Any) -> Any:
+    """Mask values kept under email- or phone-like keys, at any depth."""
+    if isinstance(value, dict):
+        masked: dict[str, Any] = {}
+        for key, item in value.items():
+            if isinstance(item, str) and _EMAIL_KEY.search(key):
+                masked[key] = mask_email(item)
+            elif isinstance(item, str) and _PHONE_KEY.search(key):
+                masked[key] = item if item.startswith("***") else mask_phone(item)
+            else:
+                masked[key] = mask_contacts(item)
+        return masked
+    if isinstance(value, list):
+        return [mask_contacts(v) for v in value]
+    return value
+
+
+def safe_details(details: Optional[dict[str, Any]]) -> dict[str, Any]:
+    """Return details fit for the log: secrets dropped, card numbers redacted, contacts masked, plain JSON."""
+    # The JSON round trip makes what is hashed exactly what the database gives back.
+    return json.loads(canonical(mask_contacts(scrub(details or {}))))
 
 
 def ensure_chain(store_id: Optional[int]) -> None:
@@ -75,7 +111,8 @@ def _advance_head(key: int) -> tuple[int, str]:
     # The UPDATE takes PostgreSQL's row lock (and SQLite's write lock) before the read, so two
     # workers can never both read the same head and fork the chain.
     bumped = db.session.execute(
-        sa.update(AuditChainHead).where(AuditChainHead.chain_key == key).values(seq=AuditChainHead.seq + 1)
+        sa.update(AuditChainHead).where(AuditChainHead.chain_key == key).values(seq=AuditChainHead.seq + 1),
+        execution_options={"synchronize_session": False},
     )
     if bumped.rowcount == 0:
         ensure_chain(None if key == HEAD_OFFICE_CHAIN else key)
@@ -100,6 +137,8 @@ def record(
     """Append one event to its store's chain in the current transaction (the caller commits)."""
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
+    if result not in RESULTS:
+        raise ValueError(f"unknown audit result {result!r}")
     if store_id is None and actor is not None:
         store_id = actor.store_id
     key = chain_key(store_id)
@@ -118,13 +157,28 @@ def record(
         result=result,
         request_id=g.get("request_id") if has_request_context() else None,
         client_ip=g.get("client_ip") if has_request_context() else None,
-        details=scrub(details or {}),
+        details=safe_details(details),
         prev_hash=prev_hash,
     )
     event.hash = compute_hash(event)
     db.session.add(event)
     db.session.execute(
-        sa.update(AuditChainHead).where(AuditChainHead.chain_key == key).values(last_hash=event.hash)
+        sa.update(AuditChainHead).where(AuditChainHead.chain_key == key).values(last_hash=event.hash),
+        execution_options={"synchronize_session": False},
     )
-    log.info("audit event", extra={"audit": hashable_fields(event) | {"hash": event.hash}})
+    # Logged once the transaction commits, so a rolled-back change never shows in the log either.
+    db.session.info.setdefault(_PENDING, []).append(hashable_fields(event) | {"hash": event.hash})
     return event
+
+
+@sa.event.listens_for(Session, "after_commit")
+def _log_committed(session: Session) -> None:
+    """Write one JSON log line per event the transaction just committed."""
+    for line in session.info.pop(_PENDING, []):
+        log.info("audit event", extra={"audit": line})
+
+
+@sa.event.listens_for(Session, "after_rollback")
+def _forget_rolled_back(session: Session) -> None:
+    """Drop the log lines of events that were rolled back with their change."""
+    session.info.pop(_PENDING, None)

@@ -1,0 +1,37 @@
+"""The audit viewer's filter form (read with GET, so it carries no CSRF token)."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import DateField, SelectField, StringField
+from wtforms.validators import Length, Optional, ValidationError
+
+from .service import ACTIONS
+
+
+class EventFilterForm(FlaskForm):
+    """Store (admins only), date range, actor, action and object."""
+
+    class Meta:
+        csrf = False
+
+    store = SelectField("Store", coerce=int, default=0)
+    date_from = DateField("From", validators=[Optional()], render_kw={"autocomplete": "off"})
+    date_to = DateField("To", validators=[Optional()], render_kw={"autocomplete": "off"})
+    actor = StringField(
+        "Person (username)", validators=[Optional(), Length(max=64)],
+        render_kw={"autocomplete": "off", "autocapitalize": "none", "autocorrect": "off", "spellcheck": "false"},
+    )
+    action = SelectField("Action", choices=[("", "Any action")] + [(a, a) for a in sorted(ACTIONS)],
+                         default="")
+    object_id = StringField(
+        "Object (e.g. XCover reference)", validators=[Optional(), Length(max=64)],
+        render_kw={"autocomplete": "off", "autocapitalize": "characters", "autocorrect": "off",
+                   "spellcheck": "false"},
+    )
+
+    def validate_date_to(self, field: Any) -> None:
+        """The range must not end before it starts."""
+        if field.data and self.date_from.data and field.data < self.date_from.data:
+            raise ValidationError("The end date must be on or after the start date.")
