@@ -156,8 +156,9 @@ def _stream(f: EventFilter) -> Iterator[Any]:
     """Yield matching rows oldest first through a server-side cursor, a batch at a time."""
     columns = [AuditEvent.__table__.c[name] for name in EXPORT_FIELDS]
     query = sa.select(*columns).where(*_conditions(f)).order_by(AuditEvent.occurred_at, AuditEvent.seq)
-    with db.engine.connect() as conn:
-        yield from conn.execution_options(stream_results=True, yield_per=EXPORT_BATCH).execute(query)
+    with db.engine.connect() as conn, \
+            conn.execution_options(stream_results=True, yield_per=EXPORT_BATCH).execute(query) as result:
+        yield from result
 
 
 def _chunked(lines: Iterator[str]) -> Iterator[str]:

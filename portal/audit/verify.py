@@ -91,7 +91,9 @@ def _snapshot(conn: Connection) -> None:
 def _rows(conn: Connection, key: int) -> Iterator[Any]:
     """Stream one chain's events in seq order without holding them all in memory."""
     query = sa.select(*EVENT_COLUMNS).where(AuditEvent.chain_key == key).order_by(AuditEvent.seq)
-    yield from conn.execution_options(stream_results=True, yield_per=BATCH).execute(query)
+    # The with block closes the server-side cursor even when the walk stops at a break.
+    with conn.execution_options(stream_results=True, yield_per=BATCH).execute(query) as result:
+        yield from result
 
 
 def chain_labels(conn: Connection) -> dict[int, str]:
@@ -112,9 +114,10 @@ def verify_chains(keys: Optional[list[int]] = None) -> list[ChainReport]:
         if keys is None:
             present = set(conn.scalars(sa.select(AuditEvent.chain_key).distinct()))
             keys = sorted(present | set(heads))
-        reports = [
-            check_chain(key, labels.get(key, f"Chain {key}"), _rows(conn, key), heads.get(key))
-            for key in keys
-        ]
+        reports = []
+        for key in keys:
+            rows = _rows(conn, key)
+            reports.append(check_chain(key, labels.get(key, f"Chain {key}"), rows, heads.get(key)))
+            rows.close()
         conn.rollback()
     return reports
