@@ -23,7 +23,7 @@ EXPORT_FIELDS = ("id", "chain_key", "seq", "store_id", "occurred_at", "actor_id"
                  "prev_hash", "hash")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROL_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029]")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = ("=", "+", "-", "@")
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
