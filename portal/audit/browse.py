@@ -118,13 +118,17 @@ def page(f: EventFilter, before: Optional[int] = None, after: Optional[int] = No
                 older=events[-1].seq if len(rows) > size else None)
 
 
+def timeline_query(object_type: str, object_id: str, store_id: Optional[int]) -> sa.Select[tuple[AuditEvent]]:
+    """Select every event about one object in a store's chain, oldest first."""
+    return (sa.select(AuditEvent)
+            .where(AuditEvent.chain_key == chain_key(store_id), AuditEvent.object_type == object_type,
+                   AuditEvent.object_id == str(object_id))
+            .order_by(AuditEvent.seq))
+
+
 def timeline_for(object_type: str, object_id: str, store_id: int) -> list[AuditEvent]:
     """Return every event about one object in a store's chain, oldest first (a sale page's timeline)."""
-    return list(db.session.scalars(
-        sa.select(AuditEvent)
-        .where(AuditEvent.chain_key == chain_key(store_id), AuditEvent.object_type == object_type,
-               AuditEvent.object_id == str(object_id))
-        .order_by(AuditEvent.seq)))
+    return list(db.session.scalars(timeline_query(object_type, object_id, store_id)))
 
 
 def escape_controls(text: str) -> str:

@@ -6,7 +6,7 @@ import json
 import logging
 import re
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import sqlalchemy as sa
 from flask import g, has_request_context
@@ -45,34 +45,36 @@ def canonical(fields: dict[str, Any]) -> str:
 
 
 def iso_utc(moment: datetime) -> str:
-    """Format a time the way the hash and the exports spell it."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Format a time the way the hash and the exports spell it: 2026-05-01T09:30:00.000000Z."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+# The columns an event's hash covers, in the order verify reads them.
+HASHED = ("chain_key", "seq", "store_id", "occurred_at", "actor_id", "actor_name", "actor_role", "action",
+          "object_type", "object_id", "result", "request_id", "client_ip", "details", "prev_hash")
+_OCCURRED_AT = HASHED.index("occurred_at")
+
+
+def hashed_values(values: Sequence[Any]) -> dict[str, Any]:
+    """Return the hashed fields from their values in HASHED order (the fast path for verify)."""
+    fields = dict(zip(HASHED, values))
+    fields["occurred_at"] = iso_utc(values[_OCCURRED_AT])
+    return fields
 
 
 def hashable_fields(event: Any) -> dict[str, Any]:
-    """Return the fields of an event (an AuditEvent or a row with its columns) that its hash covers."""
-    return {
-        "chain_key": event.chain_key,
-        "seq": event.seq,
-        "store_id": event.store_id,
-        "occurred_at": iso_utc(event.occurred_at),
-        "actor_id": event.actor_id,
-        "actor_name": event.actor_name,
-        "actor_role": event.actor_role,
-        "action": event.action,
-        "object_type": event.object_type,
-        "object_id": event.object_id,
-        "result": event.result,
-        "request_id": event.request_id,
-        "client_ip": event.client_ip,
-        "details": event.details,
-        "prev_hash": event.prev_hash,
-    }
+    """Return the fields of an event (an AuditEvent or anything with its attributes) that its hash covers."""
+    return hashed_values([getattr(event, name) for name in HASHED])
+
+
+def digest(fields: dict[str, Any]) -> str:
+    """Return the SHA-256 of hashed fields in their canonical form."""
+    return hashlib.sha256(canonical(fields).encode("utf-8")).hexdigest()
 
 
 def compute_hash(event: Any) -> str:
     """Return the SHA-256 of an event's canonical form."""
-    return hashlib.sha256(canonical(hashable_fields(event)).encode("utf-8")).hexdigest()
+    return digest(hashable_fields(event))
 
 
 def mask_contacts(value: Any) -> Any:
@@ -107,20 +109,18 @@ def ensure_chain(store_id: Optional[int]) -> None:
 
 
 def _advance_head(key: int) -> tuple[int, str]:
-    """Lock the chain head by writing to it first, then read it: appends are serialised per chain."""
-    # The UPDATE takes PostgreSQL's row lock (and SQLite's write lock) before the read, so two
-    # workers can never both read the same head and fork the chain.
-    bumped = db.session.execute(
-        sa.update(AuditChainHead).where(AuditChainHead.chain_key == key).values(seq=AuditChainHead.seq + 1),
-        execution_options={"synchronize_session": False},
-    )
-    if bumped.rowcount == 0:
+    """Take the next seq of a chain and its last hash, locking the chain head until commit."""
+    # Writing the head before reading it takes PostgreSQL's row lock (and SQLite's write lock) first,
+    # so two workers can never both read the same head and fork the chain. One statement: RETURNING.
+    head = AuditChainHead.__table__
+    row = db.session.execute(
+        sa.update(head).where(head.c.chain_key == key).values(seq=head.c.seq + 1)
+        .returning(head.c.seq, head.c.last_hash)
+    ).first()
+    if row is None:
         ensure_chain(None if key == HEAD_OFFICE_CHAIN else key)
         return _advance_head(key)
-    seq, last_hash = db.session.execute(
-        sa.select(AuditChainHead.seq, AuditChainHead.last_hash).where(AuditChainHead.chain_key == key)
-    ).one()
-    return seq, last_hash
+    return row.seq, row.last_hash
 
 
 def record(
@@ -162,10 +162,8 @@ def record(
     )
     event.hash = compute_hash(event)
     db.session.add(event)
-    db.session.execute(
-        sa.update(AuditChainHead).where(AuditChainHead.chain_key == key).values(last_hash=event.hash),
-        execution_options={"synchronize_session": False},
-    )
+    head = AuditChainHead.__table__
+    db.session.execute(sa.update(head).where(head.c.chain_key == key).values(last_hash=event.hash))
     # Logged once the transaction commits, so a rolled-back change never shows in the log either.
     db.session.info.setdefault(_PENDING, []).append(hashable_fields(event) | {"hash": event.hash})
     return event

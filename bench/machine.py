@@ -1,0 +1,44 @@
+"""Describe the machine a benchmark ran on, for the results file."""
+from __future__ import annotations
+
+import os
+import platform
+import sqlite3
+from datetime import datetime, timezone
+
+
+def _cpu_model() -> str:
+    """Return the CPU model name from /proc/cpuinfo, where there is one."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory_gib() -> str:
+    """Return total memory in GiB from /proc/meminfo, where there is one."""
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as info:
+            kib = int(info.readline().split()[1])
+        return f"{kib / 1024 / 1024:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        return "unknown"
+
+
+def describe(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Return the facts that make a timing comparable."""
+    facts = {
+        "date (UTC)": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "CPU": _cpu_model(),
+        "usable cores": str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()),
+        "memory": _memory_gib(),
+        "OS": f"{platform.system()} {platform.release()}",
+        "Python": platform.python_version(),
+        "SQLite": sqlite3.sqlite_version,
+    }
+    facts.update(extra or {})
+    return facts
