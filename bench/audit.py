@@ -170,7 +170,7 @@ def viewer_queries(store_id: int, tz: str, people: list[User], rng: random.Rando
     deep = db.session.scalar(sa.select(sa.func.max(AuditEvent.seq)).where(AuditEvent.chain_key == store_id)) // 2
     cases = [
         ("newest page, no filter", EventFilter(store_id), None),
-        ("action = auth.locked (rare)", EventFilter(store_id, action="auth.locked"), None),
+        ("action = auth.locked (about 5 % of events)", EventFilter(store_id, action="auth.locked"), None),
         ("actor = one of 20 people", EventFilter(store_id, actor=people[3].username), None),
         ("object = one XCover reference", EventFilter(store_id, object_id=reference), None),
         ("date range: one week, six months ago", EventFilter(store_id, start=week[0], end=week[1]), None),

@@ -142,16 +142,6 @@ def test_triggers_refuse_update_and_delete(store, statement):
 
 
 @pytest.mark.both_dbs
-def test_truncate_is_refused_on_postgresql(store, db_backend):
-    if db_backend != "postgresql":
-        return  # SQLite has no TRUNCATE; its DELETE trigger is tested above
-    fill(store, 1)
-    with pytest.raises(DBAPIError, match="append-only"):
-        db.session.execute(sa.text("TRUNCATE audit_event"))
-    db.session.rollback()
-
-
-@pytest.mark.both_dbs
 def test_concurrent_appends_never_fork_a_chain(app, store):
     """Several workers appending to one store's chain at once leave one unbroken chain."""
     workers, each, store_id = 6, 15, store.id

@@ -43,6 +43,7 @@ def _sqlite_stats():
     for index, stat in SQLITE_STATS:
         op.execute(f"INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('audit_event', "
                    f"'{index.format(unique=unique)}', '{stat}')")
+    op.execute("ANALYZE sqlite_schema")  # makes open connections reread the statistics
 
 
 # Plain index operations, never a batch table rebuild: rebuilding would drop the append-only triggers.
