@@ -86,9 +86,11 @@ def register_blueprints(app: Flask) -> None:
     """Mount the portal's areas."""
     from .auth.views import bp as auth_bp
     from .main.views import bp as main_bp
+    from .sales.views import bp as sales_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
+    app.register_blueprint(sales_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

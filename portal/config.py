@@ -1,6 +1,7 @@
 """Settings read from the environment, one place for every key."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -28,6 +29,17 @@ def _float(name: str, default: float) -> float:
     """Read a decimal environment variable."""
     raw = os.environ.get(name)
     return float(raw) if raw not in (None, "") else default
+
+
+def _json(name: str) -> Any:
+    """Read a JSON environment variable (None when unset)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} is not valid JSON: {exc}") from None
 
 
 def _dev_secret_key() -> str:
@@ -110,4 +122,13 @@ def load() -> dict[str, Any]:
         "XCOVER_READ_TIMEOUT": _float("XCOVER_READ_TIMEOUT", 5.0),
         # Whole-call budget including retries; keep it below gunicorn's worker timeout (30 s).
         "XCOVER_TOTAL_BUDGET": _float("XCOVER_TOTAL_BUDGET", 18.0),
+        # Offer catalogue as JSON: which policy types and terms to quote per product category
+        # ({"electronics": {"label": "Electronics", "offers": [{"policy_type": ..., "cover_term_months": 24}]}}).
+        # Empty uses the built-in default that matches the embedded sandbox (portal/sales/catalogue.py).
+        "OFFER_CATALOGUE": _json("OFFER_CATALOGUE"),
+        # Our product field -> XCover item key, as JSON ({"price": "product_price", ...}; null drops a field).
+        # Keys given here override the built-in defaults one by one.
+        "XCOVER_ITEM_FIELD_MAP": _json("XCOVER_ITEM_FIELD_MAP"),
+        # Seconds after which a booking still marked "being sent" counts as stuck and is re-checked.
+        "BOOKING_STALE_SECONDS": _int("BOOKING_STALE_SECONDS", 120),
     }
