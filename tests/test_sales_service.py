@@ -235,7 +235,7 @@ def test_xcover_down_at_quote_keeps_the_draft(app, alex, fake):
 
 def test_xcover_validation_errors_map_to_our_fields(app, alex, fake):
     sale = service.save_draft(alex, CUSTOMER, [product(), product("Phone", "mobile_phones", "500.00")])
-    fake.fail("create_quote", XCoverValidationError("bad", errors={"request": [{}, {}, {"product_price": ["Too high"]}, {}]}))
+    fake.fail("create_quote", XCoverValidationError("bad", status=422, body={"errors": {"request": [{}, {}, {"product_price": ["Too high"]}, {}]}}))
     with pytest.raises(service.XCoverRejected) as err:
         service.request_quote(sale, alex, fake)
     assert err.value.field_errors == {"items-1-price": ["Too high"]}
@@ -246,7 +246,7 @@ def test_booking_validation_error_goes_back_to_customer_fields(app, alex, fake):
     sale = quoted_sale(alex, fake, [product()])
     choose_first(sale, alex, fake)
     service.record_payment(sale, alex, "cash", "R-2", service.cover_total(sale))
-    fake.fail("create_booking", XCoverValidationError("bad", errors={"policyholder": {"phone": ["Must start with +"]}}))
+    fake.fail("create_booking", XCoverValidationError("bad", status=422, body={"errors": {"policyholder": {"phone": ["Must start with +"]}}}))
     result = service.book(sale, alex, fake)
     assert result.sale.status == "quoted" and sale.field_errors == {"phone": ["Must start with +"]}
 
@@ -300,6 +300,17 @@ def test_declined_booking_or_price_change_is_not_accepted(app, alex, fake):
     result = service.book(sale, alex, fake)
     assert result.sale.status == "failed" and result.problems
     assert all(c.status == "failed" for c in service.chosen_covers(sale))
+
+
+def test_booking_declined_by_xcover_fails_plainly(app, alex, fake):
+    sale = quoted_sale(alex, fake, [product()])
+    choose_first(sale, alex, fake)
+    service.record_payment(sale, alex, "card", "R-8", service.cover_total(sale))
+    fake.fail("create_booking", XCoverValidationError("Booking declined.", status=422,
+                                                      body={"errors": ["The insurer declined this booking."]}))
+    result = service.book(sale, alex, fake)
+    assert result.sale.status == "failed"
+    assert sale.last_error == "XCover declined the booking. The insurer declined this booking."
 
 
 def test_two_concurrent_submits_book_once(app, alex, fake):

@@ -527,8 +527,13 @@ def _send_booking(sale: Sale, user: Optional[User], client: XCoverClientLike, ex
         return BookingResult(sale, sent=True, message=UNKNOWN_MESSAGE)
     except XCoverValidationError as exc:
         errors = _map_field_errors(exc.field_errors(), [])
-        return _back_to_quoted(sale, user, "XCover refused the customer details: please correct them.",
-                               errors, reason="validation")
+        general = errors.pop("__all__", [])
+        if errors:
+            return _back_to_quoted(sale, user, "XCover refused the customer details: please correct them.",
+                                   errors, reason="validation")
+        # No field to correct: XCover declined the booking itself.
+        reason = " ".join(general) or exc.message
+        return _fail(sale, user, f"XCover declined the booking. {reason}"[:500], status=exc.status)
     except (XCoverUnavailable, XCoverRateLimited, XCoverAuthError) as exc:
         if expected == "outcome_unknown":
             # This retry did not get through; the first attempt may still have been applied.

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -316,5 +317,6 @@ def show(sale_id: int) -> Response | str:
     proof_url = sale.coi_url or sale.pds_url
     return render_template(
         "sales/show.html", sale=sale, covers=service.chosen_covers(sale), title=f"Sale {sale.xcover_ref or sale.id}",
-        qr=qr_svg(proof_url) if sale.status == "booked" and proof_url else None,
+        # Sandbox links are root-relative; a phone scanning the code needs the whole address.
+        qr=qr_svg(urljoin(request.host_url, proof_url)) if sale.status == "booked" and proof_url else None,
         timeline=service.timeline(sale))
