@@ -18,6 +18,14 @@ DEFAULT_CATALOGUE: dict[str, dict[str, Any]] = {
         {"policy_type": "device_protection", "policy_type_version": 1, "cover_term_months": 12},
         {"policy_type": "device_protection", "policy_type_version": 1, "cover_term_months": 24},
     ]},
+    "tablets": {"label": "Tablets", "offers": [
+        {"policy_type": "device_protection", "policy_type_version": 1, "cover_term_months": 12},
+        {"policy_type": "product_warranty", "policy_type_version": 1, "cover_term_months": 24},
+    ]},
+    "computers": {"label": "Computers", "offers": [
+        {"policy_type": "product_warranty", "policy_type_version": 1, "cover_term_months": 24},
+        {"policy_type": "product_insurance", "policy_type_version": 1, "cover_term_months": 12},
+    ]},
     "appliances": {"label": "Appliances", "offers": [
         {"policy_type": "product_warranty", "policy_type_version": 1, "cover_term_months": 36},
     ]},
