@@ -31,6 +31,7 @@ def pay(client, sale_id: int, amount: str) -> object:
                                                           "receipt_number": "T-1", "amount_collected": amount})
 
 
+@pytest.mark.both_dbs
 def test_two_product_sale_books_on_the_sandbox(app, seller):
     sale_id = start_sale(seller)
     choose_all(seller, sale_id)

@@ -152,6 +152,7 @@ def _all_fields(form):
 
 # --- quote, choose, pay, book --------------------------------------------------------------------
 
+@pytest.mark.both_dbs
 def test_two_product_sale_books_with_one_quote_request(app, alex, fake):
     sale = quoted_sale(alex, fake)
     assert fake.count("create_quote") == 1 and sale.status == "quoted" and sale.xcover_ref.endswith("-INS")
@@ -191,6 +192,7 @@ def test_ineligible_item_is_shown_as_unavailable(app, alex, fake):
     assert f"choice_{boat.id}" not in missing.value.field_errors
 
 
+@pytest.mark.both_dbs
 def test_decline_everything_needs_a_reason_and_sends_an_opt_out(app, alex, fake):
     sale = quoted_sale(alex, fake)
     with pytest.raises(service.SaleError) as no_reason:
@@ -263,6 +265,7 @@ def test_xcover_down_at_booking_retries_with_the_same_key(app, alex, fake):
     assert keys == {sale.idempotency_key}
 
 
+@pytest.mark.both_dbs
 def test_unknown_outcome_is_never_covered_nor_failed_until_reconciled(app, alex, fake):
     sale = quoted_sale(alex, fake, [product()])
     choose_first(sale, alex, fake)
@@ -313,6 +316,7 @@ def test_booking_declined_by_xcover_fails_plainly(app, alex, fake):
     assert sale.last_error == "XCover declined the booking. The insurer declined this booking."
 
 
+@pytest.mark.both_dbs
 def test_two_concurrent_submits_book_once(app, alex, fake):
     sale = quoted_sale(alex, fake, [product()])
     choose_first(sale, alex, fake)
@@ -350,6 +354,7 @@ def test_changing_only_the_customer_keeps_the_quote(app, alex, fake):
     assert sale.status == "draft" and sale.xcover_ref is None and not sale.covers
 
 
+@pytest.mark.both_dbs
 def test_todays_sales_are_the_stores_own(app, alex, fake, other_store, make_user):
     mine = quoted_sale(alex, fake, [product()])
     sydney = make_user("syd", "associate", other_store)

@@ -150,6 +150,7 @@ def test_sales_are_store_scoped_and_admins_do_not_sell(app, seller, other_store,
     assert admin.get(f"/sales/{sale_id}").status_code == 403
 
 
+@pytest.mark.both_dbs
 def test_two_concurrent_payment_submits_book_once(app, seller, store, make_user, fake):
     from tests.conftest import Auth
     sale_id = start_sale(seller)
