@@ -75,9 +75,6 @@ def _json_body() -> Any:
 
 def _fault_response(fault: Any) -> Optional[Response]:
     """Answer for a fault that fires before anything is applied (None for latency and timeout-after-apply)."""
-    if fault.mode == "latency":
-        time.sleep(fault.seconds)
-        return None
     if fault.mode.startswith("error_"):
         return json_response(int(fault.mode[6:]), json.dumps({}))
     if fault.mode == "rate_limit":
@@ -114,6 +111,9 @@ def api(operation: str, handler: Handler) -> Callable[..., Response]:
                                    now)
             if replay is not None:
                 return json_response(replay.status, replay.body)
+        if fault is not None and fault.mode == "latency":
+            # Slow while holding the key, so a duplicate meanwhile sees 423 as it would on XCover.
+            time.sleep(fault.seconds)
         try:
             status, result, events = handler(partner, body, now, pages_base(), **kwargs)
         except service.ApiError as error:
