@@ -99,6 +99,7 @@ def test_quote_lifecycle_with_typed_results(live_sandbox: LiveSandbox) -> None:
     assert cheaper.quotes["0"].price < tv.price
 
 
+@pytest.mark.both_dbs
 def test_booking_lifecycle(live_sandbox: LiveSandbox) -> None:
     client = live_sandbox.client()
     package = client.create_quote(quote_request({}, {"product_name": "Soundbar", "product_price": 299}))
@@ -226,6 +227,7 @@ def test_lost_answer_is_recovered_by_a_retry_with_the_same_key(live_sandbox: Liv
     assert booking.status == "CONFIRMED" and len(live_sandbox.sleeps) == 1  # the retry got the 409 replay
 
 
+@pytest.mark.both_dbs
 def test_outcome_unknown_then_reconciled(live_sandbox: LiveSandbox) -> None:
     client = live_sandbox.client(XCOVER_BOOKING_READ_TIMEOUT=0.3, XCOVER_RETRY_MAX_ATTEMPTS=1)
     package = client.create_quote(quote_request())
@@ -268,6 +270,7 @@ def test_booking_retried_through_transient_failures(live_sandbox: LiveSandbox) -
     assert booking.status == "CONFIRMED" and len(live_sandbox.sleeps) == 2
 
 
+@pytest.mark.both_dbs
 def test_in_flight_duplicate_gets_423_and_the_client_waits_it_out(live_sandbox: LiveSandbox) -> None:
     client = live_sandbox.client()
     package = client.create_quote(quote_request())

@@ -313,6 +313,7 @@ def test_money_formats() -> None:
 
 # ---- idempotency --------------------------------------------------------------------------------------
 
+@pytest.mark.both_dbs
 def test_replay_returns_409_with_the_stored_body(api: Api) -> None:
     package = api.quote()
     body = booking_payload(package["quotes"]["0"]["id"])
@@ -323,6 +324,7 @@ def test_replay_returns_409_with_the_stored_body(api: Api) -> None:
     assert other.status_code == 409 and other.json()["type"] == "idempotency_error"
 
 
+@pytest.mark.both_dbs
 def test_keys_expire_after_48_hours(live_sandbox: LiveSandbox, api: Api) -> None:
     package = api.quote()
     assert api.call("POST", f"bookings/{package['id']}/opt_out", {}, idem="old").status_code == 204

@@ -38,6 +38,7 @@ class LiveSandbox:
                                       "SECRET_KEY": "test-secret-key", **FAST_HASHING, **FAST_RETRIES,
                                       **(overrides or {})})
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.server.daemon_threads = False  # so stop() waits for requests still running (e.g. a slow fault)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.api = f"{self.url}/sandbox/xcover"
         self.app.config["XCOVER_SANDBOX_URL"] = self.api
@@ -69,6 +70,7 @@ class LiveSandbox:
     def stop(self) -> None:
         """Shut the server down and release the database."""
         self.server.shutdown()
+        self.server.server_close()
         self.thread.join(5)
         with self.app.app_context():
             db.engine.dispose()
