@@ -17,6 +17,7 @@ import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 from xcover.auth import XCoverAuth
 from xcover.config import AuthConfig, SignatureAlgorithm
+from xcover.utils import http_date
 
 from .errors import (XCoverAuthError, XCoverConflict, XCoverError, XCoverNotFound, XCoverOutcomeUnknown,
                      XCoverRateLimited, XCoverUnavailable, XCoverValidationError)
@@ -153,7 +154,7 @@ class XCoverClient:
     def _send(self, method: str, path: str, payload: Any, params: Optional[dict[str, Any]],
               idempotency_key: Optional[str], timeout: tuple[float, float]) -> requests.Response:
         """Send one signed attempt (a fresh Date and signature every time)."""
-        headers = {"Content-Type": "application/json", "X-Api-Key": self.settings.api_key}
+        headers = {"Date": http_date(), "Content-Type": "application/json", "X-Api-Key": self.settings.api_key}
         if idempotency_key:
             headers["x-idempotency-key"] = idempotency_key
         data = json.dumps(payload, default=_json_default) if payload is not None else None

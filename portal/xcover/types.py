@@ -13,6 +13,13 @@ def money(value: Any) -> Decimal:
     return Decimal(str(value))
 
 
+def as_list(quotes: Any) -> list[Any]:
+    """Quotes as a list whether XCover sent an object keyed "0", "1", ... or a list."""
+    if isinstance(quotes, dict):
+        return list(quotes.values())
+    return list(quotes or [])
+
+
 @dataclass(frozen=True)
 class Benefitish:
     """One inclusion or exclusion line: a title and a description."""
@@ -177,9 +184,6 @@ class Booking:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Booking":
         """Build from a booking-endpoint response."""
-        quotes = data.get("quotes") or []
-        if isinstance(quotes, dict):
-            quotes = list(quotes.values())
         coi = data.get("coi") or {}
         return cls(
             id=str(data.get("id") or ""),
@@ -187,7 +191,7 @@ class Booking:
             currency=str(data.get("currency") or ""),
             total_price=money(data.get("total_price")),
             total_price_formatted=str(data.get("total_price_formatted") or ""),
-            quotes=[Quote.from_json(q) for q in quotes if isinstance(q, dict)],
+            quotes=[Quote.from_json(q) for q in as_list(data.get("quotes")) if isinstance(q, dict)],
             errors=data.get("errors") or {},
             pds_url=data.get("pds_url"),
             coi_url=coi.get("url"),
@@ -227,9 +231,8 @@ class UpdateQuote:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "UpdateQuote":
         """Build from a quote_for_update response."""
-        quotes = data.get("quotes") or []
         return cls(update_id=str(data.get("update_id") or ""), total_price_diff=money(data.get("total_price_diff")),
-                   quotes=list(quotes.values()) if isinstance(quotes, dict) else list(quotes), raw=data)
+                   quotes=as_list(data.get("quotes")), raw=data)
 
 
 @dataclass(frozen=True)
@@ -248,9 +251,8 @@ class Cancellation:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Cancellation":
         """Build from a cancel or confirm-cancellation response."""
-        quotes = data.get("quotes") or []
         return cls(package_id=str(data.get("id") or ""), cancellation_id=data.get("cancellation_id"),
                    confirm_before=data.get("confirm_before"), total_refund=money(data.get("total_refund")),
                    total_refund_formatted=str(data.get("total_refund_formatted") or ""),
                    status=str(data.get("status") or ""),
-                   quotes=list(quotes.values()) if isinstance(quotes, dict) else list(quotes), raw=data)
+                   quotes=as_list(data.get("quotes")), raw=data)

@@ -75,9 +75,6 @@ def _json_body() -> Any:
 
 def _fault_response(fault: Any) -> Optional[Response]:
     """Answer for a fault that fires before anything is applied (None for latency and timeout-after-apply)."""
-    if fault.mode == "latency":
-        time.sleep(fault.seconds)
-        return None
     if fault.mode.startswith("error_"):
         return json_response(int(fault.mode[6:]), json.dumps({}))
     if fault.mode == "rate_limit":
@@ -114,6 +111,9 @@ def api(operation: str, handler: Handler) -> Callable[..., Response]:
                                    now)
             if replay is not None:
                 return json_response(replay.status, replay.body)
+        if fault is not None and fault.mode == "latency":
+            # Slow while holding the key, so a duplicate meanwhile sees 423 as it would on XCover.
+            time.sleep(fault.seconds)
         try:
             status, result, events = handler(partner, body, now, pages_base(), **kwargs)
         except service.ApiError as error:
@@ -158,39 +158,47 @@ def _events(doc: dict[str, Any], pages: str, *names: str) -> list[tuple[str, dic
 
 
 def h_create_quote(partner: str, body: Any, now: datetime, pages: str) -> tuple[int, Any, list]:
+    """POST quotes/ -> 201 and the package."""
     doc, _ = service.create_quote(partner, body, now)
     return 201, service.package_view(doc, pages), []
 
 
 def h_get_quote(partner: str, body: Any, now: datetime, pages: str, package_id: str) -> tuple[int, Any, list]:
+    """GET quotes/{id}/ -> the package."""
     return 200, service.package_view(service.load(partner, package_id).doc, pages), []
 
 
 def h_update_quote(partner: str, body: Any, now: datetime, pages: str, package_id: str) -> tuple[int, Any, list]:
+    """PATCH quotes/{id}/ -> the re-priced package."""
     return 200, service.package_view(service.update_quote(partner, package_id, body, now), pages), []
 
 
 def h_opt_out(partner: str, body: Any, now: datetime, pages: str, package_id: str) -> tuple[int, Any, list]:
+    """POST bookings/{id}/opt_out -> 204, no body."""
     service.opt_out(partner, package_id, body, now)
     return 204, None, []
 
 
 def h_create_booking(partner: str, body: Any, now: datetime, pages: str, package_id: str) -> tuple[int, Any, list]:
+    """POST bookings/{id}/ -> 200 and the booking."""
     doc = service.create_booking(partner, package_id, body, now)
     events = _events(doc, pages, "BOOKING_CREATED") if doc["status"] == "CONFIRMED" else []
     return 200, service.booking_view(doc, pages), events
 
 
 def h_confirm_booking(partner: str, body: Any, now: datetime, pages: str, package_id: str) -> tuple[int, Any, list]:
+    """PUT bookings/{id}/confirm -> 201 and the confirmed booking."""
     doc = service.confirm_booking(partner, package_id, body, now)
     return 201, service.booking_view(doc, pages), _events(doc, pages, "BOOKING_CREATED")
 
 
 def h_get_booking(partner: str, body: Any, now: datetime, pages: str, package_id: str) -> tuple[int, Any, list]:
+    """GET bookings/{id}/ -> the booking."""
     return 200, service.booking_view(service.get_booking(partner, package_id), pages), []
 
 
 def h_list_bookings(partner: str, body: Any, now: datetime, pages: str) -> tuple[int, Any, list]:
+    """GET bookings/?limit=&offset= -> a DRF-style page."""
     try:
         limit = min(100, max(1, int(request.args.get("limit", 20))))
         offset = max(0, int(request.args.get("offset", 0)))
@@ -209,18 +217,21 @@ def _with_diff(view: dict[str, Any], diff: Decimal, currency: str) -> dict[str, 
 
 
 def h_modify_booking(partner: str, body: Any, now: datetime, pages: str, package_id: str) -> tuple[int, Any, list]:
+    """PATCH bookings/{id}/ -> the changed booking with total_price_diff."""
     doc, diff = service.modify_booking(partner, package_id, body, now)
     return 200, _with_diff(service.booking_view(doc, pages), diff, doc["currency"]), \
         _events(doc, pages, "BOOKING_UPDATED")
 
 
 def h_quote_for_update(partner: str, body: Any, now: datetime, pages: str, package_id: str) -> tuple[int, Any, list]:
+    """PATCH bookings/{id}/quote_for_update -> the priced change and its update_id."""
     doc, update_id, diff = service.quote_for_update(partner, package_id, body, now)
     return 200, {**_with_diff(service.booking_view(doc, pages), diff, doc["currency"]), "update_id": update_id}, []
 
 
 def h_confirm_update(partner: str, body: Any, now: datetime, pages: str, package_id: str,
                      update_id: str) -> tuple[int, Any, list]:
+    """POST bookings/{id}/confirm_update/{uid}/ -> 201 and the changed booking."""
     doc = service.confirm_update(partner, package_id, update_id, body, now)
     return 201, service.booking_view(doc, pages), _events(doc, pages, "BOOKING_UPDATED")
 
@@ -231,6 +242,7 @@ def _cancel_events(doc: dict[str, Any], pages: str) -> list[tuple[str, dict[str,
 
 
 def h_cancel(partner: str, body: Any, now: datetime, pages: str, package_id: str) -> tuple[int, Any, list]:
+    """POST bookings/{id}/cancel -> the cancellation (a preview changes nothing)."""
     doc, refund, pending = service.cancel(partner, package_id, body, now)
     if pending is not None:
         return 200, service.cancellation_view(doc, pages, refund, pending.id, pending.expires_at), []
@@ -239,11 +251,13 @@ def h_cancel(partner: str, body: Any, now: datetime, pages: str, package_id: str
 
 def h_confirm_cancellation(partner: str, body: Any, now: datetime, pages: str, package_id: str,
                            cancellation_id: str) -> tuple[int, Any, list]:
+    """POST bookings/{id}/confirm_cancellation/{cid}/ -> the done cancellation."""
     doc, refund = service.confirm_cancellation(partner, package_id, cancellation_id, body, now)
     return 200, service.cancellation_view(doc, pages, refund, cancellation_id, None), _cancel_events(doc, pages)
 
 
 def h_send_email(partner: str, body: Any, now: datetime, pages: str, package_id: str) -> tuple[int, Any, list]:
+    """POST bookings/{id}/send_email -> 202, no body."""
     service.send_email(partner, package_id, body, now)
     return 202, None, []
 
