@@ -1,93 +1,34 @@
 """A small in-memory stand-in for the XCover client (contract-xcover.md), for service tests."""
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Optional
 
 from portal.xcover.errors import XCoverError
+from portal.xcover.types import Benefitish, Booking, Content, Quote, QuotePackage
 
 PRICES = {"product_warranty": Decimal("0.10"), "product_insurance": Decimal("0.12"), "device_protection": Decimal("0.15")}
 
 
-@dataclass(frozen=True)
-class FakeContent:
-    title: str
-    description: str = "Repairs or replaces the product."
-    inclusions: list = field(default_factory=lambda: [{"title": "Breakdown", "description": "Parts and labour"}])
-    exclusions: list = field(default_factory=lambda: [{"title": "Loss", "description": "Lost items"}])
-    disclaimer: str = "Read the policy wording."
-    underwriter_name: str = "Demo Underwriting Ltd"
-    underwriter_disclaimer: str = "Underwritten by Demo Underwriting Ltd."
-
-
-@dataclass(frozen=True)
-class FakeQuote:
-    id: str
-    status: str
-    price: Decimal
-    price_formatted: str
-    tax_total: Decimal
-    tax_formatted: str
-    policy_type: str
-    policy_name: str
-    policy_version: str
-    policy_start_date: Optional[str]
-    policy_end_date: Optional[str]
-    cover_term_months: Optional[int]
-    content: FakeContent
-    pds_url: Optional[str]
-    benefits: list = field(default_factory=list)
-    can_be_cancelled: Optional[bool] = True
-    raw: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class FakePackage:
-    id: str
-    status: str
-    currency: str
-    total_price: Decimal
-    total_price_formatted: str
-    quotes: dict
-    errors: Any
-    pds_url: Optional[str]
-    security_token: Optional[str] = None
-    raw: dict = field(default_factory=dict)
-
-    def quote_for_item(self, index: int) -> Optional[FakeQuote]:
-        return self.quotes.get(str(index))
-
-    def error_for_item(self, index: int) -> Optional[str]:
-        return (self.errors or {}).get(str(index)) if isinstance(self.errors, dict) else None
-
-
-@dataclass(frozen=True)
-class FakeBooking:
-    id: str
-    status: str
-    currency: str
-    total_price: Decimal
-    total_price_formatted: str
-    quotes: list
-    errors: Any
-    pds_url: Optional[str]
-    coi_url: Optional[str]
-    coi_pdf_url: Optional[str]
-    account_url: Optional[str]
-    policyholder: dict
-    raw: dict = field(default_factory=dict)
+def fake_content(title: str) -> Content:
+    """The words of a fake quote."""
+    return Content(title=title, description="Repairs or replaces the product.",
+                   inclusions=[Benefitish("Breakdown", "Parts and labour")],
+                   exclusions=[Benefitish("Loss", "Lost items")], disclaimer="Read the policy wording.",
+                   underwriter_name="Demo Underwriting Ltd",
+                   underwriter_disclaimer="Underwritten by Demo Underwriting Ltd.")
 
 
 class FakeXCover:
     """Quotes, opt-outs and bookings in memory; `fail` queues errors per operation."""
 
     def __init__(self) -> None:
-        self.packages: dict[str, FakePackage] = {}
-        self.bookings: dict[str, FakeBooking] = {}
-        self.by_key: dict[str, FakeBooking] = {}
+        self.packages: dict[str, QuotePackage] = {}
+        self.bookings: dict[str, Booking] = {}
+        self.by_key: dict[str, Booking] = {}
         self.calls: list[tuple[str, Any]] = []
         self.failures: dict[str, list[Exception]] = {}
         self.apply_then_fail: dict[str, Exception] = {}
@@ -106,11 +47,11 @@ class FakeXCover:
         if queue:
             raise queue.pop(0)
 
-    def create_quote(self, payload: dict) -> FakePackage:
+    def create_quote(self, payload: dict) -> QuotePackage:
         self.calls.append(("create_quote", payload))
         self._maybe_fail("create_quote")
         ref = f"{uuid.uuid4().hex[:5].upper()}-{uuid.uuid4().hex[:5].upper()}-INS"
-        quotes: dict[str, Optional[FakeQuote]] = {}
+        quotes: dict[str, Optional[Quote]] = {}
         errors: dict[str, str] = {}
         for i, item in enumerate(payload["request"]):
             if item.get("product_category") == "boats":
@@ -119,17 +60,17 @@ class FakeXCover:
                 continue
             price = (Decimal(str(item["product_price"])) * PRICES[item["policy_type"]]).quantize(Decimal("0.01"))
             term = item.get("cover_term_months")
-            quotes[str(i)] = FakeQuote(
+            quotes[str(i)] = Quote(
                 id=str(uuid.uuid4()), status="RECEIVED", price=price, price_formatted=f"£{price}",
                 tax_total=Decimal("0.00"), tax_formatted="£0.00", policy_type=item["policy_type"],
                 policy_name=item["policy_type"], policy_version="v1-" + item["policy_type"],
                 policy_start_date=item["policy_start_date"], policy_end_date="2028-01-01T00:00:00Z",
-                cover_term_months=term, content=FakeContent(title=f"{term}-month {item['policy_type'].replace('_', ' ')}"),
-                pds_url=f"https://example.test/pds/{ref}")
+                cover_term_months=term, content=fake_content(f"{term}-month {item['policy_type'].replace('_', ' ')}"),
+                pds_url=f"https://example.test/pds/{ref}", benefits=[], can_be_cancelled=True, raw={})
         total = sum((q.price for q in quotes.values() if q), Decimal("0"))
-        package = FakePackage(id=ref, status="RECEIVED", currency=payload["currency"], total_price=total,
+        package = QuotePackage(id=ref, status="RECEIVED", currency=payload["currency"], total_price=total,
                               total_price_formatted=f"£{total}", quotes=quotes, errors=errors,
-                              pds_url=f"https://example.test/pds/{ref}")
+                              pds_url=f"https://example.test/pds/{ref}", security_token=None, raw={})
         self.packages[ref] = package
         return package
 
@@ -137,7 +78,7 @@ class FakeXCover:
         self.calls.append(("opt_out", {"package_id": package_id, "key": idempotency_key, "meta": partner_metadata}))
         self._maybe_fail("opt_out")
 
-    def create_booking(self, package_id: str, payload: dict, *, idempotency_key: str) -> FakeBooking:
+    def create_booking(self, package_id: str, payload: dict, *, idempotency_key: str) -> Booking:
         self.calls.append(("create_booking", {"package_id": package_id, "payload": payload, "key": idempotency_key}))
         if self.gate is not None:
             self.gate.wait(5)
@@ -150,12 +91,12 @@ class FakeXCover:
             quotes = [q for q in package.quotes.values() if q and q.id in chosen]
             declined = payload["policyholder"].get("last_name") == "Declineson"
             status = "FAILED" if declined else "CONFIRMED"
-            booked = [FakeQuote(**{**q.__dict__, "status": status}) for q in quotes]
+            booked = [dataclasses.replace(q, status=status) for q in quotes]
             total = sum((q.price for q in booked), Decimal("0"))
-            booking = FakeBooking(id=package_id, status=status, currency=package.currency, total_price=total,
+            booking = Booking(id=package_id, status=status, currency=package.currency, total_price=total,
                                   total_price_formatted=f"£{total}", quotes=booked, errors={} if not declined else {"0": "Declined"},
                                   pds_url=package.pds_url, coi_url=f"https://example.test/coi/{package_id}",
-                                  coi_pdf_url=None, account_url=None, policyholder=payload["policyholder"])
+                                  coi_pdf_url=None, account_url=None, policyholder=payload["policyholder"], raw={})
             self.by_key[idempotency_key] = booking
             self.bookings[package_id] = booking
         late = self.apply_then_fail.pop("create_booking", None)
@@ -163,7 +104,7 @@ class FakeXCover:
             raise late
         return booking
 
-    def get_booking(self, package_id: str) -> FakeBooking:
+    def get_booking(self, package_id: str) -> Booking:
         return self.bookings[package_id]
 
     def send_email(self, package_id: str, *, event: str | None = None, idempotency_key: str) -> None:

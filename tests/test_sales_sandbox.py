@@ -25,6 +25,14 @@ def seller(store, make_user, auth):
     return auth.client
 
 
+def to_payment(client) -> tuple[int, str]:
+    """Start a two-product sale, add cover for both, and return the sale id and the cover total."""
+    sale_id = start_sale(client)
+    choose_all(client, sale_id)
+    html = client.get(f"/sales/{sale_id}/payment").get_data(as_text=True)
+    return sale_id, re.search(r'id="cover-total">([0-9.]+)', html).group(1)
+
+
 def pay(client, sale_id: int, amount: str) -> object:
     token = csrf_token(client, f"/sales/{sale_id}/payment")
     return client.post(f"/sales/{sale_id}/payment", data={"csrf_token": token, "payment_method": "card",
@@ -33,10 +41,7 @@ def pay(client, sale_id: int, amount: str) -> object:
 
 @pytest.mark.both_dbs
 def test_two_product_sale_books_on_the_sandbox(app, seller):
-    sale_id = start_sale(seller)
-    choose_all(seller, sale_id)
-    html = seller.get(f"/sales/{sale_id}/payment").get_data(as_text=True)
-    total = re.search(r'id="cover-total">([0-9.]+)', html).group(1)
+    sale_id, total = to_payment(seller)
     assert pay(seller, sale_id, total).status_code == 302
     db.session.expire_all()
     sale = db.session.get(Sale, sale_id)
@@ -47,10 +52,7 @@ def test_two_product_sale_books_on_the_sandbox(app, seller):
 
 
 def test_unknown_outcome_then_check_again_on_the_sandbox(app, seller):
-    sale_id = start_sale(seller)
-    choose_all(seller, sale_id)
-    html = seller.get(f"/sales/{sale_id}/payment").get_data(as_text=True)
-    total = re.search(r'id="cover-total">([0-9.]+)', html).group(1)
+    sale_id, total = to_payment(seller)
     control.inject_fault(app.config["XCOVER_PARTNER_CODE"], "create_booking", "timeout_after_apply", 1, 1.0)
     db.session.commit()
     pay(seller, sale_id, total)
@@ -63,10 +65,7 @@ def test_unknown_outcome_then_check_again_on_the_sandbox(app, seller):
 
 
 def test_flask_reconcile_settles_unknown_outcomes(app, seller, runner):
-    sale_id = start_sale(seller)
-    choose_all(seller, sale_id)
-    html = seller.get(f"/sales/{sale_id}/payment").get_data(as_text=True)
-    total = re.search(r'id="cover-total">([0-9.]+)', html).group(1)
+    sale_id, total = to_payment(seller)
     control.inject_fault(app.config["XCOVER_PARTNER_CODE"], "create_booking", "timeout_after_apply", 1, 1.0)
     db.session.commit()
     pay(seller, sale_id, total)

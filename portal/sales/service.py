@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -28,7 +27,6 @@ from ..xcover.errors import (
 )
 from . import catalogue
 
-log = logging.getLogger("portal.sales")
 
 CUSTOMER_FIELDS = ("first_name", "last_name", "email", "phone", "address1", "city", "region", "postcode",
                    "country", "language")
