@@ -363,3 +363,26 @@ def test_todays_sales_are_the_stores_own(app, alex, fake, other_store, make_user
     assert service.get_sale(alex, theirs.id) is None
     assert service.search_sales(alex.store, mine.xcover_ref) == [mine]
     assert service.search_sales(alex.store, "jane@example.com") == [mine]
+
+
+def test_two_checks_of_an_unknown_outcome_settle_it_once(app, alex, fake):
+    sale = quoted_sale(alex, fake, [product()])
+    choose_first(sale, alex, fake)
+    service.record_payment(sale, alex, "card", "R-9", service.cover_total(sale))
+    fake.fail("create_booking", XCoverOutcomeUnknown("timeout"), after_apply=True)
+    assert service.book(sale, alex, fake).sale.status == "outcome_unknown"
+    sale_id = sale.id
+
+    def other_check() -> None:
+        with app.app_context():
+            service.reconcile(db.session.get(Sale, sale_id), None, fake, timedelta(0))
+            db.session.remove()
+
+    # This page still holds the sale as "outcome unknown" while another check settles it.
+    assert sale.status == "outcome_unknown"
+    thread = threading.Thread(target=other_check)
+    thread.start()
+    thread.join(10)
+    result = service.reconcile(sale, None, fake, timedelta(0))
+    assert result.sale.status == "booked" and result.message == "Settled by another check."
+    assert actions(sale).count("sale.booked") == 1

@@ -511,7 +511,21 @@ def book(sale: Sale, user: Optional[User], client: XCoverClientLike) -> BookingR
     return _send_booking(sale, user, client, expected="booking")
 
 
+class _Raced(Exception):
+    """Another request settled the sale first."""
+
+
 def _send_booking(sale: Sale, user: Optional[User], client: XCoverClientLike, expected: str) -> BookingResult:
+    """Call create booking with the sale's key and settle the sale, unless another check settled it first."""
+    try:
+        return _call_and_settle(sale, user, client, expected)
+    except _Raced:
+        db.session.rollback()
+        db.session.refresh(sale)
+        return BookingResult(sale, sent=True, message="Settled by another check.")
+
+
+def _call_and_settle(sale: Sale, user: Optional[User], client: XCoverClientLike, expected: str) -> BookingResult:
     """Call create booking with the sale's key and settle the sale from the answer."""
     try:
         booking = client.create_booking(sale.xcover_ref, booking_payload(sale), idempotency_key=sale.idempotency_key)
@@ -543,10 +557,10 @@ def _send_booking(sale: Sale, user: Optional[User], client: XCoverClientLike, ex
 
 
 def _settle(sale: Sale, new: str, **values: Any) -> None:
-    """Move a sale on from booking/outcome unknown."""
-    transition(sale, new)
-    for k, v in values.items():
-        setattr(sale, k, v)
+    """Move a sale on from booking/outcome unknown, only if nobody else did meanwhile."""
+    if not _compare_and_set(sale, sale.status, new, **values):
+        raise _Raced()
+    db.session.refresh(sale)
 
 
 def _back_to_quoted(sale: Sale, user: Optional[User], message: str,

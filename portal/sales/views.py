@@ -286,7 +286,8 @@ def book(sale_id: int) -> Response:
 def check(sale_id: int) -> Response:
     """Check again on a booking whose outcome is unknown."""
     sale = _load(sale_id)
-    result = service.reconcile(sale, _user(), get_client(), timedelta(seconds=0))
+    stale = timedelta(seconds=current_app.config["BOOKING_STALE_SECONDS"])
+    result = service.reconcile(sale, _user(), get_client(), stale)
     if result.sale.status == "outcome_unknown":
         flash(result.message, "warning")
     return redirect(url_for("sales.show", sale_id=sale.id))
