@@ -178,3 +178,22 @@ def test_two_concurrent_payment_submits_book_once(app, seller, store, make_user,
     assert fake.count("create_booking") == 1
     db.session.expire_all()
     assert db.session.get(Sale, sale_id).status == "booked"
+
+
+def test_xcover_errors_show_beside_their_fields_and_down_offers_retry(seller, fake):
+    from portal.xcover.errors import XCoverUnavailable, XCoverValidationError
+    fake.fail("create_quote", XCoverValidationError("bad", status=422, body={"errors": {"request": [
+        {}, {}, {"product_price": ["Ensure this value is greater than 0."]}]}}))
+    resp = seller.post("/sales/new", data=sale_form(csrf_token(seller, "/sales/new")))
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert re.search(r'id="items-1-price-error">Ensure this value is greater than 0.', html)
+    assert 'value="Phone"' in html and 'value="Jane"' in html
+    sale_id = db.session.scalar(sa.select(Sale.id))
+    fake.fail("create_quote", XCoverUnavailable("down", status=503))
+    resp = seller.post(f"/sales/{sale_id}/quote", data={"csrf_token": csrf_token(seller, f"/sales/{sale_id}/edit")})
+    assert resp.headers["Location"].endswith(f"/sales/{sale_id}/edit")
+    page = seller.get(f"/sales/{sale_id}/edit").get_data(as_text=True)
+    assert "XCover is not answering" in page and 'id="retry-quote"' in page and 'value="Laptop"' in page
+    resp = seller.post(f"/sales/{sale_id}/quote", data={"csrf_token": csrf_token(seller, f"/sales/{sale_id}/edit")})
+    assert resp.headers["Location"].endswith(f"/sales/{sale_id}/options")
