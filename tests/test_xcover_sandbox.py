@@ -25,8 +25,7 @@ from portal.xcover.sandbox import catalogue, control
 from portal.xcover.sandbox.models import SandboxIdempotency
 
 from .dbs import FAST_HASHING
-from .xcover_support import (POLICYHOLDER, LiveSandbox, booking_payload, live_sandbox,  # noqa: F401
-                             quote_request)
+from .xcover_support import LiveSandbox, booking_payload, live_sandbox, quote_request  # noqa: F401
 
 HASHES = {"hmac-sha1": hashlib.sha1, "hmac-sha256": hashlib.sha256, "hmac-sha384": hashlib.sha384,
           "hmac-sha512": hashlib.sha512}
