@@ -110,4 +110,24 @@ def load() -> dict[str, Any]:
         "XCOVER_READ_TIMEOUT": _float("XCOVER_READ_TIMEOUT", 5.0),
         # Whole-call budget including retries; keep it below gunicorn's worker timeout (30 s).
         "XCOVER_TOTAL_BUDGET": _float("XCOVER_TOTAL_BUDGET", 18.0),
+        # Attempts per call (first try included) for calls that are safe to retry.
+        "XCOVER_RETRY_MAX_ATTEMPTS": _int("XCOVER_RETRY_MAX_ATTEMPTS", 4),
+        # Backoff: the first retry waits about this many seconds, doubling up to the max (jittered).
+        "XCOVER_RETRY_BASE_DELAY": _float("XCOVER_RETRY_BASE_DELAY", 0.5),
+        "XCOVER_RETRY_MAX_DELAY": _float("XCOVER_RETRY_MAX_DELAY", 4.0),
+        # Real HTTP to a sandbox (e.g. http://127.0.0.1:8000/sandbox/xcover) instead of the in-process one.
+        "XCOVER_SANDBOX_URL": os.environ.get("XCOVER_SANDBOX_URL", "").strip().rstrip("/"),
+        # Serve the embedded sandbox under /sandbox/xcover; unset means "only when XCOVER_BASE_URL is empty".
+        "XCOVER_SANDBOX_ENABLED": _bool("XCOVER_SANDBOX_ENABLED", False)
+        if os.environ.get("XCOVER_SANDBOX_ENABLED", "").strip() else None,
+        # Sandbox: seconds a request's Date may differ from the server clock (XCover's real skew is unknown).
+        "XCOVER_SANDBOX_CLOCK_SKEW": _float("XCOVER_SANDBOX_CLOCK_SKEW", 300.0),
+        # Sandbox: where to post signed BOOKING_* webhooks, with the key and secret the partner chose.
+        "XCOVER_SANDBOX_WEBHOOK_URL": os.environ.get("XCOVER_SANDBOX_WEBHOOK_URL", "").strip(),
+        "XCOVER_SANDBOX_WEBHOOK_KEY": os.environ.get("XCOVER_SANDBOX_WEBHOOK_KEY", ""),
+        "XCOVER_SANDBOX_WEBHOOK_SECRET": os.environ.get("XCOVER_SANDBOX_WEBHOOK_SECRET", ""),
+        # Sandbox: seconds between webhook attempts (3 attempts at most).
+        "XCOVER_SANDBOX_WEBHOOK_RETRY_DELAY": _float("XCOVER_SANDBOX_WEBHOOK_RETRY_DELAY", 2.0),
+        # Sandbox: absolute origin for the wording/certificate links it hands out; empty uses the request's.
+        "XCOVER_SANDBOX_PUBLIC_URL": os.environ.get("XCOVER_SANDBOX_PUBLIC_URL", "").strip().rstrip("/"),
     }
