@@ -20,12 +20,12 @@ import sqlalchemy as sa
 
 from portal import create_app
 from portal.extensions import db
+from portal.xcover import verify_webhook as portal_verify_webhook
 from portal.xcover.sandbox import catalogue, control
 from portal.xcover.sandbox.models import SandboxIdempotency
 
 from .dbs import FAST_HASHING
-from .xcover_support import (POLICYHOLDER, LiveSandbox, booking_payload, live_sandbox,  # noqa: F401
-                             quote_request)
+from .xcover_support import LiveSandbox, booking_payload, live_sandbox, quote_request  # noqa: F401
 
 HASHES = {"hmac-sha1": hashlib.sha1, "hmac-sha256": hashlib.sha256, "hmac-sha384": hashlib.sha384,
           "hmac-sha512": hashlib.sha512}
@@ -166,7 +166,11 @@ def test_status_codes_and_trailing_slash_forms(api: Api) -> None:
     ins = booking["id"]
     assert api.call("GET", f"bookings/{ins}").status_code == 200
     assert api.call("POST", f"bookings/{ins}/send_email", {}, idem="e1").status_code == 202
-    assert api.call("DELETE", f"bookings/{ins}/").status_code == 405
+    refused = api.call("DELETE", f"bookings/{ins}/")
+    assert refused.status_code == 405 and refused.json()["type"] == "method_not_allowed"
+    assert set(refused.headers["Allow"].split(", ")) >= {"GET", "POST", "PATCH"}
+    assert api.call("GET", "nowhere/").json()["type"] == "not_found"
+    assert "<html" in requests.get(f"{api.server.url}/no-such-page").text  # the portal's own pages keep HTML
 
 
 def test_quote_and_booking_shapes(api: Api) -> None:
@@ -455,6 +459,8 @@ def test_webhooks_are_signed_and_retried(database_url: str) -> None:
         assert first["body"] == retried["body"] and retried["body"]["event"] == "BOOKING_CREATED"
         assert retried["body"]["payload"]["id"] == ins and retried["headers"]["X-Api-Key"] == "wh-key"
         assert verify_webhook(retried["headers"], "wh-secret") and not verify_webhook(retried["headers"], "other")
+        assert portal_verify_webhook(retried["headers"], "wh-key", "wh-secret")
+        assert not portal_verify_webhook(retried["headers"], "wh-key", "other")
         api.call("PATCH", f"bookings/{ins}/", {"policyholder": {"phone": "+447700900999"}}, idem="m1")
         assert listener.wait_for(3)[2]["body"]["event"] == "BOOKING_UPDATED"
         api.call("POST", f"bookings/{ins}/cancel", {}, idem="x1")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask
 
 from .client import ClientSettings, XCoverClient, build_client, get_client
+from .signature import verify_webhook
 from .errors import (XCoverAuthError, XCoverConflict, XCoverError, XCoverNotFound, XCoverOutcomeUnknown,
                      XCoverRateLimited, XCoverUnavailable, XCoverValidationError)
 from .types import (Benefitish, Booking, BookingPage, Cancellation, Content, Quote, QuotePackage,
@@ -13,7 +14,7 @@ __all__ = [
     "Benefitish", "Booking", "BookingPage", "Cancellation", "ClientSettings", "Content", "Quote",
     "QuotePackage", "UpdateQuote", "XCoverAuthError", "XCoverClient", "XCoverConflict", "XCoverError",
     "XCoverNotFound", "XCoverOutcomeUnknown", "XCoverRateLimited", "XCoverUnavailable",
-    "XCoverValidationError", "build_client", "get_client", "register_xcover",
+    "XCoverValidationError", "build_client", "get_client", "register_xcover", "verify_webhook",
 ]
 
 

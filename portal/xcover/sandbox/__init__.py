@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 import click
 from flask import Flask
@@ -15,7 +16,30 @@ def init_app(app: Flask) -> None:
     from .views import bp
     csrf.exempt(bp)
     app.register_blueprint(bp)
+    register_json_errors(app)
     register_commands(app)
+
+
+def register_json_errors(app: Flask) -> None:
+    """Answer unknown API paths and methods with JSON as XCover does; other pages keep the portal's handler."""
+    import json
+
+    from flask import request
+    from werkzeug.exceptions import HTTPException
+
+    from .views import bp, json_response
+
+    def routing_error(error: HTTPException) -> Any:
+        if request.path.startswith(f"{bp.url_prefix}/partners/"):
+            headers = {"Allow": ", ".join(error.valid_methods)} if getattr(error, "valid_methods", None) else None
+            kind = "not_found" if error.code == 404 else "method_not_allowed"
+            return json_response(error.code or 500, json.dumps({"type": kind, "message": error.name, "errors": {}}),
+                                 headers)
+        fallback = app.error_handler_spec.get(None, {}).get(None, {}).get(HTTPException)
+        return fallback(error) if fallback else error
+
+    app.register_error_handler(404, routing_error)
+    app.register_error_handler(405, routing_error)
 
 
 def register_commands(app: Flask) -> None:

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from ...extensions import db
 from . import catalogue as cat
 from . import control, service
-from .auth import MISMATCH, AuthFailure, verify
+from ..signature import MISMATCH, AuthFailure, verify
 from .models import SandboxPackage
 from .pdf import certificate_pdf
 from .webhooks import send_later

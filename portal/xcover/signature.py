@@ -1,4 +1,5 @@
-"""Checks XCover's HMAC request signature the way XCover documents it (reference section 2)."""
+"""XCover's HMAC signature checked the way XCover documents it (reference section 2): the sandbox checks
+requests with it, and the portal checks XCover's webhooks with it."""
 from __future__ import annotations
 
 import base64
@@ -86,3 +87,13 @@ def verify(*, method: str, path: str, headers: Mapping[str, str], api_key: str, 
     skew = abs(((now or datetime.now(timezone.utc)) - sent).total_seconds())
     if skew > max_skew:
         raise AuthFailure(f"Request date is {int(skew)} s from the server clock (at most {int(max_skew)} s allowed).")
+
+
+def verify_webhook(headers: Mapping[str, str], api_key: str, api_secret: str, max_skew: float = 300.0,
+                   path: str = "/") -> bool:
+    """Tell whether an incoming XCover webhook is signed with the key and secret we gave XCover."""
+    try:
+        verify(method="POST", path=path, headers=headers, api_key=api_key, api_secret=api_secret, max_skew=max_skew)
+    except AuthFailure:
+        return False
+    return True
