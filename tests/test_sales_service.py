@@ -386,3 +386,17 @@ def test_two_checks_of_an_unknown_outcome_settle_it_once(app, alex, fake):
     result = service.reconcile(sale, None, fake, timedelta(0))
     assert result.sale.status == "booked" and result.message == "Settled by another check."
     assert actions(sale).count("sale.booked") == 1
+
+
+def test_partly_failed_booking_is_shown_plainly(app, alex, fake):
+    sale = quoted_sale(alex, fake)
+    choose_first(sale, alex, fake)
+    laptop_cover = service.chosen_covers(sale)[0]
+    laptop_cover.price += Decimal("1.00")  # XCover will book at its own price, not this one
+    sale.cover_total = service.cover_total(sale)
+    db.session.commit()
+    service.record_payment(sale, alex, "card", "R-10", service.cover_total(sale))
+    result = service.book(sale, alex, fake)
+    assert result.sale.status == "failed"
+    assert [c.status for c in service.chosen_covers(sale)] == ["failed", "booked"]
+    assert sale.last_error.startswith("Booking partly failed.") and "quoted at" in sale.last_error

@@ -619,7 +619,8 @@ def _accept(sale: Sale, user: Optional[User], booking: Any) -> BookingResult:
     if problems:
         in_force = [c for c in covers if c.status == "booked"]
         message = "Booking partly failed." if in_force else "XCover did not confirm the booking."
-        return _fail(sale, user, message, problems, issues=problems[:5], xcover_status=booking.status)
+        return _fail(sale, user, f"{message} {' '.join(problems)}"[:500], problems, issues=problems[:5],
+                     xcover_status=booking.status)
     _settle(sale, "booked", booked_at=utcnow(), last_error=None, field_errors=None)
     _audit("sale.booked", user, sale, xcover_ref=booking.id, policies=len(covers), total=str(booking.total_price),
            currency=booking.currency)
