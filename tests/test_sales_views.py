@@ -88,6 +88,7 @@ def test_two_product_sale_end_to_end(seller, fake):
     sale = db.session.get(Sale, sale_id)
     assert sale.status == "booked" and sale.xcover_ref in html
     assert "<svg" in html and "Confirmation emailed to" in html and "Print receipt" in html
+    assert html.count("<time datetime=") >= 6  # the sale's timeline: saved, quoted, shown, acknowledged, paid, sent, booked
     home = seller.get("/").get_data(as_text=True)
     assert "Today's sales" in home and sale.xcover_ref in home and f"/sales/{sale_id}" in home
     token = csrf_token(seller, f"/sales/{sale_id}")
