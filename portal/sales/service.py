@@ -533,7 +533,7 @@ def _call_and_settle(sale: Sale, user: Optional[User], client: XCoverClientLike,
         # Maybe applied: never say covered, never say failed; the same key settles it later.
         if expected == "booking":
             _settle(sale, "outcome_unknown", last_error=None)
-            _audit("sale.outcome_unknown", user, sale, result="unknown", xcover_ref=sale.xcover_ref,
+            _audit("sale.outcome_unknown", user, sale, result="pending", xcover_ref=sale.xcover_ref,
                    reason=type(exc).__name__)
             db.session.commit()
         return BookingResult(sale, sent=True, message=UNKNOWN_MESSAGE)
@@ -638,7 +638,7 @@ def reconcile(sale: Sale, user: Optional[User], client: XCoverClientLike, stale_
             db.session.rollback()
             return BookingResult(sale, sent=False, message="Already settled.")
         db.session.refresh(sale)
-        _audit("sale.outcome_unknown", user, sale, result="unknown", xcover_ref=sale.xcover_ref, stale=True)
+        _audit("sale.outcome_unknown", user, sale, result="pending", xcover_ref=sale.xcover_ref, stale=True)
         db.session.commit()
     if sale.status != "outcome_unknown":
         return BookingResult(sale, sent=False, message="Nothing to check.")
