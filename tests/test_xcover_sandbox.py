@@ -507,3 +507,18 @@ def test_sandbox_can_be_forced_on_beside_a_base_url(database_url: str) -> None:
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "x", **FAST_HASHING,
                       "XCOVER_BASE_URL": "http://127.0.0.1:1/sandbox/xcover", "XCOVER_SANDBOX_ENABLED": True})
     assert "xcover_sandbox" in app.blueprints
+
+
+@pytest.mark.parametrize("utc_now,latest", [
+    (datetime(2026, 11, 27, 9, 59, tzinfo=timezone.utc), date(2026, 11, 27)),
+    (datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc), date(2026, 11, 28)),  # Kiribati has reached the 28th
+    (datetime(2026, 11, 27, 23, 30, tzinfo=timezone.utc), date(2026, 11, 28)),
+])
+def test_purchase_date_is_judged_by_the_latest_local_date_on_earth(utc_now: datetime, latest: date) -> None:
+    """A Sydney store's 'today' is often UTC's tomorrow: that is not a purchase in the future."""
+    from portal.xcover.sandbox.service import _check_item, latest_local_date
+    assert latest_local_date(utc_now) == latest
+    item = {"purchase_date": latest.isoformat()}
+    assert "purchase_date" not in _check_item(item, latest_local_date(utc_now), partial=True)[1]
+    item = {"purchase_date": (latest + timedelta(days=1)).isoformat()}
+    assert "purchase_date" in _check_item(item, latest_local_date(utc_now), partial=True)[1]

@@ -147,6 +147,12 @@ def _unexpected(body: dict[str, Any], allowed: set[str], errors: dict[str, Any])
             errors[key] = UNEXPECTED
 
 
+def latest_local_date(now: datetime) -> date:
+    """Return the latest calendar date anywhere on Earth (UTC+14) at this instant."""
+    # A store in Sydney or Auckland is already on tomorrow's date while UTC is still on today's.
+    return (now.astimezone(timezone.utc) + timedelta(hours=14)).date()
+
+
 def _check_item(item: Any, today: date, *, partial: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate one request[] element; return (clean item, errors)."""
     if not isinstance(item, dict):
@@ -442,7 +448,7 @@ def create_quote(partner: str, body: Any, now: datetime) -> tuple[dict[str, Any]
     top = _check_top(body, partial=False)
     clean_items, item_errors = [], []
     for item in top["request"]:
-        clean, errors = _check_item(item, now.date())
+        clean, errors = _check_item(item, latest_local_date(now))
         clean_items.append(clean)
         item_errors.append(errors)
     if any(item_errors):
@@ -480,14 +486,14 @@ def update_quote(partner: str, package_id: str, body: Any, now: datetime) -> dic
     ids = {q["id"]: int(k) for k, q in doc["quotes"].items() if q}
     errors: list[dict[str, Any]] = []
     for change in top.get("request") or []:
-        clean, item_errors = _check_item(change, now.date(), partial=True)
+        clean, item_errors = _check_item(change, latest_local_date(now), partial=True)
         index = ids.get(change.get("quote_id")) if isinstance(change, dict) else None
         if index is None and not item_errors:
             item_errors = {"quote_id": ["Quote not found in this package."]}
         errors.append(item_errors)
         if not item_errors and index is not None:
             merged = {**items[index], **clean}
-            _, merged_errors = _check_item(merged, now.date())
+            _, merged_errors = _check_item(merged, latest_local_date(now))
             if merged_errors:
                 errors[-1] = merged_errors
             items[index] = merged
@@ -642,7 +648,7 @@ def _modification(doc: dict[str, Any], body: Any, now: datetime) -> tuple[dict[s
         bad.update({k: ["This field cannot be modified."] for k in fields if k not in UPDATABLE_ITEM_FIELDS})
         key, quote = by_id[entry["id"]]
         merged = {**doc["_items"][int(key)], **fields}
-        _, item_errors = _check_item(merged, now.date())
+        _, item_errors = _check_item(merged, latest_local_date(now))
         bad.update({k: v for k, v in item_errors.items() if k in fields})
         quote_errors.append(bad)
         if bad:
