@@ -31,7 +31,7 @@ run: setup
 
 ## Set up and run every test, browser tests included
 test: setup-dev
-	PLAYWRIGHT_CHROMIUM_EXECUTABLE="$$(bash scripts/find-chromium.sh $(BIN)/python)" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	bash scripts/test.sh $(PYTEST_ARGS)
 
 ## Everything but the browser tests
 test-fast: setup-dev

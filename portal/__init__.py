@@ -27,6 +27,7 @@ def create_app(overrides: Optional[Mapping[str, Any]] = None) -> Flask:
     register_extensions(app)
     register_security(app)
     register_blueprints(app)
+    register_xcover(app)
     register_errorhandlers(app)
     register_template_helpers(app)
     register_commands(app)
@@ -87,10 +88,18 @@ def register_blueprints(app: Flask) -> None:
     from .audit.views import bp as audit_bp
     from .auth.views import bp as auth_bp
     from .main.views import bp as main_bp
+    from .sales.views import bp as sales_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(audit_bp)
+    app.register_blueprint(sales_bp)
+
+
+def register_xcover(app: Flask) -> None:
+    """Mount the embedded XCover sandbox when it is in use (the client is built on first use)."""
+    from .xcover import register_xcover as _register
+    _register(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

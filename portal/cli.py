@@ -129,3 +129,21 @@ def register_commands(app: Flask) -> None:
         click.echo("Demo sign-in details (every password: %s)" % DEMO_PASSWORD)
         for username, role, where in created:
             click.echo(f"  {username:<14} {role:<10} {where}")
+
+    @app.cli.command("reconcile")
+    @click.option("--stale-seconds", default=None, type=int,
+                  help="A booking in flight longer than this counts as stuck (default BOOKING_STALE_SECONDS).")
+    def reconcile_command(stale_seconds: int | None) -> None:
+        """Settle every booking whose outcome is unknown, with its own idempotency key."""
+        from datetime import timedelta
+
+        from .sales import service as sales
+        from .xcover import get_client
+        stale = timedelta(seconds=stale_seconds if stale_seconds is not None else app.config["BOOKING_STALE_SECONDS"])
+        pending = sales.sales_to_reconcile(stale)
+        if not pending:
+            click.echo("Nothing to reconcile.")
+            return
+        for sale in pending:
+            result = sales.reconcile(sale, None, get_client(), stale)
+            click.echo(f"Sale {sale.id} {sale.xcover_ref}: {sales.status_label(result.sale.status)[0]}")

@@ -1,6 +1,7 @@
 """Settings read from the environment, one place for every key."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -28,6 +29,17 @@ def _float(name: str, default: float) -> float:
     """Read a decimal environment variable."""
     raw = os.environ.get(name)
     return float(raw) if raw not in (None, "") else default
+
+
+def _json(name: str) -> Any:
+    """Read a JSON environment variable (None when unset)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} is not valid JSON: {exc}") from None
 
 
 def _dev_secret_key() -> str:
@@ -110,4 +122,33 @@ def load() -> dict[str, Any]:
         "XCOVER_READ_TIMEOUT": _float("XCOVER_READ_TIMEOUT", 5.0),
         # Whole-call budget including retries; keep it below gunicorn's worker timeout (30 s).
         "XCOVER_TOTAL_BUDGET": _float("XCOVER_TOTAL_BUDGET", 18.0),
+        # Offer catalogue as JSON: which policy types and terms to quote per product category
+        # ({"electronics": {"label": "Electronics", "offers": [{"policy_type": ..., "cover_term_months": 24}]}}).
+        # Empty uses the built-in default that matches the embedded sandbox (portal/sales/catalogue.py).
+        "OFFER_CATALOGUE": _json("OFFER_CATALOGUE"),
+        # Our product field -> XCover item key, as JSON ({"price": "product_price", ...}; null drops a field).
+        # Keys given here override the built-in defaults one by one.
+        "XCOVER_ITEM_FIELD_MAP": _json("XCOVER_ITEM_FIELD_MAP"),
+        # Seconds after which a booking still marked "being sent" counts as stuck and is re-checked.
+        "BOOKING_STALE_SECONDS": _int("BOOKING_STALE_SECONDS", 120),
+        # Attempts per call (first try included) for calls that are safe to retry.
+        "XCOVER_RETRY_MAX_ATTEMPTS": _int("XCOVER_RETRY_MAX_ATTEMPTS", 4),
+        # Backoff: the first retry waits about this many seconds, doubling up to the max (jittered).
+        "XCOVER_RETRY_BASE_DELAY": _float("XCOVER_RETRY_BASE_DELAY", 0.5),
+        "XCOVER_RETRY_MAX_DELAY": _float("XCOVER_RETRY_MAX_DELAY", 4.0),
+        # Real HTTP to a sandbox (e.g. http://127.0.0.1:8000/sandbox/xcover) instead of the in-process one.
+        "XCOVER_SANDBOX_URL": os.environ.get("XCOVER_SANDBOX_URL", "").strip().rstrip("/"),
+        # Serve the embedded sandbox under /sandbox/xcover; unset means "only when XCOVER_BASE_URL is empty".
+        "XCOVER_SANDBOX_ENABLED": _bool("XCOVER_SANDBOX_ENABLED", False)
+        if os.environ.get("XCOVER_SANDBOX_ENABLED", "").strip() else None,
+        # Sandbox: seconds a request's Date may differ from the server clock (XCover's real skew is unknown).
+        "XCOVER_SANDBOX_CLOCK_SKEW": _float("XCOVER_SANDBOX_CLOCK_SKEW", 300.0),
+        # Sandbox: where to post signed BOOKING_* webhooks, with the key and secret the partner chose.
+        "XCOVER_SANDBOX_WEBHOOK_URL": os.environ.get("XCOVER_SANDBOX_WEBHOOK_URL", "").strip(),
+        "XCOVER_SANDBOX_WEBHOOK_KEY": os.environ.get("XCOVER_SANDBOX_WEBHOOK_KEY", ""),
+        "XCOVER_SANDBOX_WEBHOOK_SECRET": os.environ.get("XCOVER_SANDBOX_WEBHOOK_SECRET", ""),
+        # Sandbox: seconds between webhook attempts (3 attempts at most).
+        "XCOVER_SANDBOX_WEBHOOK_RETRY_DELAY": _float("XCOVER_SANDBOX_WEBHOOK_RETRY_DELAY", 2.0),
+        # Sandbox: absolute origin for the wording/certificate links it hands out; empty uses the request's.
+        "XCOVER_SANDBOX_PUBLIC_URL": os.environ.get("XCOVER_SANDBOX_PUBLIC_URL", "").strip().rstrip("/"),
     }

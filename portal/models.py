@@ -1,7 +1,8 @@
-"""Database models: stores, people and the audit log."""
+"""Database models: stores, people, sales and the audit log."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from decimal import Decimal
 from typing import Optional
 
 import sqlalchemy as sa
@@ -155,3 +156,140 @@ class AuditEvent(db.Model):
     details: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(sa.String(64))
     hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+SALE_STATUSES = ("draft", "quoted", "declined", "booking", "booked", "outcome_unknown", "failed")
+COVER_STATUSES = ("quoted", "chosen", "not_taken", "booked", "failed")
+
+
+class Sale(db.Model):
+    """One customer at the counter: their basket, contact details, choices, payment and booking."""
+
+    __tablename__ = "sale"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ('draft', 'quoted', 'declined', 'booking', 'booked', 'outcome_unknown', 'failed')",
+            name="ck_sale_status",
+        ),
+        sa.Index("ix_sale_store_created", "store_id", "created_at"),
+        sa.Index("ix_sale_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(sa.ForeignKey("store.id"))
+    associate_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"))
+    status: Mapped[str] = mapped_column(sa.String(16), default="draft")
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    # The customer (the XCover policyholder).
+    first_name: Mapped[str] = mapped_column(sa.String(80))
+    last_name: Mapped[str] = mapped_column(sa.String(80))
+    email: Mapped[str] = mapped_column(sa.String(254))
+    phone: Mapped[str] = mapped_column(sa.String(32))
+    address1: Mapped[str] = mapped_column(sa.String(200))
+    city: Mapped[str] = mapped_column(sa.String(100))
+    region: Mapped[str] = mapped_column(sa.String(100), default="")
+    postcode: Mapped[str] = mapped_column(sa.String(20))
+    country: Mapped[str] = mapped_column(sa.String(2))
+    language: Mapped[str] = mapped_column(sa.String(8))
+    # XCover: the quote package (INS reference) and what happened to it.
+    xcover_ref: Mapped[Optional[str]] = mapped_column(sa.String(40), index=True)
+    quote_total: Mapped[Optional[Decimal]] = mapped_column(sa.Numeric(12, 2))
+    decline_reason: Mapped[Optional[str]] = mapped_column(sa.String(32))
+    # The customer's tap on "I have seen the key facts", with what exactly they saw.
+    acknowledged_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    ack_policy_versions: Mapped[Optional[dict]] = mapped_column(sa.JSON)
+    ack_disclaimer_hash: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    # The till payment (products and cover together); never a card number.
+    payment_method: Mapped[Optional[str]] = mapped_column(sa.String(16))
+    receipt_number: Mapped[Optional[str]] = mapped_column(sa.String(64), index=True)
+    amount_collected: Mapped[Optional[Decimal]] = mapped_column(sa.Numeric(12, 2))
+    card_last4: Mapped[Optional[str]] = mapped_column(sa.String(4))
+    payment_recorded_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    # Booking: the key is stored before the request goes out and reused on every retry.
+    idempotency_key: Mapped[Optional[str]] = mapped_column(sa.String(64), unique=True)
+    booking_started_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    booked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    cover_total: Mapped[Optional[Decimal]] = mapped_column(sa.Numeric(12, 2))
+    last_error: Mapped[Optional[str]] = mapped_column(sa.String(500))
+    field_errors: Mapped[Optional[dict]] = mapped_column(sa.JSON)
+    coi_url: Mapped[Optional[str]] = mapped_column(sa.String(500))
+    pds_url: Mapped[Optional[str]] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    store: Mapped[Store] = relationship()
+    associate: Mapped[User] = relationship()
+    items: Mapped[list[SaleItem]] = relationship(
+        back_populates="sale", order_by="SaleItem.position", cascade="all, delete-orphan")
+    covers: Mapped[list[Cover]] = relationship(
+        back_populates="sale", order_by="Cover.quote_index", cascade="all, delete-orphan")
+
+    @property
+    def customer_name(self) -> str:
+        """Return the customer's full name."""
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def __repr__(self) -> str:
+        return f"<Sale {self.id} {self.status}>"
+
+
+class SaleItem(db.Model):
+    """One product in the basket, and the customer's decision about cover for it."""
+
+    __tablename__ = "sale_item"
+    __table_args__ = (
+        sa.CheckConstraint("quantity >= 1", name="ck_sale_item_quantity"),
+        sa.CheckConstraint("decision IS NULL OR decision IN ('add', 'decline')", name="ck_sale_item_decision"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sale_id: Mapped[int] = mapped_column(sa.ForeignKey("sale.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column()
+    product_name: Mapped[str] = mapped_column(sa.String(200))
+    category: Mapped[str] = mapped_column(sa.String(40))
+    price: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    quantity: Mapped[int] = mapped_column(default=1)
+    brand: Mapped[str] = mapped_column(sa.String(100), default="")
+    model: Mapped[str] = mapped_column(sa.String(100), default="")
+    sku: Mapped[str] = mapped_column(sa.String(64), default="")
+    serial_number: Mapped[str] = mapped_column(sa.String(64), default="", index=True)
+    purchase_date: Mapped[date] = mapped_column(sa.Date)
+    decision: Mapped[Optional[str]] = mapped_column(sa.String(8))
+    decline_reason: Mapped[Optional[str]] = mapped_column(sa.String(32))
+
+    sale: Mapped[Sale] = relationship(back_populates="items")
+    covers: Mapped[list[Cover]] = relationship(back_populates="item", order_by="Cover.quote_index")
+
+
+class Cover(db.Model):
+    """One XCover quote offered for an item; once booked, a policy."""
+
+    __tablename__ = "cover"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ('quoted', 'chosen', 'not_taken', 'booked', 'failed')", name="ck_cover_status"),
+        sa.UniqueConstraint("sale_id", "quote_index", name="uq_cover_sale_index"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sale_id: Mapped[int] = mapped_column(sa.ForeignKey("sale.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int] = mapped_column(sa.ForeignKey("sale_item.id", ondelete="CASCADE"), index=True)
+    quote_index: Mapped[int] = mapped_column()
+    quote_id: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    status: Mapped[str] = mapped_column(sa.String(16), default="quoted")
+    policy_type: Mapped[str] = mapped_column(sa.String(64))
+    policy_version: Mapped[str] = mapped_column(sa.String(64), default="")
+    title: Mapped[str] = mapped_column(sa.String(200), default="")
+    term_months: Mapped[Optional[int]] = mapped_column()
+    price: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), default=Decimal("0"))
+    price_formatted: Mapped[str] = mapped_column(sa.String(40), default="")
+    tax: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), default=Decimal("0"))
+    tax_formatted: Mapped[str] = mapped_column(sa.String(40), default="")
+    start_date: Mapped[Optional[str]] = mapped_column(sa.String(40))
+    end_date: Mapped[Optional[str]] = mapped_column(sa.String(40))
+    content: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    pds_url: Mapped[Optional[str]] = mapped_column(sa.String(500))
+    error: Mapped[Optional[str]] = mapped_column(sa.String(500))
+
+    sale: Mapped[Sale] = relationship(back_populates="covers")
+    item: Mapped[SaleItem] = relationship(back_populates="covers")

@@ -41,7 +41,12 @@ def home() -> str:
     """Show the signed-in person's starting point."""
     areas = _areas_for(current_user.role)
     new_sale = next((a["url"] for a in areas if a["endpoint"] == "sales.new"), None)
-    return render_template("main/home.html", title="Home", user=current_user, areas=areas, new_sale_url=new_sale)
+    todays_sales = []
+    if new_sale and current_user.store is not None:
+        from ..sales.service import todays_sales as _todays
+        todays_sales = _todays(current_user.store)
+    return render_template("main/home.html", title="Home", user=current_user, areas=areas, new_sale_url=new_sale,
+                           todays_sales=todays_sales)
 
 
 @bp.route("/healthz")

@@ -1,0 +1,150 @@
+"""The offer catalogue and the one mapping from our product fields to XCover item keys."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, Mapping, Optional
+
+from flask import current_app
+
+# Which cover to ask XCover for, per product category. Matches the embedded sandbox.
+DEFAULT_CATALOGUE: dict[str, dict[str, Any]] = {
+    "electronics": {"label": "Electronics", "offers": [
+        {"policy_type": "product_warranty", "policy_type_version": 1, "cover_term_months": 24},
+        {"policy_type": "product_insurance", "policy_type_version": 1, "cover_term_months": 12},
+    ]},
+    "mobile_phones": {"label": "Mobile phones", "offers": [
+        {"policy_type": "device_protection", "policy_type_version": 1, "cover_term_months": 12},
+        {"policy_type": "device_protection", "policy_type_version": 1, "cover_term_months": 24},
+    ]},
+    "tablets": {"label": "Tablets", "offers": [
+        {"policy_type": "device_protection", "policy_type_version": 1, "cover_term_months": 12},
+        {"policy_type": "product_warranty", "policy_type_version": 1, "cover_term_months": 24},
+    ]},
+    "computers": {"label": "Computers", "offers": [
+        {"policy_type": "product_warranty", "policy_type_version": 1, "cover_term_months": 24},
+        {"policy_type": "product_insurance", "policy_type_version": 1, "cover_term_months": 12},
+    ]},
+    "appliances": {"label": "Appliances", "offers": [
+        {"policy_type": "product_warranty", "policy_type_version": 1, "cover_term_months": 36},
+    ]},
+    "furniture": {"label": "Furniture", "offers": [
+        {"policy_type": "product_insurance", "policy_type_version": 1, "cover_term_months": 36},
+    ]},
+    "jewellery": {"label": "Jewellery", "offers": [
+        {"policy_type": "product_insurance", "policy_type_version": 1, "cover_term_months": 12},
+    ]},
+}
+
+# Our product field -> XCover item key (flat in each request[] element). None leaves a field out.
+DEFAULT_FIELD_MAP: dict[str, Optional[str]] = {
+    "policy_type": "policy_type",
+    "policy_type_version": "policy_type_version",
+    "cover_term_months": "cover_term_months",
+    "policy_start_date": "policy_start_date",
+    "product_name": "product_name",
+    "category": "product_category",
+    "price": "product_price",
+    "quantity": "quantity",
+    "brand": "product_brand",
+    "model": "product_model",
+    "sku": "product_sku",
+    "serial_number": "serial_number",
+    "purchase_date": "purchase_date",
+}
+
+
+@dataclass(frozen=True)
+class Offer:
+    """One kind of cover to request for a product."""
+
+    policy_type: str
+    policy_type_version: Any
+    cover_term_months: Optional[int]
+
+
+@dataclass(frozen=True)
+class QuoteLine:
+    """Which product and offer one element of the quote request stands for."""
+
+    item_position: int
+    offer: Offer
+
+
+def catalogue() -> dict[str, dict[str, Any]]:
+    """Return the configured offer catalogue (or the default)."""
+    return current_app.config.get("OFFER_CATALOGUE") or DEFAULT_CATALOGUE
+
+
+def field_map() -> dict[str, Optional[str]]:
+    """Return the product-field-to-XCover-key mapping, configured keys overriding the defaults."""
+    return {**DEFAULT_FIELD_MAP, **(current_app.config.get("XCOVER_ITEM_FIELD_MAP") or {})}
+
+
+def category_choices() -> list[tuple[str, str]]:
+    """Return (value, label) pairs for the Category field."""
+    return [(key, entry.get("label") or key.replace("_", " ").capitalize()) for key, entry in catalogue().items()]
+
+
+def category_label(key: str) -> str:
+    """Return a category's label."""
+    return dict(category_choices()).get(key, key)
+
+
+def offers_for(category: str) -> list[Offer]:
+    """Return the offers to request for a category (none for an unknown one)."""
+    entry = catalogue().get(category) or {}
+    return [Offer(o["policy_type"], o.get("policy_type_version", 1), o.get("cover_term_months"))
+            for o in entry.get("offers", [])]
+
+
+def _json_value(value: Any) -> Any:
+    """Turn a Python value into what the XCover JSON expects."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def item_payload(product: Mapping[str, Any], offer: Offer, mapping: Mapping[str, Optional[str]]) -> dict[str, Any]:
+    """Build one request[] element from a product and an offer, through the field map."""
+    values = {
+        **product,
+        "policy_type": offer.policy_type,
+        "policy_type_version": offer.policy_type_version,
+        "cover_term_months": offer.cover_term_months,
+        "policy_start_date": f"{product['purchase_date'].isoformat()}T00:00:00Z",
+    }
+    element: dict[str, Any] = {}
+    for ours, theirs in mapping.items():
+        value = values.get(ours)
+        if theirs and value not in (None, ""):
+            element[theirs] = _json_value(value)
+    return element
+
+
+def build_quote_request(products: list[Mapping[str, Any]], *, currency: str, country: str, region: str,
+                        language: str) -> tuple[dict[str, Any], list[QuoteLine]]:
+    """Build the one quote request for a basket and say which product each element is for."""
+    mapping = field_map()
+    request: list[dict[str, Any]] = []
+    lines: list[QuoteLine] = []
+    for position, product in enumerate(products):
+        for offer in offers_for(product["category"]):
+            request.append(item_payload(product, offer, mapping))
+            lines.append(QuoteLine(position, offer))
+    payload: dict[str, Any] = {"request": request, "currency": currency, "customer_country": country,
+                               "customer_language": language}
+    if region:
+        payload["customer_region"] = region
+    return payload, lines
+
+
+def our_field(xcover_key: str) -> Optional[str]:
+    """Return the product field an XCover item key came from."""
+    for ours, theirs in field_map().items():
+        if theirs == xcover_key:
+            return ours
+    return None

@@ -1,0 +1,204 @@
+"""Forms of the sale: products and customer, options, payment; every one refuses card numbers."""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    DecimalField,
+    Field,
+    FieldList,
+    Form,
+    FormField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    StringField,
+)
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, Regexp
+
+from ..models import Sale
+from ..sensitive import find_card_number
+from . import catalogue
+from .service import DECLINE_REASONS, PAYMENT_METHODS, options_by_item
+
+CARD_MESSAGE = ("This looks like a card number. Never type card numbers here: "
+                "only the last four digits go in the payment step.")
+COUNTRIES = [("GB", "United Kingdom"), ("AU", "Australia"), ("IE", "Ireland"), ("NZ", "New Zealand"),
+             ("US", "United States"), ("CA", "Canada"), ("FR", "France"), ("DE", "Germany"), ("ES", "Spain"),
+             ("IT", "Italy"), ("NL", "Netherlands")]
+LANGUAGES = [("en", "English"), ("fr", "French"), ("de", "German"), ("es", "Spanish"), ("it", "Italian"),
+             ("nl", "Dutch")]
+MAX_PRODUCTS = 10
+
+
+def _leaf_fields(form: Any) -> Iterator[Field]:
+    """Yield every input field of a form, inside repeated rows too."""
+    for f in form:
+        if isinstance(f, FieldList):
+            for entry in f:
+                yield from _leaf_fields(entry.form) if isinstance(entry, FormField) else [entry]
+        elif isinstance(f, FormField):
+            yield from _leaf_fields(f.form)
+        else:
+            yield f
+
+
+def refuse_card_numbers(form: Any) -> bool:
+    """Flag and blank every field holding a card number; True when none did."""
+    clean = True
+    for f in _leaf_fields(form):
+        if f.name == "csrf_token":
+            continue
+        typed = " ".join(str(v) for v in (f.raw_data or []))
+        if find_card_number(typed):
+            # Blank it so the number is not echoed back into the page either.
+            f.raw_data, f.data = [], None
+            f.errors = [*(e for e in f.errors if e != CARD_MESSAGE), CARD_MESSAGE]
+            clean = False
+    return clean
+
+
+class GuardedForm(FlaskForm):
+    """A form that refuses a Luhn-valid card number in any field."""
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        """Run the field validators, then the card-number guard over every field."""
+        ok = super().validate(extra_validators)
+        return refuse_card_numbers(self) and ok
+
+    def apply_errors(self, errors: dict[str, list[str]]) -> None:
+        """Show errors the service or XCover raised (keyed by our field names) beside their fields."""
+        by_name = {f.name: f for f in _leaf_fields(self)}
+        for name, messages in errors.items():
+            target = by_name.get(name)
+            if target is not None:
+                target.errors = [*list(target.errors), *messages]
+            else:
+                self.form_errors.extend(messages)
+
+
+def _text(label: str, *validators: Any, autocomplete: str = "off", inputmode: str | None = None,
+          maxlength: int = 100, required: bool = False, type_: str | None = None) -> StringField:
+    """A text field with the right keyboard and autofill hints."""
+    kw: dict[str, Any] = {"autocomplete": autocomplete, "maxlength": maxlength}
+    if inputmode:
+        kw["inputmode"] = inputmode
+    if type_:
+        kw["type"] = type_
+    if required:
+        kw["required"] = True
+    checks = [DataRequired(message=f"Enter the {label.lower()}.")] if required else [Optional()]
+    return StringField(label, validators=[*checks, Length(max=maxlength), *validators], render_kw=kw)
+
+
+class ProductForm(Form):
+    """One product in the basket."""
+
+    product_name = _text("Product name", required=True, maxlength=200)
+    category = SelectField("Category", validators=[DataRequired(message="Choose a category.")])
+    price = DecimalField("Price", places=2, validators=[
+        InputRequired(message="Enter the price."), NumberRange(min=0.01, max=1000000, message="Enter a price above zero.")],
+        render_kw={"inputmode": "decimal", "autocomplete": "off", "required": True})
+    quantity = IntegerField("Quantity", default=1, validators=[
+        InputRequired(message="Enter the quantity."), NumberRange(min=1, max=99, message="Between 1 and 99.")],
+        render_kw={"inputmode": "numeric", "type": "number", "min": 1, "max": 99, "autocomplete": "off"})
+    brand = _text("Brand")
+    model = _text("Model")
+    sku = _text("SKU / barcode", maxlength=64)
+    serial_number = _text("Serial number", maxlength=64)
+    purchase_date = DateField("Purchase date", validators=[InputRequired(message="Enter the purchase date.")],
+                              render_kw={"autocomplete": "off"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.category.choices = [("", "Choose…"), *catalogue.category_choices()]
+
+    def as_product(self) -> dict[str, Any]:
+        """Return the product as the service takes it."""
+        return {name: (f.data.strip() if isinstance(f.data, str) else f.data) for name, f in self._fields.items()}
+
+
+class SaleForm(GuardedForm):
+    """Screen 1: the products and the customer."""
+
+    items = FieldList(FormField(ProductForm), min_entries=1, max_entries=MAX_PRODUCTS)
+    first_name = _text("First name", required=True, autocomplete="given-name", maxlength=80)
+    last_name = _text("Last name", required=True, autocomplete="family-name", maxlength=80)
+    email = _text("Email", Email(message="Enter an email address like name@example.com."), required=True,
+                  autocomplete="email", inputmode="email", type_="email", maxlength=254)
+    phone = _text("Mobile phone", Regexp(r"^\+?[0-9 ()-]{6,24}$", message="Enter a mobile number, e.g. +44 7700 900123."),
+                  required=True, autocomplete="tel", inputmode="tel", type_="tel", maxlength=32)
+    address1 = _text("Address", required=True, autocomplete="address-line1", maxlength=200)
+    city = _text("City", required=True, autocomplete="address-level2")
+    region = _text("Region", autocomplete="address-level1")
+    postcode = _text("Postcode", required=True, autocomplete="postal-code", maxlength=20)
+    country = SelectField("Country", choices=COUNTRIES, render_kw={"autocomplete": "country"})
+    language = SelectField("Language", choices=LANGUAGES, render_kw={"autocomplete": "language"})
+
+    def customer(self) -> dict[str, Any]:
+        """Return the customer's details as the service takes them."""
+        return {name: getattr(self, name).data for name in
+                ("first_name", "last_name", "email", "phone", "address1", "city", "region", "postcode",
+                 "country", "language")}
+
+    def products(self) -> list[dict[str, Any]]:
+        """Return the products as the service takes them."""
+        return [entry.form.as_product() for entry in self.items]
+
+
+
+def sale_form_data(sale: Sale) -> dict[str, Any]:
+    """Return the stored sale in the shape the SaleForm takes as data."""
+    data: dict[str, Any] = {name: getattr(sale, name) for name in
+                            ("first_name", "last_name", "email", "phone", "address1", "city", "region",
+                             "postcode", "country", "language")}
+    data["items"] = [{f: getattr(item, f) for f in ("product_name", "category", "price", "quantity", "brand",
+                                                    "model", "sku", "serial_number", "purchase_date")}
+                     for item in sale.items]
+    return data
+
+
+def options_form_for(sale: Sale, formdata: Any = None) -> GuardedForm:
+    """Build screen 2's form: per product Add (one option) or No thanks with a reason, and the acknowledgement."""
+    class OptionsForm(GuardedForm):
+        acknowledged = BooleanField("The customer has seen the key facts, price and disclaimer of the cover chosen.")
+
+    for item, covers in options_by_item(sale):
+        offered = [(str(c.id), c.title) for c in covers if c.quote_id]
+        setattr(OptionsForm, f"choice_{item.id}", RadioField(
+            item.product_name, choices=[*offered, ("none", "No thanks")], validate_choice=False,
+            validators=[Optional()]))
+        setattr(OptionsForm, f"reason_{item.id}", SelectField(
+            "Reason", choices=[("", "Choose a reason…"), *DECLINE_REASONS], validators=[Optional()]))
+    return OptionsForm(formdata=formdata) if formdata is not None else OptionsForm()
+
+
+def read_choices(form: Any, sale: Sale) -> tuple[dict[int, int | None], dict[int, str]]:
+    """Return the picks (cover id, or None for No thanks) and decline reasons from the options form."""
+    choices: dict[int, int | None] = {}
+    reasons: dict[int, str] = {}
+    for item in sale.items:
+        raw = getattr(form, f"choice_{item.id}").data
+        if raw == "none":
+            choices[item.id] = None
+            reasons[item.id] = getattr(form, f"reason_{item.id}").data or ""
+        elif raw and str(raw).isdigit():
+            choices[item.id] = int(raw)
+    return choices, reasons
+
+
+class PaymentForm(GuardedForm):
+    """Screen 3: the till payment for products and cover together."""
+
+    payment_method = RadioField("Payment method", choices=PAYMENT_METHODS, default="card",
+                                validators=[DataRequired(message="Choose how the customer paid.")])
+    receipt_number = _text("Receipt number", required=True, maxlength=64)
+    amount_collected = DecimalField("Amount collected", places=2, validators=[
+        InputRequired(message="Enter the amount collected for the cover.")],
+        render_kw={"inputmode": "decimal", "autocomplete": "off", "required": True})
+    card_last4 = StringField("Card last four digits", validators=[
+        Optional(), Regexp(r"^\d{4}$", message="Exactly 4 digits, or leave it empty.")],
+        render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 4, "pattern": "[0-9]{4}"})
