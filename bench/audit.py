@@ -219,10 +219,14 @@ def run(backend: str, events: int, out: Path, requests: int = 500, seed: int = 2
                 raise RuntimeError(f"benchmark chain did not verify: {report.describe()}")
             viewer = viewer_queries(store_id, tz, people, rng)
             export_seconds, export_bytes, export_rss = export_rate(store_id)
-            server = db.session.execute(sa.text("SELECT version()")).scalar() if backend == "postgresql" else None
+            server = None
+            if backend == "postgresql":
+                settings = ", ".join(f"{name}={db.session.execute(sa.text(f'SHOW {name}')).scalar()}"
+                                     for name in ("fsync", "synchronous_commit"))
+                server = db.session.execute(sa.text("SELECT version()")).scalar().split(",")[0] + f" ({settings})"
             db.session.remove()
             db.engine.dispose()
-    machine = describe({"database": server.split(",")[0] if server else f"SQLite {describe()['SQLite']} (WAL, "
+    machine = describe({"database": server if server else f"SQLite {describe()['SQLite']} (WAL, "
                                                                         "synchronous=NORMAL)"})
     lines = [f"# Audit log benchmark: {backend}", "",
              f"`python -m bench.audit --backend {backend} --events {events}`", "", "## Machine", ""]
