@@ -294,3 +294,24 @@ def test_sqlite_timeline_reads_only_the_objects_events(app, store):
     sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
     plan = " ".join(row[3] for row in db.session.execute(sa.text("EXPLAIN QUERY PLAN " + sql)))
     assert "USING INDEX ix_audit_chain_object_time (chain_key=? AND object_id=?)" in plan
+
+
+@pytest.mark.both_dbs
+def test_an_xcover_reference_or_receipt_finds_its_sales_events(app, store, other_store, make_user):
+    from portal.models import Sale
+    ann = make_user("ann", "associate", store)
+    common = dict(associate_id=ann.id, currency="GBP", first_name="A", last_name="B", email="a@example.com",
+                  phone="+447700900123", address1="1 High St", city="London", postcode="N1", country="GB",
+                  language="en")
+    sale = Sale(store_id=store.id, xcover_ref="ABCDE-12345-INS", receipt_number="T-991", **common)
+    elsewhere = Sale(store_id=other_store.id, xcover_ref="ABCDE-12345-INS", **common)
+    db.session.add_all([sale, elsewhere])
+    db.session.flush()
+    record("auth.sign_in", actor=ann, object_type="sale", object_id=sale.id)
+    record("auth.sign_out", actor=ann, object_type="user", object_id=sale.id)  # same id, not a sale
+    record("auth.sign_in", store_id=other_store.id, object_type="sale", object_id=elsewhere.id)
+    db.session.commit()
+    for typed in ("abcde-12345-ins", "T-991", str(sale.id)):
+        found = page(EventFilter(chain_key=store.id, object_id=typed)).events
+        expected = {("sale", str(sale.id))} | ({("user", str(sale.id))} if typed == str(sale.id) else set())
+        assert {(e.object_type, e.object_id) for e in found} == expected, typed

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..models import AuditEvent, Store
+from ..models import AuditEvent, Sale, Store
 from .service import HEAD_OFFICE_CHAIN, canonical, chain_key, iso_utc
 
 PAGE_SIZE = 50
@@ -83,7 +83,14 @@ def _conditions(f: EventFilter) -> list[sa.ColumnElement[bool]]:
     if f.action:
         where.append(AuditEvent.action == f.action)
     if f.object_id:
-        where.append(AuditEvent.object_id == f.object_id.strip())
+        value = f.object_id.strip()
+        # Sale events name the sale by id; an XCover reference or till receipt finds that sale's events too.
+        sale_ids = [str(i) for i in db.session.scalars(sa.select(Sale.id).where(
+            Sale.store_id == f.chain_key, sa.or_(Sale.xcover_ref == value.upper(), Sale.receipt_number == value)))]
+        matches = AuditEvent.object_id == value
+        if sale_ids:
+            matches = sa.or_(matches, sa.and_(AuditEvent.object_type == "sale", AuditEvent.object_id.in_(sale_ids)))
+        where.append(matches)
     return where
 
 
