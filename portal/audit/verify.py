@@ -26,6 +26,7 @@ class ChainReport:
     broken_id: Optional[int] = None
     broken_seq: Optional[int] = None
     problem: Optional[str] = None
+    last_hash: Optional[str] = None
 
     @property
     def ok(self) -> bool:
@@ -35,7 +36,7 @@ class ChainReport:
     def describe(self) -> str:
         """Say in one line what was found."""
         if self.ok:
-            return f"{self.label}: {self.events} events, chain intact."
+            return f"{self.label}: {self.events} events, chain intact, last hash {self.last_hash}."
         where = f"event id {self.broken_id} (seq {self.broken_seq})" if self.broken_id is not None \
             else f"the chain head (after seq {self.broken_seq})"
         return f"{self.label}: BROKEN at {where}: {self.problem}"
@@ -68,7 +69,7 @@ def check_chain(key: int, label: str, rows: Iterable[Sequence[Any]], head: Optio
     if head is None:
         if count:
             return ChainReport(key, label, count, None, last_seq, "the chain has events but no head row")
-        return ChainReport(key, label, count)
+        return ChainReport(key, label, count, last_hash=prev_hash)
     head_seq, head_hash = head
     if head_seq > last_seq:
         return ChainReport(key, label, count, None, last_seq,
@@ -79,7 +80,7 @@ def check_chain(key: int, label: str, rows: Iterable[Sequence[Any]], head: Optio
     if head_hash != prev_hash:
         return ChainReport(key, label, count, None, last_seq,
                            "the head's hash differs from the last event's hash: the last event was replaced")
-    return ChainReport(key, label, count)
+    return ChainReport(key, label, count, last_hash=prev_hash)
 
 
 def _snapshot(conn: Connection) -> None:
