@@ -26,7 +26,7 @@ DEMO_STORES = [
 
 def init_db() -> None:
     """Bring the schema up to date; never drops anything."""
-    # "heads": feature areas may each add a migration branch off the foundation revision.
+    # "heads": a feature may add its migration as a branch before the branches are merged.
     upgrade(directory=MIGRATIONS, revision="heads")
 
 
