@@ -66,13 +66,15 @@ def authenticate(username: str, password: str) -> SignInResult:
     reason = "locked" if locked else ("disabled" if not user.active else "bad_password")
     if not locked and not password_ok:
         user.failed_sign_ins += 1
-    record("auth.sign_in_failed", actor=user, object_type="user", object_id=user.id, result="failure",
-           details={"reason": reason, "consecutive_failures": user.failed_sign_ins})
+    details: dict[str, Any] = {"reason": reason, "consecutive_failures": user.failed_sign_ins}
+    action = "auth.sign_in_failed"
     if not locked and user.failed_sign_ins >= current_app.config["LOCKOUT_THRESHOLD"]:
+        # The attempt that trips the lock is one action, so it is one event: auth.locked.
         user.locked_until = now + timedelta(minutes=current_app.config["LOCKOUT_MINUTES"])
         user.failed_sign_ins = 0
-        record("auth.locked", actor=user, object_type="user", object_id=user.id, result="failure",
-               details={"locked_until": user.locked_until.isoformat()})
+        action = "auth.locked"
+        details["locked_until"] = user.locked_until.isoformat()
+    record(action, actor=user, object_type="user", object_id=user.id, result="failure", details=details)
     db.session.commit()
     return SignInResult(user, False, locked=locked)
 
