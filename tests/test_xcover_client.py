@@ -368,6 +368,29 @@ def test_retry_after_beyond_the_budget_stops_at_once(live_sandbox: LiveSandbox) 
     assert caught.value.retry_after == 60 and live_sandbox.sleeps == []
 
 
+def test_the_whole_call_stays_inside_the_budget_even_when_every_attempt_uses_its_timeouts(monkeypatch) -> None:
+    # A fake clock: each attempt spends its full connect and read timeouts, each back-off its delay.
+    clock = [1000.0]
+    monkeypatch.setattr("portal.xcover.client.time.monotonic", lambda: clock[0])
+
+    class Slow(requests.adapters.BaseAdapter):
+        def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+            clock[0] += sum(kwargs["timeout"])
+            raise requests.exceptions.ReadTimeout("slow")
+
+        def close(self) -> None:
+            pass
+
+    session = requests.Session()
+    session.mount("https://", Slow())
+    settings = ClientSettings(base_url="https://xcover.test/x", partner_code="P", api_key="k", api_secret="s",
+                              max_attempts=10)
+    client = XCoverClient(settings, session, sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+    with pytest.raises(XCoverOutcomeUnknown):
+        client.create_booking("AAAAA-BBBBB-INS", {}, idempotency_key=key())
+    assert clock[0] - 1000.0 <= settings.total_budget + 0.1 < 20
+
+
 def test_budget_and_timeouts_stay_inside_the_worker_timeout() -> None:
     settings = ClientSettings(base_url="x", partner_code="p", api_key="k", api_secret="s", total_budget=60,
                               booking_read_timeout=30)

@@ -196,7 +196,9 @@ class XCoverClient:
         while True:
             attempt += 1
             remaining = deadline - time.monotonic()
-            timeout = (min(s.connect_timeout, remaining), min(read_timeout, remaining))
+            # Connecting and reading share what is left, so a slow connect cannot stretch the call past it.
+            connect = min(s.connect_timeout, remaining)
+            timeout = (connect, min(read_timeout, max(remaining - connect, MIN_ATTEMPT_SECONDS)))
             retry_after: Optional[float] = None
             try:
                 response = self._send(method, path, payload, params, idempotency_key, timeout)
