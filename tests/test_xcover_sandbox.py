@@ -404,7 +404,7 @@ def test_cli_injects_and_clears_faults(runner: Any, app: Any) -> None:
 class Listener:
     """A local webhook receiver that records signed posts; the first `fail_first` answers are 500."""
 
-    def __init__(self, fail_first: int = 0) -> None:
+    def __init__(self, fail_first: int = 0, ok_status: int = 200) -> None:
         self.events: list[dict[str, Any]] = []
         self.arrived = threading.Condition()
         self.fail_first = fail_first
@@ -419,7 +419,7 @@ class Listener:
                     failing = listener.fail_first > 0
                     listener.fail_first -= 1
                     listener.arrived.notify_all()
-                self.send_response(500 if failing else 200)
+                self.send_response(500 if failing else ok_status)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
@@ -476,6 +476,16 @@ def test_webhooks_give_up_after_three_attempts() -> None:
     try:
         assert deliver(listener.url, "k", "s", "BOOKING_CREATED", {"id": "X"}, retry_delay=0.01) is False
         assert len(listener.events) == 3
+    finally:
+        listener.stop()
+
+
+def test_any_2xx_from_the_listener_counts_as_delivered() -> None:
+    from portal.xcover.sandbox.webhooks import deliver
+    listener = Listener(ok_status=204)
+    try:
+        assert deliver(listener.url, "k", "s", "BOOKING_CREATED", {"id": "X"}, retry_delay=0.01) is True
+        assert len(listener.events) == 1
     finally:
         listener.stop()
 
