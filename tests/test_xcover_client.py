@@ -368,6 +368,17 @@ def test_retry_after_beyond_the_budget_stops_at_once(live_sandbox: LiveSandbox) 
     assert caught.value.retry_after == 60 and live_sandbox.sleeps == []
 
 
+def test_retry_after_on_a_503_is_honoured_too() -> None:
+    session = requests.Session()
+    session.mount("https://", Scripted([(503, {"Retry-After": "3"}), (503, {"Retry-After": "3"})]))
+    sleeps: list[float] = []
+    client = XCoverClient(ClientSettings(base_url="https://xcover.test/x", partner_code="P", api_key="k",
+                                         api_secret="s", max_attempts=2), session, sleep=sleeps.append)
+    with pytest.raises(XCoverUnavailable):
+        client.get_booking("AAAAA-BBBBB-INS")
+    assert sleeps == [3.0]
+
+
 def test_the_whole_call_stays_inside_the_budget_even_when_every_attempt_uses_its_timeouts(monkeypatch) -> None:
     # A fake clock: each attempt spends its full connect and read timeouts, each back-off its delay.
     clock = [1000.0]

@@ -218,9 +218,9 @@ class XCoverClient:
                     return body
                 failure = self._error(status, body, kind)
                 retryable = status in RETRY_STATUSES and kind != UNKEYED
-                if status == 429:
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                    assert isinstance(failure, XCoverRateLimited)
+                # 429 and 503 (and 423 from some gateways) may say when to come back.
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if isinstance(failure, XCoverRateLimited):
                     failure.retry_after = retry_after
             maybe_applied = maybe_applied or isinstance(failure, XCoverOutcomeUnknown)
             if not retryable or attempt >= s.max_attempts:
