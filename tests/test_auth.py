@@ -48,6 +48,18 @@ def test_unknown_user_and_wrong_password_look_the_same(client, auth, store, make
     assert actions()[-2:] == ["auth.sign_in_failed", "auth.sign_in_failed"]
 
 
+def test_a_password_typed_as_the_username_never_reaches_the_audit_log(client, auth, store, make_user):
+    make_user("ann", "associate", store)
+    auth.sign_in("Secret-Typed-Here-1", "x")
+    auth.sign_in(" secret-typed-here-1", "y")
+    auth.sign_in("someone-else", "z")
+    details = db.session.scalars(sa.select(AuditEvent.details).where(AuditEvent.action == "auth.sign_in_failed")
+                                 .order_by(AuditEvent.id)).all()
+    assert "secret-typed-here" not in str(details).lower()
+    tags = [d["username_hmac"] for d in details]
+    assert tags[0] == tags[1] != tags[2]  # repeated attempts at one name can still be told apart and grouped
+
+
 def test_password_is_never_echoed_back(client, auth, store, make_user):
     make_user("ann", "associate", store)
     html = auth.sign_in("ann", "wrong-password-xyz").get_data(as_text=True)

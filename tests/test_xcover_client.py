@@ -263,6 +263,47 @@ def test_same_key_with_another_body_is_a_conflict(live_sandbox: LiveSandbox) -> 
 
 # ---- retries and budgets ------------------------------------------------------------------------------
 
+class Scripted(requests.adapters.BaseAdapter):
+    """Answers each attempt from a script: an exception to raise or a (status, headers) to return."""
+
+    def __init__(self, script: list[Any]) -> None:
+        super().__init__()
+        self.script = list(script)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        step = self.script.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        response = requests.Response()
+        response.status_code, response.headers = step[0], requests.structures.CaseInsensitiveDict(step[1])
+        response._content = b'{"type": "rate_limit", "message": "Too many requests.", "errors": {}}'
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("then", [
+    (429, {"Retry-After": "0"}),
+    requests.exceptions.ConnectionError(requests.urllib3.exceptions.MaxRetryError(
+        None, "/", requests.urllib3.exceptions.NewConnectionError(None, "refused"))),  # type: ignore[arg-type]
+], ids=["then-rate-limited", "then-no-connection"])
+def test_a_write_that_may_have_applied_stays_unknown_whatever_follows(then: Any) -> None:
+    # The first attempt's answer was lost (it may have booked); later "not applied" answers prove nothing.
+    session = requests.Session()
+    adapter = Scripted([requests.exceptions.ReadTimeout("lost"), then, then])
+    session.mount("https://", adapter)
+    client = XCoverClient(ClientSettings(base_url="https://xcover.test/x", partner_code="P", api_key="k",
+                                         api_secret="s", max_attempts=3), session, sleep=lambda s: None)
+    with pytest.raises(XCoverOutcomeUnknown):
+        client.create_booking("AAAAA-BBBBB-INS", {}, idempotency_key=key())
+    assert adapter.script == []
+    adapter.script = [then, then, then]  # never sent or refused every time: certainly not applied
+    with pytest.raises((XCoverRateLimited, XCoverUnavailable)):
+        client.create_booking("AAAAA-BBBBB-INS", {}, idempotency_key=key())
+
+
+
 def test_booking_retried_through_transient_failures(live_sandbox: LiveSandbox) -> None:
     client = live_sandbox.client()
     package = client.create_quote(quote_request())
@@ -325,6 +366,40 @@ def test_retry_after_beyond_the_budget_stops_at_once(live_sandbox: LiveSandbox) 
     with pytest.raises(XCoverRateLimited) as caught:
         live_sandbox.client().get_booking("AAAAA-BBBBB-INS")
     assert caught.value.retry_after == 60 and live_sandbox.sleeps == []
+
+
+def test_retry_after_on_a_503_is_honoured_too() -> None:
+    session = requests.Session()
+    session.mount("https://", Scripted([(503, {"Retry-After": "3"}), (503, {"Retry-After": "3"})]))
+    sleeps: list[float] = []
+    client = XCoverClient(ClientSettings(base_url="https://xcover.test/x", partner_code="P", api_key="k",
+                                         api_secret="s", max_attempts=2), session, sleep=sleeps.append)
+    with pytest.raises(XCoverUnavailable):
+        client.get_booking("AAAAA-BBBBB-INS")
+    assert sleeps == [3.0]
+
+
+def test_the_whole_call_stays_inside_the_budget_even_when_every_attempt_uses_its_timeouts(monkeypatch) -> None:
+    # A fake clock: each attempt spends its full connect and read timeouts, each back-off its delay.
+    clock = [1000.0]
+    monkeypatch.setattr("portal.xcover.client.time.monotonic", lambda: clock[0])
+
+    class Slow(requests.adapters.BaseAdapter):
+        def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+            clock[0] += sum(kwargs["timeout"])
+            raise requests.exceptions.ReadTimeout("slow")
+
+        def close(self) -> None:
+            pass
+
+    session = requests.Session()
+    session.mount("https://", Slow())
+    settings = ClientSettings(base_url="https://xcover.test/x", partner_code="P", api_key="k", api_secret="s",
+                              max_attempts=10)
+    client = XCoverClient(settings, session, sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+    with pytest.raises(XCoverOutcomeUnknown):
+        client.create_booking("AAAAA-BBBBB-INS", {}, idempotency_key=key())
+    assert clock[0] - 1000.0 <= settings.total_budget + 0.1 < 20
 
 
 def test_budget_and_timeouts_stay_inside_the_worker_timeout() -> None:

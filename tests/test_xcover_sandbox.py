@@ -219,6 +219,32 @@ def test_cancellation_preview_changes_nothing_until_confirmed(api: Api) -> None:
     assert twice.status_code == 422
 
 
+def test_priced_modification_waits_for_confirm_update(api: Api) -> None:
+    booking = api.book()
+    ins, quote_id, price = booking["id"], booking["quotes"][0]["id"], booking["total_price"]
+    change = {"quotes": [{"id": quote_id, "update_fields": {"product_price": 1500}}]}
+    priced = api.call("PATCH", f"bookings/{ins}/quote_for_update", change, idem="u1")
+    assert priced.status_code == 200 and priced.json()["update_id"].endswith("-UPD")
+    assert priced.json()["total_price_diff"] > 0 and priced.json()["total_price_diff_formatted"].startswith("£")
+    assert api.call("GET", f"bookings/{ins}/").json()["total_price"] == price
+    confirmed = api.call("POST", f"bookings/{ins}/confirm_update/{priced.json()['update_id']}/", {}, idem="u2")
+    assert confirmed.status_code == 201 and confirmed.json()["total_price"] > price
+    assert api.call("GET", f"bookings/{ins}/").json()["total_price"] == confirmed.json()["total_price"]
+
+
+def test_partial_cancellation_keeps_the_rest_in_force(api: Api) -> None:
+    package = api.call("POST", "quotes/", quote_request({}, {"product_name": "Soundbar", "product_price": 299})).json()
+    ids = [package["quotes"]["0"]["id"], package["quotes"]["1"]["id"]]
+    api.call("POST", f"bookings/{package['id']}/", booking_payload(*ids), idem="b1")
+    done = api.call("POST", f"bookings/{package['id']}/cancel",
+                    {"quotes": [{"id": ids[0], "reason_for_cancellation": "No longer wanted."}]}, idem="c1")
+    assert done.status_code == 200 and done.json()["cancellation_id"] is None
+    after = api.call("GET", f"bookings/{package['id']}/").json()
+    assert after["status"] == "CONFIRMED"
+    assert {q["id"]: q["status"] for q in after["quotes"]} == {ids[0]: "CANCELLED", ids[1]: "CONFIRMED"}
+    assert [q["can_be_cancelled"] for q in after["quotes"] if q["id"] == ids[1]] == [True]
+
+
 def test_send_email_rules(api: Api) -> None:
     ins = api.book()["id"]
     refused = api.call("POST", f"bookings/{ins}/send_email", {"event": "BOOKING_CANCELLED"}, idem="s1")
@@ -404,7 +430,7 @@ def test_cli_injects_and_clears_faults(runner: Any, app: Any) -> None:
 class Listener:
     """A local webhook receiver that records signed posts; the first `fail_first` answers are 500."""
 
-    def __init__(self, fail_first: int = 0) -> None:
+    def __init__(self, fail_first: int = 0, ok_status: int = 200) -> None:
         self.events: list[dict[str, Any]] = []
         self.arrived = threading.Condition()
         self.fail_first = fail_first
@@ -419,7 +445,7 @@ class Listener:
                     failing = listener.fail_first > 0
                     listener.fail_first -= 1
                     listener.arrived.notify_all()
-                self.send_response(500 if failing else 200)
+                self.send_response(500 if failing else ok_status)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
@@ -470,12 +496,16 @@ def test_webhooks_are_signed_and_retried(database_url: str) -> None:
         listener.stop()
 
 
-def test_webhooks_give_up_after_three_attempts() -> None:
+@pytest.mark.parametrize("listener_kwargs, delivered, attempts", [
+    ({"fail_first": 10}, False, 3),  # gives up after three attempts
+    ({"ok_status": 204}, True, 1),   # any 2xx is a delivery
+])
+def test_webhook_attempts(listener_kwargs: dict[str, int], delivered: bool, attempts: int) -> None:
     from portal.xcover.sandbox.webhooks import deliver
-    listener = Listener(fail_first=10)
+    listener = Listener(**listener_kwargs)
     try:
-        assert deliver(listener.url, "k", "s", "BOOKING_CREATED", {"id": "X"}, retry_delay=0.01) is False
-        assert len(listener.events) == 3
+        assert deliver(listener.url, "k", "s", "BOOKING_CREATED", {"id": "X"}, retry_delay=0.01) is delivered
+        assert len(listener.events) == attempts
     finally:
         listener.stop()
 

@@ -1,6 +1,8 @@
 """Sign-in rules: authentication, lockout and session validity."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -35,6 +37,13 @@ def _dummy_hash() -> str:
     return _DUMMY_HASH[key]
 
 
+def _name_tag(username: str) -> str:
+    """A keyed digest of an unknown username, to group attempts without storing what was typed."""
+    # People type their password into the username box; the audit log can never be purged of it.
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, username.strip().lower().encode(), hashlib.sha256).hexdigest()[:16]
+
+
 def find_user(username: str) -> Optional[User]:
     """Look a user up by username, ignoring case and surrounding spaces."""
     name = username.strip().lower()
@@ -47,7 +56,7 @@ def authenticate(username: str, password: str) -> SignInResult:
     now = utcnow()
     if user is None:
         verify_password(_dummy_hash(), password)
-        record("auth.sign_in_failed", result="failure", details={"username": username[:64], "reason": "unknown"})
+        record("auth.sign_in_failed", result="failure", details={"username_hmac": _name_tag(username), "reason": "unknown"})
         db.session.commit()
         return SignInResult(None, False)
 

@@ -190,10 +190,15 @@ class XCoverClient:
         started = time.monotonic()
         deadline = started + s.total_budget
         attempt = 0
+        # Once an attempt of a keyed write may have been applied, a later "not applied" answer (429, no
+        # connection, the budget running out) cannot clear it: the call's outcome stays unknown.
+        maybe_applied = False
         while True:
             attempt += 1
             remaining = deadline - time.monotonic()
-            timeout = (min(s.connect_timeout, remaining), min(read_timeout, remaining))
+            # Connecting and reading share what is left, so a slow connect cannot stretch the call past it.
+            connect = min(s.connect_timeout, remaining)
+            timeout = (connect, min(read_timeout, max(remaining - connect, MIN_ATTEMPT_SECONDS)))
             retry_after: Optional[float] = None
             try:
                 response = self._send(method, path, payload, params, idempotency_key, timeout)
@@ -213,16 +218,27 @@ class XCoverClient:
                     return body
                 failure = self._error(status, body, kind)
                 retryable = status in RETRY_STATUSES and kind != UNKEYED
-                if status == 429:
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                    assert isinstance(failure, XCoverRateLimited)
+                # 429 and 503 (and 423 from some gateways) may say when to come back.
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if isinstance(failure, XCoverRateLimited):
                     failure.retry_after = retry_after
+            maybe_applied = maybe_applied or isinstance(failure, XCoverOutcomeUnknown)
             if not retryable or attempt >= s.max_attempts:
-                raise failure
+                raise self._final(failure, maybe_applied)
             delay = self.backoff_delay(attempt, retry_after)
             if time.monotonic() + delay + MIN_ATTEMPT_SECONDS > deadline:
-                raise failure
+                raise self._final(failure, maybe_applied)
             self.sleep(delay)
+
+    @staticmethod
+    def _final(failure: XCoverError, maybe_applied: bool) -> XCoverError:
+        """The error to raise: outcome unknown if an earlier attempt may have applied the write."""
+        if maybe_applied and isinstance(failure, (XCoverRateLimited, XCoverUnavailable)):
+            unknown = XCoverOutcomeUnknown(f"an earlier attempt may have been applied; last answer: {failure.message}",
+                                           status=failure.status, body=failure.body)
+            unknown.__cause__ = failure
+            return unknown
+        return failure
 
     def _log(self, operation: str, method: str, path: str, attempt: int, started: float,
              status: Optional[int], error: Optional[str]) -> None:

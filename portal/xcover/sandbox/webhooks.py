@@ -16,7 +16,7 @@ ATTEMPTS = 3
 
 
 def deliver(url: str, key: str, secret: str, event: str, payload: dict[str, Any], retry_delay: float) -> bool:
-    """Post one event until the listener answers 200, at most 3 times; tell whether it was accepted."""
+    """Post one event until the listener answers 2xx, at most 3 times; tell whether it was accepted."""
     auth = XCoverAuth(AuthConfig(api_key=key, api_secret=secret, algorithm=SignatureAlgorithm.HMAC_SHA256,
                                  headers="date"))
     body = json.dumps({"event": event, "payload": payload})
@@ -24,7 +24,7 @@ def deliver(url: str, key: str, secret: str, event: str, payload: dict[str, Any]
         try:
             response = requests.post(url, data=body, auth=auth, timeout=(3, 10),
                                      headers={"Content-Type": "application/json", "X-Api-Key": key})
-            if response.status_code == 200:
+            if 200 <= response.status_code < 300:
                 return True
             outcome = str(response.status_code)
         except requests.RequestException as exc:

@@ -1,0 +1,158 @@
+"""Every state-changing request in the app leaves exactly one event (or its documented set), against the sandbox."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+import pytest
+import sqlalchemy as sa
+
+from portal.audit.verify import verify_chains
+from portal.extensions import db
+from portal.models import AuditEvent, Sale
+from portal.xcover.sandbox import control
+from tests.conftest import PASSWORD, csrf_token
+
+# One attempt per call, so injected faults settle at once instead of after real back-off sleeps.
+pytestmark = pytest.mark.parametrize("app_overrides", [{"XCOVER_RETRY_MAX_ATTEMPTS": 1}])
+
+# Every route that changes something, and the endpoints the walk below exercises. A new state-changing
+# route fails test_every_state_changing_route_is_walked until it is added to the walk with its events.
+WALKED = {"auth.sign_in", "auth.sign_out", "sales.new", "sales.edit", "sales.quote", "sales.options",
+          "sales.opt_out", "sales.payment", "sales.book", "sales.check", "sales.resend_email"}
+
+
+def top() -> int:
+    """The highest event id so far."""
+    return db.session.scalar(sa.select(sa.func.coalesce(sa.func.max(AuditEvent.id), 0)))
+
+
+class Walk:
+    """Runs one request at a time and checks the events it appended, and only those."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.seen: set[str] = set()
+
+    def expect(self, actions: list[str], request: Callable[[], Any], endpoint: str = "") -> Any:
+        """Run one request (the CSRF token is fetched before counting) and compare the new events."""
+        before = top()
+        response = request()
+        db.session.expire_all()
+        got = list(db.session.scalars(sa.select(AuditEvent.action).where(AuditEvent.id > before)
+                                      .order_by(AuditEvent.id)))
+        assert got == actions, (endpoint, response.status_code, got)
+        self.seen.add(endpoint)
+        return response
+
+    def post(self, actions: list[str], endpoint: str, path: str, data: dict[str, str], form: str = "") -> Any:
+        """POST a form with a fresh CSRF token taken from `form` (default: the path itself)."""
+        token = csrf_token(self.client, form or path)
+        return self.expect(actions, lambda: self.client.post(path, data={"csrf_token": token, **data}), endpoint)
+
+
+YESTERDAY = (datetime.now(timezone.utc) - timedelta(days=1)).date().isoformat()
+
+
+def sale_data(price: str = "800.00", **extra: str) -> dict[str, str]:
+    """A one-product sale form."""
+    return {"items-0-product_name": "TV", "items-0-category": "electronics", "items-0-price": price,
+            "items-0-quantity": "1", "items-0-purchase_date": YESTERDAY, "first_name": "Jane", "last_name": "Doe",
+            "email": "jane@example.com", "phone": "+44 7700 900123", "address1": "1 High Street", "city": "London",
+            "region": "", "postcode": "SW1A 1AA", "country": "GB", "language": "en", **extra}
+
+
+def new_sale(walk: Walk, actions: list[str]) -> int:
+    """Start a sale through the form; return its id."""
+    walk.post(actions, "sales.new", "/sales/new", sale_data())
+    return db.session.scalar(sa.select(sa.func.max(Sale.id)))
+
+
+def choice(sale_id: int, decline: bool = False) -> dict[str, str]:
+    """The options form choosing the first cover of each product, or declining each."""
+    sale = db.session.get(Sale, sale_id)
+    if decline:
+        return {**{f"choice_{i.id}": "none" for i in sale.items}, **{f"reason_{i.id}": "too_expensive"
+                                                                      for i in sale.items}}
+    return {"acknowledged": "y", **{f"choice_{i.id}": str(i.covers[0].id) for i in sale.items}}
+
+
+def fault(app: Any, operation: str, mode: str) -> None:
+    """Make the sandbox's next call of an operation fail."""
+    control.inject_fault(app.config["XCOVER_PARTNER_CODE"], operation, mode, count=1)
+
+
+PAY = {"payment_method": "card", "receipt_number": "T-1", "card_last4": "4242"}
+
+
+@pytest.mark.both_dbs
+def test_every_state_changing_request_leaves_its_events(app, client, store, make_user):
+    make_user("ann", "associate", store)
+    make_user("meg", "manager", store)
+    walk = Walk(client)
+    sign_in = lambda user, password=PASSWORD: {"username": user, "password": password}  # noqa: E731
+    walk.post(["auth.sign_in_failed"], "auth.sign_in", "/auth/sign-in", sign_in("nobody"))
+    walk.post(["auth.sign_in_failed"], "auth.sign_in", "/auth/sign-in", sign_in("ann", "wrong-password-1"))
+    walk.post(["auth.sign_in"], "auth.sign_in", "/auth/sign-in", sign_in("ann"))
+
+    # A sale: saving the draft and XCover's quote are two facts of one tap, so two events.
+    sale_id = new_sale(walk, ["sale.saved", "sale.quoted"])
+    walk.expect(["sale.options_shown"], lambda: client.get(f"/sales/{sale_id}/options"))
+    walk.expect([], lambda: client.get(f"/sales/{sale_id}/options"))  # once per quote, not per look
+    walk.post(["sale.saved", "sale.quoted"], "sales.edit", f"/sales/{sale_id}/edit", sale_data("900.00"))
+    client.get(f"/sales/{sale_id}/options")
+    walk.post(["sale.acknowledged"], "sales.options", f"/sales/{sale_id}/options", choice(sale_id))
+    total = str(db.session.get(Sale, sale_id).cover_total)
+    walk.post(["sale.payment_recorded", "sale.booking_sent", "sale.booked"], "sales.payment",
+              f"/sales/{sale_id}/payment", {**PAY, "amount_collected": total})
+    walk.post(["sale.email_resent"], "sales.resend_email", f"/sales/{sale_id}/email", {}, f"/sales/{sale_id}")
+
+    # XCover down while quoting, then Retry.
+    fault(app, "create_quote", "error_503")
+    sale_id = new_sale(walk, ["sale.saved", "sale.quote_failed"])
+    walk.post(["sale.quoted"], "sales.quote", f"/sales/{sale_id}/quote", {}, f"/sales/{sale_id}/edit")
+
+    # XCover down while booking (nothing applied), then Retry the booking.
+    client.get(f"/sales/{sale_id}/options")
+    walk.post(["sale.acknowledged"], "sales.options", f"/sales/{sale_id}/options", choice(sale_id))
+    total = str(db.session.get(Sale, sale_id).cover_total)
+    fault(app, "create_booking", "rate_limit")
+    walk.post(["sale.payment_recorded", "sale.booking_sent", "sale.booking_failed"], "sales.payment",
+              f"/sales/{sale_id}/payment", {**PAY, "amount_collected": total})
+    fault(app, "create_booking", "error_503")
+    walk.post(["sale.booking_sent", "sale.outcome_unknown"], "sales.book", f"/sales/{sale_id}/book", {},
+              f"/sales/{sale_id}/payment")
+    # Check again: XCover books it with the same key; the booking and the settling of the unknown.
+    walk.post(["sale.booked", "sale.reconciled"], "sales.check", f"/sales/{sale_id}/check", {}, f"/sales/{sale_id}")
+
+    # Declined, with XCover down for the opt-out, then Retry: one event per product declined, one for the opt-out.
+    fault(app, "opt_out", "error_503")
+    sale_id = new_sale(walk, ["sale.saved", "sale.quoted"])
+    client.get(f"/sales/{sale_id}/options")
+    walk.post(["sale.declined"], "sales.options", f"/sales/{sale_id}/options", choice(sale_id, decline=True))
+    walk.post(["sale.opted_out"], "sales.opt_out", f"/sales/{sale_id}/opt-out", {}, f"/sales/{sale_id}/options")
+
+    walk.post(["auth.sign_out"], "auth.sign_out", "/auth/sign-out", {}, "/")
+    walk.post(["auth.sign_in"], "auth.sign_in", "/auth/sign-in", sign_in("meg"))
+    walk.expect(["audit.viewed"], lambda: client.get("/audit/"))
+    walk.expect(["audit.exported"], lambda: client.get("/audit/export.csv", buffered=True))
+    walk.expect(["audit.exported"], lambda: client.get("/audit/export.jsonl", buffered=True))
+
+    assert WALKED <= walk.seen
+    assert all(report.ok for report in verify_chains())
+
+
+def test_every_state_changing_route_is_walked(app):
+    changing = {rule.endpoint for rule in app.url_map.iter_rules()
+                if rule.methods & {"POST", "PUT", "PATCH", "DELETE"} and not rule.endpoint.startswith("xcover_sandbox.")}
+    assert changing == WALKED
+
+
+def test_seed_demo_records_each_store_and_person_it_creates(runner):
+    result = runner.invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    actions = list(db.session.scalars(sa.select(AuditEvent.action).order_by(AuditEvent.id)))
+    per_store = ["store.created", "user.created", "user.created", "user.created"]
+    assert actions == ["user.created", *per_store, *per_store]  # the admin, then each store and its three people
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0 and top() == len(actions)  # a second run adds nothing
