@@ -132,7 +132,7 @@ def load() -> dict[str, Any]:
         # Seconds after which a booking still marked "being sent" counts as stuck and is re-checked.
         "BOOKING_STALE_SECONDS": _int("BOOKING_STALE_SECONDS", 120),
         # Attempts per call (first try included) for calls that are safe to retry.
-        "XCOVER_RETRY_MAX_ATTEMPTS": _int("XCOVER_RETRY_MAX_ATTEMPTS", 4),
+        "XCOVER_RETRY_MAX_ATTEMPTS": _int("XCOVER_RETRY_MAX_ATTEMPTS", 3),
         # Backoff: the first retry waits about this many seconds, doubling up to the max (jittered).
         "XCOVER_RETRY_BASE_DELAY": _float("XCOVER_RETRY_BASE_DELAY", 0.5),
         "XCOVER_RETRY_MAX_DELAY": _float("XCOVER_RETRY_MAX_DELAY", 4.0),

@@ -47,7 +47,7 @@ class ClientSettings:
     read_timeout: float = 5.0
     booking_read_timeout: float = 10.0
     total_budget: float = 18.0
-    max_attempts: int = 4
+    max_attempts: int = 3
     retry_base_delay: float = 0.5
     retry_max_delay: float = 4.0
 
