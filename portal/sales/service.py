@@ -268,6 +268,8 @@ def save_draft(user: User, customer: Mapping[str, Any], products: list[Mapping[s
             or sale.language != clean["language"] or sale.region != clean["region"]
         for k, v in clean.items():
             setattr(sale, k, v)
+        if not requote and sale.status == "quoted":
+            _new_booking_body(sale)  # the policyholder in the booking may have changed
     if requote:
         sale.covers.clear()
         sale.items.clear()
@@ -279,6 +281,7 @@ def save_draft(user: User, customer: Mapping[str, Any], products: list[Mapping[s
         sale.xcover_ref = None
         sale.quote_total = None
     sale.field_errors = None
+    sale.last_error = None
     db.session.flush()
     _audit("sale.saved", user, sale, products=len(products), requote=requote, **customer_summary(sale))
     db.session.commit()
@@ -421,6 +424,13 @@ def record_choices(sale: Sale, user: User, client: XCoverClientLike, choices: Ma
     if errors:
         raise SaleError("Please check the highlighted choices.", errors)
     chosen_ids = {c.id for c in chosen}
+    if chosen_ids != {c.id for c in chosen_covers(sale)}:
+        # A payment recorded for other cover no longer holds: the amount must be collected again.
+        sale.payment_recorded_at = None
+        sale.amount_collected = None
+        sale.last_error = None
+        sale.field_errors = None
+        _new_booking_body(sale)
     for item, covers in options_by_item(sale):
         pick = choices.get(item.id)
         item.decision = "add" if pick is not None else ("decline" if item.id in choices else None)
@@ -463,6 +473,20 @@ def send_opt_out(sale: Sale, user: User, client: XCoverClientLike) -> None:
     db.session.commit()
 
 
+def _new_booking_body(sale: Sale) -> None:
+    """Give a sale a fresh booking key when what it books changed after an attempt XCover did not apply.
+
+    The key stands for one request body; XCover may replay a stored answer for it, so a changed body
+    needs its own key. Only a sale still 'quoted' may change: one already on its way keeps its key.
+    """
+    if sale.booking_started_at is None:
+        return
+    if not _compare_and_set(sale, "quoted", "quoted", idempotency_key=str(uuid.uuid4()), booking_started_at=None):
+        db.session.rollback()
+        raise InvalidTransition("This booking is already on its way; it can no longer be changed.")
+    db.session.refresh(sale)
+
+
 # --- payment --------------------------------------------------------------------------------------
 
 def record_payment(sale: Sale, user: User, method: str, receipt_number: str, amount: Decimal,
@@ -499,6 +523,8 @@ def book(sale: Sale, user: Optional[User], client: XCoverClientLike) -> BookingR
     """Send the booking once: claim the sale with a compare-and-set, then call XCover with the stored key."""
     if sale.payment_recorded_at is None or sale.idempotency_key is None:
         raise InvalidTransition("Record the payment before booking.")
+    if sale.amount_collected != cover_total(sale):
+        raise InvalidTransition("The amount collected does not match the cover chosen: record the payment again.")
     db.session.commit()
     # Only the request whose conditional UPDATE wins may call XCover: a double tap never books twice.
     if not _compare_and_set(sale, "quoted", "booking", booking_started_at=utcnow()):

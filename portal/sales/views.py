@@ -265,7 +265,11 @@ def _render_payment(sale: service.Sale, form: PaymentForm, total: Any, status: i
 
 def _book(sale: service.Sale) -> Response:
     """Send the booking and show where it stands."""
-    result = service.book(sale, _user(), get_client())
+    try:
+        result = service.book(sale, _user(), get_client())
+    except service.InvalidTransition as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("sales.payment", sale_id=sale.id))
     if result.sale.status == "quoted":
         return redirect(url_for("sales.payment", sale_id=sale.id))
     return redirect(url_for("sales.show", sale_id=sale.id))
