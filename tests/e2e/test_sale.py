@@ -128,6 +128,11 @@ def test_two_product_sale_booked_end_to_end(sign_in: Callable[[str], Any], live_
     page.emulate_media(media="screen")
     page.goto("/")
     expect(page.locator("#todays-sales")).to_contain_text(ref)
+    assert small_targets(page) == []
+    page.goto("/sales/?q=" + ref)
+    expect(page.locator("#sale-list")).to_contain_text(ref)
+    assert small_targets(page) == []
+    page.goto("/")
     page.locator("#todays-sales a", has_text=ref).tap()
     expect(page.locator("#xcover-ref")).to_have_text(ref)
     status = query(live_server, "SELECT status FROM xcover_sandbox_package WHERE id = ?", ref)
@@ -158,6 +163,8 @@ def test_validation_errors_on_each_screen_keep_what_was_typed(sign_in: Callable[
     page.locator("#items-1-serial_number").fill("4111 1111 1111 1111")
     page.get_by_role("button", name="Show cover options").tap()
     expect(page.locator("#items-1-price-error")).to_have_text("Enter the price.")
+    expect(page.locator("#items-1-price")).to_be_focused()
+    assert small_targets(page) == []
     expect(page.locator("#email-error")).to_contain_text("Enter an email address")
     expect(page.locator("#items-1-serial_number-error")).to_contain_text("This looks like a card number")
     expect(page.locator("#items-1-serial_number")).to_have_value("")
@@ -174,6 +181,8 @@ def test_validation_errors_on_each_screen_keep_what_was_typed(sign_in: Callable[
     page.get_by_role("button", name="Continue").tap()
     expect(page.get_by_text("Choose an option or No thanks.")).to_be_visible()
     expect(page.get_by_text("The customer must confirm they have seen the key facts.")).to_be_visible()
+    expect(page.locator("section.product-options").nth(1).locator("input[type=radio]").first).to_be_focused()
+    assert small_targets(page) == []
     expect(page.locator("section.product-options").first.locator("input[type=radio]:checked")).to_have_count(1)
     add_first_options(page)
     # Payment: wrong amount and no receipt.
@@ -182,10 +191,13 @@ def test_validation_errors_on_each_screen_keep_what_was_typed(sign_in: Callable[
     page.get_by_role("button", name="Record payment and book cover").tap()
     expect(page.locator("#receipt_number-error")).to_have_text("Enter the receipt number.")
     expect(page.locator("#card_last4-error")).to_have_text("Exactly 4 digits, or leave it empty.")
+    expect(page.get_by_label("Receipt number")).to_be_focused()
+    assert small_targets(page) == []
     page.get_by_label("Receipt number").fill("T-2002")
     page.get_by_label("Card last four digits").fill("")
     page.get_by_role("button", name="Record payment and book cover").tap()
     expect(page.locator("#amount_collected-error")).to_contain_text("the cover total")
+    expect(page.get_by_label("Amount collected")).to_be_focused()
     expect(page.get_by_label("Receipt number")).to_have_value("T-2002")
 
 
