@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -198,3 +199,18 @@ def test_xcover_errors_show_beside_their_fields_and_down_offers_retry(seller, fa
     assert "XCover is not answering" in page and 'id="retry-quote"' in page and 'value="Laptop"' in page
     resp = seller.post(f"/sales/{sale_id}/quote", data={"csrf_token": csrf_token(seller, f"/sales/{sale_id}/edit")})
     assert resp.headers["Location"].endswith(f"/sales/{sale_id}/options")
+
+
+def test_prices_are_typed_as_text_and_read_as_people_write_them(seller, fake):
+    html = seller.get("/sales/new").get_data(as_text=True)
+    price = re.search(r'<input[^>]*id="items-0-price"[^>]*>', html).group()
+    assert 'type="text"' in price and 'inputmode="decimal"' in price
+    data = sale_form(csrf_token(seller, "/sales/new"), **{"items-0-price": "1,299.99", "items-1-price": "12,5O"})
+    resp = seller.post("/sales/new", data=data)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert 'id="items-1-price-error">Enter an amount like 899.00.</p>' in html
+    assert 'value="12,5O"' in html and 'value="1,299.99"' in html
+    data["items-1-price"] = "12,50"
+    sale_id = int(re.search(r"/sales/(\d+)/", seller.post("/sales/new", data=data).headers["Location"]).group(1))
+    assert [i.price for i in db.session.get(Sale, sale_id).items] == [Decimal("1299.99"), Decimal("12.50")]
