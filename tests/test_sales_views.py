@@ -201,6 +201,22 @@ def test_xcover_errors_show_beside_their_fields_and_down_offers_retry(seller, fa
     assert resp.headers["Location"].endswith(f"/sales/{sale_id}/options")
 
 
+def test_confirmation_shows_the_booking_time_in_the_store_time_zone(seller, store, fake):
+    from datetime import datetime, timezone
+    sale_id = start_sale(seller)
+    choose_all(seller, sale_id)
+    token = csrf_token(seller, f"/sales/{sale_id}/payment")
+    seller.post(f"/sales/{sale_id}/payment", data={"csrf_token": token, "payment_method": "cash",
+                                                   "receipt_number": "T-7", "amount_collected": "175.00"})
+    sale = db.session.get(Sale, sale_id)
+    sale.booked_at = datetime(2026, 11, 27, 23, 30, tzinfo=timezone.utc)
+    store.timezone = "Australia/Sydney"
+    db.session.commit()
+    html = seller.get(f"/sales/{sale_id}").get_data(as_text=True)
+    assert re.search(r'id="booked-at">Booked <time datetime="2026-11-27T23:30:00\+00:00">28 Nov 2026, 10:30 AEDT</time>', html)
+    assert "(Cash)" in html
+
+
 def test_prices_are_typed_as_text_and_read_as_people_write_them(seller, fake):
     html = seller.get("/sales/new").get_data(as_text=True)
     price = re.search(r'<input[^>]*id="items-0-price"[^>]*>', html).group()
