@@ -103,6 +103,10 @@ def test_two_product_sale_booked_end_to_end(sign_in: Callable[[str], Any], live_
     expect(page.get_by_role("heading", name=re.compile("Cover options"))).to_be_visible()
     expect(page.locator("section.product-options")).to_have_count(2)
     assert page.locator("label.choice", has_text="No thanks").count() == 2
+    # "No thanks" is as prominent as "Add": same size, same row.
+    boxes = page.locator("section.product-options").first.locator("label.choice").evaluate_all(
+        "els => els.map(e => { const r = e.getBoundingClientRect(); return [Math.round(r.width), Math.round(r.height), Math.round(r.top)]; })")
+    assert len(boxes) == 3 and len({tuple(b) for b in boxes}) == 1, boxes
     wording = page.get_by_role("link", name=re.compile("Policy wording")).first
     assert wording.get_attribute("target") == "_blank"
     assert small_targets(page) == []
