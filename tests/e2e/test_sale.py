@@ -270,3 +270,23 @@ def test_double_submit_books_once(sign_in: Callable[[str], Any], live_server: Li
     keys = query(live_server, "SELECT count(*) FROM xcover_sandbox_idempotency WHERE key = "
                               "(SELECT idempotency_key FROM sale WHERE id = ?)", the_sale)
     assert keys == [(1,)]
+
+
+def test_back_from_the_options_reopens_the_saved_sale(sign_in: Callable[[str], Any], live_server: LiveServer) -> None:
+    page = sign_in("ldn.alex")
+    # "Add another product" draws screen 1 in answer to a POST; Back must not ask to resend it.
+    start(page, PRODUCTS, last_name="Backson")
+    the_sale = sale_id(page)
+    page.go_back()
+    page.wait_for_url(f"**/sales/{the_sale}/edit")
+    expect(page.locator("#items-1-product_name")).to_have_value(PRODUCTS[1]["name"])
+    expect(page.get_by_label("Last name")).to_have_value("Backson")
+    page.get_by_role("button", name="Show cover options").tap()
+    expect(page.get_by_role("heading", name=re.compile("Cover options"))).to_be_visible()
+    assert query(live_server, "SELECT count(*) FROM sale WHERE last_name = 'Backson'") == [(1,)]
+    # A new sale started afterwards is not sent back to the old one.
+    page.goto("/sales/new")
+    page.goto("/")
+    page.go_back()
+    expect(page.get_by_role("heading", name="New sale")).to_be_visible()
+    assert page.url.endswith("/sales/new")
