@@ -230,3 +230,16 @@ def test_prices_are_typed_as_text_and_read_as_people_write_them(seller, fake):
     data["items-1-price"] = "12,50"
     sale_id = int(re.search(r"/sales/(\d+)/", seller.post("/sales/new", data=data).headers["Location"]).group(1))
     assert [i.price for i in db.session.get(Sale, sale_id).items] == [Decimal("1299.99"), Decimal("12.50")]
+
+
+def test_payment_errors_come_all_at_once_with_the_amount(seller, fake):
+    sale_id = start_sale(seller)
+    choose_all(seller, sale_id)
+    token = csrf_token(seller, f"/sales/{sale_id}/payment")
+    resp = seller.post(f"/sales/{sale_id}/payment", data={"csrf_token": token, "payment_method": "card",
+                                                          "receipt_number": "", "amount_collected": "1.00"})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert 'id="receipt_number-error">Enter the receipt number.' in html
+    assert 'id="amount_collected-error">Must be exactly 175.00 GBP, the cover total.' in html
+    assert 'value="1.00"' in html

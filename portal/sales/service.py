@@ -489,15 +489,22 @@ def _new_booking_body(sale: Sale) -> None:
 
 # --- payment --------------------------------------------------------------------------------------
 
+def amount_errors(sale: Sale, amount: Optional[Decimal]) -> dict[str, list[str]]:
+    """Return the error for an amount collected that is not the cover total (none when it is, or is missing)."""
+    total = cover_total(sale)
+    if amount is None or amount == total:
+        return {}
+    return {"amount_collected": [f"Must be exactly {total:.2f} {sale.currency}, the cover total."]}
+
+
 def record_payment(sale: Sale, user: User, method: str, receipt_number: str, amount: Decimal,
                    card_last4: str = "") -> Sale:
     """Store the till payment for the cover; the amount must equal the cover total."""
     if sale.status != "quoted" or not chosen_covers(sale):
         raise InvalidTransition("This sale is not waiting for payment.")
-    total = cover_total(sale)
-    if amount != total:
-        raise SaleError("The amount must equal the cover total.",
-                        {"amount_collected": [f"Must be exactly {total:.2f} {sale.currency}, the cover total."]})
+    wrong_amount = amount_errors(sale, amount)
+    if wrong_amount:
+        raise SaleError("The amount must equal the cover total.", wrong_amount)
     if method not in dict(PAYMENT_METHODS):
         raise SaleError("Choose a payment method.", {"payment_method": ["Choose card, cash or other."]})
     sale.payment_method = method

@@ -245,6 +245,8 @@ def payment(sale_id: int) -> Response | tuple[str, int] | str:
         return _render_payment(sale, form, total)
     form = PaymentForm()
     if not form.validate():
+        if not form.amount_collected.errors:  # every mistake in one go, the amount's too
+            form.apply_errors(service.amount_errors(sale, form.amount_collected.data))
         return _render_payment(sale, form, total, 422)
     try:
         service.record_payment(sale, _user(), form.payment_method.data, form.receipt_number.data or "",

@@ -195,6 +195,8 @@ def test_validation_errors_on_each_screen_keep_what_was_typed(sign_in: Callable[
     page.get_by_role("button", name="Record payment and book cover").tap()
     expect(page.locator("#receipt_number-error")).to_have_text("Enter the receipt number.")
     expect(page.locator("#card_last4-error")).to_have_text("Exactly 4 digits, or leave it empty.")
+    expect(page.locator("#amount_collected-error")).to_contain_text("the cover total")
+    expect(page.get_by_label("Amount collected")).to_have_value("1.00")
     expect(page.get_by_label("Receipt number")).to_be_focused()
     assert small_targets(page) == []
     page.get_by_label("Receipt number").fill("T-2002")
@@ -203,6 +205,7 @@ def test_validation_errors_on_each_screen_keep_what_was_typed(sign_in: Callable[
     expect(page.locator("#amount_collected-error")).to_contain_text("the cover total")
     expect(page.get_by_label("Amount collected")).to_be_focused()
     expect(page.get_by_label("Receipt number")).to_have_value("T-2002")
+    expect(page.locator("#receipt_number-error")).to_have_count(0)
 
 
 def test_xcover_down_at_quote_then_retry(sign_in: Callable[[str], Any], live_server: LiveServer) -> None:
