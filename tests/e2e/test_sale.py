@@ -152,6 +152,7 @@ def test_decline_with_reason_reaches_the_sandbox_as_opt_out(sign_in: Callable[[s
     page.get_by_label("Reason").select_option("too_expensive")
     page.get_by_role("button", name="Continue").tap()
     expect(page.locator("#sale-status")).to_have_text("Declined")
+    assert small_targets(page) == []
     ref = page.locator("#xcover-ref").inner_text()
     (status, doc), = query(live_server, "SELECT status, doc FROM xcover_sandbox_package WHERE id = ?", ref)
     assert status == "OPTED_OUT"
@@ -220,6 +221,7 @@ def test_xcover_down_at_quote_then_retry(sign_in: Callable[[str], Any], live_ser
     expect(page.get_by_label("Last name")).to_have_value("Doe")
     page.reload()
     expect(page.locator("#xcover-down")).to_be_visible()
+    assert small_targets(page) == []
     page.get_by_role("button", name="Retry").tap()
     expect(page.get_by_role("heading", name=re.compile("Cover options"))).to_be_visible()
 
@@ -233,6 +235,8 @@ def test_xcover_down_at_booking_is_not_yet_confirmed_then_checked(sign_in: Calla
     pay(page)
     expect(page.locator("#sale-status")).to_have_text("Not yet confirmed, checking")
     expect(page.locator("#unknown")).to_contain_text("not covered until")
+    expect(page.locator("#policies")).not_to_contain_text("Covered")
+    assert small_targets(page) == []
     page.get_by_role("button", name="Check again").tap()
     expect(page.locator("#sale-status")).to_have_text("Covered")
 
