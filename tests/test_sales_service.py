@@ -47,6 +47,13 @@ def choose_first(sale: Sale, user, fake) -> Sale:
     return service.record_choices(sale, user, fake, choices, {}, acknowledged=True)
 
 
+def paid_sale(user, fake, receipt: str) -> Sale:
+    """A one-product sale with its first option chosen and the payment recorded."""
+    sale = quoted_sale(user, fake, [product()])
+    choose_first(sale, user, fake)
+    return service.record_payment(sale, user, "cash", receipt, service.cover_total(sale))
+
+
 def actions(sale: Sale) -> list[str]:
     return list(db.session.scalars(sa.select(AuditEvent.action).where(
         AuditEvent.object_type == "sale", AuditEvent.object_id == str(sale.id)).order_by(AuditEvent.seq)))
@@ -245,18 +252,14 @@ def test_xcover_validation_errors_map_to_our_fields(app, alex, fake):
 
 
 def test_booking_validation_error_goes_back_to_customer_fields(app, alex, fake):
-    sale = quoted_sale(alex, fake, [product()])
-    choose_first(sale, alex, fake)
-    service.record_payment(sale, alex, "cash", "R-2", service.cover_total(sale))
+    sale = paid_sale(alex, fake, "R-2")
     fake.fail("create_booking", XCoverValidationError("bad", status=422, body={"errors": {"policyholder": {"phone": ["Must start with +"]}}}))
     result = service.book(sale, alex, fake)
     assert result.sale.status == "quoted" and sale.field_errors == {"phone": ["Must start with +"]}
 
 
 def test_xcover_down_at_booking_retries_with_the_same_key(app, alex, fake):
-    sale = quoted_sale(alex, fake, [product()])
-    choose_first(sale, alex, fake)
-    service.record_payment(sale, alex, "cash", "R-3", service.cover_total(sale))
+    sale = paid_sale(alex, fake, "R-3")
     fake.fail("create_booking", XCoverUnavailable("down", status=503))
     assert service.book(sale, alex, fake).sale.status == "quoted"
     assert sale.last_error == service.DOWN_MESSAGE
@@ -403,9 +406,7 @@ def test_partly_failed_booking_is_shown_plainly(app, alex, fake):
 
 
 def test_changing_the_cover_after_a_failed_booking_needs_a_new_payment_and_key(app, alex, fake):
-    sale = quoted_sale(alex, fake, [product()])
-    choose_first(sale, alex, fake)
-    service.record_payment(sale, alex, "cash", "R-9", service.cover_total(sale))
+    sale = paid_sale(alex, fake, "R-9")
     fake.fail("create_booking", XCoverUnavailable("down", status=503))
     assert service.book(sale, alex, fake).sale.status == "quoted"
     first_key, paid = sale.idempotency_key, sale.amount_collected
@@ -423,9 +424,7 @@ def test_changing_the_cover_after_a_failed_booking_needs_a_new_payment_and_key(a
 
 
 def test_correcting_the_customer_after_a_refused_booking_books_with_a_new_key(app, alex, fake):
-    sale = quoted_sale(alex, fake, [product()])
-    choose_first(sale, alex, fake)
-    service.record_payment(sale, alex, "cash", "R-10", service.cover_total(sale))
+    sale = paid_sale(alex, fake, "R-10")
     fake.fail("create_booking", XCoverValidationError("bad", status=422, body={"errors": {"policyholder": {"phone": ["Must start with +"]}}}))
     service.book(sale, alex, fake)
     first_key = sale.idempotency_key
