@@ -243,3 +243,9 @@ def test_payment_errors_come_all_at_once_with_the_amount(seller, fake):
     assert 'id="receipt_number-error">Enter the receipt number.' in html
     assert 'id="amount_collected-error">Must be exactly 175.00 GBP, the cover total.' in html
     assert 'value="1.00"' in html
+
+
+def test_a_card_number_typed_into_the_sale_search_is_refused_and_not_echoed(seller, fake):
+    html = seller.get(f"/sales/?q={CARD}").get_data(as_text=True)
+    assert "This looks like a card number" in html and CARD not in html
+    assert 'aria-invalid="true"' in html

@@ -11,9 +11,10 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ..security import role_required
+from ..sensitive import find_card_number
 from ..xcover import get_client
 from . import catalogue, service
-from .forms import PaymentForm, SaleForm, options_form_for, read_choices, refuse_card_numbers, sale_form_data
+from .forms import CARD_MESSAGE, PaymentForm, SaleForm, options_form_for, read_choices, refuse_card_numbers, sale_form_data
 from .qr import qr_svg
 
 bp = Blueprint("sales", __name__, url_prefix="/sales")
@@ -132,8 +133,12 @@ def _quote(sale: service.Sale, form: SaleForm | None = None) -> Response | tuple
 def index() -> str:
     """Today's sales of this store, or a search."""
     query = request.args.get("q", "")
+    refused = find_card_number(query)
+    if refused:
+        query = ""  # neither searched for nor echoed back into the page
     sales = service.search_sales(current_user.store, query)
-    return render_template("sales/index.html", sales=sales, query=query, title="Sales")
+    return render_template("sales/index.html", sales=sales, query=query, refused=refused,
+                           card_message=CARD_MESSAGE, title="Sales")
 
 
 @bp.route("/new", methods=["GET", "POST"])
