@@ -249,3 +249,20 @@ def test_a_card_number_typed_into_the_sale_search_is_refused_and_not_echoed(sell
     html = seller.get(f"/sales/?q={CARD}").get_data(as_text=True)
     assert "This looks like a card number" in html and CARD not in html
     assert 'aria-invalid="true"' in html
+
+
+def test_a_failed_opt_out_keeps_its_retry_through_a_reload(seller, fake):
+    from portal.xcover.errors import XCoverUnavailable
+    sale_id = start_sale(seller)
+    sale = db.session.get(Sale, sale_id)
+    data = {"csrf_token": csrf_token(seller, f"/sales/{sale_id}/options"),
+            **{f"choice_{i.id}": "none" for i in sale.items}, **{f"reason_{i.id}": "not_interested" for i in sale.items}}
+    fake.fail("opt_out", XCoverUnavailable("down", status=503))
+    resp = seller.post(f"/sales/{sale_id}/options", data=data)
+    assert resp.status_code == 503 and f'action="/sales/{sale_id}/opt-out"' in resp.get_data(as_text=True)
+    page = seller.get(f"/sales/{sale_id}/options").get_data(as_text=True)
+    assert "XCover did not receive the opt-out" in page and f'action="/sales/{sale_id}/opt-out"' in page
+    resp = seller.post(f"/sales/{sale_id}/opt-out", data={"csrf_token": csrf_token(seller, f"/sales/{sale_id}/options")})
+    assert resp.headers["Location"].endswith(f"/sales/{sale_id}")
+    db.session.expire_all()
+    assert db.session.get(Sale, sale_id).status == "declined"

@@ -85,6 +85,7 @@ class XCoverClientLike(Protocol):
 
 
 UNKNOWN_MESSAGE = "Not yet confirmed, checking: XCover's answer did not arrive. The customer is not covered until it does."
+OPT_OUT_DOWN_MESSAGE = "XCover did not receive the opt-out. Tap Retry; the customer's answer is kept."
 DOWN_MESSAGE = "XCover is not answering right now. Nothing was booked and everything is kept: tap Retry."
 
 
@@ -459,6 +460,11 @@ def record_choices(sale: Sale, user: User, client: XCoverClientLike, choices: Ma
     return sale
 
 
+def opt_out_pending(sale: Sale) -> bool:
+    """Tell whether the customer declined everything but XCover has not yet taken the opt-out."""
+    return sale.status == "quoted" and bool(sale.items) and all(i.decision == "decline" for i in sale.items)
+
+
 def send_opt_out(sale: Sale, user: User, client: XCoverClientLike) -> None:
     """Tell XCover the customer declined everything, then close the sale as declined."""
     key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"opt-out:{sale.xcover_ref}"))
@@ -467,7 +473,7 @@ def send_opt_out(sale: Sale, user: User, client: XCoverClientLike) -> None:
         client.opt_out(sale.xcover_ref, idempotency_key=key,
                        partner_metadata={"decline_reason": ",".join(reasons) or "other", "sale_id": str(sale.id)})
     except XCoverError:
-        raise XCoverDown("XCover did not receive the opt-out. Tap Retry; the customer's answer is kept.") from None
+        raise XCoverDown(OPT_OUT_DOWN_MESSAGE) from None
     transition(sale, "declined")
     _audit("sale.opted_out", user, sale, xcover_ref=sale.xcover_ref, reasons=reasons)
     db.session.commit()

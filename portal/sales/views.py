@@ -199,7 +199,9 @@ def options(sale_id: int) -> Response | tuple[str, int] | str:
             if item.decision:
                 getattr(form, f"choice_{item.id}").data = str(chosen.id) if chosen else "none"
                 getattr(form, f"reason_{item.id}").data = item.decline_reason or ""
-        return _render_options(sale, form)
+        # After a failed opt-out the Retry stays on screen, through a reload too.
+        return _render_options(sale, form, retry_opt_out=service.OPT_OUT_DOWN_MESSAGE
+                               if service.opt_out_pending(sale) else "")
     form = options_form_for(sale, request.form)
     if not form.validate():
         return _render_options(sale, form, 422)
@@ -225,7 +227,7 @@ def _render_options(sale: service.Sale, form: Any, status: int = 200, retry_opt_
 def opt_out(sale_id: int) -> Response | tuple[str, int]:
     """Retry telling XCover that the customer declined."""
     sale = _load(sale_id)
-    if sale.status == "quoted" and sale.items and all(i.decision == "decline" for i in sale.items):
+    if service.opt_out_pending(sale):
         try:
             service.send_opt_out(sale, _user(), get_client())
         except service.XCoverDown as exc:
