@@ -266,3 +266,13 @@ def test_a_failed_opt_out_keeps_its_retry_through_a_reload(seller, fake):
     assert resp.headers["Location"].endswith(f"/sales/{sale_id}")
     db.session.expire_all()
     assert db.session.get(Sale, sale_id).status == "declined"
+
+
+def test_todays_sales_show_store_times_with_the_zone(seller, store, fake):
+    from zoneinfo import ZoneInfo
+    sale_id = start_sale(seller)
+    store.timezone = "Australia/Sydney"
+    db.session.commit()
+    sale = db.session.get(Sale, sale_id)
+    local = sale.created_at.astimezone(ZoneInfo("Australia/Sydney")).strftime("%H:%M %Z")
+    assert f">{local}</time>" in seller.get("/sales/?q=Jane").get_data(as_text=True)
