@@ -276,3 +276,19 @@ def test_todays_sales_show_store_times_with_the_zone(seller, store, fake):
     sale = db.session.get(Sale, sale_id)
     local = sale.created_at.astimezone(ZoneInfo("Australia/Sydney")).strftime("%H:%M %Z")
     assert f">{local}</time>" in seller.get("/sales/?q=Jane").get_data(as_text=True)
+
+
+def test_a_booking_refused_for_a_customer_field_names_it_in_plain_words(seller, fake):
+    from portal.xcover.errors import XCoverValidationError
+    sale_id = start_sale(seller)
+    choose_all(seller, sale_id)
+    fake.fail("create_booking", XCoverValidationError("bad", status=422, body={"errors": {"policyholder": {
+        "address1": ["Too long."], "phone": ["Must start with +."]}}}))
+    token = csrf_token(seller, f"/sales/{sale_id}/payment")
+    resp = seller.post(f"/sales/{sale_id}/payment", data={"csrf_token": token, "payment_method": "cash",
+                                                          "receipt_number": "T-8", "amount_collected": "175.00"})
+    assert resp.headers["Location"].endswith(f"/sales/{sale_id}/payment")
+    html = seller.get(f"/sales/{sale_id}/payment").get_data(as_text=True)
+    assert "<li>Address: Too long.</li>" in html and "<li>Mobile phone: Must start with +.</li>" in html
+    edit = seller.get(f"/sales/{sale_id}/edit").get_data(as_text=True)
+    assert 'id="address1-error">Too long.' in edit and 'id="phone-error">Must start with +.' in edit

@@ -25,7 +25,7 @@ from wtforms.validators import DataRequired, StopValidation, Email, InputRequire
 from ..models import Sale
 from ..sensitive import find_card_number
 from . import catalogue
-from .service import DECLINE_REASONS, PAYMENT_METHODS, options_by_item
+from .service import CUSTOMER_FIELDS, DECLINE_REASONS, PAYMENT_METHODS, options_by_item
 
 CARD_MESSAGE = ("This looks like a card number. Never type card numbers here: "
                 "only the last four digits go in the payment step.")
@@ -177,6 +177,11 @@ class SaleForm(GuardedForm):
         """Return the products as the service takes them."""
         return [entry.form.as_product() for entry in self.items]
 
+
+
+def customer_labels() -> dict[str, str]:
+    """Return the plain label of each customer field, for messages that name them off screen 1."""
+    return {name: getattr(SaleForm, name).args[0] for name in CUSTOMER_FIELDS}
 
 
 def sale_form_data(sale: Sale) -> dict[str, Any]:

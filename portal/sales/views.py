@@ -14,7 +14,16 @@ from ..security import role_required
 from ..sensitive import find_card_number
 from ..xcover import get_client
 from . import catalogue, service
-from .forms import CARD_MESSAGE, PaymentForm, SaleForm, options_form_for, read_choices, refuse_card_numbers, sale_form_data
+from .forms import (
+    CARD_MESSAGE,
+    PaymentForm,
+    SaleForm,
+    customer_labels,
+    options_form_for,
+    read_choices,
+    refuse_card_numbers,
+    sale_form_data,
+)
 from .qr import qr_svg
 
 bp = Blueprint("sales", __name__, url_prefix="/sales")
@@ -269,7 +278,7 @@ def payment(sale_id: int) -> Response | tuple[str, int] | str:
 def _render_payment(sale: service.Sale, form: PaymentForm, total: Any, status: int = 200) -> tuple[str, int]:
     """Render screen 3."""
     return render_template("sales/payment.html", sale=sale, form=form, total=total,
-                           covers=service.chosen_covers(sale), title="Payment"), status
+                           covers=service.chosen_covers(sale), labels=customer_labels(), title="Payment"), status
 
 
 def _book(sale: service.Sale) -> Response:
