@@ -1,6 +1,7 @@
 """Forms of the sale: products and customer, options, payment; every one refuses card numbers."""
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal
 from typing import Any, Iterator
@@ -19,13 +20,13 @@ from wtforms import (
     SelectField,
     StringField,
 )
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, Regexp, StopValidation
 from wtforms.widgets import TextInput
-from wtforms.validators import DataRequired, StopValidation, Email, InputRequired, Length, NumberRange, Optional, Regexp
 
 from ..models import Sale
 from ..sensitive import find_card_number
 from . import catalogue
-from .service import CUSTOMER_FIELDS, DECLINE_REASONS, PAYMENT_METHODS, options_by_item
+from .service import CALLING_CODES, CUSTOMER_FIELDS, DECLINE_REASONS, PAYMENT_METHODS, options_by_item
 
 CARD_MESSAGE = ("This looks like a card number. Never type card numbers here: "
                 "only the last four digits go in the payment step.")
@@ -164,7 +165,8 @@ class SaleForm(GuardedForm):
     city = _text("City", required=True, autocomplete="address-level2")
     region = _text("Region", autocomplete="address-level1")
     postcode = _text("Postcode", required=True, autocomplete="postal-code", maxlength=20)
-    country = SelectField("Country", choices=COUNTRIES, render_kw={"autocomplete": "country"})
+    country = SelectField("Country", choices=COUNTRIES, render_kw={
+        "autocomplete": "country", "data-calling-codes": json.dumps(CALLING_CODES, sort_keys=True)})
     language = SelectField("Language", choices=LANGUAGES, render_kw={"autocomplete": "language"})
 
     def customer(self) -> dict[str, Any]:

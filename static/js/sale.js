@@ -6,6 +6,20 @@
   if (document.querySelector("form[data-posted]")) {
     window.history.replaceState(window.history.state, "", window.location.href);
   }
+  // The phone's country prefix follows the Country chosen, until a number is typed after it.
+  var country = document.querySelector("select[data-calling-codes]");
+  var phone = document.getElementById("phone");
+  if (country && phone) {
+    var codes = JSON.parse(country.getAttribute("data-calling-codes"));
+    var before = country.value;
+    country.addEventListener("change", function () {
+      var typed = phone.value.trim();
+      if ((typed === "" || typed === "+" + codes[before]) && codes[country.value]) {
+        phone.value = "+" + codes[country.value] + " ";
+      }
+      before = country.value;
+    });
+  }
   // Remember the sale this tab is on; Back to a blank "New sale" then reopens it (typed, and sold once).
   var saved = document.querySelector("[data-saved-sale]");
   if (saved) { window.sessionStorage.setItem(KEY, saved.getAttribute("data-saved-sale")); }

@@ -93,6 +93,15 @@ def test_two_product_sale_booked_end_to_end(sign_in: Callable[[str], Any], live_
     page.get_by_role("link", name="New sale").tap()
     expect(page.get_by_label("Mobile phone")).to_have_value("+44 ")
     expect(page.get_by_label("Country")).to_have_value("GB")
+    # A customer from elsewhere: the prefix follows the country until a number is typed.
+    page.get_by_label("Country").select_option("IE")
+    expect(page.get_by_label("Mobile phone")).to_have_value("+353 ")
+    page.get_by_label("Country").select_option("GB")
+    expect(page.get_by_label("Mobile phone")).to_have_value("+44 ")
+    page.get_by_label("Mobile phone").fill("+44 7700 900123")
+    page.get_by_label("Country").select_option("IE")
+    expect(page.get_by_label("Mobile phone")).to_have_value("+44 7700 900123")
+    page.get_by_label("Country").select_option("GB")
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", page.locator("#items-0-purchase_date").input_value())
     assert page.get_by_label("Email").get_attribute("inputmode") == "email"
     assert page.locator("#items-0-price").get_attribute("inputmode") == "decimal"
