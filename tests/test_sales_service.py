@@ -47,6 +47,13 @@ def choose_first(sale: Sale, user, fake) -> Sale:
     return service.record_choices(sale, user, fake, choices, {}, acknowledged=True)
 
 
+def paid_sale(user, fake, receipt: str) -> Sale:
+    """A one-product sale with its first option chosen and the payment recorded."""
+    sale = quoted_sale(user, fake, [product()])
+    choose_first(sale, user, fake)
+    return service.record_payment(sale, user, "cash", receipt, service.cover_total(sale))
+
+
 def actions(sale: Sale) -> list[str]:
     return list(db.session.scalars(sa.select(AuditEvent.action).where(
         AuditEvent.object_type == "sale", AuditEvent.object_id == str(sale.id)).order_by(AuditEvent.seq)))
@@ -245,18 +252,14 @@ def test_xcover_validation_errors_map_to_our_fields(app, alex, fake):
 
 
 def test_booking_validation_error_goes_back_to_customer_fields(app, alex, fake):
-    sale = quoted_sale(alex, fake, [product()])
-    choose_first(sale, alex, fake)
-    service.record_payment(sale, alex, "cash", "R-2", service.cover_total(sale))
+    sale = paid_sale(alex, fake, "R-2")
     fake.fail("create_booking", XCoverValidationError("bad", status=422, body={"errors": {"policyholder": {"phone": ["Must start with +"]}}}))
     result = service.book(sale, alex, fake)
     assert result.sale.status == "quoted" and sale.field_errors == {"phone": ["Must start with +"]}
 
 
 def test_xcover_down_at_booking_retries_with_the_same_key(app, alex, fake):
-    sale = quoted_sale(alex, fake, [product()])
-    choose_first(sale, alex, fake)
-    service.record_payment(sale, alex, "cash", "R-3", service.cover_total(sale))
+    sale = paid_sale(alex, fake, "R-3")
     fake.fail("create_booking", XCoverUnavailable("down", status=503))
     assert service.book(sale, alex, fake).sale.status == "quoted"
     assert sale.last_error == service.DOWN_MESSAGE
@@ -400,3 +403,49 @@ def test_partly_failed_booking_is_shown_plainly(app, alex, fake):
     assert result.sale.status == "failed"
     assert [c.status for c in service.chosen_covers(sale)] == ["failed", "booked"]
     assert sale.last_error.startswith("Booking partly failed.") and "quoted at" in sale.last_error
+
+
+def test_changing_the_cover_after_a_failed_booking_needs_a_new_payment_and_key(app, alex, fake):
+    sale = paid_sale(alex, fake, "R-9")
+    fake.fail("create_booking", XCoverUnavailable("down", status=503))
+    assert service.book(sale, alex, fake).sale.status == "quoted"
+    first_key, paid = sale.idempotency_key, sale.amount_collected
+    other = next(c for c in sale.covers if c.quote_id and c.status == "not_taken")
+    service.record_choices(sale, alex, fake, {sale.items[0].id: other.id}, {}, acknowledged=True)
+    assert service.cover_total(sale) != paid
+    assert sale.payment_recorded_at is None and sale.amount_collected is None and sale.last_error is None
+    assert sale.idempotency_key != first_key
+    with pytest.raises(service.InvalidTransition):
+        service.book(sale, alex, fake)
+    service.record_payment(sale, alex, "cash", "R-9", service.cover_total(sale))
+    assert service.book(sale, alex, fake).sale.status == "booked"
+    booked = [c for c in fake.calls if c[0] == "create_booking"][-1][1]
+    assert booked["key"] == sale.idempotency_key != first_key
+
+
+def test_correcting_the_customer_after_a_refused_booking_books_with_a_new_key(app, alex, fake):
+    sale = paid_sale(alex, fake, "R-10")
+    fake.fail("create_booking", XCoverValidationError("bad", status=422, body={"errors": {"policyholder": {"phone": ["Must start with +"]}}}))
+    service.book(sale, alex, fake)
+    first_key = sale.idempotency_key
+    service.save_draft(alex, {**CUSTOMER, "phone": "+44 7700 900999"}, [product()], sale)
+    assert sale.status == "quoted" and sale.idempotency_key != first_key and sale.last_error is None
+    assert sale.payment_recorded_at is not None
+    assert service.book(sale, alex, fake).sale.status == "booked"
+
+
+def test_a_sale_on_its_way_keeps_its_key(app, alex, fake):
+    sale = quoted_sale(alex, fake, [product()])
+    choose_first(sale, alex, fake)
+    sale.booking_started_at = service.utcnow()
+    db.session.commit()
+    key = sale.idempotency_key
+    # Another screen claimed the sale for booking after this one loaded it.
+    db.session.execute(sa.update(Sale).where(Sale.id == sale.id).values(status="booking")
+                       .execution_options(synchronize_session=False))
+    assert sale.status == "quoted"
+    other = next(c for c in sale.covers if c.quote_id and c.status == "not_taken")
+    with pytest.raises(service.InvalidTransition):
+        service.record_choices(sale, alex, fake, {sale.items[0].id: other.id}, {}, acknowledged=True)
+    db.session.expire_all()
+    assert db.session.get(Sale, sale.id).idempotency_key == key

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -198,3 +199,96 @@ def test_xcover_errors_show_beside_their_fields_and_down_offers_retry(seller, fa
     assert "XCover is not answering" in page and 'id="retry-quote"' in page and 'value="Laptop"' in page
     resp = seller.post(f"/sales/{sale_id}/quote", data={"csrf_token": csrf_token(seller, f"/sales/{sale_id}/edit")})
     assert resp.headers["Location"].endswith(f"/sales/{sale_id}/options")
+
+
+def test_confirmation_shows_the_booking_time_in_the_store_time_zone(seller, store, fake):
+    from datetime import datetime, timezone
+    sale_id = start_sale(seller)
+    choose_all(seller, sale_id)
+    token = csrf_token(seller, f"/sales/{sale_id}/payment")
+    seller.post(f"/sales/{sale_id}/payment", data={"csrf_token": token, "payment_method": "cash",
+                                                   "receipt_number": "T-7", "amount_collected": "175.00"})
+    sale = db.session.get(Sale, sale_id)
+    sale.booked_at = datetime(2026, 11, 27, 23, 30, tzinfo=timezone.utc)
+    store.timezone = "Australia/Sydney"
+    db.session.commit()
+    html = seller.get(f"/sales/{sale_id}").get_data(as_text=True)
+    assert re.search(r'id="booked-at">Booked <time datetime="2026-11-27T23:30:00\+00:00">28 Nov 2026, 10:30 AEDT</time>', html)
+    assert "(Cash)" in html
+
+
+def test_prices_are_typed_as_text_and_read_as_people_write_them(seller, fake):
+    html = seller.get("/sales/new").get_data(as_text=True)
+    price = re.search(r'<input[^>]*id="items-0-price"[^>]*>', html).group()
+    assert 'type="text"' in price and 'inputmode="decimal"' in price
+    data = sale_form(csrf_token(seller, "/sales/new"), **{"items-0-price": "1,299.99", "items-1-price": "12,5O"})
+    resp = seller.post("/sales/new", data=data)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert 'id="items-1-price-error">Enter an amount like 899.00.</p>' in html
+    assert 'value="12,5O"' in html and 'value="1,299.99"' in html
+    data["items-1-price"] = "12,50"
+    sale_id = int(re.search(r"/sales/(\d+)/", seller.post("/sales/new", data=data).headers["Location"]).group(1))
+    assert [i.price for i in db.session.get(Sale, sale_id).items] == [Decimal("1299.99"), Decimal("12.50")]
+
+
+def test_payment_errors_come_all_at_once_with_the_amount(seller, fake):
+    sale_id = start_sale(seller)
+    choose_all(seller, sale_id)
+    token = csrf_token(seller, f"/sales/{sale_id}/payment")
+    resp = seller.post(f"/sales/{sale_id}/payment", data={"csrf_token": token, "payment_method": "card",
+                                                          "receipt_number": "", "amount_collected": "1.00"})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert 'id="receipt_number-error">Enter the receipt number.' in html
+    assert 'id="amount_collected-error">Must be exactly 175.00 GBP, the cover total.' in html
+    assert 'value="1.00"' in html
+
+
+def test_a_card_number_typed_into_the_sale_search_is_refused_and_not_echoed(seller, fake):
+    html = seller.get(f"/sales/?q={CARD}").get_data(as_text=True)
+    assert "This looks like a card number" in html and CARD not in html
+    assert 'aria-invalid="true"' in html
+
+
+def test_a_failed_opt_out_keeps_its_retry_through_a_reload(seller, fake):
+    from portal.xcover.errors import XCoverUnavailable
+    sale_id = start_sale(seller)
+    sale = db.session.get(Sale, sale_id)
+    data = {"csrf_token": csrf_token(seller, f"/sales/{sale_id}/options"),
+            **{f"choice_{i.id}": "none" for i in sale.items}, **{f"reason_{i.id}": "not_interested" for i in sale.items}}
+    fake.fail("opt_out", XCoverUnavailable("down", status=503))
+    resp = seller.post(f"/sales/{sale_id}/options", data=data)
+    assert resp.status_code == 503 and f'action="/sales/{sale_id}/opt-out"' in resp.get_data(as_text=True)
+    page = seller.get(f"/sales/{sale_id}/options").get_data(as_text=True)
+    assert "XCover did not receive the opt-out" in page and f'action="/sales/{sale_id}/opt-out"' in page
+    resp = seller.post(f"/sales/{sale_id}/opt-out", data={"csrf_token": csrf_token(seller, f"/sales/{sale_id}/options")})
+    assert resp.headers["Location"].endswith(f"/sales/{sale_id}")
+    db.session.expire_all()
+    assert db.session.get(Sale, sale_id).status == "declined"
+
+
+def test_todays_sales_show_store_times_with_the_zone(seller, store, fake):
+    from zoneinfo import ZoneInfo
+    sale_id = start_sale(seller)
+    store.timezone = "Australia/Sydney"
+    db.session.commit()
+    sale = db.session.get(Sale, sale_id)
+    local = sale.created_at.astimezone(ZoneInfo("Australia/Sydney")).strftime("%H:%M %Z")
+    assert f">{local}</time>" in seller.get("/sales/?q=Jane").get_data(as_text=True)
+
+
+def test_a_booking_refused_for_a_customer_field_names_it_in_plain_words(seller, fake):
+    from portal.xcover.errors import XCoverValidationError
+    sale_id = start_sale(seller)
+    choose_all(seller, sale_id)
+    fake.fail("create_booking", XCoverValidationError("bad", status=422, body={"errors": {"policyholder": {
+        "address1": ["Too long."], "phone": ["Must start with +."]}}}))
+    token = csrf_token(seller, f"/sales/{sale_id}/payment")
+    resp = seller.post(f"/sales/{sale_id}/payment", data={"csrf_token": token, "payment_method": "cash",
+                                                          "receipt_number": "T-8", "amount_collected": "175.00"})
+    assert resp.headers["Location"].endswith(f"/sales/{sale_id}/payment")
+    html = seller.get(f"/sales/{sale_id}/payment").get_data(as_text=True)
+    assert "<li>Address: Too long.</li>" in html and "<li>Mobile phone: Must start with +.</li>" in html
+    edit = seller.get(f"/sales/{sale_id}/edit").get_data(as_text=True)
+    assert 'id="address1-error">Too long.' in edit and 'id="phone-error">Must start with +.' in edit

@@ -1,6 +1,9 @@
 """Forms of the sale: products and customer, options, payment; every one refuses card numbers."""
 from __future__ import annotations
 
+import json
+import re
+from decimal import Decimal
 from typing import Any, Iterator
 
 from flask_wtf import FlaskForm
@@ -17,12 +20,13 @@ from wtforms import (
     SelectField,
     StringField,
 )
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, Regexp, StopValidation
+from wtforms.widgets import TextInput
 
 from ..models import Sale
 from ..sensitive import find_card_number
 from . import catalogue
-from .service import DECLINE_REASONS, PAYMENT_METHODS, options_by_item
+from .service import CALLING_CODES, CUSTOMER_FIELDS, DECLINE_REASONS, PAYMENT_METHODS, options_by_item
 
 CARD_MESSAGE = ("This looks like a card number. Never type card numbers here: "
                 "only the last four digits go in the payment step.")
@@ -80,6 +84,32 @@ class GuardedForm(FlaskForm):
                 self.form_errors.extend(messages)
 
 
+class MoneyField(DecimalField):
+    """An amount typed as text with the decimal keypad: a number input would drop what it cannot read."""
+
+    widget = TextInput()
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        """Read 1299.99, 1,299.99, 12,50 or £12.50; anything else is an error and stays on screen."""
+        if not valuelist or not str(valuelist[0]).strip():
+            self.data = None
+            return
+        raw = re.sub(r"[\s£$€]", "", str(valuelist[0]))
+        if re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d{1,2})?", raw):
+            raw = raw.replace(",", "")
+        elif re.fullmatch(r"\d+,\d{1,2}", raw):
+            raw = raw.replace(",", ".")
+        if not re.fullmatch(r"\d+(\.\d{1,2})?", raw):
+            self.data = None
+            raise ValueError("Enter an amount like 899.00.")
+        self.data = Decimal(raw)
+
+    def pre_validate(self, form: Any) -> None:
+        """An amount that could not be read needs no further messages."""
+        if self.process_errors:
+            raise StopValidation()
+
+
 def _text(label: str, *validators: Any, autocomplete: str = "off", inputmode: str | None = None,
           maxlength: int = 100, required: bool = False, type_: str | None = None) -> StringField:
     """A text field with the right keyboard and autofill hints."""
@@ -99,7 +129,7 @@ class ProductForm(Form):
 
     product_name = _text("Product name", required=True, maxlength=200)
     category = SelectField("Category", validators=[DataRequired(message="Choose a category.")])
-    price = DecimalField("Price", places=2, validators=[
+    price = MoneyField("Price", places=2, validators=[
         InputRequired(message="Enter the price."), NumberRange(min=0.01, max=1000000, message="Enter a price above zero.")],
         render_kw={"inputmode": "decimal", "autocomplete": "off", "required": True})
     quantity = IntegerField("Quantity", default=1, validators=[
@@ -135,7 +165,8 @@ class SaleForm(GuardedForm):
     city = _text("City", required=True, autocomplete="address-level2")
     region = _text("Region", autocomplete="address-level1")
     postcode = _text("Postcode", required=True, autocomplete="postal-code", maxlength=20)
-    country = SelectField("Country", choices=COUNTRIES, render_kw={"autocomplete": "country"})
+    country = SelectField("Country", choices=COUNTRIES, render_kw={
+        "autocomplete": "country", "data-calling-codes": json.dumps(CALLING_CODES, sort_keys=True)})
     language = SelectField("Language", choices=LANGUAGES, render_kw={"autocomplete": "language"})
 
     def customer(self) -> dict[str, Any]:
@@ -148,6 +179,11 @@ class SaleForm(GuardedForm):
         """Return the products as the service takes them."""
         return [entry.form.as_product() for entry in self.items]
 
+
+
+def customer_labels() -> dict[str, str]:
+    """Return the plain label of each customer field, for messages that name them off screen 1."""
+    return {name: getattr(SaleForm, name).args[0] for name in CUSTOMER_FIELDS}
 
 
 def sale_form_data(sale: Sale) -> dict[str, Any]:
@@ -196,7 +232,7 @@ class PaymentForm(GuardedForm):
     payment_method = RadioField("Payment method", choices=PAYMENT_METHODS, default="card",
                                 validators=[DataRequired(message="Choose how the customer paid.")])
     receipt_number = _text("Receipt number", required=True, maxlength=64)
-    amount_collected = DecimalField("Amount collected", places=2, validators=[
+    amount_collected = MoneyField("Amount collected", places=2, validators=[
         InputRequired(message="Enter the amount collected for the cover.")],
         render_kw={"inputmode": "decimal", "autocomplete": "off", "required": True})
     card_last4 = StringField("Card last four digits", validators=[

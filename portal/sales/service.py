@@ -85,6 +85,7 @@ class XCoverClientLike(Protocol):
 
 
 UNKNOWN_MESSAGE = "Not yet confirmed, checking: XCover's answer did not arrive. The customer is not covered until it does."
+OPT_OUT_DOWN_MESSAGE = "XCover did not receive the opt-out. Tap Retry; the customer's answer is kept."
 DOWN_MESSAGE = "XCover is not answering right now. Nothing was booked and everything is kept: tap Retry."
 
 
@@ -268,6 +269,8 @@ def save_draft(user: User, customer: Mapping[str, Any], products: list[Mapping[s
             or sale.language != clean["language"] or sale.region != clean["region"]
         for k, v in clean.items():
             setattr(sale, k, v)
+        if not requote and sale.status == "quoted":
+            _new_booking_body(sale)  # the policyholder in the booking may have changed
     if requote:
         sale.covers.clear()
         sale.items.clear()
@@ -279,6 +282,7 @@ def save_draft(user: User, customer: Mapping[str, Any], products: list[Mapping[s
         sale.xcover_ref = None
         sale.quote_total = None
     sale.field_errors = None
+    sale.last_error = None
     db.session.flush()
     _audit("sale.saved", user, sale, products=len(products), requote=requote, **customer_summary(sale))
     db.session.commit()
@@ -421,6 +425,13 @@ def record_choices(sale: Sale, user: User, client: XCoverClientLike, choices: Ma
     if errors:
         raise SaleError("Please check the highlighted choices.", errors)
     chosen_ids = {c.id for c in chosen}
+    if chosen_ids != {c.id for c in chosen_covers(sale)}:
+        # A payment recorded for other cover no longer holds: the amount must be collected again.
+        sale.payment_recorded_at = None
+        sale.amount_collected = None
+        sale.last_error = None
+        sale.field_errors = None
+        _new_booking_body(sale)
     for item, covers in options_by_item(sale):
         pick = choices.get(item.id)
         item.decision = "add" if pick is not None else ("decline" if item.id in choices else None)
@@ -449,6 +460,11 @@ def record_choices(sale: Sale, user: User, client: XCoverClientLike, choices: Ma
     return sale
 
 
+def opt_out_pending(sale: Sale) -> bool:
+    """Tell whether the customer declined everything but XCover has not yet taken the opt-out."""
+    return sale.status == "quoted" and bool(sale.items) and all(i.decision == "decline" for i in sale.items)
+
+
 def send_opt_out(sale: Sale, user: User, client: XCoverClientLike) -> None:
     """Tell XCover the customer declined everything, then close the sale as declined."""
     key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"opt-out:{sale.xcover_ref}"))
@@ -457,23 +473,44 @@ def send_opt_out(sale: Sale, user: User, client: XCoverClientLike) -> None:
         client.opt_out(sale.xcover_ref, idempotency_key=key,
                        partner_metadata={"decline_reason": ",".join(reasons) or "other", "sale_id": str(sale.id)})
     except XCoverError:
-        raise XCoverDown("XCover did not receive the opt-out. Tap Retry; the customer's answer is kept.") from None
+        raise XCoverDown(OPT_OUT_DOWN_MESSAGE) from None
     transition(sale, "declined")
     _audit("sale.opted_out", user, sale, xcover_ref=sale.xcover_ref, reasons=reasons)
     db.session.commit()
 
 
+def _new_booking_body(sale: Sale) -> None:
+    """Give a sale a fresh booking key when what it books changed after an attempt XCover did not apply.
+
+    The key stands for one request body; XCover may replay a stored answer for it, so a changed body
+    needs its own key. Only a sale still 'quoted' may change: one already on its way keeps its key.
+    """
+    if sale.booking_started_at is None:
+        return
+    if not _compare_and_set(sale, "quoted", "quoted", idempotency_key=str(uuid.uuid4()), booking_started_at=None):
+        db.session.rollback()
+        raise InvalidTransition("This booking is already on its way; it can no longer be changed.")
+    db.session.refresh(sale)
+
+
 # --- payment --------------------------------------------------------------------------------------
+
+def amount_errors(sale: Sale, amount: Optional[Decimal]) -> dict[str, list[str]]:
+    """Return the error for an amount collected that is not the cover total (none when it is, or is missing)."""
+    total = cover_total(sale)
+    if amount is None or amount == total:
+        return {}
+    return {"amount_collected": [f"Must be exactly {total:.2f} {sale.currency}, the cover total."]}
+
 
 def record_payment(sale: Sale, user: User, method: str, receipt_number: str, amount: Decimal,
                    card_last4: str = "") -> Sale:
     """Store the till payment for the cover; the amount must equal the cover total."""
     if sale.status != "quoted" or not chosen_covers(sale):
         raise InvalidTransition("This sale is not waiting for payment.")
-    total = cover_total(sale)
-    if amount != total:
-        raise SaleError("The amount must equal the cover total.",
-                        {"amount_collected": [f"Must be exactly {total:.2f} {sale.currency}, the cover total."]})
+    wrong_amount = amount_errors(sale, amount)
+    if wrong_amount:
+        raise SaleError("The amount must equal the cover total.", wrong_amount)
     if method not in dict(PAYMENT_METHODS):
         raise SaleError("Choose a payment method.", {"payment_method": ["Choose card, cash or other."]})
     sale.payment_method = method
@@ -499,6 +536,8 @@ def book(sale: Sale, user: Optional[User], client: XCoverClientLike) -> BookingR
     """Send the booking once: claim the sale with a compare-and-set, then call XCover with the stored key."""
     if sale.payment_recorded_at is None or sale.idempotency_key is None:
         raise InvalidTransition("Record the payment before booking.")
+    if sale.amount_collected != cover_total(sale):
+        raise InvalidTransition("The amount collected does not match the cover chosen: record the payment again.")
     db.session.commit()
     # Only the request whose conditional UPDATE wins may call XCover: a double tap never books twice.
     if not _compare_and_set(sale, "quoted", "booking", booking_started_at=utcnow()):

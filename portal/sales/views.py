@@ -11,9 +11,19 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ..security import role_required
+from ..sensitive import find_card_number
 from ..xcover import get_client
 from . import catalogue, service
-from .forms import PaymentForm, SaleForm, options_form_for, read_choices, refuse_card_numbers, sale_form_data
+from .forms import (
+    CARD_MESSAGE,
+    PaymentForm,
+    SaleForm,
+    customer_labels,
+    options_form_for,
+    read_choices,
+    refuse_card_numbers,
+    sale_form_data,
+)
 from .qr import qr_svg
 
 bp = Blueprint("sales", __name__, url_prefix="/sales")
@@ -132,8 +142,12 @@ def _quote(sale: service.Sale, form: SaleForm | None = None) -> Response | tuple
 def index() -> str:
     """Today's sales of this store, or a search."""
     query = request.args.get("q", "")
+    refused = find_card_number(query)
+    if refused:
+        query = ""  # neither searched for nor echoed back into the page
     sales = service.search_sales(current_user.store, query)
-    return render_template("sales/index.html", sales=sales, query=query, title="Sales")
+    return render_template("sales/index.html", sales=sales, query=query, refused=refused,
+                           card_message=CARD_MESSAGE, title="Sales")
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -194,7 +208,9 @@ def options(sale_id: int) -> Response | tuple[str, int] | str:
             if item.decision:
                 getattr(form, f"choice_{item.id}").data = str(chosen.id) if chosen else "none"
                 getattr(form, f"reason_{item.id}").data = item.decline_reason or ""
-        return _render_options(sale, form)
+        # After a failed opt-out the Retry stays on screen, through a reload too.
+        return _render_options(sale, form, retry_opt_out=service.OPT_OUT_DOWN_MESSAGE
+                               if service.opt_out_pending(sale) else "")
     form = options_form_for(sale, request.form)
     if not form.validate():
         return _render_options(sale, form, 422)
@@ -220,7 +236,7 @@ def _render_options(sale: service.Sale, form: Any, status: int = 200, retry_opt_
 def opt_out(sale_id: int) -> Response | tuple[str, int]:
     """Retry telling XCover that the customer declined."""
     sale = _load(sale_id)
-    if sale.status == "quoted" and sale.items and all(i.decision == "decline" for i in sale.items):
+    if service.opt_out_pending(sale):
         try:
             service.send_opt_out(sale, _user(), get_client())
         except service.XCoverDown as exc:
@@ -245,6 +261,8 @@ def payment(sale_id: int) -> Response | tuple[str, int] | str:
         return _render_payment(sale, form, total)
     form = PaymentForm()
     if not form.validate():
+        if not form.amount_collected.errors:  # every mistake in one go, the amount's too
+            form.apply_errors(service.amount_errors(sale, form.amount_collected.data))
         return _render_payment(sale, form, total, 422)
     try:
         service.record_payment(sale, _user(), form.payment_method.data, form.receipt_number.data or "",
@@ -260,12 +278,16 @@ def payment(sale_id: int) -> Response | tuple[str, int] | str:
 def _render_payment(sale: service.Sale, form: PaymentForm, total: Any, status: int = 200) -> tuple[str, int]:
     """Render screen 3."""
     return render_template("sales/payment.html", sale=sale, form=form, total=total,
-                           covers=service.chosen_covers(sale), title="Payment"), status
+                           covers=service.chosen_covers(sale), labels=customer_labels(), title="Payment"), status
 
 
 def _book(sale: service.Sale) -> Response:
     """Send the booking and show where it stands."""
-    result = service.book(sale, _user(), get_client())
+    try:
+        result = service.book(sale, _user(), get_client())
+    except service.InvalidTransition as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("sales.payment", sale_id=sale.id))
     if result.sale.status == "quoted":
         return redirect(url_for("sales.payment", sale_id=sale.id))
     return redirect(url_for("sales.show", sale_id=sale.id))

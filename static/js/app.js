@@ -15,6 +15,12 @@
     document.querySelectorAll("form[data-submitting]").forEach(function (f) { delete f.dataset.submitting; });
     document.querySelectorAll("button.is-busy").forEach(function (b) { b.classList.remove("is-busy"); b.removeAttribute("aria-disabled"); });
   });
+  // After a refused submit, put the associate on the first field to fix (centred, clear of the sticky bar).
+  var invalid = document.querySelector("[aria-invalid=true], .has-error input:not([type=hidden]), .has-error select");
+  if (invalid) {
+    invalid.focus({ preventScroll: true });
+    invalid.scrollIntoView({ block: "center" });
+  }
   // Print buttons (no inline handlers: the CSP forbids them).
   document.querySelectorAll("[data-print]").forEach(function (b) {
     b.addEventListener("click", function () { window.print(); });

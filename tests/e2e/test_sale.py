@@ -93,6 +93,15 @@ def test_two_product_sale_booked_end_to_end(sign_in: Callable[[str], Any], live_
     page.get_by_role("link", name="New sale").tap()
     expect(page.get_by_label("Mobile phone")).to_have_value("+44 ")
     expect(page.get_by_label("Country")).to_have_value("GB")
+    # A customer from elsewhere: the prefix follows the country until a number is typed.
+    page.get_by_label("Country").select_option("IE")
+    expect(page.get_by_label("Mobile phone")).to_have_value("+353 ")
+    page.get_by_label("Country").select_option("GB")
+    expect(page.get_by_label("Mobile phone")).to_have_value("+44 ")
+    page.get_by_label("Mobile phone").fill("+44 7700 900123")
+    page.get_by_label("Country").select_option("IE")
+    expect(page.get_by_label("Mobile phone")).to_have_value("+44 7700 900123")
+    page.get_by_label("Country").select_option("GB")
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", page.locator("#items-0-purchase_date").input_value())
     assert page.get_by_label("Email").get_attribute("inputmode") == "email"
     assert page.locator("#items-0-price").get_attribute("inputmode") == "decimal"
@@ -103,6 +112,10 @@ def test_two_product_sale_booked_end_to_end(sign_in: Callable[[str], Any], live_
     expect(page.get_by_role("heading", name=re.compile("Cover options"))).to_be_visible()
     expect(page.locator("section.product-options")).to_have_count(2)
     assert page.locator("label.choice", has_text="No thanks").count() == 2
+    # "No thanks" is as prominent as "Add": same size, same row.
+    boxes = page.locator("section.product-options").first.locator("label.choice").evaluate_all(
+        "els => els.map(e => { const r = e.getBoundingClientRect(); return [Math.round(r.width), Math.round(r.height), Math.round(r.top)]; })")
+    assert len(boxes) == 3 and len({tuple(b) for b in boxes}) == 1, boxes
     wording = page.get_by_role("link", name=re.compile("Policy wording")).first
     assert wording.get_attribute("target") == "_blank"
     assert small_targets(page) == []
@@ -128,6 +141,11 @@ def test_two_product_sale_booked_end_to_end(sign_in: Callable[[str], Any], live_
     page.emulate_media(media="screen")
     page.goto("/")
     expect(page.locator("#todays-sales")).to_contain_text(ref)
+    assert small_targets(page) == []
+    page.goto("/sales/?q=" + ref)
+    expect(page.locator("#sale-list")).to_contain_text(ref)
+    assert small_targets(page) == []
+    page.goto("/")
     page.locator("#todays-sales a", has_text=ref).tap()
     expect(page.locator("#xcover-ref")).to_have_text(ref)
     status = query(live_server, "SELECT status FROM xcover_sandbox_package WHERE id = ?", ref)
@@ -143,6 +161,7 @@ def test_decline_with_reason_reaches_the_sandbox_as_opt_out(sign_in: Callable[[s
     page.get_by_label("Reason").select_option("too_expensive")
     page.get_by_role("button", name="Continue").tap()
     expect(page.locator("#sale-status")).to_have_text("Declined")
+    assert small_targets(page) == []
     ref = page.locator("#xcover-ref").inner_text()
     (status, doc), = query(live_server, "SELECT status, doc FROM xcover_sandbox_package WHERE id = ?", ref)
     assert status == "OPTED_OUT"
@@ -158,6 +177,8 @@ def test_validation_errors_on_each_screen_keep_what_was_typed(sign_in: Callable[
     page.locator("#items-1-serial_number").fill("4111 1111 1111 1111")
     page.get_by_role("button", name="Show cover options").tap()
     expect(page.locator("#items-1-price-error")).to_have_text("Enter the price.")
+    expect(page.locator("#items-1-price")).to_be_focused()
+    assert small_targets(page) == []
     expect(page.locator("#email-error")).to_contain_text("Enter an email address")
     expect(page.locator("#items-1-serial_number-error")).to_contain_text("This looks like a card number")
     expect(page.locator("#items-1-serial_number")).to_have_value("")
@@ -174,6 +195,8 @@ def test_validation_errors_on_each_screen_keep_what_was_typed(sign_in: Callable[
     page.get_by_role("button", name="Continue").tap()
     expect(page.get_by_text("Choose an option or No thanks.")).to_be_visible()
     expect(page.get_by_text("The customer must confirm they have seen the key facts.")).to_be_visible()
+    expect(page.locator("section.product-options").nth(1).locator("input[type=radio]").first).to_be_focused()
+    assert small_targets(page) == []
     expect(page.locator("section.product-options").first.locator("input[type=radio]:checked")).to_have_count(1)
     add_first_options(page)
     # Payment: wrong amount and no receipt.
@@ -182,11 +205,17 @@ def test_validation_errors_on_each_screen_keep_what_was_typed(sign_in: Callable[
     page.get_by_role("button", name="Record payment and book cover").tap()
     expect(page.locator("#receipt_number-error")).to_have_text("Enter the receipt number.")
     expect(page.locator("#card_last4-error")).to_have_text("Exactly 4 digits, or leave it empty.")
+    expect(page.locator("#amount_collected-error")).to_contain_text("the cover total")
+    expect(page.get_by_label("Amount collected")).to_have_value("1.00")
+    expect(page.get_by_label("Receipt number")).to_be_focused()
+    assert small_targets(page) == []
     page.get_by_label("Receipt number").fill("T-2002")
     page.get_by_label("Card last four digits").fill("")
     page.get_by_role("button", name="Record payment and book cover").tap()
     expect(page.locator("#amount_collected-error")).to_contain_text("the cover total")
+    expect(page.get_by_label("Amount collected")).to_be_focused()
     expect(page.get_by_label("Receipt number")).to_have_value("T-2002")
+    expect(page.locator("#receipt_number-error")).to_have_count(0)
 
 
 def test_xcover_down_at_quote_then_retry(sign_in: Callable[[str], Any], live_server: LiveServer) -> None:
@@ -201,6 +230,7 @@ def test_xcover_down_at_quote_then_retry(sign_in: Callable[[str], Any], live_ser
     expect(page.get_by_label("Last name")).to_have_value("Doe")
     page.reload()
     expect(page.locator("#xcover-down")).to_be_visible()
+    assert small_targets(page) == []
     page.get_by_role("button", name="Retry").tap()
     expect(page.get_by_role("heading", name=re.compile("Cover options"))).to_be_visible()
 
@@ -214,6 +244,8 @@ def test_xcover_down_at_booking_is_not_yet_confirmed_then_checked(sign_in: Calla
     pay(page)
     expect(page.locator("#sale-status")).to_have_text("Not yet confirmed, checking")
     expect(page.locator("#unknown")).to_contain_text("not covered until")
+    expect(page.locator("#policies")).not_to_contain_text("Covered")
+    assert small_targets(page) == []
     page.get_by_role("button", name="Check again").tap()
     expect(page.locator("#sale-status")).to_have_text("Covered")
 
@@ -254,3 +286,23 @@ def test_double_submit_books_once(sign_in: Callable[[str], Any], live_server: Li
     keys = query(live_server, "SELECT count(*) FROM xcover_sandbox_idempotency WHERE key = "
                               "(SELECT idempotency_key FROM sale WHERE id = ?)", the_sale)
     assert keys == [(1,)]
+
+
+def test_back_from_the_options_reopens_the_saved_sale(sign_in: Callable[[str], Any], live_server: LiveServer) -> None:
+    page = sign_in("ldn.alex")
+    # "Add another product" draws screen 1 in answer to a POST; Back must not ask to resend it.
+    start(page, PRODUCTS, last_name="Backson")
+    the_sale = sale_id(page)
+    page.go_back()
+    page.wait_for_url(f"**/sales/{the_sale}/edit")
+    expect(page.locator("#items-1-product_name")).to_have_value(PRODUCTS[1]["name"])
+    expect(page.get_by_label("Last name")).to_have_value("Backson")
+    page.get_by_role("button", name="Show cover options").tap()
+    expect(page.get_by_role("heading", name=re.compile("Cover options"))).to_be_visible()
+    assert query(live_server, "SELECT count(*) FROM sale WHERE last_name = 'Backson'") == [(1,)]
+    # A new sale started afterwards is not sent back to the old one.
+    page.goto("/sales/new")
+    page.goto("/")
+    page.go_back()
+    expect(page.get_by_role("heading", name="New sale")).to_be_visible()
+    assert page.url.endswith("/sales/new")
