@@ -89,7 +89,9 @@ def register_blueprints(app: Flask) -> None:
     from .auth.views import bp as auth_bp
     from .main.views import bp as main_bp
     from .sales.views import bp as sales_bp
+    from .urls import DatabaseIdConverter
 
+    app.url_map.converters["int"] = DatabaseIdConverter
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(audit_bp)

@@ -2,12 +2,22 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
-# Digits with optional single spaces or dashes between them, 13 to 19 digits in all.
-_DIGIT_RUN = re.compile(r"(?<![\d])(?:\d[ -]?){12,18}\d(?![\d])")
+import phonenumbers
+
+# 13 to 19 digits, any of them parted by up to three separators: whitespace or punctuation of any kind
+# (double spaces, NBSP, dots, slashes, " - "). Text is NFKC-normalised first, so full-width digits count.
+_DIGIT_RUN = re.compile(r"(?<!\d)\d(?:[\W_]{0,3}\d){12,}(?!\d)")
+_NON_DIGIT = re.compile(r"\D")
 _SECRET_KEYS = re.compile(r"pass(word)?|secret|token|session|cvv|cvc|security_code|card_number|pan", re.I)
 REDACTED = "[redacted]"
+
+
+def normalise(text: str) -> str:
+    """Return the text in Unicode NFKC form (full-width digits become ASCII, NBSP a space)."""
+    return unicodedata.normalize("NFKC", text)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -21,25 +31,48 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def find_card_number(text: str | None) -> bool:
-    """Tell whether the text holds a Luhn-valid run of 13 to 19 digits (a card number)."""
-    if not text:
-        return False
-    for match in _DIGIT_RUN.finditer(text):
-        digits = re.sub(r"\D", "", match.group())
-        # A run may be padded by neighbouring digits split by separators; check every window.
-        for size in range(13, min(19, len(digits)) + 1):
-            for start in range(0, len(digits) - size + 1):
-                if luhn_valid(digits[start:start + size]):
-                    return True
+def _holds_card_digits(digits: str) -> bool:
+    """Tell whether any 13 to 19 digit window of a digit string passes the Luhn check."""
+    # A run may be padded by neighbouring digits split by separators; check every window.
+    for size in range(13, min(19, len(digits)) + 1):
+        for start in range(0, len(digits) - size + 1):
+            if luhn_valid(digits[start:start + size]):
+                return True
     return False
 
 
+def is_phone_number(text: str, region: str | None) -> bool:
+    """Tell whether the text is a valid phone number for the region (or in international form)."""
+    try:
+        number = phonenumbers.parse(text, (region or "").upper() or None)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.is_valid_number(number)
+
+
+def find_card_number(text: str | None, *, phone_region: str | None = None) -> bool:
+    """Tell whether the text holds a Luhn-valid run of 13 to 19 digits (a card number).
+
+    With phone_region, a valid phone number for that region is not a card number; any other value is
+    judged as typed and as a phone normaliser would join it (every digit together).
+    """
+    if not text:
+        return False
+    text = normalise(str(text))
+    if phone_region is not None:
+        if is_phone_number(text, phone_region):
+            return False
+        digits = "".join(ch for ch in text if ch.isdigit())
+        if len(digits) >= 13 and _holds_card_digits(digits):
+            return True
+    return any(_holds_card_digits(_NON_DIGIT.sub("", m.group())) for m in _DIGIT_RUN.finditer(text))
+
+
 def redact_card_numbers(text: str) -> str:
-    """Replace any card-number-shaped run in the text."""
+    """Replace any card-number-shaped run in the (NFKC-normalised) text."""
     def _sub(match: re.Match[str]) -> str:
-        return REDACTED if find_card_number(match.group()) else match.group()
-    return _DIGIT_RUN.sub(_sub, text)
+        return REDACTED if _holds_card_digits(_NON_DIGIT.sub("", match.group())) else match.group()
+    return _DIGIT_RUN.sub(_sub, normalise(text))
 
 
 def mask_email(email: str | None) -> str | None:

@@ -1,6 +1,7 @@
 """The audit viewer's filter form (read with GET, so it carries no CSRF token)."""
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from flask_wtf import FlaskForm
@@ -10,6 +11,18 @@ from wtforms.validators import Length, Optional, ValidationError
 from .service import ACTIONS
 
 
+# Dates outside this range cannot name an audit event, and near date.min/max they overflow the UTC bounds.
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2999, 12, 31)
+DATE_RANGE_MESSAGE = f"Enter a date between {EARLIEST.isoformat()} and {LATEST.isoformat()}."
+
+
+def _in_range(form: Any, field: Any) -> None:
+    """Refuse dates no audit event can have."""
+    if field.data and not EARLIEST <= field.data <= LATEST:
+        raise ValidationError(DATE_RANGE_MESSAGE)
+
+
 class EventFilterForm(FlaskForm):
     """Store (admins only), date range, actor, action and object."""
 
@@ -17,8 +30,8 @@ class EventFilterForm(FlaskForm):
         csrf = False
 
     store = SelectField("Store", coerce=int, default=0)
-    date_from = DateField("From", validators=[Optional()], render_kw={"autocomplete": "off"})
-    date_to = DateField("To", validators=[Optional()], render_kw={"autocomplete": "off"})
+    date_from = DateField("From", validators=[Optional(), _in_range], render_kw={"autocomplete": "off"})
+    date_to = DateField("To", validators=[Optional(), _in_range], render_kw={"autocomplete": "off"})
     actor = StringField(
         "Person (username)", validators=[Optional(), Length(max=64)],
         render_kw={"autocomplete": "off", "autocapitalize": "none", "autocorrect": "off", "spellcheck": "false"},

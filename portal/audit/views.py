@@ -12,6 +12,7 @@ from flask_login import current_user
 from ..extensions import db
 from ..models import Store
 from ..security import role_required
+from ..urls import MAX_INT32, MAX_INT64, bounded_int
 from . import browse
 from .forms import EventFilterForm
 from .service import HEAD_OFFICE_CHAIN, record
@@ -26,7 +27,9 @@ EXPORTS = {
 
 def _chain_for_request() -> int:
     """Return the chain this person may read: a manager's own store, or the admin's pick."""
-    asked = request.args.get("store", type=int)
+    asked = request.args.get("store", type=bounded_int(MAX_INT32))
+    if asked is None and request.args.get("store"):
+        abort(404)
     if current_user.role == "manager":
         if asked is not None and asked != current_user.store_id:
             abort(403)
@@ -76,8 +79,8 @@ def events() -> str:
         record("audit.viewed", actor=current_user, store_id=key or None, object_type="audit_log",
                details=event_filter.describe())
         db.session.commit()
-        result = browse.page(event_filter, before=request.args.get("before", type=int),
-                             after=request.args.get("after", type=int))
+        result = browse.page(event_filter, before=request.args.get("before", type=bounded_int(MAX_INT64)),
+                             after=request.args.get("after", type=bounded_int(MAX_INT64)))
     store = db.session.get(Store, key) if key else None
     links = {
         "newer": url_for(".events", **_query_args(form, key, after=result.newer)) if result.newer else None,

@@ -1,0 +1,85 @@
+"""The card-number guard: every separator and Unicode form a card number can hide behind, fuzzed."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from portal.sensitive import find_card_number, luhn_valid, redact_card_numbers
+
+SEPARATORS = ["", " ", "  ", "\u00a0", "\u2007", "\u202f", "\t", ".", "/", "-", " - ", "_", ",", "·", ")(", "\u3000"]
+FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+def luhn_complete(body: str) -> str:
+    """Append the check digit that makes body Luhn-valid."""
+    return next(body + d for d in "0123456789" if luhn_valid(body + d))
+
+
+card_numbers = st.integers(min_value=12, max_value=18).flatmap(
+    lambda n: st.text(alphabet="0123456789", min_size=n, max_size=n).map(luhn_complete)
+)
+
+
+@st.composite
+def disguised(draw: st.DrawFn) -> tuple[str, str]:
+    """A card number with any separator between any of its digits, maybe in full-width digits."""
+    number = draw(card_numbers)
+    parts = [number[0]]
+    for digit in number[1:]:
+        parts.append(draw(st.sampled_from(SEPARATORS)) + digit)
+    text = "".join(parts)
+    if draw(st.booleans()):
+        text = text.translate(FULL_WIDTH)
+    return number, draw(st.sampled_from(["", "ref ", "SN", "card: "])) + text + draw(st.sampled_from(["", " x", "."]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(disguised())
+def test_a_card_number_is_found_behind_any_separator(case: tuple[str, str]) -> None:
+    number, text = case
+    assert find_card_number(text), text
+    assert number not in redact_card_numbers(text).replace(" ", "")
+
+
+@settings(max_examples=200, deadline=None)
+@given(disguised())
+def test_a_card_number_in_a_phone_field_is_found_as_the_normaliser_would_join_it(case: tuple[str, str]) -> None:
+    _, text = case
+    assert find_card_number("+(" + text + ")", phone_region="GB")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "+(4111) 1111 1111 1111",
+        "4111  1111  1111  1111",
+        "4111\u00a01111\u00a01111\u00a01111",
+        "4111.1111.1111.1111",
+        "4111/1111/1111/1111",
+        "4111 - 1111 - 1111 - 1111",
+        "４１１１ １１１１ １１１１ １１１１",
+    ],
+)
+def test_the_attack_findings_are_refused(text: str) -> None:
+    assert find_card_number(text)
+    assert find_card_number(text, phone_region="GB")
+
+
+@pytest.mark.parametrize(
+    ("phone", "region"),
+    [("+49 151 1234 5678", "DE"), ("07700 900123", "GB"), ("+61 412 345 678", "AU"), ("(202) 555-0143", "US")],
+)
+def test_a_real_phone_number_is_not_a_card_number(phone: str, region: str) -> None:
+    assert not find_card_number(phone, phone_region=region)
+
+
+def test_the_german_mobile_would_be_refused_outside_a_phone_field() -> None:
+    """+49 151 1234 5678 happens to be Luhn-valid: only the phone check lets it through."""
+    assert find_card_number("+49 151 1234 5678")
+
+
+@pytest.mark.parametrize("text", ["5012345678900", "2026-11-27 12:30", "Order 123456 of 789", "£1,299.00", ""])
+def test_ordinary_values_are_not_card_numbers(text: str) -> None:
+    assert not find_card_number(text)
