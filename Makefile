@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export FLASK_APP := app.py
 
-.PHONY: run test test-fast test-pg setup setup-dev bench clean
+.PHONY: run test test-fast lint format setup setup-dev bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)

@@ -11,7 +11,8 @@ import phonenumbers
 # (double spaces, NBSP, dots, slashes, " - "). Text is NFKC-normalised first, so full-width digits count.
 _DIGIT_RUN = re.compile(r"(?<!\d)\d(?:[\W_]{0,3}\d){12,}(?!\d)")
 _NON_DIGIT = re.compile(r"\D")
-_SECRET_KEYS = re.compile(r"pass(word)?|secret|token|session|cvv|cvc|security_code|card_number|pan", re.I)
+# "pan" only as a whole word of the key (card_pan, pan), so "company" or "expand" are kept.
+_SECRET_KEYS = re.compile(r"pass(word)?|secret|token|session|cvv|cvc|security_code|card_number|(?<![a-z])pan(?![a-z])", re.I)
 REDACTED = "[redacted]"
 
 

@@ -83,3 +83,10 @@ def test_the_german_mobile_would_be_refused_outside_a_phone_field() -> None:
 @pytest.mark.parametrize("text", ["5012345678900", "2026-11-27 12:30", "Order 123456 of 789", "£1,299.00", ""])
 def test_ordinary_values_are_not_card_numbers(text: str) -> None:
     assert not find_card_number(text)
+
+
+def test_scrub_drops_secret_keys_but_keeps_words_that_merely_contain_pan() -> None:
+    from portal.sensitive import REDACTED, scrub
+
+    cleaned = scrub({"company": "Acme", "expand": "yes", "pan": "x", "card_pan": "y", "password": "p"})
+    assert cleaned == {"company": "Acme", "expand": "yes", "pan": REDACTED, "card_pan": REDACTED, "password": REDACTED}
