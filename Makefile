@@ -37,6 +37,15 @@ test: setup-dev
 test-fast: setup-dev
 	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
 
+## Lint and format check (ruff, settings in pyproject.toml); `make format` rewrites in place
+lint: setup-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
 ## Benchmarks under bench/ (results are written to bench/results/)
 bench: setup-dev
 	$(BIN)/python -m bench
