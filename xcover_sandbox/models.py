@@ -1,14 +1,39 @@
-"""The sandbox's own tables: its state lives in the database so every gunicorn worker sees the same XCover."""
+"""The sandbox's tables, on its own metadata: state lives in its database so every worker sees the same XCover."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ...extensions import db
-from ...models import UTCDateTime, utcnow
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    """The current UTC time, timezone-aware."""
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """A timestamp stored in UTC and read back timezone-aware (SQLite drops the zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Optional[datetime], dialect: sa.Dialect) -> Optional[datetime]:
+        """Normalise to UTC before writing."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: Optional[datetime], dialect: sa.Dialect) -> Optional[datetime]:
+        """Attach UTC to values read back without a zone."""
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
 
 
 class SandboxPackage(db.Model):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Optional
@@ -10,7 +11,7 @@ from typing import Any, Optional
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from ...extensions import db
+from .extensions import db
 from .models import SandboxFault, SandboxIdempotency
 
 KEEP_FOR = timedelta(hours=48)
@@ -22,6 +23,9 @@ OPERATIONS = ("create_quote", "get_quote", "update_quote", "opt_out", "create_bo
               "confirm_cancellation", "send_email")
 MODES = ("latency", "error_500", "error_502", "error_503", "error_504", "rate_limit", "timeout_after_apply",
          "decline")
+# Bounds on a fault: enough for any demo or test, small enough for the database and for time.sleep().
+MAX_COUNT = 1000
+MAX_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -98,8 +102,11 @@ def inject_fault(partner: str, operation: str, mode: str, count: int = 1, second
         raise ValueError(f"operation must be one of {', '.join(OPERATIONS)} or *")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
-    if count < 1 or seconds < 0:
-        raise ValueError("count must be at least 1 and seconds not negative")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
+        raise ValueError(f"count must be a whole number from 1 to {MAX_COUNT}")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds) \
+            or not 0 <= seconds <= MAX_SECONDS:
+        raise ValueError(f"seconds must be a number from 0 to {MAX_SECONDS:g}")
     fault = SandboxFault(partner=partner, operation=operation, mode=mode, remaining=count, seconds=float(seconds))
     db.session.add(fault)
     db.session.commit()

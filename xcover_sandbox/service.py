@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import sqlalchemy as sa
 
-from ...extensions import db
+from .extensions import db
 from . import catalogue as cat
 from .models import SandboxPackage, SandboxPending
 
@@ -363,12 +363,16 @@ def build_quote(item: dict[str, Any], top: dict[str, Any], now: datetime, quote_
 
 
 def _links(doc: dict[str, Any], pages: str, quote: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-    """Customer links the sandbox serves itself: wording (PDS), certificate (COI) and account."""
+    """Customer links the sandbox serves itself: wording (PDS), certificate (COI) and account.
+
+    Unlike XCover's generic wording page, the sandbox's names the customer's product and serial number,
+    so its link carries the package's security token as the certificate's does.
+    """
     ins = doc["id"]
-    if quote is not None:
-        return {"pds_url": f"{pages}/pds/{ins}?policy_type={quote['policy']['policy_type']}_v1"}
     token = doc["security_token"]
-    return {"pds_url": f"{pages}/pds/{ins}",
+    if quote is not None:
+        return {"pds_url": f"{pages}/pds/{ins}?policy_type={quote['policy']['policy_type']}_v1&security_token={token}"}
+    return {"pds_url": f"{pages}/pds/{ins}?security_token={token}",
             "coi": {"url": f"{pages}/coi/{ins}?security_token={token}",
                     "pdf": f"{pages}/coi/{ins}.pdf?security_token={token}"},
             "account_url": f"{pages}/account?id={doc['_account_id']}&signup_token={token}"}
