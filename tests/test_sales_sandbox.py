@@ -54,6 +54,12 @@ def test_two_product_sale_books_on_the_sandbox(app, seller):
     assert re.fullmatch(r"[A-Z0-9]{5}-[A-Z0-9]{5}-INS", sale.xcover_ref)
     page = seller.get(f"/sales/{sale_id}").get_data(as_text=True)
     assert "<svg" in page and "Covered" in page
+    # The confirmation's certificate and wording links open the mounted sandbox's pages, token and all.
+    links = set(re.findall(r'href="(/sandbox/xcover/en/[^"]+)"', page))
+    assert any("/coi/" in link for link in links) and sum("/pds/" in link for link in links) >= 2
+    for link in links:
+        shown = seller.get(link.replace("&amp;", "&"))
+        assert shown.status_code == 200 and sale.xcover_ref in shown.get_data(as_text=True), link
 
 
 def test_unknown_outcome_then_check_again_on_the_sandbox(app, sandbox, seller):

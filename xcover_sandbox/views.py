@@ -315,9 +315,12 @@ def faults(partner: str) -> Response:
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
             return error_response(422, "validation_error", "Send a JSON object: operation, mode, count, seconds.")
+        count, seconds = body.get("count", 1), body.get("seconds", 0)
         try:
-            control.inject_fault(partner, str(body.get("operation", "*")), str(body.get("mode", "")),
-                                 int(body.get("count", 1)), float(body.get("seconds", 0)))
+            if isinstance(count, bool) or isinstance(seconds, bool):
+                raise ValueError("count and seconds are numbers")
+            control.inject_fault(partner, str(body.get("operation", "*")), str(body.get("mode", "")), int(count),
+                                 float(seconds))
         except (TypeError, ValueError, OverflowError) as exc:
             return error_response(422, "validation_error", str(exc))
         return json_response(201, json.dumps({"faults": control.list_faults(partner)}))
