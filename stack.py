@@ -5,7 +5,8 @@ sandbox: it is handed the sandbox's WSGI app (portal.xcover.use_inprocess) and c
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
@@ -19,8 +20,8 @@ CREDENTIALS = {"XCOVER_PARTNER_CODE": "XCOVER_SANDBOX_PARTNER_CODE", "XCOVER_API
                "XCOVER_API_SECRET": "XCOVER_SANDBOX_API_SECRET"}
 
 
-def create_stack(overrides: Optional[Mapping[str, Any]] = None,
-                 sandbox_overrides: Optional[Mapping[str, Any]] = None) -> Flask:
+def create_stack(overrides: Mapping[str, Any] | None = None,
+                 sandbox_overrides: Mapping[str, Any] | None = None) -> Flask:
     """Create the portal; when XCOVER_SANDBOX_ENABLED resolves on, mount the sandbox at /sandbox/xcover.
 
     With no XCOVER_BASE_URL the portal's client calls the mounted sandbox in-process with the portal's own

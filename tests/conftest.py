@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator
 
 import pytest
 from flask import Flask
@@ -65,7 +65,7 @@ def database_url(request: pytest.FixtureRequest, db_backend: str, sqlite_factory
 @pytest.fixture
 def sandbox_database_url(request: pytest.FixtureRequest, db_backend: str,
                          sandbox_sqlite_factory: SqliteFactory) -> str:
-    """A fresh database for the XCover sandbox on the portal's kind of server (empty on PostgreSQL: it makes its tables)."""
+    """A fresh database for the XCover sandbox on the portal's kind of server (empty on PostgreSQL)."""
     if db_backend == "postgresql":
         return request.getfixturevalue("postgres_factory").new_empty()
     return sandbox_sqlite_factory.new()
@@ -94,8 +94,8 @@ class IsolatedClient(FlaskClient):
             _cv_app.reset(token)
 
 
-def build_stack(database_url: str, sandbox_database_url: str, overrides: Optional[dict[str, Any]] = None,
-                sandbox_overrides: Optional[dict[str, Any]] = None) -> Flask:
+def build_stack(database_url: str, sandbox_database_url: str, overrides: dict[str, Any] | None = None,
+                sandbox_overrides: dict[str, Any] | None = None) -> Flask:
     """The portal and its mounted XCover sandbox, wired as app.py wires them, on test databases."""
     app = create_stack({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "test-secret-key",
                         **FAST_HASHING, **(overrides or {})},

@@ -4,9 +4,8 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-
-from typing import Callable
 
 import psycopg
 import sqlalchemy as sa

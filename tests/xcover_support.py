@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Iterator
 from datetime import date
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -37,7 +38,7 @@ class LiveSandbox:
     Its paths are at the root: the portal's client reaches it with XCOVER_BASE_URL set to `url`.
     """
 
-    def __init__(self, database_url: str, overrides: Optional[dict[str, Any]] = None) -> None:
+    def __init__(self, database_url: str, overrides: dict[str, Any] | None = None) -> None:
         self.app: Flask = xcover_sandbox.create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url,
                                                      **(overrides or {})})
         self.partner = self.app.config["XCOVER_SANDBOX_PARTNER_CODE"]

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, Response, request
@@ -15,7 +16,7 @@ from .extensions import db
 CSP = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
 
 
-def create_app(overrides: Optional[Mapping[str, Any]] = None) -> Flask:
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Create the sandbox: settings, database (tables created on start), routes, errors and commands."""
     app = Flask(__name__, instance_path=str(config.INSTANCE))
     app.config.from_mapping(config.load())

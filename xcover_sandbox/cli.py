@@ -5,7 +5,7 @@ portal stack, `flask xcover-sandbox ...`; each command runs in the sandbox's own
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import click
 from flask import Flask
@@ -51,6 +51,6 @@ def commands(app: Flask) -> click.Group:
     def purge() -> None:
         """Delete idempotency keys older than 48 hours."""
         with app.app_context():
-            click.echo(f"Purged {control.purge(datetime.now(timezone.utc))} key(s).")
+            click.echo(f"Purged {control.purge(datetime.now(UTC))} key(s).")
 
     return group

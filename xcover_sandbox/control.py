@@ -6,7 +6,7 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Optional
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +33,7 @@ class Replay:
     """What to answer for a key seen before: the stored response (409), or 423 while it is still running."""
 
     status: int
-    body: Optional[str]
+    body: str | None
 
 
 def request_hash(method: str, path: str, body: bytes) -> str:
@@ -41,7 +41,7 @@ def request_hash(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
 
 
-def begin(partner: str, key: str, fingerprint: str, now: datetime) -> Optional[Replay]:
+def begin(partner: str, key: str, fingerprint: str, now: datetime) -> Replay | None:
     """Claim the key for this request (committed at once); or say how to answer a repeat."""
     for _ in range(3):
         db.session.add(SandboxIdempotency(partner=partner, key=key, request_hash=fingerprint, state="in_flight",
@@ -72,7 +72,7 @@ def begin(partner: str, key: str, fingerprint: str, now: datetime) -> Optional[R
     raise RuntimeError("could not claim the idempotency key")
 
 
-def finish(partner: str, key: str, status: int, body: Optional[str]) -> None:
+def finish(partner: str, key: str, status: int, body: str | None) -> None:
     """Store the answer with the key, in the caller's transaction (so the change and its answer commit together)."""
     db.session.execute(sa.update(SandboxIdempotency)
                        .where(SandboxIdempotency.partner == partner, SandboxIdempotency.key == key)
@@ -113,7 +113,7 @@ def inject_fault(partner: str, operation: str, mode: str, count: int = 1, second
     return fault
 
 
-def clear_faults(partner: Optional[str] = None) -> int:
+def clear_faults(partner: str | None = None) -> int:
     """Remove injected faults (of one partner, or all); commits."""
     stmt = sa.delete(SandboxFault)
     if partner is not None:
@@ -131,7 +131,7 @@ def list_faults(partner: str) -> list[dict[str, Any]]:
             for f in rows]
 
 
-def take_fault(partner: str, operation: str) -> Optional[SandboxFault]:
+def take_fault(partner: str, operation: str) -> SandboxFault | None:
     """Consume one firing of the oldest matching fault, atomically across processes; commits."""
     candidates = db.session.scalars(
         sa.select(SandboxFault).where(SandboxFault.partner == partner, SandboxFault.remaining > 0,

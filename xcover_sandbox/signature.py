@@ -5,10 +5,11 @@ import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Mapping, Optional
+from typing import Any
 from urllib.parse import unquote
 
 from xcover.config import AuthConfig
@@ -71,7 +72,7 @@ def expected_signature(secret: str, algorithm: str, headers_param: str, method: 
 
 
 def verify(*, method: str, path: str, headers: Mapping[str, str], api_key: str, api_secret: str,
-           max_skew: float, now: Optional[datetime] = None) -> None:
+           max_skew: float, now: datetime | None = None) -> None:
     """Raise AuthFailure unless the request carries a valid signature by this key within the clock skew."""
     params = parse_authorization(headers.get("Authorization", ""))
     algorithm = params["algorithm"].lower()
@@ -93,8 +94,8 @@ def verify(*, method: str, path: str, headers: Mapping[str, str], api_key: str, 
     except (TypeError, ValueError, IndexError, OverflowError):
         raise AuthFailure(MALFORMED) from None
     if sent.tzinfo is None:
-        sent = sent.replace(tzinfo=timezone.utc)
-    skew = abs(((now or datetime.now(timezone.utc)) - sent).total_seconds())
+        sent = sent.replace(tzinfo=UTC)
+    skew = abs(((now or datetime.now(UTC)) - sent).total_seconds())
     if skew > max_skew:
         raise AuthFailure(f"Request date is {int(skew)} s from the server clock (at most {int(max_skew)} s allowed).")
 

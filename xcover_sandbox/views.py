@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Callable, Optional
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
@@ -30,7 +31,7 @@ MAX_OFFSET = 2_147_483_647
 MAX_IDEMPOTENCY_KEY = 255
 
 
-def json_response(status: int, body: Optional[str], headers: Optional[dict[str, str]] = None) -> Response:
+def json_response(status: int, body: str | None, headers: dict[str, str] | None = None) -> Response:
     """An API answer with XCover's (placeholder) rate-limit headers."""
     response = Response(body if body is not None else "", status=status,
                         mimetype="application/json" if body is not None else None)
@@ -39,7 +40,7 @@ def json_response(status: int, body: Optional[str], headers: Optional[dict[str, 
     return response
 
 
-def error_response(status: int, kind: str, message: str, headers: Optional[dict[str, str]] = None) -> Response:
+def error_response(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> Response:
     """An error in XCover's shape: type, message and (empty) errors."""
     return json_response(status, json.dumps({"type": kind, "message": message, "errors": {}}), headers)
 
@@ -59,7 +60,7 @@ def _signed_path() -> str:
     return quote(request.script_root + request.path)
 
 
-def _authenticate(partner: str) -> Optional[Response]:
+def _authenticate(partner: str) -> Response | None:
     """Check the partner code and the signature; return the 401 to send, if any."""
     config = current_app.config
     try:
@@ -85,7 +86,7 @@ def _json_body() -> Any:
         raise service.ApiError(400, {"type": "parse_error", "message": "JSON parse error.", "errors": {}}) from None
 
 
-def _fault_response(fault: Any) -> Optional[Response]:
+def _fault_response(fault: Any) -> Response | None:
     """Answer for a fault that fires before anything is applied (None for latency and timeout-after-apply)."""
     if fault.mode.startswith("error_"):
         return json_response(int(fault.mode[6:]), json.dumps({}))
@@ -115,7 +116,7 @@ def api(operation: str, handler: Handler) -> Callable[..., Response]:
         if key and len(key) > MAX_IDEMPOTENCY_KEY:
             return error_response(400, "validation_error",
                                   f"x-idempotency-key must be at most {MAX_IDEMPOTENCY_KEY} characters.")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         try:
             body = _json_body()
         except service.ApiError as error:

@@ -1,17 +1,25 @@
 """XCover: the client the portal calls, its typed results and errors, and the hand-over of an in-process XCover."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask
 
 from .client import ClientSettings, XCoverClient, build_client, get_client
+from .errors import (
+    XCoverAuthError,
+    XCoverConflict,
+    XCoverError,
+    XCoverNotFound,
+    XCoverOutcomeUnknown,
+    XCoverRateLimited,
+    XCoverUnavailable,
+    XCoverValidationError,
+)
 from .signature import verify_webhook
-from .errors import (XCoverAuthError, XCoverConflict, XCoverError, XCoverNotFound, XCoverOutcomeUnknown,
-                     XCoverRateLimited, XCoverUnavailable, XCoverValidationError)
 from .transport import INPROCESS_EXTENSION, InProcess
-from .types import (Benefitish, Booking, BookingPage, Cancellation, Content, Quote, QuotePackage,
-                    UpdateQuote)
+from .types import Benefitish, Booking, BookingPage, Cancellation, Content, Quote, QuotePackage, UpdateQuote
 
 __all__ = [
     "Benefitish", "Booking", "BookingPage", "Cancellation", "ClientSettings", "Content", "Quote",

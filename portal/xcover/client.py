@@ -343,7 +343,7 @@ def _seg(value: str) -> str:
 _lock = threading.Lock()
 
 
-def build_client(config: Any, inprocess: Optional[InProcess] = None) -> XCoverClient:
+def build_client(config: Any, inprocess: InProcess | None = None) -> XCoverClient:
     """Build a client from an app config mapping; with no XCOVER_BASE_URL, call the handed-over XCover in-process."""
     session = requests.Session()
     base_url = config.get("XCOVER_BASE_URL") or ""

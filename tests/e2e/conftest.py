@@ -62,7 +62,8 @@ class LiveServer:
             "PORT": str(self.port),
             **(extra_env or {}),
         }
-        for name in ("XCOVER_BASE_URL", "XCOVER_SANDBOX_ENABLED", "XCOVER_SANDBOX_FAULTS_ENABLED", "XCOVER_SANDBOX_ENV"):
+        for name in ("XCOVER_BASE_URL", "XCOVER_SANDBOX_ENABLED", "XCOVER_SANDBOX_FAULTS_ENABLED",
+                     "XCOVER_SANDBOX_ENV"):
             self.env.pop(name, None)
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -1,7 +1,7 @@
 """Fixtures for the sandbox's own tests: the live standalone sandbox, raw signed calls, the app itself."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from flask import Flask
@@ -9,8 +9,11 @@ from flask import Flask
 import xcover_sandbox
 from xcover_sandbox.extensions import db
 
-from ..xcover_support import LiveSandbox, live_sandbox  # noqa: F401  (the fixture)
+from .. import xcover_support
+from ..xcover_support import LiveSandbox
 from .signing import Api
+
+live_sandbox = xcover_support.live_sandbox
 
 
 @pytest.fixture

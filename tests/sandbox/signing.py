@@ -6,9 +6,9 @@ import hashlib
 import hmac
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -22,13 +22,13 @@ HASHES = {"hmac-sha1": hashlib.sha1, "hmac-sha256": hashlib.sha256, "hmac-sha384
 class Signer(requests.auth.AuthBase):
     """Signs like XCover documents, with knobs to get it wrong on purpose."""
 
-    def __init__(self, key: str, secret: str, algorithm: str = "hmac-sha512", headers: Optional[str] = None,
-                 when: Optional[datetime] = None, urlsafe: bool = False, api_key_header: Optional[str] = None) -> None:
+    def __init__(self, key: str, secret: str, algorithm: str = "hmac-sha512", headers: str | None = None,
+                 when: datetime | None = None, urlsafe: bool = False, api_key_header: str | None = None) -> None:
         self.key, self.secret, self.algorithm, self.headers = key, secret, algorithm, headers
         self.when, self.urlsafe, self.api_key_header = when, urlsafe, api_key_header
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        moment = self.when or datetime.now(timezone.utc)
+        moment = self.when or datetime.now(UTC)
         request.headers["Date"] = format_datetime(moment, usegmt=True)
         lines = []
         for name in (self.headers or "date").split():
@@ -54,11 +54,11 @@ class Api:
         self.server = server
         self.partner, self.key, self.secret = server.partner, server.key, server.secret
 
-    def url(self, path: str, partner: Optional[str] = None) -> str:
+    def url(self, path: str, partner: str | None = None) -> str:
         return f"{self.server.url}/partners/{partner or self.partner}/{path}"
 
-    def call(self, method: str, path: str, body: Any = None, *, auth: Optional[Signer] = None,
-             idem: Optional[str] = None, partner: Optional[str] = None) -> requests.Response:
+    def call(self, method: str, path: str, body: Any = None, *, auth: Signer | None = None,
+             idem: str | None = None, partner: str | None = None) -> requests.Response:
         headers = {"Content-Type": "application/json"}
         if idem:
             headers["x-idempotency-key"] = idem
@@ -73,7 +73,7 @@ class Api:
 
     def book(self, **holder: Any) -> dict[str, Any]:
         package = self.quote()
-        response = self.call("POST", f"bookings/{package['id']}/", booking_payload(package["quotes"]["0"]["id"], **holder),
-                             idem=str(uuid.uuid4()))
+        response = self.call("POST", f"bookings/{package['id']}/",
+                             booking_payload(package["quotes"]["0"]["id"], **holder), idem=str(uuid.uuid4()))
         assert response.status_code == 200, response.text
         return response.json()

@@ -8,11 +8,11 @@ import hmac
 import json
 import threading
 import uuid
-from datetime import date, datetime, timedelta, timezone
-from email.utils import format_datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any, Callable, Optional
-from urllib.parse import quote, unquote, urlsplit
+from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import requests
@@ -28,7 +28,7 @@ from .signing import HASHES, Api, Signer
 
 @pytest.mark.parametrize("algorithm", sorted(HASHES))
 @pytest.mark.parametrize("headers", [None, "date", "(request-target) date"])
-def test_every_documented_signature_form_is_accepted(api: Api, algorithm: str, headers: Optional[str]) -> None:
+def test_every_documented_signature_form_is_accepted(api: Api, algorithm: str, headers: str | None) -> None:
     response = api.call("POST", "quotes/", quote_request(), auth=Signer(api.key, api.secret, algorithm, headers))
     assert response.status_code == 201, response.text
 
@@ -43,7 +43,7 @@ def test_wrong_signature_key_or_encoding_gets_401(api: Api, signer: Callable[[Ap
     # URL-safe base64 only differs when the digest has + or /; try dates until one does.
     for offset in range(40):
         auth = signer(api)
-        auth.when = datetime.now(timezone.utc) - timedelta(seconds=offset)
+        auth.when = datetime.now(UTC) - timedelta(seconds=offset)
         response = api.call("GET", "bookings/", auth=auth)
         if response.status_code != 200:
             break
@@ -68,9 +68,9 @@ def test_stale_date_is_refused_and_skew_is_configurable(sandbox_database_url: st
     server = LiveSandbox(sandbox_database_url, {"XCOVER_SANDBOX_CLOCK_SKEW": 60})
     try:
         api = Api(server)
-        late = Signer(api.key, api.secret, when=datetime.now(timezone.utc) - timedelta(seconds=120))
+        late = Signer(api.key, api.secret, when=datetime.now(UTC) - timedelta(seconds=120))
         assert api.call("GET", "bookings/", auth=late).status_code == 401
-        near = Signer(api.key, api.secret, when=datetime.now(timezone.utc) - timedelta(seconds=30))
+        near = Signer(api.key, api.secret, when=datetime.now(UTC) - timedelta(seconds=30))
         assert api.call("GET", "bookings/", auth=near).status_code == 200
     finally:
         server.stop()
@@ -138,7 +138,7 @@ def test_cancellation_preview_changes_nothing_until_confirmed(api: Api) -> None:
     assert preview["quotes"][0]["status"] == "CANCELLED" and preview["quotes"][0]["cancelled_at"] is None
     assert preview["total_refund"] == 145.15 and preview["cancellation_id"].endswith("-CCL")
     deadline = datetime.fromisoformat(preview["confirm_before"])
-    assert timedelta(hours=23) < deadline - datetime.now(timezone.utc) <= timedelta(hours=24)
+    assert timedelta(hours=23) < deadline - datetime.now(UTC) <= timedelta(hours=24)
     assert api.call("GET", f"bookings/{ins}/").json()["status"] == "CONFIRMED"
     done = api.call("POST", f"bookings/{ins}/confirm_cancellation/{preview['cancellation_id']}/", {}, idem="c2")
     assert done.status_code == 200 and done.json()["quotes"][0]["cancelled_at"]
@@ -284,7 +284,7 @@ def test_replay_returns_409_with_the_stored_body(api: Api) -> None:
 def test_keys_expire_after_48_hours(live_sandbox: LiveSandbox, api: Api) -> None:
     package = api.quote()
     assert api.call("POST", f"bookings/{package['id']}/opt_out", {}, idem="old").status_code == 204
-    live_sandbox.execute(sa.update(SandboxIdempotency).values(created_at=datetime.now(timezone.utc) - timedelta(hours=49)))
+    live_sandbox.execute(sa.update(SandboxIdempotency).values(created_at=datetime.now(UTC) - timedelta(hours=49)))
     assert api.call("POST", f"bookings/{package['id']}/opt_out", {}, idem="old").status_code == 204
 
 
@@ -352,7 +352,7 @@ class Listener:
         listener = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 with listener.arrived:
                     listener.events.append({"headers": requests.structures.CaseInsensitiveDict(self.headers.items()),
@@ -385,13 +385,15 @@ def verify_webhook(headers: Any, secret: str) -> bool:
     params = dict(part.split("=", 1) for part in headers["Authorization"].removeprefix("Signature ").split(","))
     sent = unquote(params["signature"].strip('"'))
     digest = hmac.new(secret.encode(), f"date: {headers['Date']}".encode(), hashlib.sha256).digest()
-    return params["algorithm"].strip('"') == "hmac-sha256" and hmac.compare_digest(sent, base64.b64encode(digest).decode())
+    expected = base64.b64encode(digest).decode()
+    return params["algorithm"].strip('"') == "hmac-sha256" and hmac.compare_digest(sent, expected)
 
 
 def test_webhooks_are_signed_and_retried(sandbox_database_url: str) -> None:
     listener = Listener(fail_first=1)
-    server = LiveSandbox(sandbox_database_url, {"XCOVER_SANDBOX_WEBHOOK_URL": listener.url, "XCOVER_SANDBOX_WEBHOOK_KEY": "wh-key",
-                                        "XCOVER_SANDBOX_WEBHOOK_SECRET": "wh-secret",
+    server = LiveSandbox(sandbox_database_url, {"XCOVER_SANDBOX_WEBHOOK_URL": listener.url,
+                                                "XCOVER_SANDBOX_WEBHOOK_KEY": "wh-key",
+                                                "XCOVER_SANDBOX_WEBHOOK_SECRET": "wh-secret",
                                         "XCOVER_SANDBOX_WEBHOOK_RETRY_DELAY": 0.01})
     try:
         api = Api(server)
@@ -450,9 +452,9 @@ def test_policy_wording_needs_the_security_token(api: Api) -> None:
 
 
 @pytest.mark.parametrize("utc_now,latest", [
-    (datetime(2026, 11, 27, 9, 59, tzinfo=timezone.utc), date(2026, 11, 27)),
-    (datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc), date(2026, 11, 28)),  # Kiribati has reached the 28th
-    (datetime(2026, 11, 27, 23, 30, tzinfo=timezone.utc), date(2026, 11, 28)),
+    (datetime(2026, 11, 27, 9, 59, tzinfo=UTC), date(2026, 11, 27)),
+    (datetime(2026, 11, 27, 10, 0, tzinfo=UTC), date(2026, 11, 28)),  # Kiribati has reached the 28th
+    (datetime(2026, 11, 27, 23, 30, tzinfo=UTC), date(2026, 11, 28)),
 ])
 def test_purchase_date_is_judged_by_the_latest_local_date_on_earth(utc_now: datetime, latest: date) -> None:
     """A Sydney store's 'today' is often UTC's tomorrow: that is not a purchase in the future."""

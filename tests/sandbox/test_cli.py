@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,7 @@ def test_fault_clear_faults_and_purge(sandbox_app: Flask) -> None:
     with sandbox_app.app_context():
         assert control.list_faults("DEMO1")[0]["mode"] == "timeout_after_apply"
         db.session.add(SandboxIdempotency(partner="DEMO1", key="old", request_hash="x", state="done",
-                                          created_at=datetime.now(timezone.utc) - timedelta(hours=49)))
+                                          created_at=datetime.now(UTC) - timedelta(hours=49)))
         db.session.commit()
     assert "Removed 1" in runner.invoke(args=["clear-faults"]).output
     assert "Purged 1" in runner.invoke(args=["purge"]).output
