@@ -10,7 +10,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 from xcover import XCover, XCoverConfig
 
-from portal.xcover import get_client
+from portal.xcover import build_client, get_client
 from xcover_sandbox import control
 
 from .conftest import build_stack, dispose
@@ -77,6 +77,14 @@ def test_the_official_sdk_reaches_the_mounted_sandbox_over_http(served_stack: st
     # Signed with "(request-target)", which names the mount path: the sandbox checks the path it was sent.
     assert booking["status"] == "CONFIRMED"
     assert booking["coi"]["url"].startswith(f"{served_stack}/sandbox/xcover/en/coi/{package['id']}?security_token=")
+
+
+def test_a_portal_client_reaches_the_mounted_sandbox_by_its_url(served_stack: str) -> None:
+    from portal import config
+    client = build_client({**config.load(), "XCOVER_BASE_URL": f"{served_stack}/sandbox/xcover"})
+    package = client.create_quote(quote_request())
+    assert package.status == "RECEIVED" and package.pds_url
+    assert package.pds_url.startswith(f"{served_stack}/sandbox/xcover/en/pds/{package.id}?security_token=")
 
 
 def test_in_process_links_are_root_relative_under_the_mount(app: Flask) -> None:
