@@ -1,4 +1,4 @@
-"""WSGI and CLI entry point: `gunicorn app:app`, `flask <command>`."""
-from portal import create_app
+"""WSGI and CLI entry point: `gunicorn app:app`, `flask <command>` (the portal, with the sandbox when enabled)."""
+from stack import create_stack
 
-app = create_app()
+app = create_stack()

@@ -23,6 +23,7 @@ def create_app(overrides: Optional[Mapping[str, Any]] = None) -> Flask:
     app.config.from_mapping(config.load())
     if overrides:
         app.config.from_mapping(overrides)
+    config.check_production(app.config)
     configure_logging(app)
     register_extensions(app)
     register_security(app)
@@ -99,7 +100,7 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_xcover(app: Flask) -> None:
-    """Mount the embedded XCover sandbox when it is in use (the client is built on first use)."""
+    """Decide whether the XCover sandbox is mounted beside the portal (app.py does the mounting)."""
     from .xcover import register_xcover as _register
     _register(app)
 

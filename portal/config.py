@@ -4,11 +4,14 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
+# The sandbox's published demo credentials: the development default, refused in production.
+DEMO_XCOVER = {"XCOVER_PARTNER_CODE": "DEMO1", "XCOVER_API_KEY": "demo-api-key", "XCOVER_API_SECRET": "demo-api-secret"}
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -65,6 +68,19 @@ def database_url() -> str:
     return url
 
 
+def check_production(config: Mapping[str, Any]) -> None:
+    """Refuse to run in production on the sandbox: a real https XCOVER_BASE_URL and our own credentials."""
+    if config["PORTAL_ENV"] != "production":
+        return
+    if not str(config.get("XCOVER_BASE_URL") or "").startswith("https://"):
+        raise RuntimeError("XCOVER_BASE_URL must be set to XCover's https:// API when PORTAL_ENV=production "
+                           "(the sandbox is not used in production)")
+    demo = [name for name, value in DEMO_XCOVER.items() if config.get(name) == value]
+    if demo:
+        raise RuntimeError(f"set {', '.join(demo)} to the credentials XCover issued when PORTAL_ENV=production "
+                           "(the sandbox's demo values are public)")
+
+
 def load() -> dict[str, Any]:
     """Build the configuration mapping from the environment."""
     env = os.environ.get("PORTAL_ENV", "development").strip().lower()
@@ -107,12 +123,13 @@ def load() -> dict[str, Any]:
         "ARGON2_MEMORY_KIB": _int("ARGON2_MEMORY_KIB", 65536),
         # Log level for the structured stdout log.
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
-        # XCover API base URL (up to, not including, /partners/...); empty runs the embedded sandbox.
+        # XCover API base URL (up to, not including, /partners/...); empty uses the sandbox in-process (not in
+        # production, where it is required).
         "XCOVER_BASE_URL": os.environ.get("XCOVER_BASE_URL", "").strip().rstrip("/"),
-        # XCover partner code, API key and secret; the sandbox demo values apply when unset.
-        "XCOVER_PARTNER_CODE": os.environ.get("XCOVER_PARTNER_CODE", "DEMO1"),
-        "XCOVER_API_KEY": os.environ.get("XCOVER_API_KEY", "demo-api-key"),
-        "XCOVER_API_SECRET": os.environ.get("XCOVER_API_SECRET", "demo-api-secret"),
+        # XCover partner code, API key and secret; the sandbox's demo values apply when unset (not in production).
+        "XCOVER_PARTNER_CODE": os.environ.get("XCOVER_PARTNER_CODE", "").strip() or DEMO_XCOVER["XCOVER_PARTNER_CODE"],
+        "XCOVER_API_KEY": os.environ.get("XCOVER_API_KEY", "").strip() or DEMO_XCOVER["XCOVER_API_KEY"],
+        "XCOVER_API_SECRET": os.environ.get("XCOVER_API_SECRET", "").strip() or DEMO_XCOVER["XCOVER_API_SECRET"],
         # HMAC algorithm for request signing: hmac-sha256, hmac-sha384 or hmac-sha512.
         "XCOVER_AUTH_ALGORITHM": os.environ.get("XCOVER_AUTH_ALGORITHM", "hmac-sha512"),
         # Seconds allowed to open a connection to XCover.
@@ -136,19 +153,8 @@ def load() -> dict[str, Any]:
         # Backoff: the first retry waits about this many seconds, doubling up to the max (jittered).
         "XCOVER_RETRY_BASE_DELAY": _float("XCOVER_RETRY_BASE_DELAY", 0.5),
         "XCOVER_RETRY_MAX_DELAY": _float("XCOVER_RETRY_MAX_DELAY", 4.0),
-        # Real HTTP to a sandbox (e.g. http://127.0.0.1:8000/sandbox/xcover) instead of the in-process one.
-        "XCOVER_SANDBOX_URL": os.environ.get("XCOVER_SANDBOX_URL", "").strip().rstrip("/"),
-        # Serve the embedded sandbox under /sandbox/xcover; unset means "only when XCOVER_BASE_URL is empty".
+        # Mount the XCover sandbox (built by app.py) under /sandbox/xcover; unset means "only when XCOVER_BASE_URL is
+        # empty", and never in production unless set to 1.
         "XCOVER_SANDBOX_ENABLED": _bool("XCOVER_SANDBOX_ENABLED", False)
         if os.environ.get("XCOVER_SANDBOX_ENABLED", "").strip() else None,
-        # Sandbox: seconds a request's Date may differ from the server clock (XCover's real skew is unknown).
-        "XCOVER_SANDBOX_CLOCK_SKEW": _float("XCOVER_SANDBOX_CLOCK_SKEW", 300.0),
-        # Sandbox: where to post signed BOOKING_* webhooks, with the key and secret the partner chose.
-        "XCOVER_SANDBOX_WEBHOOK_URL": os.environ.get("XCOVER_SANDBOX_WEBHOOK_URL", "").strip(),
-        "XCOVER_SANDBOX_WEBHOOK_KEY": os.environ.get("XCOVER_SANDBOX_WEBHOOK_KEY", ""),
-        "XCOVER_SANDBOX_WEBHOOK_SECRET": os.environ.get("XCOVER_SANDBOX_WEBHOOK_SECRET", ""),
-        # Sandbox: seconds between webhook attempts (3 attempts at most).
-        "XCOVER_SANDBOX_WEBHOOK_RETRY_DELAY": _float("XCOVER_SANDBOX_WEBHOOK_RETRY_DELAY", 2.0),
-        # Sandbox: absolute origin for the wording/certificate links it hands out; empty uses the request's.
-        "XCOVER_SANDBOX_PUBLIC_URL": os.environ.get("XCOVER_SANDBOX_PUBLIC_URL", "").strip().rstrip("/"),
     }

@@ -9,12 +9,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from portal import create_app
 from portal.extensions import db
 from portal.models import Store, User
 from portal.stores import create_store, create_user
+from stack import create_stack
+from xcover_sandbox.extensions import db as sandbox_db
 
-from .dbs import FAST_HASHING, PostgresFactory, SqliteFactory, pg_admin_url
+from .dbs import FAST_HASHING, PostgresFactory, SqliteFactory, create_sandbox_tables, pg_admin_url
 
 PASSWORD = "correct-horse-battery"
 
@@ -32,6 +33,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def sqlite_factory(tmp_path_factory: pytest.TempPathFactory) -> SqliteFactory:
     """One migrated SQLite template for the whole run."""
     return SqliteFactory(tmp_path_factory.mktemp("db"))
+
+
+@pytest.fixture(scope="session")
+def sandbox_sqlite_factory(tmp_path_factory: pytest.TempPathFactory) -> SqliteFactory:
+    """One SQLite template holding the XCover sandbox's tables."""
+    return SqliteFactory(tmp_path_factory.mktemp("sandbox-db"), prepare=create_sandbox_tables)
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +60,15 @@ def database_url(request: pytest.FixtureRequest, db_backend: str, sqlite_factory
     if db_backend == "postgresql":
         return request.getfixturevalue("postgres_factory").new()
     return sqlite_factory.new()
+
+
+@pytest.fixture
+def sandbox_database_url(request: pytest.FixtureRequest, db_backend: str,
+                         sandbox_sqlite_factory: SqliteFactory) -> str:
+    """A fresh database for the XCover sandbox on the portal's kind of server (empty on PostgreSQL)."""
+    if db_backend == "postgresql":
+        return request.getfixturevalue("postgres_factory").new_empty()
+    return sandbox_sqlite_factory.new()
 
 
 @pytest.fixture
@@ -78,21 +94,40 @@ class IsolatedClient(FlaskClient):
             _cv_app.reset(token)
 
 
-@pytest.fixture
-def app(database_url: str, app_overrides: dict[str, Any]) -> Iterator[Flask]:
-    """The portal on a fresh database, CSRF on (tests send tokens, as browsers do)."""
-    app = create_app({
-        "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "SECRET_KEY": "test-secret-key",
-        **FAST_HASHING,
-        **app_overrides,
-    })
+def build_stack(database_url: str, sandbox_database_url: str, overrides: dict[str, Any] | None = None,
+                sandbox_overrides: dict[str, Any] | None = None) -> Flask:
+    """The portal and its mounted XCover sandbox, wired as app.py wires them, on test databases."""
+    app = create_stack({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "test-secret-key",
+                        **FAST_HASHING, **(overrides or {})},
+                       {"SQLALCHEMY_DATABASE_URI": sandbox_database_url, **(sandbox_overrides or {})})
     app.test_client_class = IsolatedClient
+    return app
+
+
+def dispose(app: Flask) -> None:
+    """Release the portal's and the sandbox's database connections."""
+    sandbox = app.extensions.get("xcover_sandbox_app")
+    if sandbox is not None:
+        with sandbox.app_context():
+            sandbox_db.engine.dispose()
     with app.app_context():
-        yield app
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app(database_url: str, sandbox_database_url: str, app_overrides: dict[str, Any]) -> Iterator[Flask]:
+    """The portal on a fresh database with its sandbox mounted, CSRF on (tests send tokens, as browsers do)."""
+    app = build_stack(database_url, sandbox_database_url, app_overrides)
+    with app.app_context():
+        yield app
+    dispose(app)
+
+
+@pytest.fixture
+def sandbox(app: Flask) -> Flask:
+    """The XCover sandbox app mounted beside the portal (use its app_context() for its database)."""
+    return app.extensions["xcover_sandbox_app"]
 
 
 @pytest.fixture

@@ -4,11 +4,13 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 import sqlalchemy as sa
 
+import xcover_sandbox
 from portal import create_app
 from portal.cli import init_db
 
@@ -29,13 +31,21 @@ def _migrate(url: str) -> None:
         db.engine.dispose()
 
 
-class SqliteFactory:
-    """Hands out copies of one migrated SQLite file."""
+def create_sandbox_tables(url: str) -> None:
+    """Let the XCover sandbox create its tables in a database, as it does on start."""
+    app = xcover_sandbox.create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+    with app.app_context():
+        from xcover_sandbox.extensions import db
+        db.engine.dispose()
 
-    def __init__(self, workdir: Path) -> None:
+
+class SqliteFactory:
+    """Hands out copies of one prepared SQLite file (migrated for the portal by default)."""
+
+    def __init__(self, workdir: Path, prepare: Callable[[str], None] = _migrate) -> None:
         self.workdir = workdir
         self.template = workdir / "template.db"
-        _migrate(f"sqlite:///{self.template}")
+        prepare(f"sqlite:///{self.template}")
         # Fold the WAL into the main file so a plain copy is complete.
         engine = sa.create_engine(f"sqlite:///{self.template}")
         with engine.connect() as conn:
@@ -43,7 +53,7 @@ class SqliteFactory:
         engine.dispose()
 
     def new(self) -> str:
-        """Return the URL of a fresh migrated database."""
+        """Return the URL of a fresh copy of the template."""
         path = self.workdir / f"{uuid.uuid4().hex}.db"
         shutil.copyfile(self.template, path)
         return f"sqlite:///{path}"
@@ -73,6 +83,13 @@ class PostgresFactory:
         """Return the URL of a fresh migrated database."""
         name = f"portal_t_{uuid.uuid4().hex[:12]}"
         self._exec(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        self.created.append(name)
+        return self._url(name)
+
+    def new_empty(self) -> str:
+        """Return the URL of a fresh empty database (the XCover sandbox creates its own tables)."""
+        name = f"portal_s_{uuid.uuid4().hex[:12]}"
+        self._exec(f'CREATE DATABASE "{name}"')
         self.created.append(name)
         return self._url(name)
 

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from portal.audit.verify import verify_chains
 from portal.extensions import db
 from portal.models import AuditEvent, Sale
-from portal.xcover.sandbox import control
 from tests.conftest import PASSWORD, csrf_token
+from xcover_sandbox import control
 
 # One attempt per call, so injected faults settle at once instead of after real back-off sleeps.
 pytestmark = pytest.mark.parametrize("app_overrides", [{"XCOVER_RETRY_MAX_ATTEMPTS": 1}])
@@ -79,7 +79,8 @@ def choice(sale_id: int, decline: bool = False) -> dict[str, str]:
 
 def fault(app: Any, operation: str, mode: str) -> None:
     """Make the sandbox's next call of an operation fail."""
-    control.inject_fault(app.config["XCOVER_PARTNER_CODE"], operation, mode, count=1)
+    with app.extensions["xcover_sandbox_app"].app_context():
+        control.inject_fault(app.config["XCOVER_PARTNER_CODE"], operation, mode, count=1)
 
 
 PAY = {"payment_method": "card", "receipt_number": "T-1", "card_last4": "4242"}

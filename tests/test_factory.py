@@ -3,6 +3,8 @@ import pytest
 
 from portal import config, create_app
 
+from .test_xcover_production import PRODUCTION_XCOVER
+
 
 def test_overrides_are_applied(app):
     assert app.config["TESTING"] is True
@@ -19,6 +21,8 @@ def test_production_requires_secret_key(monkeypatch):
 def test_production_cookies_are_secure(monkeypatch):
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "x" * 32)
+    for name, value in PRODUCTION_XCOVER.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.delenv("SESSION_COOKIE_SECURE", raising=False)
     app = create_app()
     assert app.config["SESSION_COOKIE_SECURE"] is True

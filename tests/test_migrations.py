@@ -1,5 +1,6 @@
 """The migrations: one head, and a schema that matches the models exactly."""
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -27,4 +28,15 @@ def test_downgrade_to_base_and_up_again(app):
     downgrade(directory=MIGRATIONS, revision="base")
     upgrade(directory=MIGRATIONS, revision="heads")
     with db.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_heads() == ("0005",)
+        assert MigrationContext.configure(conn).get_current_heads() == ("0006",)
+
+
+@pytest.mark.both_dbs
+def test_0006_moves_the_sandbox_tables_out_of_the_portal(app):
+    sandbox_tables = {"xcover_sandbox_package", "xcover_sandbox_pending", "xcover_sandbox_idempotency",
+                      "xcover_sandbox_fault"}
+    assert not sandbox_tables & set(sa.inspect(db.engine).get_table_names())
+    downgrade(directory=MIGRATIONS, revision="0005")
+    assert sandbox_tables <= set(sa.inspect(db.engine).get_table_names())
+    upgrade(directory=MIGRATIONS, revision="heads")
+    assert not sandbox_tables & set(sa.inspect(db.engine).get_table_names())

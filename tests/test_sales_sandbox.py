@@ -1,4 +1,4 @@
-"""The sale against the real client and the embedded sandbox (in-process), through the screens."""
+"""The sale against the real client and the mounted sandbox (in-process), through the screens."""
 from __future__ import annotations
 
 import re
@@ -7,7 +7,6 @@ import pytest
 
 from portal.extensions import db
 from portal.models import Sale
-from portal.xcover.sandbox import control
 from tests.conftest import csrf_token
 from tests.test_sales_views import choose_all, start_sale
 
@@ -33,6 +32,12 @@ def to_payment(client) -> tuple[int, str]:
     return sale_id, re.search(r'id="cover-total">([0-9.]+)', html).group(1)
 
 
+def fault(sandbox, operation: str, mode: str, seconds: float) -> None:
+    """Make the sandbox's next call of an operation misbehave, through its own command."""
+    result = sandbox.test_cli_runner().invoke(args=["fault", operation, mode, "--seconds", str(seconds)])
+    assert result.exit_code == 0, result.output
+
+
 def pay(client, sale_id: int, amount: str) -> object:
     token = csrf_token(client, f"/sales/{sale_id}/payment")
     return client.post(f"/sales/{sale_id}/payment", data={"csrf_token": token, "payment_method": "card",
@@ -49,12 +54,17 @@ def test_two_product_sale_books_on_the_sandbox(app, seller):
     assert re.fullmatch(r"[A-Z0-9]{5}-[A-Z0-9]{5}-INS", sale.xcover_ref)
     page = seller.get(f"/sales/{sale_id}").get_data(as_text=True)
     assert "<svg" in page and "Covered" in page
+    # The confirmation's certificate and wording links open the mounted sandbox's pages, token and all.
+    links = set(re.findall(r'href="(/sandbox/xcover/en/[^"]+)"', page))
+    assert any("/coi/" in link for link in links) and sum("/pds/" in link for link in links) >= 2
+    for link in links:
+        shown = seller.get(link.replace("&amp;", "&"))
+        assert shown.status_code == 200 and sale.xcover_ref in shown.get_data(as_text=True), link
 
 
-def test_unknown_outcome_then_check_again_on_the_sandbox(app, seller):
+def test_unknown_outcome_then_check_again_on_the_sandbox(app, sandbox, seller):
     sale_id, total = to_payment(seller)
-    control.inject_fault(app.config["XCOVER_PARTNER_CODE"], "create_booking", "timeout_after_apply", 1, 1.0)
-    db.session.commit()
+    fault(sandbox, "create_booking", "timeout_after_apply", 1.0)
     pay(seller, sale_id, total)
     db.session.expire_all()
     assert db.session.get(Sale, sale_id).status == "outcome_unknown"
@@ -64,10 +74,9 @@ def test_unknown_outcome_then_check_again_on_the_sandbox(app, seller):
     assert db.session.get(Sale, sale_id).status == "booked"
 
 
-def test_flask_reconcile_settles_unknown_outcomes(app, seller, runner):
+def test_flask_reconcile_settles_unknown_outcomes(app, sandbox, seller, runner):
     sale_id, total = to_payment(seller)
-    control.inject_fault(app.config["XCOVER_PARTNER_CODE"], "create_booking", "timeout_after_apply", 1, 1.0)
-    db.session.commit()
+    fault(sandbox, "create_booking", "timeout_after_apply", 1.0)
     pay(seller, sale_id, total)
     db.session.expire_all()
     sale = db.session.get(Sale, sale_id)

@@ -17,7 +17,8 @@ from portal.xcover import (Booking, ClientSettings, QuotePackage, XCoverAuthErro
                            XCoverNotFound, XCoverOutcomeUnknown, XCoverRateLimited, XCoverUnavailable,
                            XCoverValidationError, build_client, get_client)
 from portal.xcover.client import parse_retry_after
-from portal.xcover.sandbox.models import SandboxIdempotency
+from xcover_sandbox import control
+from xcover_sandbox.models import SandboxIdempotency
 
 from .xcover_support import LiveSandbox, booking_payload, free_port, live_sandbox, quote_request  # noqa: F401
 
@@ -413,26 +414,61 @@ def test_budget_and_timeouts_stay_inside_the_worker_timeout() -> None:
 def test_in_process_sandbox_works_in_an_app_context(app: Any) -> None:
     client = get_client()
     assert client is get_client()  # one per process
+    assert client.settings.base_url == "http://xcover-sandbox.internal/sandbox/xcover"
     package = client.create_quote(quote_request())
     booking = client.create_booking(package.id, booking_payload(package.quotes["0"].id), idempotency_key=key())  # type: ignore[union-attr]
     assert booking.status == "CONFIRMED" and booking.coi_url.startswith("/sandbox/xcover/en/coi/")  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("app_overrides", [{"XCOVER_BOOKING_READ_TIMEOUT": 0.8, "XCOVER_RETRY_MAX_ATTEMPTS": 1}])
-def test_in_process_read_timeout_is_honoured_and_the_booking_exists(app: Any) -> None:
-    from portal.xcover.sandbox import control
+def test_in_process_read_timeout_is_honoured_and_the_booking_exists(app: Any, sandbox: Any) -> None:
     client = get_client()
     package = client.create_quote(quote_request())
-    control.inject_fault(app.config["XCOVER_PARTNER_CODE"], "create_booking", "timeout_after_apply", seconds=2.0)
+    with sandbox.app_context():
+        control.inject_fault(app.config["XCOVER_PARTNER_CODE"], "create_booking", "timeout_after_apply", seconds=2.0)
     with pytest.raises(XCoverOutcomeUnknown):
         client.create_booking(package.id, booking_payload(package.quotes["0"].id), idempotency_key=key())  # type: ignore[union-attr]
     assert client.get_booking(package.id).status == "CONFIRMED"
 
 
-def test_sandbox_is_not_mounted_when_xcover_is_configured(database_url: str) -> None:
+@pytest.mark.parametrize("app_overrides", [{"XCOVER_RETRY_MAX_ATTEMPTS": 1}])
+def test_a_failure_inside_the_in_process_sandbox_is_a_500_answer(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Was a transport error (no status): a booking then read "outcome unknown" for a plain server failure.
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("sandbox bug")
+    monkeypatch.setattr("xcover_sandbox.service.get_booking", broken)
+    with pytest.raises(XCoverUnavailable) as caught:
+        get_client().get_booking("AAAAA-BBBBB-INS")
+    assert caught.value.status == 500 and caught.value.body["type"] == "server_error"
+
+
+def test_a_wsgi_app_that_raises_answers_500_like_a_server() -> None:
+    from portal.xcover.transport import InProcess
+
+    def exploding(environ: Any, start_response: Any) -> Any:
+        raise RuntimeError("boom")
+    config = {"XCOVER_BASE_URL": "", "XCOVER_PARTNER_CODE": "P", "XCOVER_API_KEY": "k", "XCOVER_API_SECRET": "s",
+              "XCOVER_AUTH_ALGORITHM": "hmac-sha512", "XCOVER_CONNECT_TIMEOUT": 1.0, "XCOVER_READ_TIMEOUT": 1.0,
+              "XCOVER_BOOKING_READ_TIMEOUT": 1.0, "XCOVER_TOTAL_BUDGET": 2.0, "XCOVER_RETRY_MAX_ATTEMPTS": 1,
+              "XCOVER_RETRY_BASE_DELAY": 0.01, "XCOVER_RETRY_MAX_DELAY": 0.01}
+    client = build_client(config, InProcess(exploding, "/x"))
+    with pytest.raises(XCoverOutcomeUnknown) as caught:
+        client.create_booking("AAAAA-BBBBB-INS", {}, idempotency_key=key())
+    assert caught.value.status == 500
+
+
+def test_without_a_base_url_or_a_handed_over_sandbox_the_client_says_why(database_url: str) -> None:
     from portal import create_app
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "x",
-                      "XCOVER_BASE_URL": "https://api.xcover.com/x"})
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "x"})
+    with app.app_context(), pytest.raises(RuntimeError, match="app.py"):
+        get_client()
+
+
+def test_sandbox_is_not_mounted_when_xcover_is_configured(database_url: str) -> None:
+    from stack import create_stack
+    app = create_stack({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "x",
+                        "XCOVER_BASE_URL": "https://api.xcover.com/x"})
     assert app.config["XCOVER_SANDBOX_ENABLED"] is False
-    assert "xcover_sandbox" not in app.blueprints
+    assert "xcover_sandbox_app" not in app.extensions and "xcover_inprocess" not in app.extensions
+    assert app.test_client().get("/sandbox/xcover/en/account").status_code == 404
     assert build_client(app.config).settings.base_url == "https://api.xcover.com/x"

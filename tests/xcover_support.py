@@ -1,26 +1,28 @@
-"""A live portal serving the XCover sandbox over real HTTP on a free port, and helpers for XCover tests."""
+"""The XCover sandbox served alone over real HTTP on a free port, and helpers for XCover tests."""
 from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Iterator
 from datetime import date
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from portal import create_app
-from portal.extensions import db
+import xcover_sandbox
+from portal import config as portal_config
 from portal.xcover import XCoverClient, build_client
-from portal.xcover.sandbox import control
-
-from .dbs import FAST_HASHING
+from xcover_sandbox import control
+from xcover_sandbox.extensions import db
 
 FAST_RETRIES = {
     "XCOVER_RETRY_BASE_DELAY": 0.01, "XCOVER_RETRY_MAX_DELAY": 0.02, "XCOVER_TOTAL_BUDGET": 8.0,
     "XCOVER_READ_TIMEOUT": 2.0, "XCOVER_BOOKING_READ_TIMEOUT": 2.0, "XCOVER_AUTH_ALGORITHM": "hmac-sha256",
 }
+CLIENT_KEYS = ("XCOVER_AUTH_ALGORITHM", "XCOVER_CONNECT_TIMEOUT", "XCOVER_READ_TIMEOUT", "XCOVER_BOOKING_READ_TIMEOUT",
+               "XCOVER_TOTAL_BUDGET", "XCOVER_RETRY_MAX_ATTEMPTS", "XCOVER_RETRY_BASE_DELAY", "XCOVER_RETRY_MAX_DELAY")
 
 
 def free_port() -> int:
@@ -31,24 +33,31 @@ def free_port() -> int:
 
 
 class LiveSandbox:
-    """The portal app served by a threaded werkzeug server; its client talks to it over HTTP."""
+    """The standalone sandbox app (as `gunicorn xcover_sandbox.wsgi:app` serves it) on a threaded werkzeug server.
 
-    def __init__(self, database_url: str, overrides: Optional[dict[str, Any]] = None) -> None:
-        self.app: Flask = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url,
-                                      "SECRET_KEY": "test-secret-key", **FAST_HASHING, **FAST_RETRIES,
-                                      **(overrides or {})})
+    Its paths are at the root: the portal's client reaches it with XCOVER_BASE_URL set to `url`.
+    """
+
+    def __init__(self, database_url: str, overrides: dict[str, Any] | None = None) -> None:
+        self.app: Flask = xcover_sandbox.create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url,
+                                                     **(overrides or {})})
+        self.partner = self.app.config["XCOVER_SANDBOX_PARTNER_CODE"]
+        self.key = self.app.config["XCOVER_SANDBOX_API_KEY"]
+        self.secret = self.app.config["XCOVER_SANDBOX_API_SECRET"]
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.server.daemon_threads = False  # so stop() waits for requests still running (e.g. a slow fault)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.api = f"{self.url}/sandbox/xcover"
-        self.app.config["XCOVER_SANDBOX_URL"] = self.api
+        defaults = portal_config.load()
+        self.client_config = {**{k: defaults[k] for k in CLIENT_KEYS}, **FAST_RETRIES, "XCOVER_BASE_URL": self.url,
+                              "XCOVER_PARTNER_CODE": self.partner, "XCOVER_API_KEY": self.key,
+                              "XCOVER_API_SECRET": self.secret}
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
         self.sleeps: list[float] = []
 
     def client(self, **config: Any) -> XCoverClient:
-        """A fresh client over HTTP whose backoff sleeps are recorded (and still taken)."""
-        client = build_client({**self.app.config, **config})
+        """A fresh portal client over HTTP whose backoff sleeps are recorded (and still taken)."""
+        client = build_client({**self.client_config, **config})
         real_sleep = client.sleep
 
         def sleep(seconds: float) -> None:
@@ -60,12 +69,18 @@ class LiveSandbox:
     def fault(self, operation: str, mode: str, count: int = 1, seconds: float = 0.0) -> None:
         """Inject a sandbox fault for the configured partner."""
         with self.app.app_context():
-            control.inject_fault(self.app.config["XCOVER_PARTNER_CODE"], operation, mode, count, seconds)
+            control.inject_fault(self.partner, operation, mode, count, seconds)
 
     def query(self, statement: Any) -> list[Any]:
         """Run a read against the sandbox's database."""
         with self.app.app_context():
             return list(db.session.execute(statement))
+
+    def execute(self, statement: Any) -> None:
+        """Run a write against the sandbox's database and commit it."""
+        with self.app.app_context():
+            db.session.execute(statement)
+            db.session.commit()
 
     def stop(self) -> None:
         """Shut the server down and release the database."""
@@ -77,9 +92,9 @@ class LiveSandbox:
 
 
 @pytest.fixture
-def live_sandbox(database_url: str) -> Iterator[LiveSandbox]:
-    """A live sandbox on a fresh database."""
-    server = LiveSandbox(database_url)
+def live_sandbox(sandbox_database_url: str) -> Iterator[LiveSandbox]:
+    """A live standalone sandbox on a fresh database."""
+    server = LiveSandbox(sandbox_database_url)
     yield server
     server.stop()
 

@@ -21,6 +21,7 @@ from xcover.utils import http_date
 
 from .errors import (XCoverAuthError, XCoverConflict, XCoverError, XCoverNotFound, XCoverOutcomeUnknown,
                      XCoverRateLimited, XCoverUnavailable, XCoverValidationError)
+from .transport import INPROCESS_BASE, INPROCESS_EXTENSION, InProcess, WSGITransport
 from .types import Booking, BookingPage, Cancellation, QuotePackage, UpdateQuote
 
 log = logging.getLogger("portal.xcover")
@@ -342,16 +343,16 @@ def _seg(value: str) -> str:
 _lock = threading.Lock()
 
 
-def build_client(config: Any, wsgi_app: Any = None) -> XCoverClient:
-    """Build a client from an app config mapping; reach the embedded sandbox in-process when no URL is set."""
-    from .transport import INPROCESS_BASE, WSGITransport
+def build_client(config: Any, inprocess: InProcess | None = None) -> XCoverClient:
+    """Build a client from an app config mapping; with no XCOVER_BASE_URL, call the handed-over XCover in-process."""
     session = requests.Session()
-    base_url = config.get("XCOVER_BASE_URL") or config.get("XCOVER_SANDBOX_URL") or ""
+    base_url = config.get("XCOVER_BASE_URL") or ""
     if not base_url:
-        if wsgi_app is None:
-            raise RuntimeError("XCOVER_BASE_URL is empty and there is no app to reach the embedded sandbox in")
-        base_url = INPROCESS_BASE + "/sandbox/xcover"
-        session.mount(INPROCESS_BASE + "/", WSGITransport(wsgi_app))
+        if inprocess is None:
+            raise RuntimeError("XCOVER_BASE_URL is empty and no in-process XCover was handed over: serve the "
+                               "portal through app.py (it mounts the sandbox) or set XCOVER_BASE_URL")
+        base_url = INPROCESS_BASE + inprocess.mount
+        session.mount(INPROCESS_BASE + "/", WSGITransport(inprocess.wsgi_app, inprocess.mount))
     settings = ClientSettings(
         base_url=base_url.rstrip("/"),
         partner_code=config["XCOVER_PARTNER_CODE"], api_key=config["XCOVER_API_KEY"],
@@ -373,6 +374,6 @@ def get_client() -> XCoverClient:
         with _lock:
             client = app.extensions.get("xcover")
             if client is None:
-                client = build_client(app.config, app)
+                client = build_client(app.config, app.extensions.get(INPROCESS_EXTENSION))
                 app.extensions["xcover"] = client
     return client

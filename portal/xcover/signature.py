@@ -1,5 +1,5 @@
-"""XCover's HMAC signature checked the way XCover documents it (reference section 2): the sandbox checks
-requests with it, and the portal checks XCover's webhooks with it."""
+"""XCover's HMAC signature checked the way XCover documents it (reference section 2): the portal checks
+XCover's webhooks with it."""
 from __future__ import annotations
 
 import base64
@@ -54,6 +54,11 @@ def signing_string(headers_param: str, method: str, path: str, headers: Mapping[
     return "\n".join(lines)
 
 
+def _same(given: str, expected: str) -> bool:
+    """Compare in constant time; header text may hold non-ASCII, which compare_digest refuses as str."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
 def signature(secret: str, text: str, algorithm: str) -> str:
     """Standard base64 of the HMAC of text under secret (not yet URL-encoded)."""
     digest = hmac.new(secret.encode("utf-8"), text.encode("utf-8"), HASHES[algorithm]).digest()
@@ -70,17 +75,17 @@ def verify(*, method: str, path: str, headers: Mapping[str, str], api_key: str, 
     headers_param = params.get("headers", "date")
     if "date" not in headers_param.split():
         raise AuthFailure(MALFORMED)
-    if not hmac.compare_digest(params["keyId"], api_key):
+    if not _same(params["keyId"], api_key):
         raise AuthFailure(MISMATCH)
     sent_key = headers.get("X-Api-Key")
-    if sent_key is not None and not hmac.compare_digest(sent_key, api_key):
+    if sent_key is not None and not _same(sent_key, api_key):
         raise AuthFailure(MISMATCH)
     expected = signature(api_secret, signing_string(headers_param, method, path, headers), algorithm)
-    if not hmac.compare_digest(unquote(params["signature"]), expected):
+    if not _same(unquote(params["signature"]), expected):
         raise AuthFailure(MISMATCH)
     try:
         sent = parsedate_to_datetime(headers.get("Date", ""))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         raise AuthFailure(MALFORMED) from None
     if sent.tzinfo is None:
         sent = sent.replace(tzinfo=timezone.utc)

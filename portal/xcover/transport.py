@@ -1,13 +1,16 @@
-"""An in-process transport: requests reaches the embedded sandbox by calling the app's WSGI callable.
+"""An in-process transport: requests reaches an XCover WSGI app (the sandbox) by calling it, with no socket.
 
 It works under gunicorn, in `flask` commands and in the Flask test client with no port to know. The
 WSGI call runs in its own thread so the read timeout is honoured: when it overruns, the caller gets
-requests' ReadTimeout while the sandbox finishes the work, which is the real "applied, answer lost" case.
+requests' ReadTimeout while the app finishes the work, which is the real "applied, answer lost" case.
+Like a real server, it answers 500 when the app itself raises, so a failure there is an HTTP answer.
 """
 from __future__ import annotations
 
 import io
+import logging
 import threading
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 from urllib.parse import urlsplit
 
@@ -16,54 +19,81 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+log = logging.getLogger("portal.xcover")
+
 INPROCESS_BASE = "http://xcover-sandbox.internal"
-# Marks a request that came through this transport, so the sandbox links to its pages root-relatively.
-INPROCESS_MARK = "portal.xcover.inprocess"
+# app.extensions key holding the InProcess hand-over (see portal.xcover.use_inprocess).
+INPROCESS_EXTENSION = "xcover_inprocess"
+# WSGI environ key marking a request that came through this transport: the app may then answer with
+# root-relative links, which a browser on the host's pages can follow.
+INPROCESS_ENVIRON_KEY = "xcover.inprocess"
+SERVER_ERROR = b'{"type": "server_error", "message": "Internal Server Error", "errors": {}}'
+
+
+@dataclass(frozen=True)
+class InProcess:
+    """An XCover WSGI app and the path it is mounted at for browsers (its SCRIPT_NAME in-process too)."""
+
+    wsgi_app: Callable[..., Any]
+    mount: str
 
 
 class WSGITransport(BaseAdapter):
     """A requests adapter that hands each request to a WSGI application in a worker thread."""
 
-    def __init__(self, wsgi_app: Callable[..., Any]) -> None:
+    def __init__(self, wsgi_app: Callable[..., Any], script_name: str = "") -> None:
         super().__init__()
         self.wsgi_app = wsgi_app
+        self.script_name = script_name.rstrip("/")
 
-    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
-             verify: Any = True, cert: Any = None, proxies: Optional[Mapping[str, str]] = None) -> requests.Response:
-        """Run the request through the app; raise ReadTimeout if the answer takes longer than the read timeout."""
+    def _environ(self, request: requests.PreparedRequest) -> dict[str, Any]:
+        """The WSGI environ for a prepared request, the mount path as SCRIPT_NAME."""
         parts = urlsplit(request.url or "")
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode("utf-8")
-        builder = EnvironBuilder(path=parts.path, query_string=parts.query, method=request.method or "GET",
-                                 headers=dict(request.headers), data=body, base_url=f"{parts.scheme}://{parts.netloc}")
+        path = parts.path
+        if self.script_name and path.startswith(self.script_name + "/"):
+            path = path[len(self.script_name):]
+        builder = EnvironBuilder(path=path, query_string=parts.query, method=request.method or "GET",
+                                 headers=dict(request.headers), data=body,
+                                 base_url=f"{parts.scheme}://{parts.netloc}{self.script_name}")
         environ = builder.get_environ()
         builder.close()
-        environ[INPROCESS_MARK] = True
+        environ[INPROCESS_ENVIRON_KEY] = True
+        return environ
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
+             verify: Any = True, cert: Any = None, proxies: Optional[Mapping[str, str]] = None) -> requests.Response:
+        """Run the request through the app; raise ReadTimeout if the answer takes longer than the read timeout."""
+        environ = self._environ(request)
         outcome: dict[str, Any] = {}
 
         def call() -> None:
             try:
                 app_iter, status, headers = run_wsgi_app(self.wsgi_app, environ, buffered=True)
-                outcome["result"] = (status, headers, b"".join(app_iter))
+                outcome["result"] = (status, headers.to_wsgi_list(), b"".join(app_iter))
                 if hasattr(app_iter, "close"):
                     app_iter.close()
-            except BaseException as exc:  # the caller must see whatever went wrong
-                outcome["error"] = exc
+            except Exception:
+                log.exception("in-process XCover app failed")
+                outcome["result"] = ("500 INTERNAL SERVER ERROR", [("Content-Type", "application/json")],
+                                     SERVER_ERROR)
 
-        worker = threading.Thread(target=call, name="xcover-sandbox-call", daemon=True)
+        worker = threading.Thread(target=call, name="xcover-inprocess-call", daemon=True)
         worker.start()
         read_timeout = timeout[1] if isinstance(timeout, tuple) else timeout
         worker.join(read_timeout)
         if worker.is_alive():
-            raise requests.exceptions.ReadTimeout(f"sandbox did not answer within {read_timeout} s", request=request)
-        if "error" in outcome:
-            raise requests.exceptions.ConnectionError(str(outcome["error"]), request=request)
+            raise requests.exceptions.ReadTimeout(f"XCover did not answer within {read_timeout} s", request=request)
+        if "result" not in outcome:
+            raise requests.exceptions.ConnectionError("the in-process XCover call ended without an answer",
+                                                      request=request)
         status, headers, content = outcome["result"]
         response = requests.Response()
         response.status_code = int(status.split(" ", 1)[0])
         response.reason = status.split(" ", 1)[1] if " " in status else ""
-        response.headers = CaseInsensitiveDict(headers.to_wsgi_list())
+        response.headers = CaseInsensitiveDict(headers)
         response.raw = io.BytesIO(content)
         response._content = content  # type: ignore[attr-defined]
         response.url = request.url or ""

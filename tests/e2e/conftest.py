@@ -42,16 +42,18 @@ def chromium_path() -> str | None:
 
 
 class LiveServer:
-    """A gunicorn process serving the portal with its embedded XCover sandbox."""
+    """A gunicorn process serving app.py: the portal with the XCover sandbox mounted at /sandbox/xcover."""
 
     def __init__(self, workdir: Path, extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.db_path = workdir / "e2e.db"
+        self.sandbox_db_path = workdir / "xcover-sandbox.sqlite"
         self.log_path = workdir / "server.log"
         self.env = {
             **os.environ,
             "DATABASE_URL": f"sqlite:///{self.db_path}",
+            "XCOVER_SANDBOX_DATABASE_URL": f"sqlite:///{self.sandbox_db_path}",
             "SECRET_KEY": "e2e-secret-key",
             "PORTAL_ENV": "development",
             "SESSION_COOKIE_SECURE": "0",
@@ -60,7 +62,9 @@ class LiveServer:
             "PORT": str(self.port),
             **(extra_env or {}),
         }
-        self.env.pop("XCOVER_BASE_URL", None)
+        for name in ("XCOVER_BASE_URL", "XCOVER_SANDBOX_ENABLED", "XCOVER_SANDBOX_FAULTS_ENABLED",
+                     "XCOVER_SANDBOX_ENV"):
+            self.env.pop(name, None)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def flask(self, *args: str) -> str:

@@ -1,4 +1,5 @@
-"""The whole stack on PostgreSQL: gunicorn with two workers, the sandbox in-process, a sale booked on an iPad."""
+"""The whole stack on PostgreSQL: gunicorn with two workers, the sandbox mounted and called in-process on its own
+PostgreSQL database, a sale booked on an iPad."""
 from __future__ import annotations
 
 import os
@@ -16,27 +17,31 @@ from tests.e2e.test_sale import INS, PRODUCTS, add_first_options, fill_products,
 
 
 @pytest.fixture(scope="module")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
-    """A real server on a fresh PostgreSQL database."""
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str, str]]:
+    """A real server on fresh PostgreSQL databases (the portal's and the sandbox's); their URLs."""
     admin = pg_admin_url()
     if admin is None:
         if os.environ.get("CI"):
             pytest.fail("CI must test PostgreSQL: TEST_DATABASE_URL is not set")
         pytest.skip("needs TEST_DATABASE_URL (scripts/pg-start.sh starts a server)")
     name = f"portal_e2e_{uuid.uuid4().hex[:10]}"
+    names = (name, f"{name}_sandbox")
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = admin.rsplit("/", 1)[0] + "/" + name
-    server = LiveServer(tmp_path_factory.mktemp("live-pg"), extra_env={"DATABASE_URL": url})
+        for each in names:
+            conn.execute(f'CREATE DATABASE "{each}"')
+    url, sandbox_url = (admin.rsplit("/", 1)[0] + "/" + each for each in names)
+    server = LiveServer(tmp_path_factory.mktemp("live-pg"),
+                        extra_env={"DATABASE_URL": url, "XCOVER_SANDBOX_DATABASE_URL": sandbox_url})
     server.start()
-    yield server, url
+    yield server, url, sandbox_url
     server.stop()
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for each in names:
+            conn.execute(f'DROP DATABASE IF EXISTS "{each}" WITH (FORCE)')
 
 
 @pytest.fixture
-def pg_ipad(browser: Any, playwright_instance: Any, pg_server: tuple[LiveServer, str]) -> Iterator[Any]:
+def pg_ipad(browser: Any, playwright_instance: Any, pg_server: tuple[LiveServer, str, str]) -> Iterator[Any]:
     """An iPad Pro 11 page pointed at the PostgreSQL-backed server."""
     device = dict(playwright_instance.devices["iPad Pro 11"])
     device.pop("default_browser_type", None)
@@ -46,8 +51,8 @@ def pg_ipad(browser: Any, playwright_instance: Any, pg_server: tuple[LiveServer,
     context.close()
 
 
-def test_two_product_sale_on_postgresql(pg_ipad: Any, pg_server: tuple[LiveServer, str]) -> None:
-    server, url = pg_server
+def test_two_product_sale_on_postgresql(pg_ipad: Any, pg_server: tuple[LiveServer, str, str]) -> None:
+    server, url, sandbox_url = pg_server
     page = pg_ipad
     page.goto("/auth/sign-in")
     page.get_by_label("Username").fill("syd.alex")
@@ -71,8 +76,10 @@ def test_two_product_sale_on_postgresql(pg_ipad: Any, pg_server: tuple[LiveServe
     ref = page.locator("#xcover-ref").inner_text()
     assert INS.match(ref)
     assert small_targets(page) == []
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+    with psycopg.connect(sandbox_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         assert conn.execute("SELECT status FROM xcover_sandbox_package WHERE id = %s", (ref,)).fetchall() \
             == [("CONFIRMED",)]
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         assert conn.execute("SELECT status FROM sale WHERE xcover_ref = %s", (ref,)).fetchall() == [("booked",)]
+        assert conn.execute("SELECT to_regclass('xcover_sandbox_package')").fetchone() == (None,)
     assert "broken" not in server.flask("audit", "verify").lower()

@@ -1,4 +1,4 @@
-"""The sale on an iPad against the running app and its embedded XCover sandbox."""
+"""The sale on an iPad against the running app and its mounted XCover sandbox."""
 from __future__ import annotations
 
 import json
@@ -30,8 +30,14 @@ def fault(live_server: LiveServer, operation: str, mode: str, count: int = 1, se
 
 
 def query(live_server: LiveServer, sql: str, *args: Any) -> list[tuple]:
-    """Read the server's database (the sale's and the sandbox's tables)."""
+    """Read the portal's database."""
     with sqlite3.connect(live_server.db_path) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def query_sandbox(live_server: LiveServer, sql: str, *args: Any) -> list[tuple]:
+    """Read the sandbox's own database."""
+    with sqlite3.connect(live_server.sandbox_db_path) as conn:
         return conn.execute(sql, args).fetchall()
 
 
@@ -131,6 +137,12 @@ def test_two_product_sale_booked_end_to_end(sign_in: Callable[[str], Any], live_
     expect(page.locator("#policies tbody tr")).to_have_count(2)
     expect(page.locator("#emailed")).to_contain_text("jane.doe@example.com")
     expect(page.get_by_role("link", name="Certificate of insurance")).to_be_visible()
+    for name in ("Certificate of insurance", "Policy wording"):  # served by the sandbox mounted at /sandbox/xcover
+        document = page.context.new_page()
+        document.goto(page.get_by_role("link", name=name).first.get_attribute("href"))
+        expect(document.get_by_text("XCover sandbox: test document")).to_be_visible()
+        expect(document.locator("main")).to_contain_text(ref)
+        document.close()
     expect(page.get_by_role("button", name="Print receipt")).to_be_visible()
     assert small_targets(page) == []
     page.get_by_role("button", name="Resend email").tap()
@@ -148,7 +160,7 @@ def test_two_product_sale_booked_end_to_end(sign_in: Callable[[str], Any], live_
     page.goto("/")
     page.locator("#todays-sales a", has_text=ref).tap()
     expect(page.locator("#xcover-ref")).to_have_text(ref)
-    status = query(live_server, "SELECT status FROM xcover_sandbox_package WHERE id = ?", ref)
+    status = query_sandbox(live_server, "SELECT status FROM xcover_sandbox_package WHERE id = ?", ref)
     assert status == [("CONFIRMED",)]
 
 
@@ -163,7 +175,7 @@ def test_decline_with_reason_reaches_the_sandbox_as_opt_out(sign_in: Callable[[s
     expect(page.locator("#sale-status")).to_have_text("Declined")
     assert small_targets(page) == []
     ref = page.locator("#xcover-ref").inner_text()
-    (status, doc), = query(live_server, "SELECT status, doc FROM xcover_sandbox_package WHERE id = ?", ref)
+    (status, doc), = query_sandbox(live_server, "SELECT status, doc FROM xcover_sandbox_package WHERE id = ?", ref)
     assert status == "OPTED_OUT"
     assert json.loads(doc)["_partner_metadata"]["decline_reason"] == "too_expensive"
 
@@ -260,7 +272,7 @@ def test_unknown_outcome_is_reconciled_later(sign_in: Callable[[str], Any], live
     pay(page)
     expect(page.locator("#sale-status")).to_have_text("Not yet confirmed, checking", timeout=40000)
     ref = page.locator("#xcover-ref").inner_text()
-    assert query(live_server, "SELECT status FROM xcover_sandbox_package WHERE id = ?", ref) == [("CONFIRMED",)]
+    assert query_sandbox(live_server, "SELECT status FROM xcover_sandbox_package WHERE id = ?", ref) == [("CONFIRMED",)]
     out = live_server.flask("reconcile")
     assert f"{ref}: Covered" in out
     page.reload()
@@ -283,9 +295,8 @@ def test_double_submit_books_once(sign_in: Callable[[str], Any], live_server: Li
     sent = query(live_server, "SELECT count(*) FROM audit_event WHERE object_type = 'sale' AND object_id = ? "
                               "AND action = 'sale.booking_sent'", str(the_sale))
     assert sent == [(1,)]
-    keys = query(live_server, "SELECT count(*) FROM xcover_sandbox_idempotency WHERE key = "
-                              "(SELECT idempotency_key FROM sale WHERE id = ?)", the_sale)
-    assert keys == [(1,)]
+    (key,), = query(live_server, "SELECT idempotency_key FROM sale WHERE id = ?", the_sale)
+    assert query_sandbox(live_server, "SELECT count(*) FROM xcover_sandbox_idempotency WHERE key = ?", key) == [(1,)]
 
 
 def test_back_from_the_options_reopens_the_saved_sale(sign_in: Callable[[str], Any], live_server: LiveServer) -> None:

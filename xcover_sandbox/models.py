@@ -1,14 +1,39 @@
-"""The sandbox's own tables: its state lives in the database so every gunicorn worker sees the same XCover."""
+"""The sandbox's tables, on its own metadata: state lives in its database so every worker sees the same XCover."""
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Optional
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ...extensions import db
-from ...models import UTCDateTime, utcnow
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    """The current UTC time, timezone-aware."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """A timestamp stored in UTC and read back timezone-aware (SQLite drops the zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        """Normalise to UTC before writing."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        """Attach UTC to values read back without a zone."""
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
 
 class SandboxPackage(db.Model):
@@ -24,7 +49,7 @@ class SandboxPackage(db.Model):
     version: Mapped[int] = mapped_column(default=0)
     doc: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    booked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    booked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class SandboxPending(db.Model):
@@ -51,8 +76,8 @@ class SandboxIdempotency(db.Model):
     key: Mapped[str] = mapped_column(sa.String(255))
     request_hash: Mapped[str] = mapped_column(sa.String(64))
     state: Mapped[str] = mapped_column(sa.String(16))
-    status_code: Mapped[Optional[int]] = mapped_column()
-    response: Mapped[Optional[str]] = mapped_column(sa.Text)
+    status_code: Mapped[int | None] = mapped_column()
+    response: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Optional
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from ...extensions import db
+from .extensions import db
 from .models import SandboxFault, SandboxIdempotency
 
 KEEP_FOR = timedelta(hours=48)
@@ -22,6 +23,9 @@ OPERATIONS = ("create_quote", "get_quote", "update_quote", "opt_out", "create_bo
               "confirm_cancellation", "send_email")
 MODES = ("latency", "error_500", "error_502", "error_503", "error_504", "rate_limit", "timeout_after_apply",
          "decline")
+# Bounds on a fault: enough for any demo or test, small enough for the database and for time.sleep().
+MAX_COUNT = 1000
+MAX_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class Replay:
     """What to answer for a key seen before: the stored response (409), or 423 while it is still running."""
 
     status: int
-    body: Optional[str]
+    body: str | None
 
 
 def request_hash(method: str, path: str, body: bytes) -> str:
@@ -37,7 +41,7 @@ def request_hash(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
 
 
-def begin(partner: str, key: str, fingerprint: str, now: datetime) -> Optional[Replay]:
+def begin(partner: str, key: str, fingerprint: str, now: datetime) -> Replay | None:
     """Claim the key for this request (committed at once); or say how to answer a repeat."""
     for _ in range(3):
         db.session.add(SandboxIdempotency(partner=partner, key=key, request_hash=fingerprint, state="in_flight",
@@ -68,7 +72,7 @@ def begin(partner: str, key: str, fingerprint: str, now: datetime) -> Optional[R
     raise RuntimeError("could not claim the idempotency key")
 
 
-def finish(partner: str, key: str, status: int, body: Optional[str]) -> None:
+def finish(partner: str, key: str, status: int, body: str | None) -> None:
     """Store the answer with the key, in the caller's transaction (so the change and its answer commit together)."""
     db.session.execute(sa.update(SandboxIdempotency)
                        .where(SandboxIdempotency.partner == partner, SandboxIdempotency.key == key)
@@ -98,15 +102,18 @@ def inject_fault(partner: str, operation: str, mode: str, count: int = 1, second
         raise ValueError(f"operation must be one of {', '.join(OPERATIONS)} or *")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
-    if count < 1 or seconds < 0:
-        raise ValueError("count must be at least 1 and seconds not negative")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
+        raise ValueError(f"count must be a whole number from 1 to {MAX_COUNT}")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds) \
+            or not 0 <= seconds <= MAX_SECONDS:
+        raise ValueError(f"seconds must be a number from 0 to {MAX_SECONDS:g}")
     fault = SandboxFault(partner=partner, operation=operation, mode=mode, remaining=count, seconds=float(seconds))
     db.session.add(fault)
     db.session.commit()
     return fault
 
 
-def clear_faults(partner: Optional[str] = None) -> int:
+def clear_faults(partner: str | None = None) -> int:
     """Remove injected faults (of one partner, or all); commits."""
     stmt = sa.delete(SandboxFault)
     if partner is not None:
@@ -124,7 +131,7 @@ def list_faults(partner: str) -> list[dict[str, Any]]:
             for f in rows]
 
 
-def take_fault(partner: str, operation: str) -> Optional[SandboxFault]:
+def take_fault(partner: str, operation: str) -> SandboxFault | None:
     """Consume one firing of the oldest matching fault, atomically across processes; commits."""
     candidates = db.session.scalars(
         sa.select(SandboxFault).where(SandboxFault.partner == partner, SandboxFault.remaining > 0,

@@ -3,28 +3,35 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Callable, Optional
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
-from ...extensions import db
 from . import catalogue as cat
 from . import control, service
-from ..signature import MISMATCH, AuthFailure, verify
+from .config import INPROCESS_ENVIRON_KEY
+from .extensions import db
 from .models import SandboxPackage
 from .pdf import certificate_pdf
+from .signature import MISMATCH, AuthFailure, same_text, verify
 from .webhooks import send_later
 
-bp = Blueprint("xcover_sandbox", __name__, url_prefix="/sandbox/xcover")
+# Paths are relative to wherever the sandbox is served: the root when alone, /sandbox/xcover when mounted.
+bp = Blueprint("xcover_sandbox", __name__)
+# POST/GET/DELETE partners/{code}/_faults: registered only when XCOVER_SANDBOX_FAULTS_ENABLED is on.
+faults_bp = Blueprint("xcover_sandbox_faults", __name__)
 
 Handler = Callable[..., tuple[int, Any, list[tuple[str, dict[str, Any]]]]]
-INPROCESS_MARK = "portal.xcover.inprocess"
+# Postgres and SQLite both stop at a signed 64-bit OFFSET; DRF-style bound well inside it.
+MAX_OFFSET = 2_147_483_647
+MAX_IDEMPOTENCY_KEY = 255
 
 
-def json_response(status: int, body: Optional[str], headers: Optional[dict[str, str]] = None) -> Response:
+def json_response(status: int, body: str | None, headers: dict[str, str] | None = None) -> Response:
     """An API answer with XCover's (placeholder) rate-limit headers."""
     response = Response(body if body is not None else "", status=status,
                         mimetype="application/json" if body is not None else None)
@@ -33,11 +40,16 @@ def json_response(status: int, body: Optional[str], headers: Optional[dict[str, 
     return response
 
 
+def error_response(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    """An error in XCover's shape: type, message and (empty) errors."""
+    return json_response(status, json.dumps({"type": kind, "message": message, "errors": {}}), headers)
+
+
 def pages_base() -> str:
     """Where the sandbox's customer pages live, as links in its answers should name them."""
     public = current_app.config.get("XCOVER_SANDBOX_PUBLIC_URL") or ""
-    origin = public or ("" if request.environ.get(INPROCESS_MARK) else request.host_url.rstrip("/"))
-    return f"{origin}{request.script_root}{bp.url_prefix}/en"
+    origin = public or ("" if request.environ.get(INPROCESS_ENVIRON_KEY) else request.host_url.rstrip("/"))
+    return f"{origin}{request.script_root}/en"
 
 
 def _signed_path() -> str:
@@ -48,14 +60,15 @@ def _signed_path() -> str:
     return quote(request.script_root + request.path)
 
 
-def _authenticate(partner: str) -> Optional[Response]:
+def _authenticate(partner: str) -> Response | None:
     """Check the partner code and the signature; return the 401 to send, if any."""
     config = current_app.config
     try:
-        if partner != config["XCOVER_PARTNER_CODE"]:
+        if not same_text(partner, config["XCOVER_SANDBOX_PARTNER_CODE"]):
             raise AuthFailure(MISMATCH)
-        verify(method=request.method, path=_signed_path(), headers=request.headers, api_key=config["XCOVER_API_KEY"],
-               api_secret=config["XCOVER_API_SECRET"], max_skew=config["XCOVER_SANDBOX_CLOCK_SKEW"])
+        verify(method=request.method, path=_signed_path(), headers=request.headers,
+               api_key=config["XCOVER_SANDBOX_API_KEY"], api_secret=config["XCOVER_SANDBOX_API_SECRET"],
+               max_skew=config["XCOVER_SANDBOX_CLOCK_SKEW"])
     except AuthFailure as failure:
         return json_response(401, json.dumps({"type": "authentication_error", "message": str(failure),
                                               "error": str(failure)}))
@@ -73,15 +86,14 @@ def _json_body() -> Any:
         raise service.ApiError(400, {"type": "parse_error", "message": "JSON parse error.", "errors": {}}) from None
 
 
-def _fault_response(fault: Any) -> Optional[Response]:
+def _fault_response(fault: Any) -> Response | None:
     """Answer for a fault that fires before anything is applied (None for latency and timeout-after-apply)."""
     if fault.mode.startswith("error_"):
         return json_response(int(fault.mode[6:]), json.dumps({}))
     if fault.mode == "rate_limit":
         wait = fault.seconds or 1
         after = str(int(wait)) if float(wait).is_integer() else str(wait)
-        return json_response(429, json.dumps({"type": "rate_limit", "message": "Too many requests.", "errors": {}}),
-                             {"Retry-After": after})
+        return error_response(429, "rate_limit", "Too many requests.", {"Retry-After": after})
     if fault.mode == "decline":
         error = service.decline()
         return json_response(error.status, json.dumps(error.body))
@@ -95,13 +107,16 @@ def api(operation: str, handler: Handler) -> Callable[..., Response]:
         denied = _authenticate(partner)
         if denied is not None:
             return denied
-        fault = control.take_fault(partner, operation)
+        fault = control.take_fault(partner, operation) if current_app.config["XCOVER_SANDBOX_FAULTS_ENABLED"] else None
         if fault is not None:
             early = _fault_response(fault)
             if early is not None:
                 return early
         key = request.headers.get("x-idempotency-key") if request.method != "GET" else None
-        now = datetime.now(timezone.utc)
+        if key and len(key) > MAX_IDEMPOTENCY_KEY:
+            return error_response(400, "validation_error",
+                                  f"x-idempotency-key must be at most {MAX_IDEMPOTENCY_KEY} characters.")
+        now = datetime.now(UTC)
         try:
             body = _json_body()
         except service.ApiError as error:
@@ -197,13 +212,20 @@ def h_get_booking(partner: str, body: Any, now: datetime, pages: str, package_id
     return 200, service.booking_view(service.get_booking(partner, package_id), pages), []
 
 
+def _query_int(name: str, default: int) -> int:
+    """An integer query parameter, or the 422 XCover would send."""
+    try:
+        return int(request.args.get(name, default))
+    except ValueError:
+        raise service.validation_error({name: ["A valid integer is required."]}) from None
+
+
 def h_list_bookings(partner: str, body: Any, now: datetime, pages: str) -> tuple[int, Any, list]:
     """GET bookings/?limit=&offset= -> a DRF-style page."""
-    try:
-        limit = min(100, max(1, int(request.args.get("limit", 20))))
-        offset = max(0, int(request.args.get("offset", 0)))
-    except ValueError:
-        raise service.validation_error({"limit": ["A valid integer is required."]}) from None
+    limit = min(100, max(1, _query_int("limit", 20)))
+    offset = max(0, _query_int("offset", 0))
+    if offset > MAX_OFFSET:
+        raise service.validation_error({"offset": [f"Ensure this value is less than or equal to {MAX_OFFSET}."]})
     count, docs = service.list_bookings(partner, limit, offset)
     page = lambda start: f"{request.base_url}?{urlencode({'limit': limit, 'offset': start})}"  # noqa: E731
     return 200, {"count": count, "next": page(offset + limit) if offset + limit < count else None,
@@ -281,9 +303,9 @@ route("bookings/<package_id>/send_email", "send_email", "POST", h_send_email)
 
 # ---- faults (signed like any partner call) ------------------------------------------------------------
 
-@bp.route("/partners/<partner>/_faults", methods=["GET", "POST", "DELETE"])
+@faults_bp.route("/partners/<partner>/_faults", methods=["GET", "POST", "DELETE"])
 def faults(partner: str) -> Response:
-    """List, add or clear this partner's injected faults (see README "Sandbox faults")."""
+    """List, add or clear this partner's injected faults (see the docs' "Sandbox faults")."""
     denied = _authenticate(partner)
     if denied is not None:
         return denied
@@ -291,12 +313,17 @@ def faults(partner: str) -> Response:
         control.clear_faults(partner)
         return json_response(204, None)
     if request.method == "POST":
-        body = request.get_json(silent=True) or {}
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return error_response(422, "validation_error", "Send a JSON object: operation, mode, count, seconds.")
+        count, seconds = body.get("count", 1), body.get("seconds", 0)
         try:
-            control.inject_fault(partner, str(body.get("operation", "*")), str(body.get("mode", "")),
-                                 int(body.get("count", 1)), float(body.get("seconds", 0)))
-        except (TypeError, ValueError) as exc:
-            return json_response(422, json.dumps({"type": "validation_error", "message": str(exc), "errors": {}}))
+            if isinstance(count, bool) or isinstance(seconds, bool):
+                raise ValueError("count and seconds are numbers")
+            control.inject_fault(partner, str(body.get("operation", "*")), str(body.get("mode", "")), int(count),
+                                 float(seconds))
+        except (TypeError, ValueError, OverflowError) as exc:
+            return error_response(422, "validation_error", str(exc))
         return json_response(201, json.dumps({"faults": control.list_faults(partner)}))
     return json_response(200, json.dumps({"faults": control.list_faults(partner)}))
 
@@ -311,20 +338,28 @@ def _package_or_404(package_id: str) -> SandboxPackage:
     return row
 
 
+def _with_token(package_id: str) -> SandboxPackage:
+    """A package whose security token the link carries (404 otherwise, as for an unknown one)."""
+    row = _package_or_404(package_id)
+    if not same_text(request.args.get("security_token", ""), row.doc["security_token"]):
+        abort(404)
+    return row
+
+
 @bp.get("/en/pds/<package_id>")
 def pds(package_id: str) -> str:
-    """The policy wording (PDS) for the package's policy types."""
-    row = _package_or_404(package_id)
+    """The policy wording (PDS) for the package's policy types, naming the customer's products."""
+    row = _with_token(package_id)
     wanted = request.args.get("policy_type", "").removesuffix("_v1")
     quotes = [q for q in row.doc["quotes"].values() if q and (not wanted or q["policy"]["policy_type"] == wanted)]
-    return render_template("sandbox/document.html", kind="pds", doc=row.doc, quotes=quotes,
+    return render_template("document.html", kind="pds", doc=row.doc, quotes=quotes,
                            title=f"Policy wording {package_id}")
 
 
 def _checked(package_id: str) -> SandboxPackage:
     """A booked package whose security token the link carries."""
-    row = _package_or_404(package_id)
-    if row.status not in service.BOOKED or request.args.get("security_token") != row.doc["security_token"]:
+    row = _with_token(package_id)
+    if row.status not in service.BOOKED:
         abort(404)
     return row
 
@@ -341,11 +376,11 @@ def coi_pdf(package_id: str) -> Response:
 def coi(package_id: str) -> str:
     """The certificate of insurance."""
     row = _checked(package_id)
-    return render_template("sandbox/document.html", kind="coi", doc=row.doc, quotes=service.booked_quotes(row.doc),
+    return render_template("document.html", kind="coi", doc=row.doc, quotes=service.booked_quotes(row.doc),
                            title=f"Certificate of insurance {package_id}")
 
 
 @bp.get("/en/account")
 def account() -> str:
     """The customer's account landing page (claims and documents live on xcover.com for real)."""
-    return render_template("sandbox/document.html", kind="account", doc=None, quotes=[], title="Your XCover account")
+    return render_template("document.html", kind="account", doc=None, quotes=[], title="Your XCover account")

@@ -1,19 +1,17 @@
-"""The official xcover-python client, pointed at the live sandbox, with no portal code in the calls."""
+"""The official xcover-python client, pointed at the standalone sandbox over HTTP: no portal code involved."""
 from __future__ import annotations
 
 import pytest
 from xcover import XCover, XCoverConfig
 from xcover.exceptions import XCoverHttpException
 
-from .xcover_support import POLICYHOLDER, LiveSandbox, live_sandbox, quote_request  # noqa: F401
+from ..xcover_support import POLICYHOLDER, LiveSandbox, quote_request
 
 
 def sdk(server: LiveSandbox, **extra: str) -> XCover:
     """The SDK as a partner would configure it (base URL with a trailing slash, as its urljoin needs)."""
-    config = server.app.config
-    return XCover(XCoverConfig(base_url=server.api + "/", partner_code=config["XCOVER_PARTNER_CODE"],
-                               auth_api_key=config["XCOVER_API_KEY"], auth_api_secret=config["XCOVER_API_SECRET"],
-                               **extra))
+    return XCover(XCoverConfig(base_url=server.url + "/", partner_code=server.partner, auth_api_key=server.key,
+                               auth_api_secret=server.secret, **extra))
 
 
 @pytest.mark.parametrize("algorithm", ["hmac-sha256", "hmac-sha384", "hmac-sha512"])
@@ -43,8 +41,7 @@ def test_opt_out_and_date_only_signing(live_sandbox: LiveSandbox) -> None:
 
 
 def test_wrong_secret_is_refused(live_sandbox: LiveSandbox) -> None:
-    config = live_sandbox.app.config
-    client = XCover(XCoverConfig(base_url=live_sandbox.api + "/", partner_code=config["XCOVER_PARTNER_CODE"],
-                                 auth_api_key=config["XCOVER_API_KEY"], auth_api_secret="not-the-secret"))
+    client = XCover(XCoverConfig(base_url=live_sandbox.url + "/", partner_code=live_sandbox.partner,
+                                 auth_api_key=live_sandbox.key, auth_api_secret="not-the-secret"))
     with pytest.raises(XCoverHttpException, match="401"):
         client.create_quote(quote_request())

@@ -11,7 +11,7 @@ import requests
 from xcover.auth import XCoverAuth
 from xcover.config import AuthConfig, SignatureAlgorithm
 
-log = logging.getLogger("portal.xcover.sandbox")
+log = logging.getLogger("xcover_sandbox.webhooks")
 ATTEMPTS = 3
 
 

@@ -66,7 +66,8 @@ POLICY_TYPES: dict[str, PolicyType] = {p.code: p for p in (
                       "jewellery": Decimal("0.070"), "furniture": Decimal("0.060")},
         title="Accidental Damage & Theft Protection",
         description="Cover for accidental damage and theft of your purchase, at home and away.",
-        inclusions=(("Accidental damage", "Drops, spills and cracks."), ("Theft", "With a police report within 48 hours."),
+        inclusions=(("Accidental damage", "Drops, spills and cracks."),
+                    ("Theft", "With a police report within 48 hours."),
                     ("Worldwide cover", "Up to 60 days a year outside your home country.")),
         exclusions=(("Mechanical breakdown", "Covered by the manufacturer or an extended warranty."),
                     ("Loss", "Items left unattended or lost are not covered."),
@@ -81,8 +82,10 @@ POLICY_TYPES: dict[str, PolicyType] = {p.code: p for p in (
         annual_rates={"mobile_phones": Decimal("0.200"), "tablets": Decimal("0.160")},
         title="Device Protection for Phones and Tablets",
         description="Screen, damage, breakdown and theft cover for your phone or tablet, with fast replacement.",
-        inclusions=(("Cracked screens", "Unlimited screen repairs."), ("Breakdown", "Outside the manufacturer's warranty."),
-                    ("Theft", "With a police report within 48 hours."), ("Next-day replacement", "Where stock allows.")),
+        inclusions=(("Cracked screens", "Unlimited screen repairs."),
+                    ("Breakdown", "Outside the manufacturer's warranty."),
+                    ("Theft", "With a police report within 48 hours."),
+                    ("Next-day replacement", "Where stock allows.")),
         exclusions=(("Loss", "Devices lost or left unattended."), ("Cosmetic damage", "That does not affect use."),
                     ("Software faults", "Viruses, apps and data recovery.")),
         benefits=(("Screen repair", "Unlimited"), ("Replacement device", "Up to the purchase price")),
@@ -91,7 +94,8 @@ POLICY_TYPES: dict[str, PolicyType] = {p.code: p for p in (
 )}
 
 UNDERWRITER = {"name": "Sandbox Underwriting Ltd",
-               "disclaimer": "Sandbox Underwriting Ltd is a fictitious insurer used for testing; this is not a real policy."}
+               "disclaimer": "Sandbox Underwriting Ltd is a fictitious insurer used for testing; "
+                             "this is not a real policy."}
 
 # Tax on the premium by customer country: (code, rate). Sandbox values, not real tax law.
 TAXES: dict[str, tuple[tuple[str, Decimal], ...]] = {

@@ -10,14 +10,14 @@ import re
 import secrets
 import string
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, Optional
+from typing import Any
 
 import sqlalchemy as sa
 
-from ...extensions import db
 from . import catalogue as cat
+from .extensions import db
 from .models import SandboxPackage, SandboxPending
 
 REQUIRED = "This field is required."
@@ -78,21 +78,21 @@ def new_token() -> str:
 
 def stamp(moment: datetime) -> str:
     """created_at/updated_at form: microseconds and Z."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def policy_time(moment: datetime) -> str:
     """Policy date form: +00:00 offset."""
-    return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat()
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
 
 
 def parse_moment(value: Any) -> datetime:
     """Read an RFC 3339 date or date-time; a bare date means midnight UTC."""
     text = str(value).strip().replace("Z", "+00:00")
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
     moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -107,7 +107,7 @@ def add_months(moment: datetime, months: int) -> datetime:
     raise ValueError("unreachable")
 
 
-def _decimal(value: Any) -> Optional[Decimal]:
+def _decimal(value: Any) -> Decimal | None:
     """A number from JSON (or numeric text), or None if it is not one."""
     if isinstance(value, bool):
         return None
@@ -118,7 +118,7 @@ def _decimal(value: Any) -> Optional[Decimal]:
     return number if number.is_finite() else None
 
 
-def _int(value: Any) -> Optional[int]:
+def _int(value: Any) -> int | None:
     """An integer from JSON (or digits), or None."""
     if isinstance(value, bool):
         return None
@@ -150,7 +150,7 @@ def _unexpected(body: dict[str, Any], allowed: set[str], errors: dict[str, Any])
 def latest_local_date(now: datetime) -> date:
     """Return the latest calendar date anywhere on Earth (UTC+14) at this instant."""
     # A store in Sydney or Auckland is already on tomorrow's date while UTC is still on today's.
-    return (now.astimezone(timezone.utc) + timedelta(hours=14)).date()
+    return (now.astimezone(UTC) + timedelta(hours=14)).date()
 
 
 def _check_item(item: Any, today: date, *, partial: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -318,8 +318,8 @@ def save(row: SandboxPackage, doc: dict[str, Any], now: datetime) -> None:
 
 # ---- pricing and rendering ----------------------------------------------------------------------
 
-def build_quote(item: dict[str, Any], top: dict[str, Any], now: datetime, quote_id: Optional[str] = None,
-                created_at: Optional[str] = None) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+def build_quote(item: dict[str, Any], top: dict[str, Any], now: datetime, quote_id: str | None = None,
+                created_at: str | None = None) -> tuple[dict[str, Any] | None, str | None]:
     """Price one clean item; return (quote, None) or (None, the eligibility reason)."""
     policy = cat.POLICY_TYPES[item["policy_type"]]
     price = Decimal(str(item["product_price"]))
@@ -350,7 +350,8 @@ def build_quote(item: dict[str, Any], top: dict[str, Any], now: datetime, quote_
         "commission": {"partner_commission": cat.num(commission),
                        "partner_commission_formatted": cat.fmt(commission, currency),
                        "surcharge_commission": 0.0, "surcharge_commission_formatted": cat.fmt(0, currency),
-                       "total_commission": cat.num(commission), "total_commission_formatted": cat.fmt(commission, currency)},
+                       "total_commission": cat.num(commission),
+                       "total_commission_formatted": cat.fmt(commission, currency)},
         "is_renewable": False, "is_pricebeat_enabled": False,
         "cover_amount": cat.num(cover), "cover_amount_formatted": cat.fmt(cover, currency),
         "attachments": [], "files": [],
@@ -362,13 +363,17 @@ def build_quote(item: dict[str, Any], top: dict[str, Any], now: datetime, quote_
     }, None
 
 
-def _links(doc: dict[str, Any], pages: str, quote: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-    """Customer links the sandbox serves itself: wording (PDS), certificate (COI) and account."""
+def _links(doc: dict[str, Any], pages: str, quote: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Customer links the sandbox serves itself: wording (PDS), certificate (COI) and account.
+
+    Unlike XCover's generic wording page, the sandbox's names the customer's product and serial number,
+    so its link carries the package's security token as the certificate's does.
+    """
     ins = doc["id"]
-    if quote is not None:
-        return {"pds_url": f"{pages}/pds/{ins}?policy_type={quote['policy']['policy_type']}_v1"}
     token = doc["security_token"]
-    return {"pds_url": f"{pages}/pds/{ins}",
+    if quote is not None:
+        return {"pds_url": f"{pages}/pds/{ins}?policy_type={quote['policy']['policy_type']}_v1&security_token={token}"}
+    return {"pds_url": f"{pages}/pds/{ins}?security_token={token}",
             "coi": {"url": f"{pages}/coi/{ins}?security_token={token}",
                     "pdf": f"{pages}/coi/{ins}.pdf?security_token={token}"},
             "account_url": f"{pages}/account?id={doc['_account_id']}&signup_token={token}"}
@@ -730,7 +735,7 @@ def _refund(quote: dict[str, Any], now: datetime) -> dict[str, Any]:
     return {"refund": refund, "refund_type": kind, "policy_coolingoff_date": policy_time(cooling_off)}
 
 
-def _cancel_targets(doc: dict[str, Any], body: dict[str, Any]) -> dict[str, Optional[str]]:
+def _cancel_targets(doc: dict[str, Any], body: dict[str, Any]) -> dict[str, str | None]:
     """Which booked quotes to cancel (all live ones when none are listed), with reasons."""
     if doc["status"] not in ("CONFIRMED", "PENDING_PAYMENT"):
         raise validation_error([f"Booking in status {doc['status']} cannot be cancelled."])
@@ -752,7 +757,7 @@ def _cancel_targets(doc: dict[str, Any], body: dict[str, Any]) -> dict[str, Opti
     return targets
 
 
-def _apply_cancel(doc: dict[str, Any], targets: dict[str, Optional[str]], now: datetime, *,
+def _apply_cancel(doc: dict[str, Any], targets: dict[str, str | None], now: datetime, *,
                   preview: bool) -> tuple[dict[str, Any], Decimal]:
     """Mark the target quotes cancelled in a copy of doc (a preview leaves cancelled_at null)."""
     doc = copy.deepcopy(doc)
@@ -773,8 +778,8 @@ def _apply_cancel(doc: dict[str, Any], targets: dict[str, Optional[str]], now: d
     return doc, total_refund
 
 
-def cancellation_view(doc: dict[str, Any], pages: str, total_refund: Decimal, cancellation_id: Optional[str],
-                      confirm_before: Optional[datetime]) -> dict[str, Any]:
+def cancellation_view(doc: dict[str, Any], pages: str, total_refund: Decimal, cancellation_id: str | None,
+                      confirm_before: datetime | None) -> dict[str, Any]:
     """The booking in cancellation form: refund totals, cancellation_id and confirm_before."""
     view = booking_view(doc, pages)
     view.update(total_refund=cat.num(total_refund), total_refund_formatted=cat.fmt(total_refund, doc["currency"]),
@@ -783,7 +788,8 @@ def cancellation_view(doc: dict[str, Any], pages: str, total_refund: Decimal, ca
     return view
 
 
-def cancel(partner: str, package_id: str, body: Any, now: datetime) -> tuple[dict[str, Any], Decimal, Optional[SandboxPending]]:
+def cancel(partner: str, package_id: str, body: Any,
+           now: datetime) -> tuple[dict[str, Any], Decimal, SandboxPending | None]:
     """POST bookings/{id}/cancel: all, listed quotes (partial) or a preview that changes nothing."""
     body = _only(body, {"quotes", "preview", "reason_for_cancellation"})
     if not isinstance(body.get("preview", False), bool):

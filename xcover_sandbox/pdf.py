@@ -23,8 +23,8 @@ def certificate_lines(doc: dict[str, Any]) -> list[str]:
         item = quote.get("extra_fields") or {}
         lines += [f"{quote['policy']['policy_name']} - {item.get('product_name', '')}",
                   f"  Policy {quote['id']}  status {quote['status']}",
-                  f"  From {quote['policy_start_date'][:10]} to {quote['policy_end_date'][:10]}  price {quote['price']} "
-                  f"{doc['currency']}", ""]
+                  f"  From {quote['policy_start_date'][:10]} to {quote['policy_end_date'][:10]}  "
+                  f"price {quote['price']} {doc['currency']}", ""]
     return lines
 
 
