@@ -137,13 +137,14 @@ def register_commands(app: Flask) -> None:
         """Settle every booking whose outcome is unknown, with its own idempotency key."""
         from datetime import timedelta
 
-        from .sales import service as sales
+        from .sales import booking
+        from .sales.machine import status_label
         from .xcover import get_client
         stale = timedelta(seconds=stale_seconds if stale_seconds is not None else app.config["BOOKING_STALE_SECONDS"])
-        pending = sales.sales_to_reconcile(stale)
+        pending = booking.sales_to_reconcile(stale)
         if not pending:
             click.echo("Nothing to reconcile.")
             return
         for sale in pending:
-            result = sales.reconcile(sale, None, get_client(), stale)
-            click.echo(f"Sale {sale.id} {sale.xcover_ref}: {sales.status_label(result.sale.status)[0]}")
+            result = booking.reconcile(sale, None, get_client(), stale)
+            click.echo(f"Sale {sale.id} {sale.xcover_ref}: {status_label(result.sale.status)[0]}")

@@ -27,7 +27,7 @@ ACTIONS = frozenset({
     "auth.sign_in", "auth.sign_in_failed", "auth.sign_out", "auth.locked",
     "store.created", "user.created",
     "audit.viewed", "audit.exported",
-    # The sale (portal/sales/service.py)
+    # The sale (portal/sales/)
     "sale.saved", "sale.quoted", "sale.quote_failed", "sale.options_shown", "sale.acknowledged",
     "sale.declined", "sale.opted_out", "sale.payment_recorded", "sale.booking_sent", "sale.booked",
     "sale.booking_failed", "sale.outcome_unknown", "sale.reconciled", "sale.email_resent",

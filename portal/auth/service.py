@@ -5,7 +5,7 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any, MutableMapping, Optional
 
 import sqlalchemy as sa
@@ -124,8 +124,3 @@ def session_is_valid(user: User, session: MutableMapping[str, Any]) -> bool:
         return False
     session["seen_at"] = now
     return True
-
-
-def to_utc(ts: float) -> datetime:
-    """Convert an epoch time to an aware UTC datetime."""
-    return datetime.fromtimestamp(ts, timezone.utc)

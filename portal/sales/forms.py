@@ -26,7 +26,10 @@ from wtforms.widgets import TextInput
 from ..models import Sale
 from ..sensitive import find_card_number
 from . import catalogue
-from .service import CALLING_CODES, CUSTOMER_FIELDS, DECLINE_REASONS, PAYMENT_METHODS, options_by_item
+from .booking import PAYMENT_METHODS
+from .lookup import options_by_item
+from .options import DECLINE_REASONS
+from .quoting import CALLING_CODES, CUSTOMER_FIELDS
 
 CARD_MESSAGE = ("This looks like a card number. Never type card numbers here: "
                 "only the last four digits go in the payment step.")
