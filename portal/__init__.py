@@ -110,6 +110,8 @@ def register_errorhandlers(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     """Expose helpers that every template uses."""
+    from .vocab import AuditAction, AuditResult, Role
+    app.jinja_env.globals.update(AuditAction=AuditAction, AuditResult=AuditResult, Role=Role)
 
     @app.context_processor
     def inject_globals() -> dict[str, Any]:

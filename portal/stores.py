@@ -11,7 +11,8 @@ from .audit import record
 from .audit.service import ensure_chain
 from .auth.passwords import hash_password, password_problem
 from .extensions import db
-from .models import ROLES, Store, User
+from .models import Store, User
+from .vocab import AuditAction, Role
 
 # ISO 3166-1 alpha-2 and ISO 4217 codes the portal knows how to sell in.
 COUNTRIES = {
@@ -56,7 +57,7 @@ def create_store(code: str, name: str, country: str, currency: str, language: st
     db.session.add(store)
     db.session.flush()
     ensure_chain(store.id)
-    record("store.created", actor=actor, store_id=None, object_type="store", object_id=store.code,
+    record(AuditAction.STORE_CREATED, actor=actor, store_id=None, object_type="store", object_id=store.code,
            details={"name": store.name, "country": country, "currency": currency, "language": language,
                     "timezone": timezone})
     return store
@@ -68,12 +69,12 @@ def create_user(username: str, display_name: str, role: str, password: str, stor
     username = username.strip().lower()
     if not _USERNAME.match(username):
         raise InvalidInput("Username must be 3 to 64 lower-case letters, digits, dots, dashes or underscores.")
-    if role not in ROLES:
-        raise InvalidInput(f"Role must be one of {', '.join(ROLES)}.")
+    if Role.get(role) is None:
+        raise InvalidInput(f"Role must be one of {', '.join(Role)}.")
     if not display_name.strip():
         raise InvalidInput("Name is required.")
     store: Optional[Store] = None
-    if role == "admin":
+    if role == Role.ADMIN:
         if store_code:
             raise InvalidInput("Admins belong to head office, not a store: leave the store out.")
     else:
@@ -91,6 +92,6 @@ def create_user(username: str, display_name: str, role: str, password: str, stor
                 password_hash=hash_password(password), store=store)
     db.session.add(user)
     db.session.flush()
-    record("user.created", actor=actor, store_id=store.id if store else None, object_type="user",
+    record(AuditAction.USER_CREATED, actor=actor, store_id=store.id if store else None, object_type="user",
            object_id=user.id, details={"username": username, "role": role, "display_name": user.display_name})
     return user

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import AuditEvent, Sale, SaleItem
+from portal.vocab import AuditAction, CoverStatus, DeclineReason, PaymentMethod, Role, SaleStatus
 from tests.conftest import csrf_token
 from tests.sales_fake import FakeXCover
 
@@ -95,6 +96,29 @@ def test_two_product_sale_end_to_end(seller, fake):
     token = csrf_token(seller, f"/sales/{sale_id}")
     assert seller.post(f"/sales/{sale_id}/email", data={"csrf_token": token}).status_code == 302
     assert fake.count("send_email") == 1
+
+
+def test_pages_use_the_vocabularies_words(seller, fake):
+    sale_id = start_sale(seller)
+    options = seller.get(f"/sales/{sale_id}/options").get_data(as_text=True)
+    for reason in DeclineReason:
+        assert f'<option value="{reason.value}">{reason.label}</option>' in options
+    assert f"{Role.ASSOCIATE.label} · London" in options  # who is signed in, in the header
+    choose_all(seller, sale_id)
+    payment = seller.get(f"/sales/{sale_id}/payment").get_data(as_text=True)
+    for method in PaymentMethod:
+        assert f'value="{method.value}"> <span>{method.label}</span>' in payment
+    token = csrf_token(seller, f"/sales/{sale_id}/payment")
+    seller.post(f"/sales/{sale_id}/payment", data={"csrf_token": token, "payment_method": "card",
+                                                   "receipt_number": "T-101", "amount_collected": "175.00",
+                                                   "card_last4": "4242"})
+    html = seller.get(f"/sales/{sale_id}").get_data(as_text=True)
+    assert f'<span class="badge badge-ok" id="sale-status">{SaleStatus.BOOKED.label}</span>' in html
+    assert html.count(f'<span class="badge badge-ok">{CoverStatus.BOOKED.label}</span>') == 2
+    assert f"({PaymentMethod.CARD.label} ending 4242)" in html
+    assert f'<span class="timeline-action">{AuditAction.SALE_BOOKED.label}</span>' in html
+    listing = seller.get("/sales/?q=Jane").get_data(as_text=True)
+    assert f'<span class="badge badge-ok">{SaleStatus.BOOKED.label}</span>' in listing
 
 
 def test_validation_errors_keep_what_was_typed(seller):

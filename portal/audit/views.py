@@ -12,6 +12,7 @@ from flask_login import current_user
 from ..extensions import db
 from ..models import Store
 from ..security import role_required
+from ..vocab import AuditAction, Role
 from . import browse
 from .forms import EventFilterForm
 from .service import HEAD_OFFICE_CHAIN, record
@@ -27,7 +28,7 @@ EXPORTS = {
 def _chain_for_request() -> int:
     """Return the chain this person may read: a manager's own store, or the admin's pick."""
     asked = request.args.get("store", type=int)
-    if current_user.role == "manager":
+    if current_user.role == Role.MANAGER:
         if asked is not None and asked != current_user.store_id:
             abort(403)
         return current_user.store_id
@@ -65,7 +66,7 @@ def _query_args(form: EventFilterForm, key: int, **extra: Any) -> dict[str, Any]
 
 
 @bp.route("/")
-@role_required("manager", "admin")
+@role_required(Role.MANAGER, Role.ADMIN)
 def events() -> str:
     """Show the chain's events, newest first, filtered and paginated."""
     key = _chain_for_request()
@@ -73,7 +74,7 @@ def events() -> str:
     event_filter = _filter(form, key)
     result = browse.Page()
     if event_filter is not None:
-        record("audit.viewed", actor=current_user, store_id=key or None, object_type="audit_log",
+        record(AuditAction.AUDIT_VIEWED, actor=current_user, store_id=key or None, object_type="audit_log",
                details=event_filter.describe())
         db.session.commit()
         result = browse.page(event_filter, before=request.args.get("before", type=int),
@@ -86,11 +87,11 @@ def events() -> str:
         "jsonl": url_for(".export", fmt="jsonl", **_query_args(form, key)),
     }
     return render_template("audit/events.html", title="Audit log", form=form, page=result, links=links,
-                           chain_store=store, is_admin=current_user.role == "admin")
+                           chain_store=store, is_admin=current_user.role == Role.ADMIN)
 
 
 @bp.route("/export.<fmt>")
-@role_required("manager", "admin")
+@role_required(Role.MANAGER, Role.ADMIN)
 def export(fmt: str) -> Response:
     """Stream the filtered events as CSV or JSON Lines; the export itself is audited first."""
     if fmt not in EXPORTS:
@@ -99,7 +100,7 @@ def export(fmt: str) -> Response:
     event_filter = _filter(_form(key), key)
     if event_filter is None:
         abort(400)
-    record("audit.exported", actor=current_user, store_id=key or None, object_type="audit_log",
+    record(AuditAction.AUDIT_EXPORTED, actor=current_user, store_id=key or None, object_type="audit_log",
            details={"format": fmt, **event_filter.describe()})
     db.session.commit()
     mimetype, writer = EXPORTS[fmt]

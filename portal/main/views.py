@@ -7,6 +7,7 @@ from flask import Blueprint, render_template, url_for
 from flask_login import current_user, login_required
 
 from ..sales.lookup import todays_sales
+from ..vocab import Role
 
 bp = Blueprint("main", __name__)
 
@@ -17,14 +18,15 @@ class Area(NamedTuple):
     endpoint: str
     title: str
     summary: str
-    roles: tuple[str, ...]
+    roles: tuple[Role, ...]
 
 
 # The tiles each role sees, in the order shown.
 AREAS = (
-    Area("sales.new", "New sale", "Quote and book cover at the counter.", ("associate", "manager")),
-    Area("sales.index", "Sales", "Find a sale by reference, name, email, phone or receipt.", ("associate", "manager")),
-    Area("audit.events", "Audit log", "Every action, filtered and exported.", ("manager", "admin")),
+    Area("sales.new", "New sale", "Quote and book cover at the counter.", (Role.ASSOCIATE, Role.MANAGER)),
+    Area("sales.index", "Sales", "Find a sale by reference, name, email, phone or receipt.",
+         (Role.ASSOCIATE, Role.MANAGER)),
+    Area("audit.events", "Audit log", "Every action, filtered and exported.", (Role.MANAGER, Role.ADMIN)),
 )
 
 
@@ -35,7 +37,7 @@ def home() -> str:
     role = current_user.role
     areas = [{"url": url_for(a.endpoint), "title": a.title, "summary": a.summary, "endpoint": a.endpoint}
              for a in AREAS if role in a.roles]
-    sales = todays_sales(current_user.store) if role == "associate" else []
+    sales = todays_sales(current_user.store) if role == Role.ASSOCIATE else []
     return render_template("main/home.html", title="Home", user=current_user, areas=areas, todays_sales=sales)
 
 

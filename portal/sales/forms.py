@@ -25,10 +25,9 @@ from wtforms.widgets import TextInput
 
 from ..models import Sale
 from ..sensitive import find_card_number
+from ..vocab import DeclineReason, PaymentMethod
 from . import catalogue
-from .booking import PAYMENT_METHODS
 from .lookup import options_by_item
-from .options import DECLINE_REASONS
 from .quoting import CALLING_CODES, CUSTOMER_FIELDS
 
 CARD_MESSAGE = ("This looks like a card number. Never type card numbers here: "
@@ -211,7 +210,7 @@ def options_form_for(sale: Sale, formdata: Any = None) -> GuardedForm:
             item.product_name, choices=[*offered, ("none", "No thanks")], validate_choice=False,
             validators=[Optional()]))
         setattr(OptionsForm, f"reason_{item.id}", SelectField(
-            "Reason", choices=[("", "Choose a reason…"), *DECLINE_REASONS], validators=[Optional()]))
+            "Reason", choices=[("", "Choose a reason…"), *DeclineReason.choices()], validators=[Optional()]))
     return OptionsForm(formdata=formdata) if formdata is not None else OptionsForm()
 
 
@@ -232,7 +231,7 @@ def read_choices(form: Any, sale: Sale) -> tuple[dict[int, int | None], dict[int
 class PaymentForm(GuardedForm):
     """Screen 3: the till payment for products and cover together."""
 
-    payment_method = RadioField("Payment method", choices=PAYMENT_METHODS, default="card",
+    payment_method = RadioField("Payment method", choices=PaymentMethod.choices(), default=PaymentMethod.CARD.value,
                                 validators=[DataRequired(message="Choose how the customer paid.")])
     receipt_number = _text("Receipt number", required=True, maxlength=64)
     amount_collected = MoneyField("Amount collected", places=2, validators=[

@@ -11,6 +11,9 @@ import sqlalchemy as sa
 from ..audit.browse import timeline_for
 from ..extensions import db
 from ..models import AuditEvent, Cover, Sale, SaleItem, Store, User
+from ..vocab import CoverStatus
+
+_CHOSEN = (CoverStatus.CHOSEN, CoverStatus.BOOKED, CoverStatus.FAILED)
 
 
 def get_sale(user: User, sale_id: int) -> Sale | None:
@@ -56,7 +59,7 @@ def search_sales(store: Store, query: str, limit: int = 50) -> list[Sale]:
 
 def chosen_covers(sale: Sale) -> list[Cover]:
     """Return the covers the customer chose (or that were booked)."""
-    return [c for c in sale.covers if c.status in ("chosen", "booked", "failed") and c.quote_id]
+    return [c for c in sale.covers if c.status in _CHOSEN and c.quote_id]
 
 
 def cover_total(sale: Sale) -> Decimal:

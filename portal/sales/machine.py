@@ -9,27 +9,18 @@ import sqlalchemy as sa
 from ..audit.service import record
 from ..extensions import db
 from ..models import Sale, User, utcnow
+from ..vocab import AuditAction, AuditResult, SaleStatus
 
 # Allowed moves of the sale's status machine (cancellations come with the returns issue).
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "draft": frozenset({"quoted"}),
-    "quoted": frozenset({"draft", "quoted", "declined", "booking"}),
-    "booking": frozenset({"booked", "outcome_unknown", "failed", "quoted"}),
-    "outcome_unknown": frozenset({"booked", "failed", "quoted"}),
-    "declined": frozenset(),
-    "booked": frozenset(),
-    "failed": frozenset(),
-}
-
-# What the associate sees for each status: words and badge colour.
-STATUS_LABELS: dict[str, tuple[str, str]] = {
-    "draft": ("Not quoted yet", "neutral"),
-    "quoted": ("Options shown", "neutral"),
-    "declined": ("Declined", "neutral"),
-    "booking": ("Not yet confirmed, checking", "wait"),
-    "outcome_unknown": ("Not yet confirmed, checking", "wait"),
-    "booked": ("Covered", "ok"),
-    "failed": ("Not covered", "bad"),
+TRANSITIONS: dict[SaleStatus, frozenset[SaleStatus]] = {
+    SaleStatus.DRAFT: frozenset({SaleStatus.QUOTED}),
+    SaleStatus.QUOTED: frozenset({SaleStatus.DRAFT, SaleStatus.QUOTED, SaleStatus.DECLINED, SaleStatus.BOOKING}),
+    SaleStatus.BOOKING: frozenset({
+        SaleStatus.BOOKED, SaleStatus.OUTCOME_UNKNOWN, SaleStatus.FAILED, SaleStatus.QUOTED}),
+    SaleStatus.OUTCOME_UNKNOWN: frozenset({SaleStatus.BOOKED, SaleStatus.FAILED, SaleStatus.QUOTED}),
+    SaleStatus.DECLINED: frozenset(),
+    SaleStatus.BOOKED: frozenset(),
+    SaleStatus.FAILED: frozenset(),
 }
 
 
@@ -64,19 +55,19 @@ class XCoverRejected(SaleError):
     """XCover refused the data; field_errors name our fields."""
 
 
-def can_transition(current: str, new: str) -> bool:
+def can_transition(current: SaleStatus, new: SaleStatus) -> bool:
     """Tell whether the status machine allows a move."""
     return new in TRANSITIONS.get(current, frozenset())
 
 
-def transition(sale: Sale, new: str) -> None:
+def transition(sale: Sale, new: SaleStatus) -> None:
     """Move a sale to a new status or refuse."""
     if not can_transition(sale.status, new):
-        raise InvalidTransition(f"This sale is {STATUS_LABELS[sale.status][0].lower()}; that step is not possible now.")
+        raise InvalidTransition(f"This sale is {sale.status.label.lower()}; that step is not possible now.")
     sale.status = new
 
 
-def compare_and_set(sale: Sale, expected: str, new: str, **values: Any) -> bool:
+def compare_and_set(sale: Sale, expected: SaleStatus, new: SaleStatus, **values: Any) -> bool:
     """Move a sale from one status to another in one conditional UPDATE; False if someone else moved it."""
     if not can_transition(expected, new):
         raise InvalidTransition(f"{expected} -> {new} is not allowed")
@@ -89,12 +80,8 @@ def compare_and_set(sale: Sale, expected: str, new: str, **values: Any) -> bool:
     return result.rowcount == 1
 
 
-def status_label(status: str) -> tuple[str, str]:
-    """Return the words and badge colour for a status."""
-    return STATUS_LABELS.get(status, (status, "neutral"))
-
-
-def audit(action: str, user: User | None, sale: Sale, result: str = "success", **details: Any) -> None:
+def audit(action: AuditAction, user: User | None, sale: Sale, result: AuditResult = AuditResult.SUCCESS,
+          **details: Any) -> None:
     """Record an event about a sale (the caller commits)."""
     record(action, actor=user, store_id=sale.store_id, object_type="sale", object_id=sale.id, result=result,
            details=details)
@@ -108,7 +95,8 @@ def new_booking_body(sale: Sale) -> None:
     """
     if sale.booking_started_at is None:
         return
-    if not compare_and_set(sale, "quoted", "quoted", idempotency_key=str(uuid.uuid4()), booking_started_at=None):
+    if not compare_and_set(sale, SaleStatus.QUOTED, SaleStatus.QUOTED, idempotency_key=str(uuid.uuid4()),
+                           booking_started_at=None):
         db.session.rollback()
         raise InvalidTransition("This booking is already on its way; it can no longer be changed.")
     db.session.refresh(sale)

@@ -10,17 +10,10 @@ import sqlalchemy as sa
 
 from ..extensions import db
 from ..models import AuditEvent, Cover, Sale, User, utcnow
+from ..vocab import AuditAction, CoverStatus, Decision, DeclineReason, SaleStatus
 from ..xcover.errors import XCoverError
 from .lookup import chosen_covers, cover_total, options_by_item
 from .machine import InvalidTransition, SaleError, XCoverClientLike, XCoverDown, audit, new_booking_body, transition
-
-DECLINE_REASONS: list[tuple[str, str]] = [
-    ("already_covered", "Already covered"),
-    ("too_expensive", "Too expensive"),
-    ("not_interested", "Not interested"),
-    ("decide_later", "Will decide later"),
-    ("other", "Other"),
-]
 
 OPT_OUT_DOWN_MESSAGE = "XCover did not receive the opt-out. Tap Retry; the customer's answer is kept."
 
@@ -29,10 +22,11 @@ def mark_options_shown(sale: Sale, user: User) -> None:
     """Record once per quote that the options (and their policy versions) were shown."""
     seen = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
         AuditEvent.object_type == "sale", AuditEvent.object_id == str(sale.id),
-        AuditEvent.action == "sale.options_shown", AuditEvent.details["xcover_ref"].as_string() == sale.xcover_ref))
+        AuditEvent.action == AuditAction.SALE_OPTIONS_SHOWN,
+        AuditEvent.details["xcover_ref"].as_string() == sale.xcover_ref))
     if seen:
         return
-    audit("sale.options_shown", user, sale, xcover_ref=sale.xcover_ref,
+    audit(AuditAction.SALE_OPTIONS_SHOWN, user, sale, xcover_ref=sale.xcover_ref,
           policy_versions={c.quote_id: c.policy_version for c in sale.covers if c.quote_id})
     db.session.commit()
 
@@ -47,7 +41,7 @@ def disclaimer_hash(covers: list[Cover]) -> str:
 def record_choices(sale: Sale, user: User, client: XCoverClientLike, choices: Mapping[int, int | None],
                    reasons: Mapping[int, str], acknowledged: bool) -> Sale:
     """Store the customer's pick (or "No thanks" and why) per product; all declined sends XCover an opt-out."""
-    if sale.status != "quoted":
+    if sale.status != SaleStatus.QUOTED:
         raise InvalidTransition("The options for this sale can no longer be changed.")
     errors: dict[str, list[str]] = {}
     chosen: list[Cover] = []
@@ -59,7 +53,7 @@ def record_choices(sale: Sale, user: User, client: XCoverClientLike, choices: Ma
                 errors[f"choice_{item.id}"] = ["Choose an option or No thanks."]
             continue
         if pick is None:
-            if reasons.get(item.id) not in dict(DECLINE_REASONS):
+            if DeclineReason.get(reasons.get(item.id)) is None:
                 errors[f"reason_{item.id}"] = ["Ask the customer why, and choose a reason."]
             continue
         if pick not in offered:
@@ -80,26 +74,27 @@ def record_choices(sale: Sale, user: User, client: XCoverClientLike, choices: Ma
         new_booking_body(sale)
     for item, covers in options_by_item(sale):
         pick = choices.get(item.id)
-        item.decision = "add" if pick is not None else ("decline" if item.id in choices else None)
-        item.decline_reason = reasons.get(item.id) if item.decision == "decline" else None
+        item.decision = Decision.ADD if pick is not None else (Decision.DECLINE if item.id in choices else None)
+        item.decline_reason = reasons.get(item.id) if item.decision == Decision.DECLINE else None
         for c in covers:
             if c.quote_id:
-                c.status = "chosen" if c.id in chosen_ids else "not_taken"
-    declined = [item for item in sale.items if item.decision == "decline"]
+                c.status = CoverStatus.CHOSEN if c.id in chosen_ids else CoverStatus.NOT_TAKEN
+    declined = [item for item in sale.items if item.decision == Decision.DECLINE]
     for item in declined:
-        audit("sale.declined", user, sale, xcover_ref=sale.xcover_ref, product=item.position + 1,
+        audit(AuditAction.SALE_DECLINED, user, sale, xcover_ref=sale.xcover_ref, product=item.position + 1,
               reason=item.decline_reason)
     if chosen:
         sale.acknowledged_at = utcnow()
         sale.ack_policy_versions = {c.quote_id: c.policy_version for c in chosen}
         sale.ack_disclaimer_hash = disclaimer_hash(chosen)
         sale.cover_total = cover_total(sale)
-        audit("sale.acknowledged", user, sale, xcover_ref=sale.xcover_ref, policy_versions=sale.ack_policy_versions,
+        audit(AuditAction.SALE_ACKNOWLEDGED, user, sale, xcover_ref=sale.xcover_ref,
+              policy_versions=sale.ack_policy_versions,
               disclaimer_sha256=sale.ack_disclaimer_hash)
         db.session.commit()
         return sale
     # Nothing chosen: keep the choices, then tell XCover; a failed opt-out can be retried as is.
-    sale.decline_reason = declined[0].decline_reason if declined else "other"
+    sale.decline_reason = declined[0].decline_reason if declined else DeclineReason.OTHER
     sale.cover_total = Decimal("0.00")
     db.session.commit()
     send_opt_out(sale, user, client)
@@ -108,7 +103,8 @@ def record_choices(sale: Sale, user: User, client: XCoverClientLike, choices: Ma
 
 def opt_out_pending(sale: Sale) -> bool:
     """Tell whether the customer declined everything but XCover has not yet taken the opt-out."""
-    return sale.status == "quoted" and bool(sale.items) and all(i.decision == "decline" for i in sale.items)
+    declined = [i.decision == Decision.DECLINE for i in sale.items]
+    return sale.status == SaleStatus.QUOTED and bool(declined) and all(declined)
 
 
 def send_opt_out(sale: Sale, user: User, client: XCoverClientLike) -> None:
@@ -117,9 +113,10 @@ def send_opt_out(sale: Sale, user: User, client: XCoverClientLike) -> None:
     reasons = sorted({i.decline_reason for i in sale.items if i.decline_reason})
     try:
         client.opt_out(sale.xcover_ref, idempotency_key=key,
-                       partner_metadata={"decline_reason": ",".join(reasons) or "other", "sale_id": str(sale.id)})
+                       partner_metadata={"decline_reason": ",".join(reasons) or DeclineReason.OTHER.value,
+                                         "sale_id": str(sale.id)})
     except XCoverError:
         raise XCoverDown(OPT_OUT_DOWN_MESSAGE) from None
-    transition(sale, "declined")
-    audit("sale.opted_out", user, sale, xcover_ref=sale.xcover_ref, reasons=reasons)
+    transition(sale, SaleStatus.DECLINED)
+    audit(AuditAction.SALE_OPTED_OUT, user, sale, xcover_ref=sale.xcover_ref, reasons=reasons)
     db.session.commit()

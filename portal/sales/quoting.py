@@ -9,6 +9,7 @@ from typing import Any
 from ..extensions import db
 from ..models import Cover, Sale, SaleItem, Store, User
 from ..sensitive import mask_email, mask_phone
+from ..vocab import AuditAction, AuditResult, CoverStatus, SaleStatus
 from ..xcover.errors import XCoverError, XCoverValidationError
 from . import catalogue
 from .lookup import store_today
@@ -77,7 +78,7 @@ def save_draft(user: User, customer: Mapping[str, Any], products: list[Mapping[s
         raise SaleError("Only store staff can sell.")
     if not products:
         raise SaleError("Add at least one product.")
-    if sale is not None and sale.status not in ("draft", "quoted"):
+    if sale is not None and sale.status not in (SaleStatus.DRAFT, SaleStatus.QUOTED):
         raise InvalidTransition("This sale can no longer be changed.")
     clean = {k: (customer.get(k) or "").strip() for k in CUSTOMER_FIELDS}
     clean["phone"] = normalise_phone(clean["phone"], clean["country"] or store.country)
@@ -87,11 +88,11 @@ def save_draft(user: User, customer: Mapping[str, Any], products: list[Mapping[s
         db.session.add(sale)
         requote = True
     else:
-        requote = sale.status == "draft" or not _same_products(sale, products) or sale.country != clean["country"] \
-            or sale.language != clean["language"] or sale.region != clean["region"]
+        requote = (sale.status == SaleStatus.DRAFT or not _same_products(sale, products)
+                   or any(getattr(sale, k) != clean[k] for k in ("country", "language", "region")))
         for k, v in clean.items():
             setattr(sale, k, v)
-        if not requote and sale.status == "quoted":
+        if not requote and sale.status == SaleStatus.QUOTED:
             new_booking_body(sale)  # the policyholder in the booking may have changed
     if requote:
         sale.covers.clear()
@@ -100,14 +101,14 @@ def save_draft(user: User, customer: Mapping[str, Any], products: list[Mapping[s
         for position, p in enumerate(products):
             values = {f: p.get(f) if p.get(f) is not None else "" for f in PRODUCT_FIELDS}
             sale.items.append(SaleItem(position=position, **values))
-        if sale.status == "quoted":
-            transition(sale, "draft")
+        if sale.status == SaleStatus.QUOTED:
+            transition(sale, SaleStatus.DRAFT)
         sale.xcover_ref = None
         sale.quote_total = None
     sale.field_errors = None
     sale.last_error = None
     db.session.flush()
-    audit("sale.saved", user, sale, products=len(products), requote=requote, **customer_summary(sale))
+    audit(AuditAction.SALE_SAVED, user, sale, products=len(products), requote=requote, **customer_summary(sale))
     db.session.commit()
     return sale
 
@@ -132,7 +133,7 @@ def map_field_errors(xcover_errors: Mapping[str, list[str]], lines: list[catalog
 
 def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
     """Ask XCover for one package quote for the whole basket and store each option offered."""
-    if sale.status != "draft":
+    if sale.status != SaleStatus.DRAFT:
         raise InvalidTransition("This sale already has a quote.")
     payload, lines = catalogue.build_quote_request(
         _products_of(sale), currency=sale.currency, country=sale.country, region=sale.region, language=sale.language)
@@ -142,20 +143,22 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
         package = client.create_quote(payload)
     except XCoverValidationError as exc:
         sale.field_errors = map_field_errors(exc.field_errors(), lines)
-        audit("sale.quote_failed", user, sale, result="failure", reason="validation", fields=sorted(sale.field_errors))
+        audit(AuditAction.SALE_QUOTE_FAILED, user, sale, result=AuditResult.FAILURE, reason="validation",
+              fields=sorted(sale.field_errors))
         db.session.commit()
         raise XCoverRejected("XCover could not quote: please check the highlighted fields.",
                              sale.field_errors) from None
     except XCoverError as exc:
-        audit("sale.quote_failed", user, sale, result="failure", reason=type(exc).__name__, status=exc.status)
+        audit(AuditAction.SALE_QUOTE_FAILED, user, sale, result=AuditResult.FAILURE, reason=type(exc).__name__,
+              status=exc.status)
         db.session.commit()
         raise XCoverDown("XCover is not answering right now. Everything you typed is kept: tap Retry.") from None
     for index, line in enumerate(lines):
         quote = package.quote_for_item(index)
         item = sale.items[line.item_position]
         if quote is None:
-            sale.covers.append(Cover(item=item, quote_index=index, status="failed", policy_type=line.offer.policy_type,
-                                     term_months=line.offer.cover_term_months,
+            sale.covers.append(Cover(item=item, quote_index=index, status=CoverStatus.FAILED,
+                                     policy_type=line.offer.policy_type, term_months=line.offer.cover_term_months,
                                      error=(package.error_for_item(index) or "Not available for this product")[:500]))
             continue
         content = quote.content
@@ -183,12 +186,12 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
     # A booking key per quote package, stored before any booking can be sent and reused on every retry.
     sale.idempotency_key = str(uuid.uuid4())
     db.session.flush()
-    if not compare_and_set(sale, "draft", "quoted"):
+    if not compare_and_set(sale, SaleStatus.DRAFT, SaleStatus.QUOTED):
         db.session.rollback()
         raise InvalidTransition("This sale was quoted at the same time on another screen.")
     db.session.refresh(sale)
-    offered = [c for c in sale.covers if c.status == "quoted"]
-    audit("sale.quoted", user, sale, xcover_ref=package.id, options=len(offered),
+    offered = [c for c in sale.covers if c.status == CoverStatus.QUOTED]
+    audit(AuditAction.SALE_QUOTED, user, sale, xcover_ref=package.id, options=len(offered),
           unavailable=len(sale.covers) - len(offered), total=str(package.total_price), currency=sale.currency)
     db.session.commit()
     return sale

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 from ..models import Sale
 from ..security import role_required
 from ..sensitive import find_card_number
+from ..vocab import CoverStatus, Role, SaleStatus
 from ..xcover import get_client
 from . import booking, catalogue, lookup, quoting
 from .forms import (
@@ -25,9 +26,8 @@ from .forms import (
     refuse_card_numbers,
     sale_form_data,
 )
-from .machine import InvalidTransition, SaleError, XCoverDown, XCoverRejected, status_label
+from .machine import InvalidTransition, SaleError, XCoverDown, XCoverRejected
 from .options import (
-    DECLINE_REASONS,
     OPT_OUT_DOWN_MESSAGE,
     mark_options_shown,
     opt_out_pending,
@@ -37,13 +37,7 @@ from .options import (
 from .qr import qr_svg
 
 bp = Blueprint("sales", __name__, url_prefix="/sales")
-SELLERS = ("associate", "manager")
-
-
-@bp.app_template_filter("sale_status")
-def sale_status(status: str) -> tuple[str, str]:
-    """Return the words and badge colour for a sale status."""
-    return status_label(status)
+SELLERS = (Role.ASSOCIATE, Role.MANAGER)
 
 
 @bp.app_template_global("sale_zone")
@@ -73,9 +67,9 @@ def _load(sale_id: int) -> Sale:
 
 def _next_screen(sale: Sale) -> Response:
     """Send the associate to where this sale stands."""
-    if sale.status == "draft":
+    if sale.status == SaleStatus.DRAFT:
         return redirect(url_for("sales.edit", sale_id=sale.id))
-    if sale.status == "quoted":
+    if sale.status == SaleStatus.QUOTED:
         if lookup.chosen_covers(sale) and sale.acknowledged_at:
             return redirect(url_for("sales.payment", sale_id=sale.id))
         return redirect(url_for("sales.options", sale_id=sale.id))
@@ -124,7 +118,7 @@ def _save_and_quote(form: SaleForm, sale: Sale | None) -> Response | tuple[str, 
     except SaleError as exc:
         flash(exc.message, "error")
         return _render_products(form, sale, 422)
-    if sale.status != "draft":
+    if sale.status != SaleStatus.DRAFT:
         return _next_screen(sale)
     return _quote(sale, form)
 
@@ -179,7 +173,7 @@ def new() -> Response | tuple[str, int] | str:
 def edit(sale_id: int) -> Response | tuple[str, int] | str:
     """Screen 1 for a stored sale: fix what XCover refused, or retry the quote."""
     sale = _load(sale_id)
-    if sale.status not in ("draft", "quoted"):
+    if sale.status not in (SaleStatus.DRAFT, SaleStatus.QUOTED):
         return redirect(url_for("sales.show", sale_id=sale.id))
     if request.method == "GET":
         form = SaleForm(data=sale_form_data(sale))
@@ -198,7 +192,7 @@ def edit(sale_id: int) -> Response | tuple[str, int] | str:
 def quote(sale_id: int) -> Response | tuple[str, int]:
     """Retry the quote from the stored draft."""
     sale = _load(sale_id)
-    if sale.status != "draft":
+    if sale.status != SaleStatus.DRAFT:
         return _next_screen(sale)
     return _quote(sale)
 
@@ -208,13 +202,13 @@ def quote(sale_id: int) -> Response | tuple[str, int]:
 def options(sale_id: int) -> Response | tuple[str, int] | str:
     """Screen 2: each product's cover options, Add or No thanks, and the acknowledgement."""
     sale = _load(sale_id)
-    if sale.status != "quoted":
+    if sale.status != SaleStatus.QUOTED:
         return _next_screen(sale)
     if request.method == "GET":
         mark_options_shown(sale, _user())
         form = options_form_for(sale)
         for item in sale.items:
-            chosen = next((c for c in item.covers if c.status == "chosen"), None)
+            chosen = next((c for c in item.covers if c.status == CoverStatus.CHOSEN), None)
             if item.decision:
                 getattr(form, f"choice_{item.id}").data = str(chosen.id) if chosen else "none"
                 getattr(form, f"reason_{item.id}").data = item.decline_reason or ""
@@ -238,7 +232,7 @@ def options(sale_id: int) -> Response | tuple[str, int] | str:
 def _render_options(sale: Sale, form: Any, status: int = 200, retry_opt_out: str = "") -> tuple[str, int]:
     """Render screen 2."""
     return render_template("sales/options.html", sale=sale, form=form, groups=lookup.options_by_item(sale),
-                           reasons=DECLINE_REASONS, retry_opt_out=retry_opt_out, title="Cover options"), status
+                           retry_opt_out=retry_opt_out, title="Cover options"), status
 
 
 @bp.route("/<int:sale_id>/opt-out", methods=["POST"])
@@ -260,7 +254,7 @@ def opt_out(sale_id: int) -> Response | tuple[str, int]:
 def payment(sale_id: int) -> Response | tuple[str, int] | str:
     """Screen 3: record the till payment, then book."""
     sale = _load(sale_id)
-    if sale.status != "quoted" or not lookup.chosen_covers(sale):
+    if sale.status != SaleStatus.QUOTED or not lookup.chosen_covers(sale):
         return _next_screen(sale)
     total = lookup.cover_total(sale)
     if request.method == "GET":
@@ -298,7 +292,7 @@ def _book(sale: Sale) -> Response:
     except InvalidTransition as exc:
         flash(exc.message, "error")
         return redirect(url_for("sales.payment", sale_id=sale.id))
-    if result.sale.status == "quoted":
+    if result.sale.status == SaleStatus.QUOTED:
         return redirect(url_for("sales.payment", sale_id=sale.id))
     return redirect(url_for("sales.show", sale_id=sale.id))
 
@@ -308,7 +302,7 @@ def _book(sale: Sale) -> Response:
 def book(sale_id: int) -> Response:
     """Retry the booking after XCover was down (same idempotency key)."""
     sale = _load(sale_id)
-    if sale.status != "quoted" or sale.payment_recorded_at is None:
+    if sale.status != SaleStatus.QUOTED or sale.payment_recorded_at is None:
         return _next_screen(sale)
     return _book(sale)
 
@@ -320,7 +314,7 @@ def check(sale_id: int) -> Response:
     sale = _load(sale_id)
     stale = timedelta(seconds=current_app.config["BOOKING_STALE_SECONDS"])
     result = booking.reconcile(sale, _user(), get_client(), stale)
-    if result.sale.status == "outcome_unknown":
+    if result.sale.status == SaleStatus.OUTCOME_UNKNOWN:
         flash(result.message, "warning")
     return redirect(url_for("sales.show", sale_id=sale.id))
 
@@ -343,7 +337,7 @@ def resend_email(sale_id: int) -> Response:
 def show(sale_id: int) -> Response | str:
     """The sale page: confirmation and proof of cover, or where the sale stands."""
     sale = _load(sale_id)
-    if sale.status == "booking":
+    if sale.status == SaleStatus.BOOKING:
         # A booking sent by another tap still in flight past the budget counts as unknown.
         stale = timedelta(seconds=current_app.config["BOOKING_STALE_SECONDS"])
         booking.reconcile(sale, _user(), get_client(), stale)
@@ -351,5 +345,5 @@ def show(sale_id: int) -> Response | str:
     return render_template(
         "sales/show.html", sale=sale, covers=lookup.chosen_covers(sale), title=f"Sale {sale.xcover_ref or sale.id}",
         # Sandbox links are root-relative; a phone scanning the code needs the whole address.
-        qr=qr_svg(urljoin(request.host_url, proof_url)) if sale.status == "booked" and proof_url else None,
+        qr=qr_svg(urljoin(request.host_url, proof_url)) if sale.status == SaleStatus.BOOKED and proof_url else None,
         timeline=lookup.timeline(sale))
