@@ -62,6 +62,14 @@ def _member(enum: type[RichStrEnum], value: Optional[str]) -> Optional[RichStrEn
     return None if value is None else enum(value)
 
 
+def _day(text: Optional[str]) -> Optional[date]:
+    """Read the date at the start of an ISO date or timestamp string (None when there is none)."""
+    try:
+        return date.fromisoformat(text[:10]) if text else None
+    except ValueError:
+        return None
+
+
 class Store(db.Model):
     """A shop: its locale settings decide defaults at the counter."""
 
@@ -321,6 +329,16 @@ class Cover(db.Model):
 
     sale: Mapped[Sale] = relationship(back_populates="covers")
     item: Mapped[SaleItem] = relationship(back_populates="covers")
+
+    @property
+    def starts_on(self) -> Optional[date]:
+        """Return the day the policy starts (XCover sends a timestamp or a date)."""
+        return _day(self.start_date)
+
+    @property
+    def ends_on(self) -> Optional[date]:
+        """Return the day the policy ends."""
+        return _day(self.end_date)
 
     @validates("status")
     def _status(self, key: str, value: str) -> Optional[RichStrEnum]:

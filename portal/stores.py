@@ -11,17 +11,10 @@ from .audit import record
 from .audit.service import ensure_chain
 from .auth.passwords import hash_password, password_problem
 from .extensions import db
+from .intl import countries, currencies, languages, primary_language
 from .models import Store, User
 from .vocab import AuditAction, Role
 
-# ISO 3166-1 alpha-2 and ISO 4217 codes the portal knows how to sell in.
-COUNTRIES = {
-    "AU": "Australia", "AT": "Austria", "BE": "Belgium", "CA": "Canada", "CH": "Switzerland", "DE": "Germany",
-    "DK": "Denmark", "ES": "Spain", "FI": "Finland", "FR": "France", "GB": "United Kingdom", "HK": "Hong Kong",
-    "IE": "Ireland", "IT": "Italy", "JP": "Japan", "NL": "Netherlands", "NO": "Norway", "NZ": "New Zealand",
-    "PL": "Poland", "PT": "Portugal", "SE": "Sweden", "SG": "Singapore", "US": "United States",
-}
-CURRENCIES = {"AUD", "CAD", "CHF", "DKK", "EUR", "GBP", "HKD", "JPY", "NOK", "NZD", "PLN", "SEK", "SGD", "USD"}
 _LANGUAGE = re.compile(r"^[a-z]{2}(-[a-z]{2})?$")
 _CODE = re.compile(r"^[A-Z0-9-]{2,16}$")
 _USERNAME = re.compile(r"^[a-z0-9._-]{3,64}$")
@@ -40,11 +33,11 @@ def create_store(code: str, name: str, country: str, currency: str, language: st
         raise InvalidInput("Store code must be 2 to 16 letters, digits or dashes.")
     if not name.strip():
         raise InvalidInput("Store name is required.")
-    if country not in COUNTRIES:
+    if country not in countries():
         raise InvalidInput(f"Unknown country code {country!r}: use ISO 3166-1 alpha-2, e.g. GB.")
-    if currency not in CURRENCIES:
+    if currency not in currencies():
         raise InvalidInput(f"Unknown currency code {currency!r}: use ISO 4217, e.g. GBP.")
-    if not _LANGUAGE.match(language):
+    if not _LANGUAGE.match(language) or primary_language(language) not in languages():
         raise InvalidInput(f"Bad language {language!r}: use ISO 639-1, e.g. en or en-gb.")
     try:
         ZoneInfo(timezone)

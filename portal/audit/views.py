@@ -1,9 +1,7 @@
 """Audit log pages: the filtered viewer and the streamed exports."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any, Iterator, Optional
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context, url_for
@@ -110,9 +108,3 @@ def export(fmt: str) -> Response:
     response.headers["Content-Disposition"] = f'attachment; filename="audit-{label}.{fmt}"'
     return response
 
-
-@bp.app_template_filter("store_time")
-def store_time(moment: datetime, store: Optional[Store] = None) -> str:
-    """Show a UTC time in the store's time zone (UTC for head office), to the second."""
-    tz = ZoneInfo(store.timezone) if store is not None else timezone.utc
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..extensions import db
+from ..intl import money
 from ..models import Cover, Sale, User, utcnow
 from ..sensitive import mask_email
 from ..vocab import AuditAction, AuditResult, CoverStatus, PaymentMethod, SaleStatus
@@ -46,7 +47,7 @@ def amount_errors(sale: Sale, amount: Decimal | None) -> dict[str, list[str]]:
     total = cover_total(sale)
     if amount is None or amount == total:
         return {}
-    return {"amount_collected": [f"Must be exactly {total:.2f} {sale.currency}, the cover total."]}
+    return {"amount_collected": [f"Must be exactly {money(total, sale.currency, sale.store)}, the cover total."]}
 
 
 def record_payment(sale: Sale, user: User, method: str, receipt_number: str, amount: Decimal,
@@ -176,12 +177,15 @@ def check_booking(booking: Any, covers: list[Cover]) -> list[str]:
     booked = {q.id: q for q in booking.quotes}
     for cover in covers:
         quote = booked.get(cover.quote_id)
+        name = cover.title or cover.policy_type
         if quote is None:
-            problems.append(f"{cover.title or cover.policy_type} is missing from the booking.")
+            problems.append(f"{name} is missing from the booking.")
         elif quote.status != "CONFIRMED":
-            problems.append(f"{cover.title or cover.policy_type} is {quote.status}.")
+            problems.append(f"{name} is {quote.status}.")
         elif quote.price != cover.price:
-            problems.append(f"{cover.title or cover.policy_type} was booked at {quote.price}, quoted at {cover.price}.")
+            sale = cover.sale
+            problems.append(f"{name} was booked at {money(quote.price, sale.currency, sale.store)}, "
+                            f"quoted at {money(cover.price, sale.currency, sale.store)}.")
     return problems
 
 

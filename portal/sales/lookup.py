@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from ..audit.browse import timeline_for
 from ..extensions import db
 from ..models import AuditEvent, Cover, Sale, SaleItem, Store, User
+from ..phones import InvalidPhone, to_e164
 from ..vocab import CoverStatus
 
 _CHOSEN = (CoverStatus.CHOSEN, CoverStatus.BOOKED, CoverStatus.FAILED)
@@ -45,12 +46,17 @@ def search_sales(store: Store, query: str, limit: int = 50) -> list[Sale]:
     if not q:
         return todays_sales(store)
     like = f"%{q.lower()}%"
+    try:  # a number typed as the customer would say it: 07400 123456 in a British store
+        same_phone = Sale.phone == to_e164(q, store.country)
+    except InvalidPhone:
+        same_phone = sa.false()
     serial_match = sa.select(SaleItem.sale_id).where(sa.func.lower(SaleItem.serial_number) == q.lower())
     stmt = sa.select(Sale).where(Sale.store_id == store.id, sa.or_(
         sa.func.lower(Sale.xcover_ref).like(like),
         sa.func.lower(Sale.first_name + " " + Sale.last_name).like(like),
         sa.func.lower(Sale.email) == q.lower(),
         Sale.phone.like(f"%{re.sub(r'[^0-9]', '', q) or q}%"),
+        same_phone,
         sa.func.lower(Sale.receipt_number) == q.lower(),
         Sale.id.in_(serial_match),
     )).order_by(Sale.created_at.desc()).limit(limit)

@@ -1,13 +1,14 @@
 """Drafting and quoting: the customer and products typed at the counter, and XCover's options for them."""
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from ..extensions import db
+from ..intl import currencies, primary_language
 from ..models import Cover, Sale, SaleItem, Store, User
+from ..phones import InvalidPhone, calling_code, to_e164
 from ..sensitive import mask_email, mask_phone
 from ..vocab import AuditAction, AuditResult, CoverStatus, SaleStatus
 from ..xcover.errors import XCoverError, XCoverValidationError
@@ -30,9 +31,6 @@ CUSTOMER_FIELDS = ("first_name", "last_name", "email", "phone", "address1", "cit
 PRODUCT_FIELDS = ("product_name", "category", "price", "quantity", "brand", "model", "sku", "serial_number",
                   "purchase_date")
 
-# Telephone country codes for the stores we know; the store's country picks the default prefix.
-CALLING_CODES = {"GB": "44", "AU": "61", "US": "1", "CA": "1", "IE": "353", "NZ": "64", "FR": "33",
-                 "DE": "49", "ES": "34", "IT": "39", "NL": "31"}
 
 # XCover's policyholder keys -> our customer fields (the booking payload uses the same names).
 POLICYHOLDER_KEYS = {"first_name": "first_name", "last_name": "last_name", "email": "email", "phone": "phone",
@@ -42,20 +40,9 @@ POLICYHOLDER_KEYS = {"first_name": "first_name", "last_name": "last_name", "emai
 
 def defaults_for(store: Store) -> dict[str, Any]:
     """Return what the new-sale form starts with, from the store's settings."""
-    return {"country": store.country, "language": store.language, "currency": store.currency,
-            "phone_prefix": "+" + CALLING_CODES.get(store.country, ""), "purchase_date": store_today(store)}
-
-
-def normalise_phone(raw: str, country: str) -> str:
-    """Return a mobile number in +<country code><number> form."""
-    text = raw.strip()
-    digits = re.sub(r"\D", "", text)
-    if text.startswith("+"):
-        return "+" + digits
-    if text.startswith("00"):
-        return "+" + digits[2:]
-    code = CALLING_CODES.get(country, "")
-    return "+" + code + digits.lstrip("0")
+    return {"country": store.country, "language": primary_language(store.language), "currency": store.currency,
+            "currency_name": currencies().get(store.currency, store.currency),
+            "phone_prefix": calling_code(store.country), "purchase_date": store_today(store)}
 
 
 def _products_of(sale: Sale) -> list[dict[str, Any]]:
@@ -81,7 +68,10 @@ def save_draft(user: User, customer: Mapping[str, Any], products: list[Mapping[s
     if sale is not None and sale.status not in (SaleStatus.DRAFT, SaleStatus.QUOTED):
         raise InvalidTransition("This sale can no longer be changed.")
     clean = {k: (customer.get(k) or "").strip() for k in CUSTOMER_FIELDS}
-    clean["phone"] = normalise_phone(clean["phone"], clean["country"] or store.country)
+    try:
+        clean["phone"] = to_e164(clean["phone"], store.country)
+    except InvalidPhone as exc:
+        raise SaleError("Please check the highlighted fields.", {"phone": [exc.message]}) from None
     clean["email"] = clean["email"].lower()
     if sale is None:
         sale = Sale(store_id=store.id, associate_id=user.id, currency=store.currency, status="draft", **clean)

@@ -4,7 +4,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urljoin
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -40,12 +39,6 @@ bp = Blueprint("sales", __name__, url_prefix="/sales")
 SELLERS = (Role.ASSOCIATE, Role.MANAGER)
 
 
-@bp.app_template_global("sale_zone")
-def sale_zone(sale: Sale) -> ZoneInfo:
-    """Return the time zone a sale's times are shown in (its store's)."""
-    return ZoneInfo(sale.store.timezone)
-
-
 @bp.app_template_filter("category_label")
 def category_label(key: str) -> str:
     """Return a product category's label."""
@@ -79,7 +72,7 @@ def _next_screen(sale: Sale) -> Response:
 def _blank_form() -> SaleForm:
     """Return screen 1 filled with the store's defaults."""
     defaults = quoting.defaults_for(current_user.store)
-    form = SaleForm(data={
+    form = SaleForm(phone_region=current_user.store.country, data={
         "country": defaults["country"], "language": defaults["language"], "phone": defaults["phone_prefix"] + " ",
         "items": [{"purchase_date": defaults["purchase_date"], "quantity": 1}],
     })
@@ -116,6 +109,7 @@ def _save_and_quote(form: SaleForm, sale: Sale | None) -> Response | tuple[str, 
     try:
         sale = quoting.save_draft(_user(), form.customer(), form.products(), sale)
     except SaleError as exc:
+        form.apply_errors(exc.field_errors)
         flash(exc.message, "error")
         return _render_products(form, sale, 422)
     if sale.status != SaleStatus.DRAFT:
@@ -128,7 +122,7 @@ def _quote(sale: Sale, form: SaleForm | None = None) -> Response | tuple[str, in
     try:
         quoting.request_quote(sale, _user(), get_client())
     except XCoverRejected as exc:
-        form = form or SaleForm(data=sale_form_data(sale))
+        form = form or SaleForm(phone_region=sale.store.country, data=sale_form_data(sale))
         form.apply_errors(exc.field_errors)
         flash(exc.message, "error")
         return _render_products(form, sale, 422)
@@ -160,7 +154,7 @@ def new() -> Response | tuple[str, int] | str:
     """Screen 1 of a new sale: products and customer."""
     if request.method == "GET":
         return _render_products(_blank_form())
-    form = SaleForm()
+    form = SaleForm(phone_region=current_user.store.country)
     if _rows_changed(form):
         return _render_products(form)
     if not form.validate():
@@ -176,10 +170,10 @@ def edit(sale_id: int) -> Response | tuple[str, int] | str:
     if sale.status not in (SaleStatus.DRAFT, SaleStatus.QUOTED):
         return redirect(url_for("sales.show", sale_id=sale.id))
     if request.method == "GET":
-        form = SaleForm(data=sale_form_data(sale))
+        form = SaleForm(phone_region=sale.store.country, data=sale_form_data(sale))
         form.apply_errors(sale.field_errors or {})
         return _render_products(form, sale)
-    form = SaleForm()
+    form = SaleForm(phone_region=current_user.store.country)
     if _rows_changed(form):
         return _render_products(form, sale)
     if not form.validate():
