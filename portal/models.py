@@ -121,6 +121,7 @@ class User(db.Model):
 
     @validates("role")
     def _role(self, key: str, value: str) -> Optional[RichStrEnum]:
+        """Keep the role as its member."""
         return _member(Role, value)
 
     # Flask-Login protocol
@@ -254,6 +255,7 @@ class Sale(db.Model):
 
     @validates("status", "decline_reason", "payment_method")
     def _vocabulary(self, key: str, value: Optional[str]) -> Optional[RichStrEnum]:
+        """Keep the status, decline reason and payment method as members."""
         return _member({"status": SaleStatus, "decline_reason": DeclineReason, "payment_method": PaymentMethod}[key],
                        value)
 
@@ -295,6 +297,7 @@ class SaleItem(db.Model):
 
     @validates("decision", "decline_reason")
     def _vocabulary(self, key: str, value: Optional[str]) -> Optional[RichStrEnum]:
+        """Keep the decision and decline reason as members."""
         return _member(Decision if key == "decision" else DeclineReason, value)
 
 
@@ -342,4 +345,5 @@ class Cover(db.Model):
 
     @validates("status")
     def _status(self, key: str, value: str) -> Optional[RichStrEnum]:
+        """Keep the status as its member."""
         return _member(CoverStatus, value)

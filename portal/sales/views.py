@@ -26,13 +26,7 @@ from .forms import (
     sale_form_data,
 )
 from .machine import InvalidTransition, SaleError, XCoverDown, XCoverRejected
-from .options import (
-    OPT_OUT_DOWN_MESSAGE,
-    mark_options_shown,
-    opt_out_pending,
-    record_choices,
-    send_opt_out,
-)
+from .options import OPT_OUT_DOWN_MESSAGE, mark_options_shown, opt_out_pending, record_choices, send_opt_out
 from .qr import qr_svg
 
 bp = Blueprint("sales", __name__, url_prefix="/sales")
