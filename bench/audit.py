@@ -26,11 +26,12 @@ import sqlalchemy as sa
 from portal import create_app
 from portal.audit import record
 from portal.audit.browse import EventFilter, day_bounds, export_jsonl, page
-from portal.audit.service import ACTIONS, canonical, compute_hash, safe_details
+from portal.audit.service import canonical, compute_hash, safe_details
 from portal.audit.verify import verify_chains
 from portal.cli import init_db
 from portal.extensions import db
 from portal.models import AuditChainHead, AuditEvent, User
+from portal.vocab import AuditAction
 
 from .machine import describe
 
@@ -84,7 +85,7 @@ def database(backend: str) -> Iterator[str]:
 def synthetic_events(store_id: int, who: list[tuple[int, str, str]], count: int, seq: int, prev_hash: str,
                      rng: random.Random) -> Iterator[dict[str, Any]]:
     """Yield `count` plausible events continuing a chain by the given (id, username, role), with real hashes."""
-    actions = sorted(ACTIONS - {"store.created"})
+    actions = sorted(a.value for a in AuditAction if a != AuditAction.STORE_CREATED)
     weights = [40 if a.startswith("auth.sign_in") else 5 for a in actions]
     start = datetime.now(timezone.utc) - timedelta(days=SPAN_DAYS)
     step = timedelta(days=SPAN_DAYS) / max(count, 1)
@@ -147,7 +148,7 @@ def record_cost(person: User, requests: int) -> dict[str, float]:
 
     def audited() -> None:
         person.failed_sign_ins = (person.failed_sign_ins + 1) % 5
-        record("auth.sign_in", actor=person, object_type="user", object_id=person.id,
+        record(AuditAction.SIGN_IN, actor=person, object_type="user", object_id=person.id,
                details={"reason": "benchmark"})
         db.session.commit()
 

@@ -112,7 +112,30 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    """Expose helpers that every template uses."""
+    """Expose helpers that every template uses: the vocabularies and the store-locale filters."""
+    from jinja2 import pass_context
+
+    from . import intl, phones
+    from .vocab import AuditAction, AuditResult, Role
+    app.jinja_env.globals.update(AuditAction=AuditAction, AuditResult=AuditResult, Role=Role)
+
+    @pass_context
+    def money(context: Any, amount: Any, currency: str, store: Any = None) -> str:
+        """{{ amount|money(currency) }}: the amount as the current store's locale writes it."""
+        return intl.money(amount, currency, store or context.get("current_store"))
+
+    @pass_context
+    def store_time(context: Any, moment: Any, store: Any = None, fmt: str = "datetime") -> str:
+        """{{ moment|store_time }}: a time in the store's zone and locale (fmt: time, date, datetime, seconds)."""
+        return intl.store_time(moment, store or context.get("current_store"), fmt)
+
+    @pass_context
+    def phone(context: Any, number: str | None) -> str:
+        """{{ sale.phone|phone }}: a stored E.164 number as the current store's country writes it."""
+        store = context.get("current_store")
+        return phones.for_display(number, store.country if store is not None else "")
+
+    app.jinja_env.filters.update(money=money, store_time=store_time, phone=phone)
 
     @app.context_processor
     def inject_globals() -> dict[str, Any]:

@@ -14,6 +14,7 @@ from .audit.verify import verify_chains
 from .extensions import db
 from .models import Store, User
 from .stores import InvalidInput, create_store, create_user
+from .vocab import Role
 
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 
@@ -36,13 +37,13 @@ def seed_demo() -> list[tuple[str, str, str]]:
             db.session.scalar(sa.select(sa.func.count()).select_from(User)):
         return []
     created: list[tuple[str, str, str]] = []
-    admin = create_user("admin", "Head Office Admin", "admin", DEMO_PASSWORD, None)
-    created.append((admin.username, "admin", "head office"))
+    admin = create_user("admin", "Head Office Admin", Role.ADMIN, DEMO_PASSWORD, None)
+    created.append((admin.username, Role.ADMIN, "head office"))
     for code, name, country, currency, language, tz, prefix in DEMO_STORES:
         create_store(code, name, country, currency, language, tz, actor=admin)
-        people = [(f"{prefix}.manager", f"{name.split()[-1]} Manager", "manager"),
-                  (f"{prefix}.alex", "Alex Morgan", "associate"),
-                  (f"{prefix}.sam", "Sam Patel", "associate")]
+        people = [(f"{prefix}.manager", f"{name.split()[-1]} Manager", Role.MANAGER),
+                  (f"{prefix}.alex", "Alex Morgan", Role.ASSOCIATE),
+                  (f"{prefix}.sam", "Sam Patel", Role.ASSOCIATE)]
         for username, display, role in people:
             create_user(username, display, role, DEMO_PASSWORD, code, actor=admin)
             created.append((username, role, code))
@@ -79,7 +80,7 @@ def register_commands(app: Flask) -> None:
     @app.cli.command("create-user")
     @click.option("--username", required=True)
     @click.option("--name", "display_name", required=True, help="Full name shown in the portal.")
-    @click.option("--role", required=True, type=click.Choice(["associate", "manager", "admin"]))
+    @click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
     @click.option("--store", "store_code", default=None, help="Store code (associates and managers).")
     @click.option("--password", default=None,
                   help="Password; else $PORTAL_USER_PASSWORD; else you are prompted.")
@@ -137,13 +138,13 @@ def register_commands(app: Flask) -> None:
         """Settle every booking whose outcome is unknown, with its own idempotency key."""
         from datetime import timedelta
 
-        from .sales import service as sales
+        from .sales import booking
         from .xcover import get_client
         stale = timedelta(seconds=stale_seconds if stale_seconds is not None else app.config["BOOKING_STALE_SECONDS"])
-        pending = sales.sales_to_reconcile(stale)
+        pending = booking.sales_to_reconcile(stale)
         if not pending:
             click.echo("Nothing to reconcile.")
             return
         for sale in pending:
-            result = sales.reconcile(sale, None, get_client(), stale)
-            click.echo(f"Sale {sale.id} {sale.xcover_ref}: {sales.status_label(result.sale.status)[0]}")
+            result = booking.reconcile(sale, None, get_client(), stale)
+            click.echo(f"Sale {sale.id} {sale.xcover_ref}: {result.sale.status.label}")

@@ -6,11 +6,10 @@ from decimal import Decimal
 from typing import Optional
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from .extensions import db
-
-ROLES = ("associate", "manager", "admin")
+from .vocab import CoverStatus, Decision, DeclineReason, PaymentMethod, RichStrEnum, Role, SaleStatus
 
 
 def utcnow() -> datetime:
@@ -39,6 +38,38 @@ class UTCDateTime(sa.types.TypeDecorator):
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
+class Vocabulary(sa.types.TypeDecorator):
+    """A closed vocabulary (portal/vocab.py) stored as its plain value and read back as its member."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def __init__(self, enum: type[RichStrEnum], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: Optional[str], dialect: sa.Dialect) -> Optional[str]:
+        """Write the plain value, refusing anything outside the vocabulary."""
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Optional[str], dialect: sa.Dialect) -> Optional[RichStrEnum]:
+        """Read the member back."""
+        return None if value is None else self.enum(value)
+
+
+def _member(enum: type[RichStrEnum], value: Optional[str]) -> Optional[RichStrEnum]:
+    """Turn an assigned value into its member (None stays None), so templates can use .label at once."""
+    return None if value is None else enum(value)
+
+
+def _day(text: Optional[str]) -> Optional[date]:
+    """Read the date at the start of an ISO date or timestamp string (None when there is none)."""
+    try:
+        return date.fromisoformat(text[:10]) if text else None
+    except ValueError:
+        return None
+
+
 class Store(db.Model):
     """A shop: its locale settings decide defaults at the counter."""
 
@@ -65,7 +96,7 @@ class User(db.Model):
 
     __tablename__ = "user_account"
     __table_args__ = (
-        sa.CheckConstraint("role IN ('associate', 'manager', 'admin')", name="ck_user_role"),
+        sa.CheckConstraint(Role.sql_in("role"), name="ck_user_role"),
         sa.CheckConstraint(
             "(role = 'admin' AND store_id IS NULL) OR (role <> 'admin' AND store_id IS NOT NULL)",
             name="ck_user_store_by_role",
@@ -76,7 +107,7 @@ class User(db.Model):
     store_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("store.id"), index=True)
     username: Mapped[str] = mapped_column(sa.String(64), unique=True)
     display_name: Mapped[str] = mapped_column(sa.String(120))
-    role: Mapped[str] = mapped_column(sa.String(16))
+    role: Mapped[Role] = mapped_column(Vocabulary(Role, 16))
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     active: Mapped[bool] = mapped_column(default=True)
     failed_sign_ins: Mapped[int] = mapped_column(default=0)
@@ -87,6 +118,11 @@ class User(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     store: Mapped[Optional[Store]] = relationship(back_populates="users")
+
+    @validates("role")
+    def _role(self, key: str, value: str) -> Optional[RichStrEnum]:
+        """Keep the role as its member."""
+        return _member(Role, value)
 
     # Flask-Login protocol
     @property
@@ -158,19 +194,12 @@ class AuditEvent(db.Model):
     hash: Mapped[str] = mapped_column(sa.String(64))
 
 
-SALE_STATUSES = ("draft", "quoted", "declined", "booking", "booked", "outcome_unknown", "failed")
-COVER_STATUSES = ("quoted", "chosen", "not_taken", "booked", "failed")
-
-
 class Sale(db.Model):
     """One customer at the counter: their basket, contact details, choices, payment and booking."""
 
     __tablename__ = "sale"
     __table_args__ = (
-        sa.CheckConstraint(
-            "status IN ('draft', 'quoted', 'declined', 'booking', 'booked', 'outcome_unknown', 'failed')",
-            name="ck_sale_status",
-        ),
+        sa.CheckConstraint(SaleStatus.sql_in("status"), name="ck_sale_status"),
         sa.Index("ix_sale_store_created", "store_id", "created_at"),
         sa.Index("ix_sale_status", "status"),
     )
@@ -178,7 +207,7 @@ class Sale(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     store_id: Mapped[int] = mapped_column(sa.ForeignKey("store.id"))
     associate_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"))
-    status: Mapped[str] = mapped_column(sa.String(16), default="draft")
+    status: Mapped[SaleStatus] = mapped_column(Vocabulary(SaleStatus, 16), default=SaleStatus.DRAFT)
     currency: Mapped[str] = mapped_column(sa.String(3))
     # The customer (the XCover policyholder).
     first_name: Mapped[str] = mapped_column(sa.String(80))
@@ -194,13 +223,13 @@ class Sale(db.Model):
     # XCover: the quote package (INS reference) and what happened to it.
     xcover_ref: Mapped[Optional[str]] = mapped_column(sa.String(40), index=True)
     quote_total: Mapped[Optional[Decimal]] = mapped_column(sa.Numeric(12, 2))
-    decline_reason: Mapped[Optional[str]] = mapped_column(sa.String(32))
+    decline_reason: Mapped[Optional[DeclineReason]] = mapped_column(Vocabulary(DeclineReason, 32))
     # The customer's tap on "I have seen the key facts", with what exactly they saw.
     acknowledged_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
     ack_policy_versions: Mapped[Optional[dict]] = mapped_column(sa.JSON)
     ack_disclaimer_hash: Mapped[Optional[str]] = mapped_column(sa.String(64))
     # The till payment (products and cover together); never a card number.
-    payment_method: Mapped[Optional[str]] = mapped_column(sa.String(16))
+    payment_method: Mapped[Optional[PaymentMethod]] = mapped_column(Vocabulary(PaymentMethod, 16))
     receipt_number: Mapped[Optional[str]] = mapped_column(sa.String(64), index=True)
     amount_collected: Mapped[Optional[Decimal]] = mapped_column(sa.Numeric(12, 2))
     card_last4: Mapped[Optional[str]] = mapped_column(sa.String(4))
@@ -224,6 +253,12 @@ class Sale(db.Model):
     covers: Mapped[list[Cover]] = relationship(
         back_populates="sale", order_by="Cover.quote_index", cascade="all, delete-orphan")
 
+    @validates("status", "decline_reason", "payment_method")
+    def _vocabulary(self, key: str, value: Optional[str]) -> Optional[RichStrEnum]:
+        """Keep the status, decline reason and payment method as members."""
+        return _member({"status": SaleStatus, "decline_reason": DeclineReason, "payment_method": PaymentMethod}[key],
+                       value)
+
     @property
     def customer_name(self) -> str:
         """Return the customer's full name."""
@@ -239,7 +274,7 @@ class SaleItem(db.Model):
     __tablename__ = "sale_item"
     __table_args__ = (
         sa.CheckConstraint("quantity >= 1", name="ck_sale_item_quantity"),
-        sa.CheckConstraint("decision IS NULL OR decision IN ('add', 'decline')", name="ck_sale_item_decision"),
+        sa.CheckConstraint(f"decision IS NULL OR {Decision.sql_in('decision')}", name="ck_sale_item_decision"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -254,11 +289,16 @@ class SaleItem(db.Model):
     sku: Mapped[str] = mapped_column(sa.String(64), default="")
     serial_number: Mapped[str] = mapped_column(sa.String(64), default="", index=True)
     purchase_date: Mapped[date] = mapped_column(sa.Date)
-    decision: Mapped[Optional[str]] = mapped_column(sa.String(8))
-    decline_reason: Mapped[Optional[str]] = mapped_column(sa.String(32))
+    decision: Mapped[Optional[Decision]] = mapped_column(Vocabulary(Decision, 8))
+    decline_reason: Mapped[Optional[DeclineReason]] = mapped_column(Vocabulary(DeclineReason, 32))
 
     sale: Mapped[Sale] = relationship(back_populates="items")
     covers: Mapped[list[Cover]] = relationship(back_populates="item", order_by="Cover.quote_index")
+
+    @validates("decision", "decline_reason")
+    def _vocabulary(self, key: str, value: Optional[str]) -> Optional[RichStrEnum]:
+        """Keep the decision and decline reason as members."""
+        return _member(Decision if key == "decision" else DeclineReason, value)
 
 
 class Cover(db.Model):
@@ -266,8 +306,7 @@ class Cover(db.Model):
 
     __tablename__ = "cover"
     __table_args__ = (
-        sa.CheckConstraint(
-            "status IN ('quoted', 'chosen', 'not_taken', 'booked', 'failed')", name="ck_cover_status"),
+        sa.CheckConstraint(CoverStatus.sql_in("status"), name="ck_cover_status"),
         sa.UniqueConstraint("sale_id", "quote_index", name="uq_cover_sale_index"),
     )
 
@@ -276,7 +315,7 @@ class Cover(db.Model):
     item_id: Mapped[int] = mapped_column(sa.ForeignKey("sale_item.id", ondelete="CASCADE"), index=True)
     quote_index: Mapped[int] = mapped_column()
     quote_id: Mapped[Optional[str]] = mapped_column(sa.String(64))
-    status: Mapped[str] = mapped_column(sa.String(16), default="quoted")
+    status: Mapped[CoverStatus] = mapped_column(Vocabulary(CoverStatus, 16), default=CoverStatus.QUOTED)
     policy_type: Mapped[str] = mapped_column(sa.String(64))
     policy_version: Mapped[str] = mapped_column(sa.String(64), default="")
     title: Mapped[str] = mapped_column(sa.String(200), default="")
@@ -293,3 +332,18 @@ class Cover(db.Model):
 
     sale: Mapped[Sale] = relationship(back_populates="covers")
     item: Mapped[SaleItem] = relationship(back_populates="covers")
+
+    @property
+    def starts_on(self) -> Optional[date]:
+        """Return the day the policy starts (XCover sends a timestamp or a date)."""
+        return _day(self.start_date)
+
+    @property
+    def ends_on(self) -> Optional[date]:
+        """Return the day the policy ends."""
+        return _day(self.end_date)
+
+    @validates("status")
+    def _status(self, key: str, value: str) -> Optional[RichStrEnum]:
+        """Keep the status as its member."""
+        return _member(CoverStatus, value)

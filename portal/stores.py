@@ -11,16 +11,10 @@ from .audit import record
 from .audit.service import ensure_chain
 from .auth.passwords import hash_password, password_problem
 from .extensions import db
-from .models import ROLES, Store, User
+from .intl import countries, currencies, languages, primary_language
+from .models import Store, User
+from .vocab import AuditAction, Role
 
-# ISO 3166-1 alpha-2 and ISO 4217 codes the portal knows how to sell in.
-COUNTRIES = {
-    "AU": "Australia", "AT": "Austria", "BE": "Belgium", "CA": "Canada", "CH": "Switzerland", "DE": "Germany",
-    "DK": "Denmark", "ES": "Spain", "FI": "Finland", "FR": "France", "GB": "United Kingdom", "HK": "Hong Kong",
-    "IE": "Ireland", "IT": "Italy", "JP": "Japan", "NL": "Netherlands", "NO": "Norway", "NZ": "New Zealand",
-    "PL": "Poland", "PT": "Portugal", "SE": "Sweden", "SG": "Singapore", "US": "United States",
-}
-CURRENCIES = {"AUD", "CAD", "CHF", "DKK", "EUR", "GBP", "HKD", "JPY", "NOK", "NZD", "PLN", "SEK", "SGD", "USD"}
 _LANGUAGE = re.compile(r"^[a-z]{2}(-[a-z]{2})?$")
 _CODE = re.compile(r"^[A-Z0-9-]{2,16}$")
 _USERNAME = re.compile(r"^[a-z0-9._-]{3,64}$")
@@ -39,11 +33,11 @@ def create_store(code: str, name: str, country: str, currency: str, language: st
         raise InvalidInput("Store code must be 2 to 16 letters, digits or dashes.")
     if not name.strip():
         raise InvalidInput("Store name is required.")
-    if country not in COUNTRIES:
+    if country not in countries():
         raise InvalidInput(f"Unknown country code {country!r}: use ISO 3166-1 alpha-2, e.g. GB.")
-    if currency not in CURRENCIES:
+    if currency not in currencies():
         raise InvalidInput(f"Unknown currency code {currency!r}: use ISO 4217, e.g. GBP.")
-    if not _LANGUAGE.match(language):
+    if not _LANGUAGE.match(language) or primary_language(language) not in languages():
         raise InvalidInput(f"Bad language {language!r}: use ISO 639-1, e.g. en or en-gb.")
     try:
         ZoneInfo(timezone)
@@ -56,7 +50,7 @@ def create_store(code: str, name: str, country: str, currency: str, language: st
     db.session.add(store)
     db.session.flush()
     ensure_chain(store.id)
-    record("store.created", actor=actor, store_id=None, object_type="store", object_id=store.code,
+    record(AuditAction.STORE_CREATED, actor=actor, store_id=None, object_type="store", object_id=store.code,
            details={"name": store.name, "country": country, "currency": currency, "language": language,
                     "timezone": timezone})
     return store
@@ -68,12 +62,12 @@ def create_user(username: str, display_name: str, role: str, password: str, stor
     username = username.strip().lower()
     if not _USERNAME.match(username):
         raise InvalidInput("Username must be 3 to 64 lower-case letters, digits, dots, dashes or underscores.")
-    if role not in ROLES:
-        raise InvalidInput(f"Role must be one of {', '.join(ROLES)}.")
+    if Role.get(role) is None:
+        raise InvalidInput(f"Role must be one of {', '.join(Role)}.")
     if not display_name.strip():
         raise InvalidInput("Name is required.")
     store: Optional[Store] = None
-    if role == "admin":
+    if role == Role.ADMIN:
         if store_code:
             raise InvalidInput("Admins belong to head office, not a store: leave the store out.")
     else:
@@ -91,6 +85,6 @@ def create_user(username: str, display_name: str, role: str, password: str, stor
                 password_hash=hash_password(password), store=store)
     db.session.add(user)
     db.session.flush()
-    record("user.created", actor=actor, store_id=store.id if store else None, object_type="user",
+    record(AuditAction.USER_CREATED, actor=actor, store_id=store.id if store else None, object_type="user",
            object_id=user.id, details={"username": username, "role": role, "display_name": user.display_name})
     return user

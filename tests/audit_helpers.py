@@ -8,9 +8,10 @@ import sqlalchemy as sa
 from portal.audit import record
 from portal.extensions import db
 from portal.models import AuditEvent, Store
+from portal.vocab import AuditAction
 
 
-def fill(store: Store, count: int, action: str = "auth.sign_in", **kwargs: Any) -> list[AuditEvent]:
+def fill(store: Store, count: int, action: AuditAction = AuditAction.SIGN_IN, **kwargs: Any) -> list[AuditEvent]:
     """Append `count` events to a store's chain, committing each as a request would."""
     events = []
     for i in range(count):

@@ -1,11 +1,11 @@
-"""A small in-memory stand-in for the XCover client (contract-xcover.md), for service tests."""
+"""A small in-memory stand-in for the XCover client (XCoverClientLike in portal/sales/machine.py), for service tests."""
 from __future__ import annotations
 
 import dataclasses
 import threading
 import uuid
 from decimal import Decimal
-from typing import Optional
+from typing import Any, Optional
 
 from portal.xcover.errors import XCoverError
 from portal.xcover.types import Benefitish, Booking, Content, Quote, QuotePackage

@@ -58,7 +58,7 @@ def sale_data(price: str = "800.00", **extra: str) -> dict[str, str]:
     """A one-product sale form."""
     return {"items-0-product_name": "TV", "items-0-category": "electronics", "items-0-price": price,
             "items-0-quantity": "1", "items-0-purchase_date": YESTERDAY, "first_name": "Jane", "last_name": "Doe",
-            "email": "jane@example.com", "phone": "+44 7700 900123", "address1": "1 High Street", "city": "London",
+            "email": "jane@example.com", "phone": "+44 7400 123456", "address1": "1 High Street", "city": "London",
             "region": "", "postcode": "SW1A 1AA", "country": "GB", "language": "en", **extra}
 
 

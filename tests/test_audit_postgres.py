@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 from portal.audit import record
 from portal.audit.verify import verify_chains
 from portal.extensions import db
+from portal.vocab import AuditAction
 
 from .audit_helpers import fill
 from .conftest import ROOT
@@ -45,7 +46,7 @@ def app_role(app) -> Iterator[str]:
 def test_app_role_can_append_and_read_but_never_rewrite(store, app_role):
     fill(store, 2)
     db.session.execute(sa.text(f'SET ROLE "{app_role}"'))
-    record("auth.sign_in", store_id=store.id)  # appending (chain head included) is allowed
+    record(AuditAction.SIGN_IN, store_id=store.id)  # appending (chain head included) is allowed
     db.session.commit()
     assert db.session.scalar(sa.text("SELECT count(*) FROM audit_event")) >= 3
     for statement in ("UPDATE audit_event SET result = 'failure'", "DELETE FROM audit_event",

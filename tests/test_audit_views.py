@@ -16,6 +16,7 @@ from portal.audit.browse import EventFilter, csv_cell, escape_controls, page, ti
 from portal.audit.verify import verify_chains
 from portal.extensions import db
 from portal.models import AuditEvent
+from portal.vocab import AuditAction
 
 from .audit_helpers import chain, fill
 
@@ -43,12 +44,13 @@ def admin(make_user):
 
 @pytest.mark.both_dbs
 def test_manager_sees_own_store_and_the_view_is_audited(client, auth, store, other_store, manager):
-    fill(other_store, 2, action="auth.sign_out")
+    fill(other_store, 2, action=AuditAction.SIGN_OUT)
     auth.sign_in("meg")
     response = client.get("/audit/")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    assert "<td>auth.sign_in</td>" in html and "<td>auth.sign_out</td>" not in html  # Sydney's stay in Sydney
+    assert '<code class="muted">auth.sign_in</code>' in html
+    assert '<code class="muted">auth.sign_out</code>' not in html  # Sydney's stay in Sydney
     viewed = last_event()
     assert (viewed.action, viewed.actor_name, viewed.store_id, viewed.object_type) == (
         "audit.viewed", "meg", store.id, "audit_log")
@@ -74,14 +76,14 @@ def test_associate_and_anonymous_are_kept_out(client, auth, store, make_user):
 
 
 def test_admin_picks_any_store_or_head_office(client, auth, store, other_store, admin):
-    fill(other_store, 1, action="auth.sign_out")
+    fill(other_store, 1, action=AuditAction.SIGN_OUT)
     auth.sign_in("hqadmin")
     head_office = client.get("/audit/").get_data(as_text=True)
-    assert "<td>store.created</td>" in head_office and "Head office: times in UTC" in head_office
+    assert '<code class="muted">store.created</code>' in head_office and "Head office: times in UTC" in head_office
     assert f'<option selected value="{other_store.id}">' in client.get(f"/audit/?store={other_store.id}").get_data(
         as_text=True)
     sydney = client.get(f"/audit/?store={other_store.id}").get_data(as_text=True)
-    assert "<td>auth.sign_out</td>" in sydney and "Australia/Sydney" in sydney
+    assert '<code class="muted">auth.sign_out</code>' in sydney and "Australia/Sydney" in sydney
     assert last_event().store_id == other_store.id and last_event().actor_name == "hqadmin"
     assert client.get("/audit/?store=999").status_code == 404
 
@@ -89,15 +91,19 @@ def test_admin_picks_any_store_or_head_office(client, auth, store, other_store, 
 def test_filters_by_action_actor_object_and_dates(client, auth, store, manager, make_user):
     ann = make_user("ann", "associate", store)
     old = datetime(2025, 3, 10, 12, tzinfo=timezone.utc)
-    record("auth.sign_out", actor=ann, object_type="sale", object_id="ABCDE-12345-INS", occurred_at=old)
-    record("auth.sign_in", actor=ann, object_type="sale", object_id="ZZZZZ-99999-INS")
+    record(AuditAction.SIGN_OUT, actor=ann, object_type="sale", object_id="ABCDE-12345-INS", occurred_at=old)
+    record(AuditAction.SIGN_IN, actor=ann, object_type="sale", object_id="ZZZZZ-99999-INS")
     db.session.commit()
     auth.sign_in("meg")
 
     def shown(query: str) -> set[str]:
         html = client.get("/audit/?" + query).get_data(as_text=True)
-        return set(re.findall(r"<td>(auth\.[a-z_]+|user\.created|audit\.viewed)</td>", html))
+        return set(re.findall(r'<code class="muted">(auth\.[a-z_]+|user\.created|audit\.viewed)</code>', html))
 
+    filters = client.get("/audit/").get_data(as_text=True)
+    for action in AuditAction:  # the action filter speaks in words, and filters by the stored value
+        assert f'<option value="{action.value}">{action.label}</option>' in filters
+    assert f"{AuditAction.SIGN_OUT.label}<br>" in client.get("/audit/?action=auth.sign_out").get_data(as_text=True)
     assert shown("action=auth.sign_out") == {"auth.sign_out"}
     assert shown("actor=ANN") == {"auth.sign_out", "auth.sign_in"}
     assert shown("object_id=ABCDE-12345-INS") == {"auth.sign_out"}
@@ -149,7 +155,7 @@ def test_page_cursors_in_the_service(app, store):
 
 @pytest.mark.both_dbs
 def test_csv_export_streams_neutralises_formulas_and_escapes_controls(client, auth, store, manager):
-    record("auth.sign_in", store_id=store.id, object_type="sale", object_id="=HYPERLINK(\"http://x\")",
+    record(AuditAction.SIGN_IN, store_id=store.id, object_type="sale", object_id="=HYPERLINK(\"http://x\")",
            details={"note": "line one\r\nline two\x00\x7f", "who": "+44 something", "at": "@sum"})
     db.session.commit()
     auth.sign_in("meg")
@@ -171,7 +177,7 @@ def test_csv_export_streams_neutralises_formulas_and_escapes_controls(client, au
 
 @pytest.mark.both_dbs
 def test_jsonl_export_round_trips_and_verifies_offline(client, auth, store, manager):
-    record("auth.sign_in", store_id=store.id, details={"note": "sep\u2028arator\x7f\nnewline"})
+    record(AuditAction.SIGN_IN, store_id=store.id, details={"note": "sep\u2028arator\x7f\nnewline"})
     db.session.commit()
     auth.sign_in("meg")
     response = client.get("/audit/export.jsonl", buffered=True)
@@ -182,8 +188,9 @@ def test_jsonl_export_round_trips_and_verifies_offline(client, auth, store, mana
     events = [json.loads(line) for line in lines]
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert events[-1]["action"] == "audit.exported"  # the export records itself before it streams
-    from portal.audit.service import GENESIS_HASH, canonical
     import hashlib
+
+    from portal.audit.service import GENESIS_HASH, canonical
     prev = GENESIS_HASH
     for e in events:  # the export alone is enough to check the chain
         fields = {k: v for k, v in e.items() if k not in ("id", "hash")}
@@ -211,17 +218,18 @@ def test_escaping_helpers():
 @pytest.mark.both_dbs
 def test_timeline_for_a_sale_and_its_partial(app, store, other_store, make_user):
     ann = make_user("ann", "associate", store)
-    record("auth.sign_in", actor=ann, object_type="sale", object_id="42")
-    record("auth.sign_out", actor=ann, object_type="sale", object_id="42", result="failure")
-    record("auth.sign_in", actor=ann, object_type="sale", object_id="43")
-    record("auth.sign_in", store_id=other_store.id, object_type="sale", object_id="42")
+    record(AuditAction.SIGN_IN, actor=ann, object_type="sale", object_id="42")
+    record(AuditAction.SIGN_OUT, actor=ann, object_type="sale", object_id="42", result="failure")
+    record(AuditAction.SIGN_IN, actor=ann, object_type="sale", object_id="43")
+    record(AuditAction.SIGN_IN, store_id=other_store.id, object_type="sale", object_id="42")
     db.session.commit()
     events = timeline_for("sale", "42", store.id)
     assert [(e.action, e.result) for e in events] == [("auth.sign_in", "success"), ("auth.sign_out", "failure")]
     with app.test_request_context("/"):
         html = render_template("audit/_timeline.html", events=events)
     assert html.count('class="timeline-item"') == 2
-    assert html.index("auth.sign_in") < html.index("auth.sign_out") and "badge-bad" in html and "ann" in html
+    assert html.index(AuditAction.SIGN_IN.label) < html.index(AuditAction.SIGN_OUT.label)
+    assert "badge-bad" in html and "ann" in html
     with app.test_request_context("/"):
         assert "Nothing recorded yet" in render_template("audit/_timeline.html", events=[])
 
@@ -266,6 +274,7 @@ def test_every_action_in_the_app_leaves_exactly_one_event(client, auth, runner, 
 
 def test_date_range_is_read_in_the_store_time_zone():
     from datetime import date
+
     from portal.audit.browse import day_bounds
     start, end = day_bounds(date(2026, 1, 15), date(2026, 1, 15), "Australia/Sydney")  # AEDT, UTC+11
     assert (start.isoformat(), end.isoformat()) == ("2026-01-14T13:00:00+00:00", "2026-01-15T13:00:00+00:00")
@@ -307,9 +316,9 @@ def test_an_xcover_reference_or_receipt_finds_its_sales_events(app, store, other
     elsewhere = Sale(store_id=other_store.id, xcover_ref="ABCDE-12345-INS", **common)
     db.session.add_all([sale, elsewhere])
     db.session.flush()
-    record("auth.sign_in", actor=ann, object_type="sale", object_id=sale.id)
-    record("auth.sign_out", actor=ann, object_type="user", object_id=sale.id)  # same id, not a sale
-    record("auth.sign_in", store_id=other_store.id, object_type="sale", object_id=elsewhere.id)
+    record(AuditAction.SIGN_IN, actor=ann, object_type="sale", object_id=sale.id)
+    record(AuditAction.SIGN_OUT, actor=ann, object_type="user", object_id=sale.id)  # same id, not a sale
+    record(AuditAction.SIGN_IN, store_id=other_store.id, object_type="sale", object_id=elsewhere.id)
     db.session.commit()
     for typed in ("abcde-12345-ins", "T-991", str(sale.id)):
         found = page(EventFilter(chain_key=store.id, object_id=typed)).events

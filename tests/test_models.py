@@ -37,9 +37,13 @@ def test_associate_must_have_a_store(app):
 
 @pytest.mark.both_dbs
 def test_unknown_role_refused(store):
-    db.session.add(User(username="bad", display_name="Bad", role="owner", password_hash="x", store_id=store.id))
-    with pytest.raises(IntegrityError):
-        db.session.commit()
+    with pytest.raises(ValueError):  # the model refuses it first...
+        User(username="bad", display_name="Bad", role="owner", password_hash="x", store_id=store.id)
+    with pytest.raises(IntegrityError):  # ...and the database refuses it behind the model's back too
+        db.session.execute(sa.text(
+            "INSERT INTO user_account (username, display_name, role, password_hash, store_id, active, failed_sign_ins,"
+            " sessions_valid_after, created_at, updated_at) VALUES ('bad', 'Bad', 'owner', 'x', :store, true, 0,"
+            " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"store": store.id})
     db.session.rollback()
 
 

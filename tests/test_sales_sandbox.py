@@ -25,11 +25,11 @@ def seller(store, make_user, auth):
 
 
 def to_payment(client) -> tuple[int, str]:
-    """Start a two-product sale, add cover for both, and return the sale id and the cover total."""
+    """Start a two-product sale, add cover for both, and return the sale id and the cover total as shown (£370.00)."""
     sale_id = start_sale(client)
     choose_all(client, sale_id)
     html = client.get(f"/sales/{sale_id}/payment").get_data(as_text=True)
-    return sale_id, re.search(r'id="cover-total">([0-9.]+)', html).group(1)
+    return sale_id, re.search(r'id="cover-total">(£[0-9,]+\.[0-9]{2})<', html).group(1)
 
 
 def fault(sandbox, operation: str, mode: str, seconds: float) -> None:

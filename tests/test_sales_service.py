@@ -10,14 +10,15 @@ import sqlalchemy as sa
 from werkzeug.datastructures import MultiDict
 
 from portal.extensions import db
-from portal.models import AuditEvent, Sale
-from portal.sales import catalogue, service
+from portal.models import AuditEvent, Sale, utcnow
+from portal.sales import booking, catalogue, lookup, machine, options, quoting
 from portal.sales.forms import CARD_MESSAGE, PaymentForm, SaleForm
+from portal.vocab import SaleStatus
 from portal.xcover.errors import XCoverOutcomeUnknown, XCoverUnavailable, XCoverValidationError
 from tests.sales_fake import FakeXCover
 
 CARD = "4111 1111 1111 1111"
-CUSTOMER = {"first_name": "Jane", "last_name": "Doe", "email": "Jane@Example.com", "phone": "07700 900123",
+CUSTOMER = {"first_name": "Jane", "last_name": "Doe", "email": "Jane@Example.com", "phone": "07400 123456",
             "address1": "1 High Street", "city": "London", "region": "", "postcode": "SW1A 1AA", "country": "GB",
             "language": "en"}
 
@@ -38,20 +39,20 @@ def alex(store, make_user):
 
 
 def quoted_sale(user, fake, products=None) -> Sale:
-    sale = service.save_draft(user, CUSTOMER, products or [product(), product("Phone", "mobile_phones", "500.00")])
-    return service.request_quote(sale, user, fake)
+    sale = quoting.save_draft(user, CUSTOMER, products or [product(), product("Phone", "mobile_phones", "500.00")])
+    return quoting.request_quote(sale, user, fake)
 
 
 def choose_first(sale: Sale, user, fake) -> Sale:
     choices = {item.id: next(c.id for c in item.covers if c.quote_id) for item in sale.items}
-    return service.record_choices(sale, user, fake, choices, {}, acknowledged=True)
+    return options.record_choices(sale, user, fake, choices, {}, acknowledged=True)
 
 
 def paid_sale(user, fake, receipt: str) -> Sale:
     """A one-product sale with its first option chosen and the payment recorded."""
     sale = quoted_sale(user, fake, [product()])
     choose_first(sale, user, fake)
-    return service.record_payment(sale, user, "cash", receipt, service.cover_total(sale))
+    return booking.record_payment(sale, user, "cash", receipt, lookup.cover_total(sale))
 
 
 def actions(sale: Sale) -> list[str]:
@@ -62,22 +63,21 @@ def actions(sale: Sale) -> list[str]:
 # --- status machine ------------------------------------------------------------------------------
 
 def test_status_machine_allows_only_the_sale_path():
-    assert service.can_transition("draft", "quoted")
-    assert service.can_transition("quoted", "booking")
-    assert service.can_transition("booking", "outcome_unknown")
-    assert service.can_transition("outcome_unknown", "booked")
-    assert not service.can_transition("draft", "booked")
-    assert not service.can_transition("booked", "quoted")
-    assert not service.can_transition("declined", "booking")
-    assert not service.can_transition("outcome_unknown", "declined")
-    assert set(service.TRANSITIONS) == set(service.STATUS_LABELS) == {
-        "draft", "quoted", "declined", "booking", "booked", "outcome_unknown", "failed"}
+    assert machine.can_transition("draft", "quoted")
+    assert machine.can_transition("quoted", "booking")
+    assert machine.can_transition("booking", "outcome_unknown")
+    assert machine.can_transition("outcome_unknown", "booked")
+    assert not machine.can_transition("draft", "booked")
+    assert not machine.can_transition("booked", "quoted")
+    assert not machine.can_transition("declined", "booking")
+    assert not machine.can_transition("outcome_unknown", "declined")
+    assert set(machine.TRANSITIONS) == set(SaleStatus)
 
 
 def test_transition_refuses_a_wrong_move(app):
     sale = Sale(status="booked")
-    with pytest.raises(service.InvalidTransition):
-        service.transition(sale, "booking")
+    with pytest.raises(machine.InvalidTransition):
+        machine.transition(sale, "booking")
     assert sale.status == "booked"
 
 
@@ -121,11 +121,12 @@ def _sale_formdata(**overrides: str) -> MultiDict:
     return MultiDict(data)
 
 
-@pytest.mark.parametrize("field", ["items-0-product_name", "items-0-serial_number", "first_name", "address1", "items-0-sku"])
+@pytest.mark.parametrize("field", ["items-0-product_name", "items-0-serial_number", "first_name", "address1",
+                                   "items-0-sku", "phone"])
 def test_card_number_in_any_sale_field_is_refused_and_blanked(app, field):
     with app.test_request_context(method="POST", data=_sale_formdata(**{field: f"ref {CARD} x"})):
         app.config["WTF_CSRF_ENABLED"] = False
-        form = SaleForm()
+        form = SaleForm(phone_region="GB")
         assert not form.validate()
         bad = {f.name: f for f in _all_fields(form)}[field]
         assert CARD_MESSAGE in bad.errors
@@ -149,7 +150,7 @@ def test_payment_form_refuses_card_number_but_takes_last_four(app):
 def test_ordinary_long_numbers_are_not_card_numbers(app):
     app.config["WTF_CSRF_ENABLED"] = False
     with app.test_request_context(method="POST", data=_sale_formdata(**{"items-0-sku": "5012345678900"})):
-        assert SaleForm().validate()
+        assert SaleForm(phone_region="GB").validate()
 
 
 def _all_fields(form):
@@ -163,24 +164,24 @@ def _all_fields(form):
 def test_two_product_sale_books_with_one_quote_request(app, alex, fake):
     sale = quoted_sale(alex, fake)
     assert fake.count("create_quote") == 1 and sale.status == "quoted" and sale.xcover_ref.endswith("-INS")
-    assert sale.phone == "+447700900123" and sale.email == "jane@example.com"
+    assert sale.phone == "+447400123456" and sale.email == "jane@example.com"
     assert len(sale.covers) == 4 and sale.idempotency_key
     choose_first(sale, alex, fake)
-    assert sale.ack_disclaimer_hash == service.disclaimer_hash(service.chosen_covers(sale))
+    assert sale.ack_disclaimer_hash == options.disclaimer_hash(lookup.chosen_covers(sale))
     assert set(sale.ack_policy_versions.values()) == {"v1-product_warranty", "v1-device_protection"}
-    total = service.cover_total(sale)
+    total = lookup.cover_total(sale)
     assert total == Decimal("175.00")
-    with pytest.raises(service.SaleError) as wrong:
-        service.record_payment(sale, alex, "card", "R-1", Decimal("170.00"))
+    with pytest.raises(machine.SaleError) as wrong:
+        booking.record_payment(sale, alex, "card", "R-1", Decimal("170.00"))
     assert "amount_collected" in wrong.value.field_errors
-    service.record_payment(sale, alex, "card", "R-1", total, "4242")
-    result = service.book(sale, alex, fake)
+    booking.record_payment(sale, alex, "card", "R-1", total, "4242")
+    result = booking.book(sale, alex, fake)
     assert result.sale.status == "booked" and sale.coi_url
     sent = [c for c in fake.calls if c[0] == "create_booking"][0][1]
     assert sent["key"] == sale.idempotency_key
-    assert sent["payload"]["policyholder"]["phone"] == "+447700900123"
+    assert sent["payload"]["policyholder"]["phone"] == "+447400123456"
     assert len(sent["payload"]["quotes"]) == 2
-    assert all(c.status == "booked" for c in service.chosen_covers(sale))
+    assert all(c.status == "booked" for c in lookup.chosen_covers(sale))
     assert actions(sale) == ["sale.saved", "sale.quoted", "sale.acknowledged", "sale.payment_recorded",
                              "sale.booking_sent", "sale.booked"]
     details = db.session.scalars(sa.select(AuditEvent.details).where(AuditEvent.object_id == str(sale.id))).all()
@@ -193,8 +194,8 @@ def test_ineligible_item_is_shown_as_unavailable(app, alex, fake):
     sale2 = quoted_sale(alex, fake, [product(), product("Boat", "boats")])
     boat = sale2.items[1]
     assert [c.status for c in boat.covers] == ["failed"] and boat.covers[0].error == "Not eligible"
-    with pytest.raises(service.SaleError) as missing:
-        service.record_choices(sale2, alex, fake, {}, {}, acknowledged=True)
+    with pytest.raises(machine.SaleError) as missing:
+        options.record_choices(sale2, alex, fake, {}, {}, acknowledged=True)
     assert f"choice_{sale2.items[0].id}" in missing.value.field_errors
     assert f"choice_{boat.id}" not in missing.value.field_errors
 
@@ -202,11 +203,11 @@ def test_ineligible_item_is_shown_as_unavailable(app, alex, fake):
 @pytest.mark.both_dbs
 def test_decline_everything_needs_a_reason_and_sends_an_opt_out(app, alex, fake):
     sale = quoted_sale(alex, fake)
-    with pytest.raises(service.SaleError) as no_reason:
-        service.record_choices(sale, alex, fake, {i.id: None for i in sale.items}, {}, acknowledged=False)
+    with pytest.raises(machine.SaleError) as no_reason:
+        options.record_choices(sale, alex, fake, {i.id: None for i in sale.items}, {}, acknowledged=False)
     assert set(no_reason.value.field_errors) == {f"reason_{i.id}" for i in sale.items}
     reasons = {sale.items[0].id: "too_expensive", sale.items[1].id: "already_covered"}
-    service.record_choices(sale, alex, fake, {i.id: None for i in sale.items}, reasons, acknowledged=False)
+    options.record_choices(sale, alex, fake, {i.id: None for i in sale.items}, reasons, acknowledged=False)
     assert sale.status == "declined"
     opt_out = [c for c in fake.calls if c[0] == "opt_out"][0][1]
     assert opt_out["package_id"] == sale.xcover_ref
@@ -217,36 +218,36 @@ def test_decline_everything_needs_a_reason_and_sends_an_opt_out(app, alex, fake)
 def test_opt_out_failure_keeps_the_answer_for_retry(app, alex, fake):
     sale = quoted_sale(alex, fake, [product()])
     fake.fail("opt_out", XCoverUnavailable("down", status=503))
-    with pytest.raises(service.XCoverDown):
-        service.record_choices(sale, alex, fake, {sale.items[0].id: None}, {sale.items[0].id: "other"}, False)
+    with pytest.raises(machine.XCoverDown):
+        options.record_choices(sale, alex, fake, {sale.items[0].id: None}, {sale.items[0].id: "other"}, False)
     assert sale.status == "quoted" and sale.items[0].decision == "decline"
-    service.send_opt_out(sale, alex, fake)
+    options.send_opt_out(sale, alex, fake)
     assert sale.status == "declined"
 
 
 def test_choosing_cover_needs_the_acknowledgement(app, alex, fake):
     sale = quoted_sale(alex, fake, [product()])
     cover = sale.items[0].covers[0]
-    with pytest.raises(service.SaleError) as err:
-        service.record_choices(sale, alex, fake, {sale.items[0].id: cover.id}, {}, acknowledged=False)
+    with pytest.raises(machine.SaleError) as err:
+        options.record_choices(sale, alex, fake, {sale.items[0].id: cover.id}, {}, acknowledged=False)
     assert "acknowledged" in err.value.field_errors
     assert sale.acknowledged_at is None
 
 
 def test_xcover_down_at_quote_keeps_the_draft(app, alex, fake):
-    sale = service.save_draft(alex, CUSTOMER, [product()])
+    sale = quoting.save_draft(alex, CUSTOMER, [product()])
     fake.fail("create_quote", XCoverUnavailable("down", status=503))
-    with pytest.raises(service.XCoverDown):
-        service.request_quote(sale, alex, fake)
+    with pytest.raises(machine.XCoverDown):
+        quoting.request_quote(sale, alex, fake)
     assert sale.status == "draft" and sale.items[0].product_name == "Laptop"
-    assert service.request_quote(sale, alex, fake).status == "quoted"
+    assert quoting.request_quote(sale, alex, fake).status == "quoted"
 
 
 def test_xcover_validation_errors_map_to_our_fields(app, alex, fake):
-    sale = service.save_draft(alex, CUSTOMER, [product(), product("Phone", "mobile_phones", "500.00")])
+    sale = quoting.save_draft(alex, CUSTOMER, [product(), product("Phone", "mobile_phones", "500.00")])
     fake.fail("create_quote", XCoverValidationError("bad", status=422, body={"errors": {"request": [{}, {}, {"product_price": ["Too high"]}, {}]}}))
-    with pytest.raises(service.XCoverRejected) as err:
-        service.request_quote(sale, alex, fake)
+    with pytest.raises(machine.XCoverRejected) as err:
+        quoting.request_quote(sale, alex, fake)
     assert err.value.field_errors == {"items-1-price": ["Too high"]}
     assert sale.field_errors == {"items-1-price": ["Too high"]}
 
@@ -254,16 +255,16 @@ def test_xcover_validation_errors_map_to_our_fields(app, alex, fake):
 def test_booking_validation_error_goes_back_to_customer_fields(app, alex, fake):
     sale = paid_sale(alex, fake, "R-2")
     fake.fail("create_booking", XCoverValidationError("bad", status=422, body={"errors": {"policyholder": {"phone": ["Must start with +"]}}}))
-    result = service.book(sale, alex, fake)
+    result = booking.book(sale, alex, fake)
     assert result.sale.status == "quoted" and sale.field_errors == {"phone": ["Must start with +"]}
 
 
 def test_xcover_down_at_booking_retries_with_the_same_key(app, alex, fake):
     sale = paid_sale(alex, fake, "R-3")
     fake.fail("create_booking", XCoverUnavailable("down", status=503))
-    assert service.book(sale, alex, fake).sale.status == "quoted"
-    assert sale.last_error == service.DOWN_MESSAGE
-    assert service.book(sale, alex, fake).sale.status == "booked"
+    assert booking.book(sale, alex, fake).sale.status == "quoted"
+    assert sale.last_error == booking.DOWN_MESSAGE
+    assert booking.book(sale, alex, fake).sale.status == "booked"
     keys = {c[1]["key"] for c in fake.calls if c[0] == "create_booking"}
     assert keys == {sale.idempotency_key}
 
@@ -272,14 +273,14 @@ def test_xcover_down_at_booking_retries_with_the_same_key(app, alex, fake):
 def test_unknown_outcome_is_never_covered_nor_failed_until_reconciled(app, alex, fake):
     sale = quoted_sale(alex, fake, [product()])
     choose_first(sale, alex, fake)
-    service.record_payment(sale, alex, "card", "R-4", service.cover_total(sale))
+    booking.record_payment(sale, alex, "card", "R-4", lookup.cover_total(sale))
     fake.fail("create_booking", XCoverOutcomeUnknown("timeout"), after_apply=True)
-    result = service.book(sale, alex, fake)
+    result = booking.book(sale, alex, fake)
     assert result.sale.status == "outcome_unknown"
-    assert service.status_label(sale.status) == ("Not yet confirmed, checking", "wait")
+    assert (sale.status.label, sale.status.tone) == ("Not yet confirmed, checking", "wait")
     fake.fail("create_booking", XCoverUnavailable("still down", status=503))
-    assert service.reconcile(sale, None, fake, timedelta(0)).sale.status == "outcome_unknown"
-    settled = service.reconcile(sale, None, fake, timedelta(0))
+    assert booking.reconcile(sale, None, fake, timedelta(0)).sale.status == "outcome_unknown"
+    settled = booking.reconcile(sale, None, fake, timedelta(0))
     assert settled.sale.status == "booked"
     assert len(fake.bookings) == 1
     assert {c[1]["key"] for c in fake.calls if c[0] == "create_booking"} == {sale.idempotency_key}
@@ -289,32 +290,32 @@ def test_unknown_outcome_is_never_covered_nor_failed_until_reconciled(app, alex,
 def test_stale_booking_is_picked_up_by_reconcile(app, alex, fake):
     sale = quoted_sale(alex, fake, [product()])
     choose_first(sale, alex, fake)
-    service.record_payment(sale, alex, "card", "R-5", service.cover_total(sale))
+    booking.record_payment(sale, alex, "card", "R-5", lookup.cover_total(sale))
     sale.status = "booking"
-    sale.booking_started_at = service.utcnow() - timedelta(minutes=10)
+    sale.booking_started_at = utcnow() - timedelta(minutes=10)
     db.session.commit()
-    assert service.sales_to_reconcile(timedelta(minutes=2)) == [sale]
-    assert service.reconcile(sale, None, fake, timedelta(minutes=2)).sale.status == "booked"
-    assert service.sales_to_reconcile(timedelta(minutes=2)) == []
+    assert booking.sales_to_reconcile(timedelta(minutes=2)) == [sale]
+    assert booking.reconcile(sale, None, fake, timedelta(minutes=2)).sale.status == "booked"
+    assert booking.sales_to_reconcile(timedelta(minutes=2)) == []
 
 
 def test_declined_booking_or_price_change_is_not_accepted(app, alex, fake):
     customer = {**CUSTOMER, "last_name": "Declineson"}
-    sale = service.request_quote(service.save_draft(alex, customer, [product()]), alex, fake)
+    sale = quoting.request_quote(quoting.save_draft(alex, customer, [product()]), alex, fake)
     choose_first(sale, alex, fake)
-    service.record_payment(sale, alex, "card", "R-6", service.cover_total(sale))
-    result = service.book(sale, alex, fake)
+    booking.record_payment(sale, alex, "card", "R-6", lookup.cover_total(sale))
+    result = booking.book(sale, alex, fake)
     assert result.sale.status == "failed" and result.problems
-    assert all(c.status == "failed" for c in service.chosen_covers(sale))
+    assert all(c.status == "failed" for c in lookup.chosen_covers(sale))
 
 
 def test_booking_declined_by_xcover_fails_plainly(app, alex, fake):
     sale = quoted_sale(alex, fake, [product()])
     choose_first(sale, alex, fake)
-    service.record_payment(sale, alex, "card", "R-8", service.cover_total(sale))
+    booking.record_payment(sale, alex, "card", "R-8", lookup.cover_total(sale))
     fake.fail("create_booking", XCoverValidationError("Booking declined.", status=422,
                                                       body={"errors": ["The insurer declined this booking."]}))
-    result = service.book(sale, alex, fake)
+    result = booking.book(sale, alex, fake)
     assert result.sale.status == "failed"
     assert sale.last_error == "XCover declined the booking. The insurer declined this booking."
 
@@ -323,17 +324,17 @@ def test_booking_declined_by_xcover_fails_plainly(app, alex, fake):
 def test_two_concurrent_submits_book_once(app, alex, fake):
     sale = quoted_sale(alex, fake, [product()])
     choose_first(sale, alex, fake)
-    service.record_payment(sale, alex, "card", "R-7", service.cover_total(sale))
+    booking.record_payment(sale, alex, "card", "R-7", lookup.cover_total(sale))
     sale_id, user_id = sale.id, alex.id
     barrier = threading.Barrier(2)
-    results: list[service.BookingResult] = []
+    results: list[booking.BookingResult] = []
 
     def submit() -> None:
         with app.app_context():
             from portal.models import User
             barrier.wait()
             mine = db.session.get(Sale, sale_id)
-            result = service.book(mine, db.session.get(User, user_id), fake)
+            result = booking.book(mine, db.session.get(User, user_id), fake)
             results.append((result.sent, result.sale.status))
             db.session.remove()
 
@@ -351,9 +352,9 @@ def test_two_concurrent_submits_book_once(app, alex, fake):
 def test_changing_only_the_customer_keeps_the_quote(app, alex, fake):
     sale = quoted_sale(alex, fake, [product()])
     ref = sale.xcover_ref
-    service.save_draft(alex, {**CUSTOMER, "phone": "+44 7700 900999"}, [product()], sale)
-    assert sale.status == "quoted" and sale.xcover_ref == ref and sale.phone == "+447700900999"
-    service.save_draft(alex, CUSTOMER, [product(price="900.00")], sale)
+    quoting.save_draft(alex, {**CUSTOMER, "phone": "+44 7400 123999"}, [product()], sale)
+    assert sale.status == "quoted" and sale.xcover_ref == ref and sale.phone == "+447400123999"
+    quoting.save_draft(alex, CUSTOMER, [product(price="900.00")], sale)
     assert sale.status == "draft" and sale.xcover_ref is None and not sale.covers
 
 
@@ -361,24 +362,24 @@ def test_changing_only_the_customer_keeps_the_quote(app, alex, fake):
 def test_todays_sales_are_the_stores_own(app, alex, fake, other_store, make_user):
     mine = quoted_sale(alex, fake, [product()])
     sydney = make_user("syd", "associate", other_store)
-    theirs = service.save_draft(sydney, CUSTOMER, [product()])
-    assert service.todays_sales(alex.store) == [mine]
-    assert service.get_sale(alex, theirs.id) is None
-    assert service.search_sales(alex.store, mine.xcover_ref) == [mine]
-    assert service.search_sales(alex.store, "jane@example.com") == [mine]
+    theirs = quoting.save_draft(sydney, {**CUSTOMER, "phone": "+44 7400 123456"}, [product()])
+    assert lookup.todays_sales(alex.store) == [mine]
+    assert lookup.get_sale(alex, theirs.id) is None
+    assert lookup.search_sales(alex.store, mine.xcover_ref) == [mine]
+    assert lookup.search_sales(alex.store, "jane@example.com") == [mine]
 
 
 def test_two_checks_of_an_unknown_outcome_settle_it_once(app, alex, fake):
     sale = quoted_sale(alex, fake, [product()])
     choose_first(sale, alex, fake)
-    service.record_payment(sale, alex, "card", "R-9", service.cover_total(sale))
+    booking.record_payment(sale, alex, "card", "R-9", lookup.cover_total(sale))
     fake.fail("create_booking", XCoverOutcomeUnknown("timeout"), after_apply=True)
-    assert service.book(sale, alex, fake).sale.status == "outcome_unknown"
+    assert booking.book(sale, alex, fake).sale.status == "outcome_unknown"
     sale_id = sale.id
 
     def other_check() -> None:
         with app.app_context():
-            service.reconcile(db.session.get(Sale, sale_id), None, fake, timedelta(0))
+            booking.reconcile(db.session.get(Sale, sale_id), None, fake, timedelta(0))
             db.session.remove()
 
     # This page still holds the sale as "outcome unknown" while another check settles it.
@@ -386,7 +387,7 @@ def test_two_checks_of_an_unknown_outcome_settle_it_once(app, alex, fake):
     thread = threading.Thread(target=other_check)
     thread.start()
     thread.join(10)
-    result = service.reconcile(sale, None, fake, timedelta(0))
+    result = booking.reconcile(sale, None, fake, timedelta(0))
     assert result.sale.status == "booked" and result.message == "Settled by another check."
     assert actions(sale).count("sale.booked") == 1
 
@@ -394,31 +395,31 @@ def test_two_checks_of_an_unknown_outcome_settle_it_once(app, alex, fake):
 def test_partly_failed_booking_is_shown_plainly(app, alex, fake):
     sale = quoted_sale(alex, fake)
     choose_first(sale, alex, fake)
-    laptop_cover = service.chosen_covers(sale)[0]
+    laptop_cover = lookup.chosen_covers(sale)[0]
     laptop_cover.price += Decimal("1.00")  # XCover will book at its own price, not this one
-    sale.cover_total = service.cover_total(sale)
+    sale.cover_total = lookup.cover_total(sale)
     db.session.commit()
-    service.record_payment(sale, alex, "card", "R-10", service.cover_total(sale))
-    result = service.book(sale, alex, fake)
+    booking.record_payment(sale, alex, "card", "R-10", lookup.cover_total(sale))
+    result = booking.book(sale, alex, fake)
     assert result.sale.status == "failed"
-    assert [c.status for c in service.chosen_covers(sale)] == ["failed", "booked"]
+    assert [c.status for c in lookup.chosen_covers(sale)] == ["failed", "booked"]
     assert sale.last_error.startswith("Booking partly failed.") and "quoted at" in sale.last_error
 
 
 def test_changing_the_cover_after_a_failed_booking_needs_a_new_payment_and_key(app, alex, fake):
     sale = paid_sale(alex, fake, "R-9")
     fake.fail("create_booking", XCoverUnavailable("down", status=503))
-    assert service.book(sale, alex, fake).sale.status == "quoted"
+    assert booking.book(sale, alex, fake).sale.status == "quoted"
     first_key, paid = sale.idempotency_key, sale.amount_collected
     other = next(c for c in sale.covers if c.quote_id and c.status == "not_taken")
-    service.record_choices(sale, alex, fake, {sale.items[0].id: other.id}, {}, acknowledged=True)
-    assert service.cover_total(sale) != paid
+    options.record_choices(sale, alex, fake, {sale.items[0].id: other.id}, {}, acknowledged=True)
+    assert lookup.cover_total(sale) != paid
     assert sale.payment_recorded_at is None and sale.amount_collected is None and sale.last_error is None
     assert sale.idempotency_key != first_key
-    with pytest.raises(service.InvalidTransition):
-        service.book(sale, alex, fake)
-    service.record_payment(sale, alex, "cash", "R-9", service.cover_total(sale))
-    assert service.book(sale, alex, fake).sale.status == "booked"
+    with pytest.raises(machine.InvalidTransition):
+        booking.book(sale, alex, fake)
+    booking.record_payment(sale, alex, "cash", "R-9", lookup.cover_total(sale))
+    assert booking.book(sale, alex, fake).sale.status == "booked"
     booked = [c for c in fake.calls if c[0] == "create_booking"][-1][1]
     assert booked["key"] == sale.idempotency_key != first_key
 
@@ -426,18 +427,18 @@ def test_changing_the_cover_after_a_failed_booking_needs_a_new_payment_and_key(a
 def test_correcting_the_customer_after_a_refused_booking_books_with_a_new_key(app, alex, fake):
     sale = paid_sale(alex, fake, "R-10")
     fake.fail("create_booking", XCoverValidationError("bad", status=422, body={"errors": {"policyholder": {"phone": ["Must start with +"]}}}))
-    service.book(sale, alex, fake)
+    booking.book(sale, alex, fake)
     first_key = sale.idempotency_key
-    service.save_draft(alex, {**CUSTOMER, "phone": "+44 7700 900999"}, [product()], sale)
+    quoting.save_draft(alex, {**CUSTOMER, "phone": "+44 7400 123999"}, [product()], sale)
     assert sale.status == "quoted" and sale.idempotency_key != first_key and sale.last_error is None
     assert sale.payment_recorded_at is not None
-    assert service.book(sale, alex, fake).sale.status == "booked"
+    assert booking.book(sale, alex, fake).sale.status == "booked"
 
 
 def test_a_sale_on_its_way_keeps_its_key(app, alex, fake):
     sale = quoted_sale(alex, fake, [product()])
     choose_first(sale, alex, fake)
-    sale.booking_started_at = service.utcnow()
+    sale.booking_started_at = utcnow()
     db.session.commit()
     key = sale.idempotency_key
     # Another screen claimed the sale for booking after this one loaded it.
@@ -445,7 +446,7 @@ def test_a_sale_on_its_way_keeps_its_key(app, alex, fake):
                        .execution_options(synchronize_session=False))
     assert sale.status == "quoted"
     other = next(c for c in sale.covers if c.quote_id and c.status == "not_taken")
-    with pytest.raises(service.InvalidTransition):
-        service.record_choices(sale, alex, fake, {sale.items[0].id: other.id}, {}, acknowledged=True)
+    with pytest.raises(machine.InvalidTransition):
+        options.record_choices(sale, alex, fake, {sale.items[0].id: other.id}, {}, acknowledged=True)
     db.session.expire_all()
     assert db.session.get(Sale, sale.id).idempotency_key == key

@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
-from .service import ACTIONS
+from ..vocab import AuditAction
 
 
 # Dates outside this range cannot name an audit event, and near date.min/max they overflow the UTC bounds.
@@ -36,8 +36,7 @@ class EventFilterForm(FlaskForm):
         "Person (username)", validators=[Optional(), Length(max=64)],
         render_kw={"autocomplete": "off", "autocapitalize": "none", "autocorrect": "off", "spellcheck": "false"},
     )
-    action = SelectField("Action", choices=[("", "Any action")] + [(a, a) for a in sorted(ACTIONS)],
-                         default="")
+    action = SelectField("Action", choices=[("", "Any action"), *AuditAction.choices()], default="")
     object_id = StringField(
         "Object (e.g. XCover reference)", validators=[Optional(), Length(max=64)],
         render_kw={"autocomplete": "off", "autocapitalize": "characters", "autocorrect": "off",

@@ -15,23 +15,12 @@ from sqlalchemy.orm import Session
 from ..extensions import db
 from ..models import AuditChainHead, AuditEvent, User, utcnow
 from ..sensitive import mask_email, mask_phone, scrub
+from ..vocab import AuditAction, AuditResult
 
 log = logging.getLogger("portal.audit")
 
 HEAD_OFFICE_CHAIN = 0
 GENESIS_HASH = "0" * 64
-RESULTS = ("success", "failure", "pending")
-
-# The fixed vocabulary; record() refuses anything else so reports and filters stay meaningful.
-ACTIONS = frozenset({
-    "auth.sign_in", "auth.sign_in_failed", "auth.sign_out", "auth.locked",
-    "store.created", "user.created",
-    "audit.viewed", "audit.exported",
-    # The sale (portal/sales/service.py)
-    "sale.saved", "sale.quoted", "sale.quote_failed", "sale.options_shown", "sale.acknowledged",
-    "sale.declined", "sale.opted_out", "sale.payment_recorded", "sale.booking_sent", "sale.booked",
-    "sale.booking_failed", "sale.outcome_unknown", "sale.reconciled", "sale.email_resent",
-})
 
 _EMAIL_KEY = re.compile(r"e-?mail", re.I)
 _PHONE_KEY = re.compile(r"phone|mobile|tel(ephone)?$", re.I)
@@ -128,20 +117,20 @@ def _advance_head(key: int) -> tuple[int, str]:
 
 
 def record(
-    action: str,
+    action: AuditAction,
     *,
     actor: Optional[User] = None,
     store_id: Optional[int] = None,
     object_type: Optional[str] = None,
     object_id: Optional[str | int] = None,
-    result: str = "success",
+    result: AuditResult = AuditResult.SUCCESS,
     details: Optional[dict[str, Any]] = None,
     occurred_at: Optional[datetime] = None,
 ) -> AuditEvent:
     """Append one event to its store's chain in the current transaction (the caller commits)."""
-    if action not in ACTIONS:
-        raise ValueError(f"unknown audit action {action!r}")
-    if result not in RESULTS:
+    if not isinstance(action, AuditAction):
+        raise TypeError(f"audit actions are AuditAction members, not {action!r}")
+    if AuditResult.get(result) is None:
         raise ValueError(f"unknown audit result {result!r}")
     if store_id is None and actor is not None:
         store_id = actor.store_id
@@ -154,11 +143,11 @@ def record(
         occurred_at=occurred_at or utcnow(),
         actor_id=actor.id if actor is not None else None,
         actor_name=actor.username if actor is not None else None,
-        actor_role=actor.role if actor is not None else None,
-        action=action,
+        actor_role=str(actor.role) if actor is not None else None,
+        action=str(action),
         object_type=object_type,
         object_id=str(object_id) if object_id is not None else None,
-        result=result,
+        result=str(result),
         request_id=g.get("request_id") if has_request_context() else None,
         client_ip=g.get("client_ip") if has_request_context() else None,
         details=safe_details(details),

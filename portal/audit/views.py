@@ -1,9 +1,7 @@
 """Audit log pages: the filtered viewer and the streamed exports."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any, Iterator, Optional
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context, url_for
@@ -13,6 +11,7 @@ from ..extensions import db
 from ..models import Store
 from ..security import role_required
 from ..urls import MAX_INT32, MAX_INT64, bounded_int
+from ..vocab import AuditAction, Role
 from . import browse
 from .forms import EventFilterForm
 from .service import HEAD_OFFICE_CHAIN, record
@@ -30,7 +29,7 @@ def _chain_for_request() -> int:
     asked = request.args.get("store", type=bounded_int(MAX_INT32))
     if asked is None and request.args.get("store"):
         abort(404)
-    if current_user.role == "manager":
+    if current_user.role == Role.MANAGER:
         if asked is not None and asked != current_user.store_id:
             abort(403)
         return current_user.store_id
@@ -68,7 +67,7 @@ def _query_args(form: EventFilterForm, key: int, **extra: Any) -> dict[str, Any]
 
 
 @bp.route("/")
-@role_required("manager", "admin")
+@role_required(Role.MANAGER, Role.ADMIN)
 def events() -> str:
     """Show the chain's events, newest first, filtered and paginated."""
     key = _chain_for_request()
@@ -76,7 +75,7 @@ def events() -> str:
     event_filter = _filter(form, key)
     result = browse.Page()
     if event_filter is not None:
-        record("audit.viewed", actor=current_user, store_id=key or None, object_type="audit_log",
+        record(AuditAction.AUDIT_VIEWED, actor=current_user, store_id=key or None, object_type="audit_log",
                details=event_filter.describe())
         db.session.commit()
         result = browse.page(event_filter, before=request.args.get("before", type=bounded_int(MAX_INT64)),
@@ -89,11 +88,11 @@ def events() -> str:
         "jsonl": url_for(".export", fmt="jsonl", **_query_args(form, key)),
     }
     return render_template("audit/events.html", title="Audit log", form=form, page=result, links=links,
-                           chain_store=store, is_admin=current_user.role == "admin")
+                           chain_store=store, is_admin=current_user.role == Role.ADMIN)
 
 
 @bp.route("/export.<fmt>")
-@role_required("manager", "admin")
+@role_required(Role.MANAGER, Role.ADMIN)
 def export(fmt: str) -> Response:
     """Stream the filtered events as CSV or JSON Lines; the export itself is audited first."""
     if fmt not in EXPORTS:
@@ -102,7 +101,7 @@ def export(fmt: str) -> Response:
     event_filter = _filter(_form(key), key)
     if event_filter is None:
         abort(400)
-    record("audit.exported", actor=current_user, store_id=key or None, object_type="audit_log",
+    record(AuditAction.AUDIT_EXPORTED, actor=current_user, store_id=key or None, object_type="audit_log",
            details={"format": fmt, **event_filter.describe()})
     db.session.commit()
     mimetype, writer = EXPORTS[fmt]
@@ -112,9 +111,3 @@ def export(fmt: str) -> Response:
     response.headers["Content-Disposition"] = f'attachment; filename="audit-{label}.{fmt}"'
     return response
 
-
-@bp.app_template_filter("store_time")
-def store_time(moment: datetime, store: Optional[Store] = None) -> str:
-    """Show a UTC time in the store's time zone (UTC for head office), to the second."""
-    tz = ZoneInfo(store.timezone) if store is not None else timezone.utc
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")

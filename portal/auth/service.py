@@ -5,7 +5,7 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any, MutableMapping, Optional
 
 import sqlalchemy as sa
@@ -14,6 +14,7 @@ from flask import current_app
 from ..audit import record
 from ..extensions import db
 from ..models import User, utcnow
+from ..vocab import AuditAction, AuditResult
 from .passwords import hash_password, needs_rehash, verify_password
 
 # Verified against when the username is unknown, so both failures take the same time.
@@ -56,7 +57,8 @@ def authenticate(username: str, password: str) -> SignInResult:
     now = utcnow()
     if user is None:
         verify_password(_dummy_hash(), password)
-        record("auth.sign_in_failed", result="failure", details={"username_hmac": _name_tag(username), "reason": "unknown"})
+        record(AuditAction.SIGN_IN_FAILED, result=AuditResult.FAILURE,
+               details={"username_hmac": _name_tag(username), "reason": "unknown"})
         db.session.commit()
         return SignInResult(None, False)
 
@@ -68,7 +70,7 @@ def authenticate(username: str, password: str) -> SignInResult:
         user.last_sign_in_at = now
         if needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
-        record("auth.sign_in", actor=user, object_type="user", object_id=user.id)
+        record(AuditAction.SIGN_IN, actor=user, object_type="user", object_id=user.id)
         db.session.commit()
         return SignInResult(user, True)
 
@@ -76,14 +78,14 @@ def authenticate(username: str, password: str) -> SignInResult:
     if not locked and not password_ok:
         user.failed_sign_ins += 1
     details: dict[str, Any] = {"reason": reason, "consecutive_failures": user.failed_sign_ins}
-    action = "auth.sign_in_failed"
+    action = AuditAction.SIGN_IN_FAILED
     if not locked and user.failed_sign_ins >= current_app.config["LOCKOUT_THRESHOLD"]:
         # The attempt that trips the lock is one action, so it is one event: auth.locked.
         user.locked_until = now + timedelta(minutes=current_app.config["LOCKOUT_MINUTES"])
         user.failed_sign_ins = 0
-        action = "auth.locked"
+        action = AuditAction.LOCKED
         details["locked_until"] = user.locked_until.isoformat()
-    record(action, actor=user, object_type="user", object_id=user.id, result="failure", details=details)
+    record(action, actor=user, object_type="user", object_id=user.id, result=AuditResult.FAILURE, details=details)
     db.session.commit()
     return SignInResult(user, False, locked=locked)
 
@@ -96,7 +98,7 @@ def end_sessions(user: User) -> None:
 def sign_out(user: User) -> None:
     """End the user's sessions and record it."""
     end_sessions(user)
-    record("auth.sign_out", actor=user, object_type="user", object_id=user.id)
+    record(AuditAction.SIGN_OUT, actor=user, object_type="user", object_id=user.id)
     db.session.commit()
 
 
@@ -124,8 +126,3 @@ def session_is_valid(user: User, session: MutableMapping[str, Any]) -> bool:
         return False
     session["seen_at"] = now
     return True
-
-
-def to_utc(ts: float) -> datetime:
-    """Convert an epoch time to an aware UTC datetime."""
-    return datetime.fromtimestamp(ts, timezone.utc)

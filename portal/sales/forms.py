@@ -20,21 +20,30 @@ from wtforms import (
     SelectField,
     StringField,
 )
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, Regexp, StopValidation
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    StopValidation,
+    ValidationError,
+)
 from wtforms.widgets import TextInput
 
+from ..intl import countries, languages
 from ..models import Sale
+from ..phones import InvalidPhone, calling_codes, for_display, to_e164
 from ..sensitive import find_card_number
+from ..vocab import DeclineReason, PaymentMethod
 from . import catalogue
-from .service import CALLING_CODES, CUSTOMER_FIELDS, DECLINE_REASONS, PAYMENT_METHODS, options_by_item
+from .lookup import options_by_item
+from .quoting import CUSTOMER_FIELDS, PRODUCT_FIELDS
 
 CARD_MESSAGE = ("This looks like a card number. Never type card numbers here: "
                 "only the last four digits go in the payment step.")
-COUNTRIES = [("GB", "United Kingdom"), ("AU", "Australia"), ("IE", "Ireland"), ("NZ", "New Zealand"),
-             ("US", "United States"), ("CA", "Canada"), ("FR", "France"), ("DE", "Germany"), ("ES", "Spain"),
-             ("IT", "Italy"), ("NL", "Netherlands")]
-LANGUAGES = [("en", "English"), ("fr", "French"), ("de", "German"), ("es", "Spanish"), ("it", "Italian"),
-             ("nl", "Dutch")]
 MAX_PRODUCTS = 10
 
 
@@ -130,7 +139,8 @@ class ProductForm(Form):
     product_name = _text("Product name", required=True, maxlength=200)
     category = SelectField("Category", validators=[DataRequired(message="Choose a category.")])
     price = MoneyField("Price", places=2, validators=[
-        InputRequired(message="Enter the price."), NumberRange(min=0.01, max=1000000, message="Enter a price above zero.")],
+        InputRequired(message="Enter the price."),
+        NumberRange(min=0.01, max=1000000, message="Enter a price above zero.")],
         render_kw={"inputmode": "decimal", "autocomplete": "off", "required": True})
     quantity = IntegerField("Quantity", default=1, validators=[
         InputRequired(message="Enter the quantity."), NumberRange(min=1, max=99, message="Between 1 and 99.")],
@@ -159,26 +169,37 @@ class SaleForm(GuardedForm):
     last_name = _text("Last name", required=True, autocomplete="family-name", maxlength=80)
     email = _text("Email", Email(message="Enter an email address like name@example.com."), required=True,
                   autocomplete="email", inputmode="email", type_="email", maxlength=254)
-    phone = _text("Mobile phone", Regexp(r"^\+?[0-9 ()-]{6,24}$", message="Enter a mobile number, e.g. +44 7700 900123."),
-                  required=True, autocomplete="tel", inputmode="tel", type_="tel", maxlength=32)
+    phone = _text("Mobile phone", required=True, autocomplete="tel", inputmode="tel", type_="tel", maxlength=32)
     address1 = _text("Address", required=True, autocomplete="address-line1", maxlength=200)
     city = _text("City", required=True, autocomplete="address-level2")
     region = _text("Region", autocomplete="address-level1")
     postcode = _text("Postcode", required=True, autocomplete="postal-code", maxlength=20)
-    country = SelectField("Country", choices=COUNTRIES, render_kw={
-        "autocomplete": "country", "data-calling-codes": json.dumps(CALLING_CODES, sort_keys=True)})
-    language = SelectField("Language", choices=LANGUAGES, render_kw={"autocomplete": "language"})
+    country = SelectField("Country", choices=lambda: list(countries().items()), render_kw={"autocomplete": "country"})
+    language = SelectField("Language", choices=lambda: list(languages().items()),
+                           render_kw={"autocomplete": "language"})
+
+    def __init__(self, *args: Any, phone_region: str, **kwargs: Any) -> None:
+        """Bind the form; a phone number typed without + is read as phone_region's (the store's country)."""
+        super().__init__(*args, **kwargs)
+        self.phone_region = phone_region
+        # The prefix in the phone box follows the Country chosen (static/js/sale.js).
+        self.country.render_kw = {**self.country.render_kw,
+                                  "data-calling-codes": json.dumps(calling_codes(), sort_keys=True)}
+
+    def validate_phone(self, field: Field) -> None:
+        """A number phonenumbers can read and knows to be valid, in E.164 once stored."""
+        try:
+            to_e164(field.data or "", self.phone_region)
+        except InvalidPhone as exc:
+            raise ValidationError(exc.message) from None
 
     def customer(self) -> dict[str, Any]:
         """Return the customer's details as the service takes them."""
-        return {name: getattr(self, name).data for name in
-                ("first_name", "last_name", "email", "phone", "address1", "city", "region", "postcode",
-                 "country", "language")}
+        return {name: getattr(self, name).data for name in CUSTOMER_FIELDS}
 
     def products(self) -> list[dict[str, Any]]:
         """Return the products as the service takes them."""
         return [entry.form.as_product() for entry in self.items]
-
 
 
 def customer_labels() -> dict[str, str]:
@@ -188,12 +209,9 @@ def customer_labels() -> dict[str, str]:
 
 def sale_form_data(sale: Sale) -> dict[str, Any]:
     """Return the stored sale in the shape the SaleForm takes as data."""
-    data: dict[str, Any] = {name: getattr(sale, name) for name in
-                            ("first_name", "last_name", "email", "phone", "address1", "city", "region",
-                             "postcode", "country", "language")}
-    data["items"] = [{f: getattr(item, f) for f in ("product_name", "category", "price", "quantity", "brand",
-                                                    "model", "sku", "serial_number", "purchase_date")}
-                     for item in sale.items]
+    data: dict[str, Any] = {name: getattr(sale, name) for name in CUSTOMER_FIELDS}
+    data["phone"] = for_display(sale.phone, sale.store.country)
+    data["items"] = [{f: getattr(item, f) for f in PRODUCT_FIELDS} for item in sale.items]
     return data
 
 
@@ -208,7 +226,7 @@ def options_form_for(sale: Sale, formdata: Any = None) -> GuardedForm:
             item.product_name, choices=[*offered, ("none", "No thanks")], validate_choice=False,
             validators=[Optional()]))
         setattr(OptionsForm, f"reason_{item.id}", SelectField(
-            "Reason", choices=[("", "Choose a reason…"), *DECLINE_REASONS], validators=[Optional()]))
+            "Reason", choices=[("", "Choose a reason…"), *DeclineReason.choices()], validators=[Optional()]))
     return OptionsForm(formdata=formdata) if formdata is not None else OptionsForm()
 
 
@@ -229,7 +247,7 @@ def read_choices(form: Any, sale: Sale) -> tuple[dict[int, int | None], dict[int
 class PaymentForm(GuardedForm):
     """Screen 3: the till payment for products and cover together."""
 
-    payment_method = RadioField("Payment method", choices=PAYMENT_METHODS, default="card",
+    payment_method = RadioField("Payment method", choices=PaymentMethod.choices(), default=PaymentMethod.CARD.value,
                                 validators=[DataRequired(message="Choose how the customer paid.")])
     receipt_number = _text("Receipt number", required=True, maxlength=64)
     amount_collected = MoneyField("Amount collected", places=2, validators=[

@@ -4,16 +4,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urljoin
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from ..models import Sale
 from ..security import role_required
 from ..sensitive import find_card_number
+from ..vocab import CoverStatus, Role, SaleStatus
 from ..xcover import get_client
-from . import catalogue, service
+from . import booking, catalogue, lookup, quoting
 from .forms import (
     CARD_MESSAGE,
     PaymentForm,
@@ -24,22 +25,12 @@ from .forms import (
     refuse_card_numbers,
     sale_form_data,
 )
+from .machine import InvalidTransition, SaleError, XCoverDown, XCoverRejected
+from .options import OPT_OUT_DOWN_MESSAGE, mark_options_shown, opt_out_pending, record_choices, send_opt_out
 from .qr import qr_svg
 
 bp = Blueprint("sales", __name__, url_prefix="/sales")
-SELLERS = ("associate", "manager")
-
-
-@bp.app_template_filter("sale_status")
-def sale_status(status: str) -> tuple[str, str]:
-    """Return the words and badge colour for a sale status."""
-    return service.status_label(status)
-
-
-@bp.app_template_global("sale_zone")
-def sale_zone(sale: service.Sale) -> ZoneInfo:
-    """Return the time zone a sale's times are shown in (its store's)."""
-    return ZoneInfo(sale.store.timezone)
+SELLERS = (Role.ASSOCIATE, Role.MANAGER)
 
 
 @bp.app_template_filter("category_label")
@@ -53,20 +44,20 @@ def _user() -> Any:
     return current_user._get_current_object()
 
 
-def _load(sale_id: int) -> service.Sale:
+def _load(sale_id: int) -> Sale:
     """Load a sale of the associate's own store, or 404."""
-    sale = service.get_sale(_user(), sale_id)
+    sale = lookup.get_sale(_user(), sale_id)
     if sale is None:
         abort(404)
     return sale
 
 
-def _next_screen(sale: service.Sale) -> Response:
+def _next_screen(sale: Sale) -> Response:
     """Send the associate to where this sale stands."""
-    if sale.status == "draft":
+    if sale.status == SaleStatus.DRAFT:
         return redirect(url_for("sales.edit", sale_id=sale.id))
-    if sale.status == "quoted":
-        if service.chosen_covers(sale) and sale.acknowledged_at:
+    if sale.status == SaleStatus.QUOTED:
+        if lookup.chosen_covers(sale) and sale.acknowledged_at:
             return redirect(url_for("sales.payment", sale_id=sale.id))
         return redirect(url_for("sales.options", sale_id=sale.id))
     return redirect(url_for("sales.show", sale_id=sale.id))
@@ -74,8 +65,8 @@ def _next_screen(sale: service.Sale) -> Response:
 
 def _blank_form() -> SaleForm:
     """Return screen 1 filled with the store's defaults."""
-    defaults = service.defaults_for(current_user.store)
-    form = SaleForm(data={
+    defaults = quoting.defaults_for(current_user.store)
+    form = SaleForm(phone_region=current_user.store.country, data={
         "country": defaults["country"], "language": defaults["language"], "phone": defaults["phone_prefix"] + " ",
         "items": [{"purchase_date": defaults["purchase_date"], "quantity": 1}],
     })
@@ -87,7 +78,7 @@ def _rows_changed(form: SaleForm) -> bool:
     if ("add_item" in request.form or "remove_item" in request.form) and not refuse_card_numbers(form):
         return True
     if "add_item" in request.form and len(form.items) < form.items.max_entries:
-        form.items.append_entry({"purchase_date": service.defaults_for(current_user.store)["purchase_date"],
+        form.items.append_entry({"purchase_date": quoting.defaults_for(current_user.store)["purchase_date"],
                                  "quantity": 1})
         return True
     remove = request.form.get("remove_item", "")
@@ -101,37 +92,38 @@ def _rows_changed(form: SaleForm) -> bool:
     return False
 
 
-def _render_products(form: SaleForm, sale: service.Sale | None = None, status: int = 200) -> tuple[str, int]:
+def _render_products(form: SaleForm, sale: Sale | None = None, status: int = 200) -> tuple[str, int]:
     """Render screen 1."""
     return render_template("sales/products.html", form=form, sale=sale, title="New sale" if sale is None else "Sale",
-                           defaults=service.defaults_for(current_user.store)), status
+                           defaults=quoting.defaults_for(current_user.store)), status
 
 
-def _save_and_quote(form: SaleForm, sale: service.Sale | None) -> Response | tuple[str, int]:
+def _save_and_quote(form: SaleForm, sale: Sale | None) -> Response | tuple[str, int]:
     """Store what was typed, then ask XCover for the options."""
     try:
-        sale = service.save_draft(_user(), form.customer(), form.products(), sale)
-    except service.SaleError as exc:
+        sale = quoting.save_draft(_user(), form.customer(), form.products(), sale)
+    except SaleError as exc:
+        form.apply_errors(exc.field_errors)
         flash(exc.message, "error")
         return _render_products(form, sale, 422)
-    if sale.status != "draft":
+    if sale.status != SaleStatus.DRAFT:
         return _next_screen(sale)
     return _quote(sale, form)
 
 
-def _quote(sale: service.Sale, form: SaleForm | None = None) -> Response | tuple[str, int]:
+def _quote(sale: Sale, form: SaleForm | None = None) -> Response | tuple[str, int]:
     """Request the quote for a stored draft and go on to the options."""
     try:
-        service.request_quote(sale, _user(), get_client())
-    except service.XCoverRejected as exc:
-        form = form or SaleForm(data=sale_form_data(sale))
+        quoting.request_quote(sale, _user(), get_client())
+    except XCoverRejected as exc:
+        form = form or SaleForm(phone_region=sale.store.country, data=sale_form_data(sale))
         form.apply_errors(exc.field_errors)
         flash(exc.message, "error")
         return _render_products(form, sale, 422)
-    except service.XCoverDown as exc:
-        service.note_error(sale, exc.message)
+    except XCoverDown as exc:
+        quoting.note_error(sale, exc.message)
         return redirect(url_for("sales.edit", sale_id=sale.id))
-    except service.SaleError as exc:
+    except SaleError as exc:
         flash(exc.message, "error")
         return redirect(url_for("sales.edit", sale_id=sale.id))
     return redirect(url_for("sales.options", sale_id=sale.id))
@@ -145,7 +137,7 @@ def index() -> str:
     refused = find_card_number(query)
     if refused:
         query = ""  # neither searched for nor echoed back into the page
-    sales = service.search_sales(current_user.store, query)
+    sales = lookup.search_sales(current_user.store, query)
     return render_template("sales/index.html", sales=sales, query=query, refused=refused,
                            card_message=CARD_MESSAGE, title="Sales")
 
@@ -156,7 +148,7 @@ def new() -> Response | tuple[str, int] | str:
     """Screen 1 of a new sale: products and customer."""
     if request.method == "GET":
         return _render_products(_blank_form())
-    form = SaleForm()
+    form = SaleForm(phone_region=current_user.store.country)
     if _rows_changed(form):
         return _render_products(form)
     if not form.validate():
@@ -169,13 +161,13 @@ def new() -> Response | tuple[str, int] | str:
 def edit(sale_id: int) -> Response | tuple[str, int] | str:
     """Screen 1 for a stored sale: fix what XCover refused, or retry the quote."""
     sale = _load(sale_id)
-    if sale.status not in ("draft", "quoted"):
+    if sale.status not in (SaleStatus.DRAFT, SaleStatus.QUOTED):
         return redirect(url_for("sales.show", sale_id=sale.id))
     if request.method == "GET":
-        form = SaleForm(data=sale_form_data(sale))
+        form = SaleForm(phone_region=sale.store.country, data=sale_form_data(sale))
         form.apply_errors(sale.field_errors or {})
         return _render_products(form, sale)
-    form = SaleForm()
+    form = SaleForm(phone_region=current_user.store.country)
     if _rows_changed(form):
         return _render_products(form, sale)
     if not form.validate():
@@ -188,7 +180,7 @@ def edit(sale_id: int) -> Response | tuple[str, int] | str:
 def quote(sale_id: int) -> Response | tuple[str, int]:
     """Retry the quote from the stored draft."""
     sale = _load(sale_id)
-    if sale.status != "draft":
+    if sale.status != SaleStatus.DRAFT:
         return _next_screen(sale)
     return _quote(sale)
 
@@ -198,37 +190,37 @@ def quote(sale_id: int) -> Response | tuple[str, int]:
 def options(sale_id: int) -> Response | tuple[str, int] | str:
     """Screen 2: each product's cover options, Add or No thanks, and the acknowledgement."""
     sale = _load(sale_id)
-    if sale.status != "quoted":
+    if sale.status != SaleStatus.QUOTED:
         return _next_screen(sale)
     if request.method == "GET":
-        service.mark_options_shown(sale, _user())
+        mark_options_shown(sale, _user())
         form = options_form_for(sale)
         for item in sale.items:
-            chosen = next((c for c in item.covers if c.status == "chosen"), None)
+            chosen = next((c for c in item.covers if c.status == CoverStatus.CHOSEN), None)
             if item.decision:
                 getattr(form, f"choice_{item.id}").data = str(chosen.id) if chosen else "none"
                 getattr(form, f"reason_{item.id}").data = item.decline_reason or ""
         # After a failed opt-out the Retry stays on screen, through a reload too.
-        return _render_options(sale, form, retry_opt_out=service.OPT_OUT_DOWN_MESSAGE
-                               if service.opt_out_pending(sale) else "")
+        return _render_options(sale, form, retry_opt_out=OPT_OUT_DOWN_MESSAGE
+                               if opt_out_pending(sale) else "")
     form = options_form_for(sale, request.form)
     if not form.validate():
         return _render_options(sale, form, 422)
     choices, reasons = read_choices(form, sale)
     try:
-        service.record_choices(sale, _user(), get_client(), choices, reasons, bool(form.acknowledged.data))
-    except service.XCoverDown as exc:
+        record_choices(sale, _user(), get_client(), choices, reasons, bool(form.acknowledged.data))
+    except XCoverDown as exc:
         return _render_options(sale, form, 503, retry_opt_out=exc.message)
-    except service.SaleError as exc:
+    except SaleError as exc:
         form.apply_errors(exc.field_errors)
         return _render_options(sale, form, 422)
     return _next_screen(sale)
 
 
-def _render_options(sale: service.Sale, form: Any, status: int = 200, retry_opt_out: str = "") -> tuple[str, int]:
+def _render_options(sale: Sale, form: Any, status: int = 200, retry_opt_out: str = "") -> tuple[str, int]:
     """Render screen 2."""
-    return render_template("sales/options.html", sale=sale, form=form, groups=service.options_by_item(sale),
-                           reasons=service.DECLINE_REASONS, retry_opt_out=retry_opt_out, title="Cover options"), status
+    return render_template("sales/options.html", sale=sale, form=form, groups=lookup.options_by_item(sale),
+                           retry_opt_out=retry_opt_out, title="Cover options"), status
 
 
 @bp.route("/<int:sale_id>/opt-out", methods=["POST"])
@@ -236,10 +228,10 @@ def _render_options(sale: service.Sale, form: Any, status: int = 200, retry_opt_
 def opt_out(sale_id: int) -> Response | tuple[str, int]:
     """Retry telling XCover that the customer declined."""
     sale = _load(sale_id)
-    if service.opt_out_pending(sale):
+    if opt_out_pending(sale):
         try:
-            service.send_opt_out(sale, _user(), get_client())
-        except service.XCoverDown as exc:
+            send_opt_out(sale, _user(), get_client())
+        except XCoverDown as exc:
             flash(exc.message, "error")
             return redirect(url_for("sales.options", sale_id=sale.id))
     return _next_screen(sale)
@@ -250,9 +242,9 @@ def opt_out(sale_id: int) -> Response | tuple[str, int]:
 def payment(sale_id: int) -> Response | tuple[str, int] | str:
     """Screen 3: record the till payment, then book."""
     sale = _load(sale_id)
-    if sale.status != "quoted" or not service.chosen_covers(sale):
+    if sale.status != SaleStatus.QUOTED or not lookup.chosen_covers(sale):
         return _next_screen(sale)
-    total = service.cover_total(sale)
+    total = lookup.cover_total(sale)
     if request.method == "GET":
         form = PaymentForm(data={
             "payment_method": sale.payment_method or "card", "receipt_number": sale.receipt_number,
@@ -262,33 +254,33 @@ def payment(sale_id: int) -> Response | tuple[str, int] | str:
     form = PaymentForm()
     if not form.validate():
         if not form.amount_collected.errors:  # every mistake in one go, the amount's too
-            form.apply_errors(service.amount_errors(sale, form.amount_collected.data))
+            form.apply_errors(booking.amount_errors(sale, form.amount_collected.data))
         return _render_payment(sale, form, total, 422)
     try:
-        service.record_payment(sale, _user(), form.payment_method.data, form.receipt_number.data or "",
+        booking.record_payment(sale, _user(), form.payment_method.data, form.receipt_number.data or "",
                                form.amount_collected.data, form.card_last4.data or "")
-    except service.InvalidTransition:
+    except InvalidTransition:
         return _next_screen(sale)
-    except service.SaleError as exc:
+    except SaleError as exc:
         form.apply_errors(exc.field_errors)
         return _render_payment(sale, form, total, 422)
     return _book(sale)
 
 
-def _render_payment(sale: service.Sale, form: PaymentForm, total: Any, status: int = 200) -> tuple[str, int]:
+def _render_payment(sale: Sale, form: PaymentForm, total: Any, status: int = 200) -> tuple[str, int]:
     """Render screen 3."""
     return render_template("sales/payment.html", sale=sale, form=form, total=total,
-                           covers=service.chosen_covers(sale), labels=customer_labels(), title="Payment"), status
+                           covers=lookup.chosen_covers(sale), labels=customer_labels(), title="Payment"), status
 
 
-def _book(sale: service.Sale) -> Response:
+def _book(sale: Sale) -> Response:
     """Send the booking and show where it stands."""
     try:
-        result = service.book(sale, _user(), get_client())
-    except service.InvalidTransition as exc:
+        result = booking.book(sale, _user(), get_client())
+    except InvalidTransition as exc:
         flash(exc.message, "error")
         return redirect(url_for("sales.payment", sale_id=sale.id))
-    if result.sale.status == "quoted":
+    if result.sale.status == SaleStatus.QUOTED:
         return redirect(url_for("sales.payment", sale_id=sale.id))
     return redirect(url_for("sales.show", sale_id=sale.id))
 
@@ -298,7 +290,7 @@ def _book(sale: service.Sale) -> Response:
 def book(sale_id: int) -> Response:
     """Retry the booking after XCover was down (same idempotency key)."""
     sale = _load(sale_id)
-    if sale.status != "quoted" or sale.payment_recorded_at is None:
+    if sale.status != SaleStatus.QUOTED or sale.payment_recorded_at is None:
         return _next_screen(sale)
     return _book(sale)
 
@@ -309,8 +301,8 @@ def check(sale_id: int) -> Response:
     """Check again on a booking whose outcome is unknown."""
     sale = _load(sale_id)
     stale = timedelta(seconds=current_app.config["BOOKING_STALE_SECONDS"])
-    result = service.reconcile(sale, _user(), get_client(), stale)
-    if result.sale.status == "outcome_unknown":
+    result = booking.reconcile(sale, _user(), get_client(), stale)
+    if result.sale.status == SaleStatus.OUTCOME_UNKNOWN:
         flash(result.message, "warning")
     return redirect(url_for("sales.show", sale_id=sale.id))
 
@@ -321,9 +313,9 @@ def resend_email(sale_id: int) -> Response:
     """Send the customer's confirmation email again."""
     sale = _load(sale_id)
     try:
-        service.resend_email(sale, _user(), get_client())
+        booking.resend_email(sale, _user(), get_client())
         flash(f"Confirmation emailed again to {sale.email}.", "success")
-    except service.SaleError as exc:
+    except SaleError as exc:
         flash(exc.message, "error")
     return redirect(url_for("sales.show", sale_id=sale.id))
 
@@ -333,13 +325,13 @@ def resend_email(sale_id: int) -> Response:
 def show(sale_id: int) -> Response | str:
     """The sale page: confirmation and proof of cover, or where the sale stands."""
     sale = _load(sale_id)
-    if sale.status == "booking":
+    if sale.status == SaleStatus.BOOKING:
         # A booking sent by another tap still in flight past the budget counts as unknown.
         stale = timedelta(seconds=current_app.config["BOOKING_STALE_SECONDS"])
-        service.reconcile(sale, _user(), get_client(), stale)
+        booking.reconcile(sale, _user(), get_client(), stale)
     proof_url = sale.coi_url or sale.pds_url
     return render_template(
-        "sales/show.html", sale=sale, covers=service.chosen_covers(sale), title=f"Sale {sale.xcover_ref or sale.id}",
+        "sales/show.html", sale=sale, covers=lookup.chosen_covers(sale), title=f"Sale {sale.xcover_ref or sale.id}",
         # Sandbox links are root-relative; a phone scanning the code needs the whole address.
-        qr=qr_svg(urljoin(request.host_url, proof_url)) if sale.status == "booked" and proof_url else None,
-        timeline=service.timeline(sale))
+        qr=qr_svg(urljoin(request.host_url, proof_url)) if sale.status == SaleStatus.BOOKED and proof_url else None,
+        timeline=lookup.timeline(sale))

@@ -1,0 +1,110 @@
+"""Countries, currencies and languages from CLDR (Babel), and money and times in a store's locale."""
+from __future__ import annotations
+
+import unicodedata
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+from typing import Any, Protocol
+
+import phonenumbers
+from babel import Locale, UnknownLocaleError, localedata
+from babel.dates import format_date, format_time, get_datetime_format, get_time_format, get_timezone
+from babel.numbers import format_currency, get_territory_currencies
+
+# The language the portal's own words are in; names of countries, currencies and languages use it too.
+UI_LOCALE = Locale("en")
+
+
+class HasLocale(Protocol):
+    """What a locale is built from: a store (or anything with its language, country and time zone)."""
+
+    language: str
+    country: str
+    timezone: str
+
+
+def _by_name(pair: tuple[str, str]) -> str:
+    """Sort key: the name without accents, so Åland Islands sits among the A's."""
+    return "".join(c for c in unicodedata.normalize("NFKD", pair[1]) if not unicodedata.combining(c)).casefold()
+
+
+@cache
+def countries() -> dict[str, str]:
+    """Return every country a store can be in and a sale can be made in, code -> name, by name.
+
+    A country is a CLDR region with a two-letter code, a currency in use and a telephone country code: one
+    list for creating stores, for the customer's country and for phone numbers.
+    """
+    names = UI_LOCALE.territories
+    codes = [code for code in names if len(code) == 2 and code.isalpha() and get_territory_currencies(code)
+             and phonenumbers.country_code_for_region(code)]
+    return dict(sorted(((code, names[code]) for code in codes), key=_by_name))
+
+
+@cache
+def currencies() -> dict[str, str]:
+    """Return the currencies in use in those countries today, code -> name, by code."""
+    codes = {code for country in countries() for code in get_territory_currencies(country)}
+    return {code: UI_LOCALE.currencies.get(code, code) for code in sorted(codes)}
+
+
+@cache
+def languages() -> dict[str, str]:
+    """Return the languages Babel can format in (two-letter codes), code -> name, by name."""
+    codes = [code for code in localedata.locale_identifiers() if len(code) == 2 and code in UI_LOCALE.languages]
+    return dict(sorted(((code, UI_LOCALE.languages[code]) for code in codes), key=_by_name))
+
+
+def primary_language(language: str) -> str:
+    """Return the language subtag of a store's language setting: en-gb -> en."""
+    return language.replace("_", "-").split("-", 1)[0].lower()
+
+
+@cache
+def _locale(language: str, country: str) -> Locale:
+    """Return the closest locale CLDR has for a language spoken in a country."""
+    lang = primary_language(language)
+    for candidate in (f"{lang}_{country.upper()}", lang):
+        try:
+            return Locale.parse(candidate)
+        except (UnknownLocaleError, ValueError):
+            continue
+    return UI_LOCALE
+
+
+def store_locale(store: HasLocale | None) -> Locale:
+    """Return a store's locale from its language and country (en + GB -> en_GB); head office uses English."""
+    return _locale(store.language, store.country) if store is not None else UI_LOCALE
+
+
+def store_zone(store: HasLocale | None) -> Any:
+    """Return a store's time zone (UTC for head office)."""
+    return get_timezone(store.timezone if store is not None else "UTC")
+
+
+def money(amount: Decimal | int | str, currency: str, store: HasLocale | None = None) -> str:
+    """Format an amount in a currency the way the store's locale writes it: £1,299.00, 1 299,00 €, $89.00."""
+    return format_currency(Decimal(amount), currency, locale=store_locale(store))
+
+
+def store_time(moment: datetime | date, store: HasLocale | None = None, fmt: str = "datetime") -> str:
+    """Format a time in the store's zone and locale, or a date in its locale.
+
+    fmt: "time" (09:30 BST), "date" (1 May 2026), "datetime" (1 May 2026, 09:30 BST) or
+    "seconds" (1 May 2026, 09:30:05 BST, for the audit log).
+    """
+    locale = store_locale(store)
+    if not isinstance(moment, datetime):
+        return format_date(moment, "medium", locale=locale)
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given to store_time")
+    day = format_date(moment.astimezone(store_zone(store)).date(), "medium", locale=locale)
+    if fmt == "date":
+        return day
+    width = "medium" if fmt == "seconds" else "short"
+    clock = format_time(moment, f"{get_time_format(width, locale).pattern} z", tzinfo=store_zone(store),
+                        locale=locale)
+    if fmt == "time":
+        return clock
+    return get_datetime_format("medium", locale).replace("'", "").replace("{1}", day).replace("{0}", clock)

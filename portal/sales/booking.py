@@ -1,0 +1,260 @@
+"""Payment and booking: the till payment, the one booking call, and settling an outcome that did not arrive."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..extensions import db
+from ..intl import money
+from ..models import Cover, Sale, User, utcnow
+from ..sensitive import mask_email
+from ..vocab import AuditAction, AuditResult, CoverStatus, PaymentMethod, SaleStatus
+from ..xcover.errors import (
+    XCoverAuthError,
+    XCoverConflict,
+    XCoverError,
+    XCoverOutcomeUnknown,
+    XCoverRateLimited,
+    XCoverUnavailable,
+    XCoverValidationError,
+)
+from .lookup import chosen_covers, cover_total
+from .machine import InvalidTransition, SaleError, XCoverClientLike, XCoverDown, audit, compare_and_set
+from .quoting import POLICYHOLDER_KEYS, map_field_errors
+
+UNKNOWN_MESSAGE = ("Not yet confirmed, checking: XCover's answer did not arrive. "
+                   "The customer is not covered until it does.")
+DOWN_MESSAGE = "XCover is not answering right now. Nothing was booked and everything is kept: tap Retry."
+
+
+@dataclass
+class BookingResult:
+    """What came of a booking attempt, for the page."""
+
+    sale: Sale
+    sent: bool
+    message: str = ""
+    problems: list[str] = field(default_factory=list)
+
+
+def amount_errors(sale: Sale, amount: Decimal | None) -> dict[str, list[str]]:
+    """Return the error for an amount collected that is not the cover total (none when it is, or is missing)."""
+    total = cover_total(sale)
+    if amount is None or amount == total:
+        return {}
+    return {"amount_collected": [f"Must be exactly {money(total, sale.currency, sale.store)}, the cover total."]}
+
+
+def record_payment(sale: Sale, user: User, method: str, receipt_number: str, amount: Decimal,
+                   card_last4: str = "") -> Sale:
+    """Store the till payment for the cover; the amount must equal the cover total."""
+    if sale.status != SaleStatus.QUOTED or not chosen_covers(sale):
+        raise InvalidTransition("This sale is not waiting for payment.")
+    wrong_amount = amount_errors(sale, amount)
+    if wrong_amount:
+        raise SaleError("The amount must equal the cover total.", wrong_amount)
+    if PaymentMethod.get(method) is None:
+        raise SaleError("Choose a payment method.", {"payment_method": ["Choose card, cash or other."]})
+    sale.payment_method = method
+    sale.receipt_number = receipt_number.strip()
+    sale.amount_collected = amount
+    sale.card_last4 = card_last4 or None
+    sale.payment_recorded_at = utcnow()
+    audit(AuditAction.SALE_PAYMENT_RECORDED, user, sale, method=method, receipt=sale.receipt_number,
+          amount=str(amount), currency=sale.currency)
+    db.session.commit()
+    return sale
+
+
+def booking_payload(sale: Sale) -> dict[str, Any]:
+    """Build the create-booking body: the chosen quote ids and the policyholder."""
+    holder = {theirs: getattr(sale, ours) for theirs, ours in POLICYHOLDER_KEYS.items() if getattr(sale, ours)}
+    return {"quotes": [{"id": c.quote_id} for c in chosen_covers(sale)], "policyholder": holder}
+
+
+def book(sale: Sale, user: User | None, client: XCoverClientLike) -> BookingResult:
+    """Send the booking once: claim the sale with a compare-and-set, then call XCover with the stored key."""
+    if sale.payment_recorded_at is None or sale.idempotency_key is None:
+        raise InvalidTransition("Record the payment before booking.")
+    if sale.amount_collected != cover_total(sale):
+        raise InvalidTransition("The amount collected does not match the cover chosen: record the payment again.")
+    db.session.commit()
+    # Only the request whose conditional UPDATE wins may call XCover: a double tap never books twice.
+    if not compare_and_set(sale, SaleStatus.QUOTED, SaleStatus.BOOKING, booking_started_at=utcnow()):
+        db.session.rollback()
+        return BookingResult(sale, sent=False, message="This booking is already on its way.")
+    db.session.refresh(sale)
+    audit(AuditAction.SALE_BOOKING_SENT, user, sale, xcover_ref=sale.xcover_ref, quotes=len(chosen_covers(sale)),
+          amount=str(sale.cover_total))
+    db.session.commit()
+    return _send_booking(sale, user, client, expected=SaleStatus.BOOKING)
+
+
+class _Raced(Exception):
+    """Another request settled the sale first."""
+
+
+def _send_booking(sale: Sale, user: User | None, client: XCoverClientLike, expected: SaleStatus) -> BookingResult:
+    """Call create booking with the sale's key and settle the sale, unless another check settled it first."""
+    try:
+        return _call_and_settle(sale, user, client, expected)
+    except _Raced:
+        db.session.rollback()
+        db.session.refresh(sale)
+        return BookingResult(sale, sent=True, message="Settled by another check.")
+
+
+def _call_and_settle(sale: Sale, user: User | None, client: XCoverClientLike, expected: SaleStatus) -> BookingResult:
+    """Call create booking with the sale's key and settle the sale from the answer."""
+    try:
+        booking = client.create_booking(sale.xcover_ref, booking_payload(sale), idempotency_key=sale.idempotency_key)
+    except (XCoverOutcomeUnknown, XCoverConflict) as exc:
+        # Maybe applied: never say covered, never say failed; the same key settles it later.
+        if expected == SaleStatus.BOOKING:
+            _settle(sale, SaleStatus.OUTCOME_UNKNOWN, last_error=None)
+            audit(AuditAction.SALE_OUTCOME_UNKNOWN, user, sale, result=AuditResult.PENDING, xcover_ref=sale.xcover_ref,
+                  reason=type(exc).__name__)
+            db.session.commit()
+        return BookingResult(sale, sent=True, message=UNKNOWN_MESSAGE)
+    except XCoverValidationError as exc:
+        errors = map_field_errors(exc.field_errors(), [])
+        general = errors.pop("__all__", [])
+        if errors:
+            return _back_to_quoted(sale, user, "XCover refused the customer details: please correct them.",
+                                   errors, reason="validation")
+        # No field to correct: XCover declined the booking itself.
+        reason = " ".join(general) or exc.message
+        return _fail(sale, user, f"XCover declined the booking. {reason}"[:500], status=exc.status)
+    except (XCoverUnavailable, XCoverRateLimited, XCoverAuthError) as exc:
+        if expected == SaleStatus.OUTCOME_UNKNOWN:
+            # This retry did not get through; the first attempt may still have been applied.
+            return BookingResult(sale, sent=True, message=UNKNOWN_MESSAGE)
+        return _back_to_quoted(sale, user, DOWN_MESSAGE, None, reason=type(exc).__name__)
+    except XCoverError as exc:
+        return _fail(sale, user, f"XCover refused the booking: {exc.message}"[:500], status=exc.status)
+    return _accept(sale, user, booking)
+
+
+def _settle(sale: Sale, new: SaleStatus, **values: Any) -> None:
+    """Move a sale on from booking/outcome unknown, only if nobody else did meanwhile."""
+    if not compare_and_set(sale, sale.status, new, **values):
+        raise _Raced()
+    db.session.refresh(sale)
+
+
+def _back_to_quoted(sale: Sale, user: User | None, message: str,
+                    errors: dict[str, list[str]] | None, reason: str) -> BookingResult:
+    """Nothing was applied at XCover: let the associate fix or retry with everything kept."""
+    _settle(sale, SaleStatus.QUOTED, last_error=message, field_errors=errors)
+    audit(AuditAction.SALE_BOOKING_FAILED, user, sale, result=AuditResult.FAILURE, xcover_ref=sale.xcover_ref,
+          reason=reason, fields=sorted(errors or {}))
+    db.session.commit()
+    return BookingResult(sale, sent=True, message=message)
+
+
+def _fail(sale: Sale, user: User | None, message: str, problems: list[str] | None = None,
+          **details: Any) -> BookingResult:
+    """Close the booking as failed, saying why."""
+    _settle(sale, SaleStatus.FAILED, last_error=message)
+    audit(AuditAction.SALE_BOOKING_FAILED, user, sale, result=AuditResult.FAILURE, xcover_ref=sale.xcover_ref,
+          **details)
+    db.session.commit()
+    return BookingResult(sale, sent=True, message=message, problems=problems or [])
+
+
+def check_booking(booking: Any, covers: list[Cover]) -> list[str]:
+    """Return what is wrong with a booking answer: status, prices and errors (empty when it is good)."""
+    problems: list[str] = []
+    if booking.status != "CONFIRMED":
+        problems.append(f"XCover says the booking is {booking.status}, not confirmed.")
+    if booking.errors:
+        problems.append(f"XCover reported errors: {booking.errors}")
+    booked = {q.id: q for q in booking.quotes}
+    for cover in covers:
+        quote = booked.get(cover.quote_id)
+        name = cover.title or cover.policy_type
+        if quote is None:
+            problems.append(f"{name} is missing from the booking.")
+        elif quote.status != "CONFIRMED":
+            problems.append(f"{name} is {quote.status}.")
+        elif quote.price != cover.price:
+            sale = cover.sale
+            problems.append(f"{name} was booked at {money(quote.price, sale.currency, sale.store)}, "
+                            f"quoted at {money(cover.price, sale.currency, sale.store)}.")
+    return problems
+
+
+def _accept(sale: Sale, user: User | None, booking: Any) -> BookingResult:
+    """Accept a booking only when confirmed, at the quoted prices, with no errors."""
+    covers = chosen_covers(sale)
+    booked = {q.id: q for q in booking.quotes}
+    for cover in covers:
+        quote = booked.get(cover.quote_id)
+        good = quote is not None and quote.status == "CONFIRMED" and quote.price == cover.price
+        cover.status = CoverStatus.BOOKED if good else CoverStatus.FAILED
+        if quote is not None:
+            cover.start_date = quote.policy_start_date or cover.start_date
+            cover.end_date = quote.policy_end_date or cover.end_date
+            cover.pds_url = quote.pds_url or cover.pds_url
+    sale.coi_url = booking.coi_url or booking.coi_pdf_url
+    sale.pds_url = booking.pds_url or sale.pds_url
+    problems = check_booking(booking, covers)
+    if problems:
+        in_force = [c for c in covers if c.status == CoverStatus.BOOKED]
+        message = "Booking partly failed." if in_force else "XCover did not confirm the booking."
+        return _fail(sale, user, f"{message} {' '.join(problems)}"[:500], problems, issues=problems[:5],
+                     xcover_status=booking.status)
+    _settle(sale, SaleStatus.BOOKED, booked_at=utcnow(), last_error=None, field_errors=None)
+    audit(AuditAction.SALE_BOOKED, user, sale, xcover_ref=booking.id, policies=len(covers),
+          total=str(booking.total_price), currency=booking.currency)
+    db.session.commit()
+    return BookingResult(sale, sent=True, message="Covered.")
+
+
+def reconcile(sale: Sale, user: User | None, client: XCoverClientLike, stale_after: timedelta) -> BookingResult:
+    """Settle an unknown outcome: replay create booking with the same key (XCover answers 409 with the result)."""
+    if sale.status == SaleStatus.BOOKING:
+        started = sale.booking_started_at or sale.updated_at
+        if utcnow() - started < stale_after:
+            return BookingResult(sale, sent=False, message="The booking is still on its way.")
+        if not compare_and_set(sale, SaleStatus.BOOKING, SaleStatus.OUTCOME_UNKNOWN):
+            db.session.rollback()
+            return BookingResult(sale, sent=False, message="Already settled.")
+        db.session.refresh(sale)
+        audit(AuditAction.SALE_OUTCOME_UNKNOWN, user, sale, result=AuditResult.PENDING, xcover_ref=sale.xcover_ref,
+              stale=True)
+        db.session.commit()
+    if sale.status != SaleStatus.OUTCOME_UNKNOWN:
+        return BookingResult(sale, sent=False, message="Nothing to check.")
+    result = _send_booking(sale, user, client, expected=SaleStatus.OUTCOME_UNKNOWN)
+    if result.sale.status == SaleStatus.OUTCOME_UNKNOWN:
+        return result
+    audit(AuditAction.SALE_RECONCILED, user, sale, xcover_ref=sale.xcover_ref, status=sale.status)
+    db.session.commit()
+    return result
+
+
+def sales_to_reconcile(stale_after: timedelta) -> list[Sale]:
+    """Return every sale whose booking outcome is unknown or whose booking has been in flight too long."""
+    cutoff = utcnow() - stale_after
+    return list(db.session.scalars(sa.select(Sale).where(sa.or_(
+        Sale.status == SaleStatus.OUTCOME_UNKNOWN,
+        sa.and_(Sale.status == SaleStatus.BOOKING, Sale.booking_started_at < cutoff),
+    )).order_by(Sale.id)))
+
+
+def resend_email(sale: Sale, user: User, client: XCoverClientLike) -> None:
+    """Ask XCover to email the customer their policy confirmation again."""
+    if sale.status != SaleStatus.BOOKED:
+        raise InvalidTransition("Only a booked sale has a confirmation to send.")
+    try:
+        client.send_email(sale.xcover_ref, idempotency_key=str(uuid.uuid4()))
+    except XCoverError:
+        raise XCoverDown("XCover is not answering right now; try sending the email again in a moment.") from None
+    audit(AuditAction.SALE_EMAIL_RESENT, user, sale, xcover_ref=sale.xcover_ref, to=mask_email(sale.email))
+    db.session.commit()

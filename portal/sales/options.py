@@ -1,0 +1,122 @@
+"""The options screen: the customer's pick or "No thanks" per product, the acknowledgement and the opt-out."""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from ..extensions import db
+from ..models import AuditEvent, Cover, Sale, User, utcnow
+from ..vocab import AuditAction, CoverStatus, Decision, DeclineReason, SaleStatus
+from ..xcover.errors import XCoverError
+from .lookup import chosen_covers, cover_total, options_by_item
+from .machine import InvalidTransition, SaleError, XCoverClientLike, XCoverDown, audit, new_booking_body, transition
+
+OPT_OUT_DOWN_MESSAGE = "XCover did not receive the opt-out. Tap Retry; the customer's answer is kept."
+
+
+def mark_options_shown(sale: Sale, user: User) -> None:
+    """Record once per quote that the options (and their policy versions) were shown."""
+    seen = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+        AuditEvent.object_type == "sale", AuditEvent.object_id == str(sale.id),
+        AuditEvent.action == AuditAction.SALE_OPTIONS_SHOWN,
+        AuditEvent.details["xcover_ref"].as_string() == sale.xcover_ref))
+    if seen:
+        return
+    audit(AuditAction.SALE_OPTIONS_SHOWN, user, sale, xcover_ref=sale.xcover_ref,
+          policy_versions={c.quote_id: c.policy_version for c in sale.covers if c.quote_id})
+    db.session.commit()
+
+
+def disclaimer_hash(covers: list[Cover]) -> str:
+    """Return the SHA-256 of the disclaimer text shown for the chosen covers, in order."""
+    text = "\n\n".join(
+        f"{c.content.get('disclaimer') or ''}\n{c.content.get('underwriter_disclaimer') or ''}" for c in covers)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def record_choices(sale: Sale, user: User, client: XCoverClientLike, choices: Mapping[int, int | None],
+                   reasons: Mapping[int, str], acknowledged: bool) -> Sale:
+    """Store the customer's pick (or "No thanks" and why) per product; all declined sends XCover an opt-out."""
+    if sale.status != SaleStatus.QUOTED:
+        raise InvalidTransition("The options for this sale can no longer be changed.")
+    errors: dict[str, list[str]] = {}
+    chosen: list[Cover] = []
+    for item, covers in options_by_item(sale):
+        pick = choices.get(item.id)
+        offered = {c.id: c for c in covers if c.quote_id}
+        if pick is None and item.id not in choices:
+            if offered:
+                errors[f"choice_{item.id}"] = ["Choose an option or No thanks."]
+            continue
+        if pick is None:
+            if DeclineReason.get(reasons.get(item.id)) is None:
+                errors[f"reason_{item.id}"] = ["Ask the customer why, and choose a reason."]
+            continue
+        if pick not in offered:
+            errors[f"choice_{item.id}"] = ["That option is not on offer; choose again."]
+            continue
+        chosen.append(offered[pick])
+    if chosen and not acknowledged:
+        errors["acknowledged"] = ["The customer must confirm they have seen the key facts."]
+    if errors:
+        raise SaleError("Please check the highlighted choices.", errors)
+    chosen_ids = {c.id for c in chosen}
+    if chosen_ids != {c.id for c in chosen_covers(sale)}:
+        # A payment recorded for other cover no longer holds: the amount must be collected again.
+        sale.payment_recorded_at = None
+        sale.amount_collected = None
+        sale.last_error = None
+        sale.field_errors = None
+        new_booking_body(sale)
+    for item, covers in options_by_item(sale):
+        pick = choices.get(item.id)
+        item.decision = Decision.ADD if pick is not None else (Decision.DECLINE if item.id in choices else None)
+        item.decline_reason = reasons.get(item.id) if item.decision == Decision.DECLINE else None
+        for c in covers:
+            if c.quote_id:
+                c.status = CoverStatus.CHOSEN if c.id in chosen_ids else CoverStatus.NOT_TAKEN
+    declined = [item for item in sale.items if item.decision == Decision.DECLINE]
+    for item in declined:
+        audit(AuditAction.SALE_DECLINED, user, sale, xcover_ref=sale.xcover_ref, product=item.position + 1,
+              reason=item.decline_reason)
+    if chosen:
+        sale.acknowledged_at = utcnow()
+        sale.ack_policy_versions = {c.quote_id: c.policy_version for c in chosen}
+        sale.ack_disclaimer_hash = disclaimer_hash(chosen)
+        sale.cover_total = cover_total(sale)
+        audit(AuditAction.SALE_ACKNOWLEDGED, user, sale, xcover_ref=sale.xcover_ref,
+              policy_versions=sale.ack_policy_versions,
+              disclaimer_sha256=sale.ack_disclaimer_hash)
+        db.session.commit()
+        return sale
+    # Nothing chosen: keep the choices, then tell XCover; a failed opt-out can be retried as is.
+    sale.decline_reason = declined[0].decline_reason if declined else DeclineReason.OTHER
+    sale.cover_total = Decimal("0.00")
+    db.session.commit()
+    send_opt_out(sale, user, client)
+    return sale
+
+
+def opt_out_pending(sale: Sale) -> bool:
+    """Tell whether the customer declined everything but XCover has not yet taken the opt-out."""
+    declined = [i.decision == Decision.DECLINE for i in sale.items]
+    return sale.status == SaleStatus.QUOTED and bool(declined) and all(declined)
+
+
+def send_opt_out(sale: Sale, user: User, client: XCoverClientLike) -> None:
+    """Tell XCover the customer declined everything, then close the sale as declined."""
+    key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"opt-out:{sale.xcover_ref}"))
+    reasons = sorted({i.decline_reason for i in sale.items if i.decline_reason})
+    try:
+        client.opt_out(sale.xcover_ref, idempotency_key=key,
+                       partner_metadata={"decline_reason": ",".join(reasons) or DeclineReason.OTHER.value,
+                                         "sale_id": str(sale.id)})
+    except XCoverError:
+        raise XCoverDown(OPT_OUT_DOWN_MESSAGE) from None
+    transition(sale, SaleStatus.DECLINED)
+    audit(AuditAction.SALE_OPTED_OUT, user, sale, xcover_ref=sale.xcover_ref, reasons=reasons)
+    db.session.commit()

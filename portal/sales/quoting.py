@@ -1,0 +1,205 @@
+"""Drafting and quoting: the customer and products typed at the counter, and XCover's options for them."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from ..extensions import db
+from ..intl import currencies, primary_language
+from ..models import Cover, Sale, SaleItem, Store, User
+from ..phones import InvalidPhone, calling_code, to_e164
+from ..sensitive import mask_email, mask_phone
+from ..vocab import AuditAction, AuditResult, CoverStatus, SaleStatus
+from ..xcover.errors import XCoverError, XCoverValidationError
+from . import catalogue
+from .lookup import store_today
+from .machine import (
+    InvalidTransition,
+    SaleError,
+    XCoverClientLike,
+    XCoverDown,
+    XCoverRejected,
+    audit,
+    compare_and_set,
+    new_booking_body,
+    transition,
+)
+
+CUSTOMER_FIELDS = ("first_name", "last_name", "email", "phone", "address1", "city", "region", "postcode",
+                   "country", "language")
+PRODUCT_FIELDS = ("product_name", "category", "price", "quantity", "brand", "model", "sku", "serial_number",
+                  "purchase_date")
+
+
+# XCover's policyholder keys -> our customer fields (the booking payload uses the same names).
+POLICYHOLDER_KEYS = {"first_name": "first_name", "last_name": "last_name", "email": "email", "phone": "phone",
+                     "address1": "address1", "city": "city", "region": "region", "postcode": "postcode",
+                     "country": "country", "language": "language"}
+
+
+def defaults_for(store: Store) -> dict[str, Any]:
+    """Return what the new-sale form starts with, from the store's settings."""
+    return {"country": store.country, "language": primary_language(store.language), "currency": store.currency,
+            "currency_name": currencies().get(store.currency, store.currency),
+            "phone_prefix": calling_code(store.country), "purchase_date": store_today(store)}
+
+
+def _products_of(sale: Sale) -> list[dict[str, Any]]:
+    """Return the sale's products as plain dicts (the shape the catalogue maps)."""
+    return [{f: getattr(item, f) for f in PRODUCT_FIELDS} for item in sale.items]
+
+
+def _same_products(sale: Sale, products: list[Mapping[str, Any]]) -> bool:
+    """Tell whether the products differ from the stored ones in anything that changes the quote."""
+    def norm(p: Mapping[str, Any]) -> tuple:
+        return tuple((f, str(p.get(f) or "")) for f in PRODUCT_FIELDS)
+    return [norm(p) for p in _products_of(sale)] == [norm(p) for p in products]
+
+
+def save_draft(user: User, customer: Mapping[str, Any], products: list[Mapping[str, Any]],
+               sale: Sale | None = None) -> Sale:
+    """Create or update a sale's customer and products; changed products need a new quote."""
+    store = user.store
+    if store is None:
+        raise SaleError("Only store staff can sell.")
+    if not products:
+        raise SaleError("Add at least one product.")
+    if sale is not None and sale.status not in (SaleStatus.DRAFT, SaleStatus.QUOTED):
+        raise InvalidTransition("This sale can no longer be changed.")
+    clean = {k: (customer.get(k) or "").strip() for k in CUSTOMER_FIELDS}
+    try:
+        clean["phone"] = to_e164(clean["phone"], store.country)
+    except InvalidPhone as exc:
+        raise SaleError("Please check the highlighted fields.", {"phone": [exc.message]}) from None
+    clean["email"] = clean["email"].lower()
+    if sale is None:
+        sale = Sale(store_id=store.id, associate_id=user.id, currency=store.currency, status="draft", **clean)
+        db.session.add(sale)
+        requote = True
+    else:
+        requote = (sale.status == SaleStatus.DRAFT or not _same_products(sale, products)
+                   or any(getattr(sale, k) != clean[k] for k in ("country", "language", "region")))
+        for k, v in clean.items():
+            setattr(sale, k, v)
+        if not requote and sale.status == SaleStatus.QUOTED:
+            new_booking_body(sale)  # the policyholder in the booking may have changed
+    if requote:
+        sale.covers.clear()
+        sale.items.clear()
+        db.session.flush()
+        for position, p in enumerate(products):
+            values = {f: p.get(f) if p.get(f) is not None else "" for f in PRODUCT_FIELDS}
+            sale.items.append(SaleItem(position=position, **values))
+        if sale.status == SaleStatus.QUOTED:
+            transition(sale, SaleStatus.DRAFT)
+        sale.xcover_ref = None
+        sale.quote_total = None
+    sale.field_errors = None
+    sale.last_error = None
+    db.session.flush()
+    audit(AuditAction.SALE_SAVED, user, sale, products=len(products), requote=requote, **customer_summary(sale))
+    db.session.commit()
+    return sale
+
+
+def map_field_errors(xcover_errors: Mapping[str, list[str]], lines: list[catalogue.QuoteLine]) -> dict[str, list[str]]:
+    """Translate XCover's dotted error keys into our form field names (items-N-field, phone...)."""
+    mapped: dict[str, list[str]] = {}
+    for key, messages in xcover_errors.items():
+        parts = key.split(".")
+        target = "__all__"
+        if parts[0] == "policyholder" and len(parts) > 1:
+            target = POLICYHOLDER_KEYS.get(parts[1], "__all__")
+        elif parts[0] == "request" and len(parts) > 2 and parts[1].isdigit() and int(parts[1]) < len(lines):
+            ours = catalogue.our_field(parts[2])
+            if ours in PRODUCT_FIELDS:
+                target = f"items-{lines[int(parts[1])].item_position}-{ours}"
+        elif parts[0] in ("customer_country", "customer_region", "customer_language"):
+            target = parts[0].removeprefix("customer_")
+        mapped.setdefault(target, []).extend(messages)
+    return mapped
+
+
+def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
+    """Ask XCover for one package quote for the whole basket and store each option offered."""
+    if sale.status != SaleStatus.DRAFT:
+        raise InvalidTransition("This sale already has a quote.")
+    payload, lines = catalogue.build_quote_request(
+        _products_of(sale), currency=sale.currency, country=sale.country, region=sale.region, language=sale.language)
+    if not lines:
+        raise SaleError("No cover is offered for these product categories.")
+    try:
+        package = client.create_quote(payload)
+    except XCoverValidationError as exc:
+        sale.field_errors = map_field_errors(exc.field_errors(), lines)
+        audit(AuditAction.SALE_QUOTE_FAILED, user, sale, result=AuditResult.FAILURE, reason="validation",
+              fields=sorted(sale.field_errors))
+        db.session.commit()
+        raise XCoverRejected("XCover could not quote: please check the highlighted fields.",
+                             sale.field_errors) from None
+    except XCoverError as exc:
+        audit(AuditAction.SALE_QUOTE_FAILED, user, sale, result=AuditResult.FAILURE, reason=type(exc).__name__,
+              status=exc.status)
+        db.session.commit()
+        raise XCoverDown("XCover is not answering right now. Everything you typed is kept: tap Retry.") from None
+    for index, line in enumerate(lines):
+        quote = package.quote_for_item(index)
+        item = sale.items[line.item_position]
+        if quote is None:
+            sale.covers.append(Cover(item=item, quote_index=index, status=CoverStatus.FAILED,
+                                     policy_type=line.offer.policy_type, term_months=line.offer.cover_term_months,
+                                     error=(package.error_for_item(index) or "Not available for this product")[:500]))
+            continue
+        content = quote.content
+        sale.covers.append(Cover(
+            item=item, quote_index=index, quote_id=quote.id, status="quoted", policy_type=quote.policy_type,
+            policy_version=str(quote.policy_version or ""), title=content.title or quote.policy_name,
+            term_months=quote.cover_term_months or line.offer.cover_term_months, price=quote.price,
+            price_formatted=quote.price_formatted, tax=quote.tax_total, tax_formatted=quote.tax_formatted,
+            start_date=quote.policy_start_date, end_date=quote.policy_end_date,
+            pds_url=quote.pds_url or package.pds_url,
+            content={
+                "description": content.description,
+                "inclusions": [_benefit(b) for b in content.inclusions],
+                "exclusions": [_benefit(b) for b in content.exclusions],
+                "disclaimer": content.disclaimer,
+                "underwriter_name": content.underwriter_name,
+                "underwriter_disclaimer": content.underwriter_disclaimer,
+            },
+        ))
+    sale.xcover_ref = package.id
+    sale.quote_total = package.total_price
+    sale.pds_url = package.pds_url
+    sale.field_errors = None
+    sale.last_error = None
+    # A booking key per quote package, stored before any booking can be sent and reused on every retry.
+    sale.idempotency_key = str(uuid.uuid4())
+    db.session.flush()
+    if not compare_and_set(sale, SaleStatus.DRAFT, SaleStatus.QUOTED):
+        db.session.rollback()
+        raise InvalidTransition("This sale was quoted at the same time on another screen.")
+    db.session.refresh(sale)
+    offered = [c for c in sale.covers if c.status == CoverStatus.QUOTED]
+    audit(AuditAction.SALE_QUOTED, user, sale, xcover_ref=package.id, options=len(offered),
+          unavailable=len(sale.covers) - len(offered), total=str(package.total_price), currency=sale.currency)
+    db.session.commit()
+    return sale
+
+
+def _benefit(b: Any) -> dict[str, str]:
+    """Turn an inclusion/exclusion (dataclass or dict) into a plain dict."""
+    if isinstance(b, Mapping):
+        return {"title": str(b.get("title") or ""), "description": str(b.get("description") or "")}
+    return {"title": str(getattr(b, "title", "") or ""), "description": str(getattr(b, "description", "") or "")}
+
+
+def note_error(sale: Sale, message: str) -> None:
+    """Keep the message of a failed XCover call on the sale, so a reload still shows it with Retry."""
+    sale.last_error = message[:500]
+    db.session.commit()
+
+
+def customer_summary(sale: Sale) -> dict[str, str | None]:
+    """Return the customer's contact details masked, for logs and audit details."""
+    return {"email": mask_email(sale.email), "phone": mask_phone(sale.phone)}

@@ -1,0 +1,145 @@
+"""The portal's closed vocabularies: each a StrEnum whose members carry the words people see.
+
+The values are what the database and the audit chain store, so they never change once released;
+the labels (and, for statuses, the badge tone) may.
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Self
+
+
+class RichStrEnum(StrEnum):
+    """A StrEnum whose members also carry a label: `DRAFT = "draft", "Not quoted yet"`."""
+
+    label: str
+
+    def __new__(cls, value: str, label: str) -> Self:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label
+        return member
+
+    @classmethod
+    def choices(cls) -> list[tuple[str, str]]:
+        """Return (value, label) pairs, in definition order, for a form's choices."""
+        return [(m.value, m.label) for m in cls]
+
+    @classmethod
+    def get(cls, value: object) -> Self | None:
+        """Return the member with this value, or None (never raises)."""
+        return cls._value2member_map_.get(value) if isinstance(value, str) else None  # type: ignore[return-value]
+
+    @classmethod
+    def label_of(cls, value: str) -> str:
+        """Return the label of a value, or the value itself when it is not a member (old data)."""
+        member = cls.get(value)
+        return member.label if member is not None else value
+
+    @classmethod
+    def sql_in(cls, column: str) -> str:
+        """Return the CHECK constraint text that allows exactly these values."""
+        return f"{column} IN ({', '.join(repr(m.value) for m in cls)})"
+
+
+class TonedStrEnum(RichStrEnum):
+    """A vocabulary of states, each with a label and a badge tone: neutral, wait, ok or bad."""
+
+    tone: str
+
+    def __new__(cls, value: str, label: str, tone: str = "neutral") -> Self:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label
+        member.tone = tone
+        return member
+
+
+class Role(RichStrEnum):
+    """Who a person is in the portal."""
+
+    ASSOCIATE = "associate", "Associate"
+    MANAGER = "manager", "Manager"
+    ADMIN = "admin", "Admin"
+
+
+class SaleStatus(TonedStrEnum):
+    """Where a sale stands (the status machine is in portal/sales/machine.py)."""
+
+    DRAFT = "draft", "Not quoted yet"
+    QUOTED = "quoted", "Options shown"
+    DECLINED = "declined", "Declined"
+    BOOKING = "booking", "Not yet confirmed, checking", "wait"
+    BOOKED = "booked", "Covered", "ok"
+    OUTCOME_UNKNOWN = "outcome_unknown", "Not yet confirmed, checking", "wait"
+    FAILED = "failed", "Not covered", "bad"
+
+
+class CoverStatus(TonedStrEnum):
+    """What became of one option XCover offered."""
+
+    QUOTED = "quoted", "Offered"
+    CHOSEN = "chosen", "Not yet confirmed", "wait"
+    NOT_TAKEN = "not_taken", "Not taken"
+    BOOKED = "booked", "Covered", "ok"
+    FAILED = "failed", "Not covered", "bad"
+
+
+class Decision(RichStrEnum):
+    """The customer's answer for one product."""
+
+    ADD = "add", "Add"
+    DECLINE = "decline", "No thanks"
+
+
+class DeclineReason(RichStrEnum):
+    """Why the customer said no thanks."""
+
+    ALREADY_COVERED = "already_covered", "Already covered"
+    TOO_EXPENSIVE = "too_expensive", "Too expensive"
+    NOT_INTERESTED = "not_interested", "Not interested"
+    DECIDE_LATER = "decide_later", "Will decide later"
+    OTHER = "other", "Other"
+
+
+class PaymentMethod(RichStrEnum):
+    """How the customer paid at the till."""
+
+    CARD = "card", "Card"
+    CASH = "cash", "Cash"
+    OTHER = "other", "Other"
+
+
+class AuditResult(TonedStrEnum):
+    """How an audited action ended."""
+
+    SUCCESS = "success", "Success", "ok"
+    FAILURE = "failure", "Failure", "bad"
+    PENDING = "pending", "Pending", "wait"
+
+
+class AuditAction(RichStrEnum):
+    """Everything the audit log records; record() refuses anything else so reports and filters stay meaningful."""
+
+    SIGN_IN = "auth.sign_in", "Signed in"
+    SIGN_IN_FAILED = "auth.sign_in_failed", "Sign-in failed"
+    SIGN_OUT = "auth.sign_out", "Signed out"
+    LOCKED = "auth.locked", "Account locked"
+    STORE_CREATED = "store.created", "Store created"
+    USER_CREATED = "user.created", "Person added"
+    AUDIT_VIEWED = "audit.viewed", "Audit log viewed"
+    AUDIT_EXPORTED = "audit.exported", "Audit log exported"
+    SALE_SAVED = "sale.saved", "Customer and products saved"
+    SALE_QUOTED = "sale.quoted", "Quoted by XCover"
+    SALE_QUOTE_FAILED = "sale.quote_failed", "Quote failed"
+    SALE_OPTIONS_SHOWN = "sale.options_shown", "Options shown"
+    SALE_ACKNOWLEDGED = "sale.acknowledged", "Key facts acknowledged"
+    SALE_DECLINED = "sale.declined", "Cover declined"
+    SALE_OPTED_OUT = "sale.opted_out", "Opt-out sent to XCover"
+    SALE_PAYMENT_RECORDED = "sale.payment_recorded", "Payment recorded"
+    SALE_BOOKING_SENT = "sale.booking_sent", "Booking sent"
+    SALE_BOOKED = "sale.booked", "Booked"
+    SALE_BOOKING_FAILED = "sale.booking_failed", "Booking failed"
+    SALE_OUTCOME_UNKNOWN = "sale.outcome_unknown", "Booking outcome unknown"
+    SALE_RECONCILED = "sale.reconciled", "Booking outcome settled"
+    SALE_EMAIL_RESENT = "sale.email_resent", "Confirmation email resent"
