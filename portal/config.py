@@ -87,10 +87,25 @@ def load() -> dict[str, Any]:
         "IDLE_TIMEOUT_MINUTES": _int("IDLE_TIMEOUT_MINUTES", 15),
         # Hours after sign-in after which a session ends whatever the activity.
         "ABSOLUTE_SESSION_HOURS": _int("ABSOLUTE_SESSION_HOURS", 12),
-        # Consecutive failed sign-ins that lock an account.
+        # Failed sign-ins in a row, to one account from one client address, that lock that address out of it.
         "LOCKOUT_THRESHOLD": _int("LOCKOUT_THRESHOLD", 10),
-        # Minutes an account stays locked after too many failures.
+        # Minutes that address stays locked out of the account.
         "LOCKOUT_MINUTES": _int("LOCKOUT_MINUTES", 5),
+        # Failed sign-ins in a row to one account from any addresses that close it to unfamiliar addresses.
+        "ACCOUNT_LOCKOUT_THRESHOLD": _int("ACCOUNT_LOCKOUT_THRESHOLD", 100),
+        # Minutes the account stays closed to addresses it has not signed in from within KNOWN_ADDRESS_DAYS.
+        "ACCOUNT_LOCKOUT_MINUTES": _int("ACCOUNT_LOCKOUT_MINUTES", 60),
+        # Days a successful sign-in keeps an address familiar to the account (so an account-wide lock spares it).
+        "KNOWN_ADDRESS_DAYS": _int("KNOWN_ADDRESS_DAYS", 30),
+        # Failed sign-ins allowed per client address (IPv6: per /64), in Flask-Limiter's notation.
+        "SIGN_IN_RATE_LIMIT": os.environ.get("SIGN_IN_RATE_LIMIT", "20 per minute;200 per hour"),
+        # Where the per-address counts live: memory:// (per worker process), or redis://host:6379/0 shared by
+        # every worker and instance (needs the redis package).
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # Password checks (argon2) one worker process runs at once; more sign-ins wait briefly, then get a 429.
+        "SIGN_IN_CONCURRENCY": _int("SIGN_IN_CONCURRENCY", 1),
+        # Seconds a sign-in waits for a free password check before it is answered "busy, try again".
+        "SIGN_IN_WAIT_SECONDS": _float("SIGN_IN_WAIT_SECONDS", 0.25),
         # Session cookie: HttpOnly and SameSite=Lax always; Secure unless plain-http development.
         "SESSION_COOKIE_NAME": os.environ.get("SESSION_COOKIE_NAME", "portal_session"),
         "SESSION_COOKIE_HTTPONLY": True,
