@@ -65,6 +65,19 @@ def database_url() -> str:
     return url
 
 
+def trusted_hosts(production: bool) -> list[str] | None:
+    """Return the Host names the portal answers to: PORTAL_TRUSTED_HOSTS, else SERVER_NAME's, else any (development)."""
+    names = [name.strip() for name in os.environ.get("PORTAL_TRUSTED_HOSTS", "").split(",") if name.strip()]
+    server_name = os.environ.get("SERVER_NAME", "").strip()
+    if not names and server_name:
+        names = [server_name]
+    if names:
+        return names
+    if production:
+        raise RuntimeError("PORTAL_TRUSTED_HOSTS (or SERVER_NAME) must be set when PORTAL_ENV=production")
+    return None
+
+
 def load() -> dict[str, Any]:
     """Build the configuration mapping from the environment."""
     env = os.environ.get("PORTAL_ENV", "development").strip().lower()
@@ -115,8 +128,14 @@ def load() -> dict[str, Any]:
         "WTF_CSRF_TIME_LIMIT": None,
         # Largest request body accepted, in bytes.
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 1024 * 1024),
-        # Trust X-Forwarded-* from this many proxies (0 when gunicorn faces clients directly).
+        # Trust X-Forwarded-For and -Proto from this many proxies (0 when gunicorn faces clients directly);
+        # gunicorn.conf.py reads it too, and then takes forwarded headers only from FORWARDED_ALLOW_IPS.
         "PROXY_COUNT": _int("PROXY_COUNT", 0),
+        # Host names (comma-separated; ".example.com" takes its subdomains) whose Host header is answered, so
+        # absolute links (the sale's QR code) never point elsewhere; empty in development means any.
+        "TRUSTED_HOSTS": trusted_hosts(production),
+        # The portal's own host[:port], when set: also the trusted host if PORTAL_TRUSTED_HOSTS is empty.
+        "SERVER_NAME": os.environ.get("SERVER_NAME", "").strip() or None,
         # Argon2id cost: time cost and memory in KiB (defaults meet OWASP ASVS v5 appendix C).
         "ARGON2_TIME_COST": _int("ARGON2_TIME_COST", 3),
         "ARGON2_MEMORY_KIB": _int("ARGON2_MEMORY_KIB", 65536),

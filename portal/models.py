@@ -306,6 +306,6 @@ class SignInAddress(db.Model):
     # The client address (an IPv6 client by its /64 network, which one machine can fill with addresses).
     client: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(default=0)
-    last_failure_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
-    locked_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
-    last_success_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

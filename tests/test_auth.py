@@ -127,6 +127,10 @@ def test_disabled_user_cannot_sign_in(client, auth, store, make_user):
     ("//evil.example/", "/"),
     ("/\\evil.example", "/"),
     ("javascript:alert(1)", "/"),
+    ("/sales/%0D%0ASet-Cookie:x", "/"),  # header splitting: was a 500
+    ("/sales/%E2%80%A8", "/"),
+    ("/sales/%00", "/"),
+    ("/sales/?q=caf%C3%A9", "/sales/?q=caf%C3%A9"),
 ])
 def test_only_local_next_redirects(client, auth, store, make_user, target, expected):
     make_user("ann", "associate", store)

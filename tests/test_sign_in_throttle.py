@@ -1,4 +1,5 @@
 """Sign-in under attack: atomic failure counts, locks an outsider cannot impose, throttling per address."""
+
 from __future__ import annotations
 
 import threading
@@ -23,8 +24,11 @@ COUNTER = "198.51.100.7"  # the store's own address
 def sign_in_from(client: FlaskClient, address: str, username: str, password: str = PASSWORD) -> Any:
     """Post the sign-in form as a browser at the given address."""
     token = csrf_token(client)
-    return client.post("/auth/sign-in", data={"username": username, "password": password, "csrf_token": token},
-                       environ_base={"REMOTE_ADDR": address})
+    return client.post(
+        "/auth/sign-in",
+        data={"username": username, "password": password, "csrf_token": token},
+        environ_base={"REMOTE_ADDR": address},
+    )
 
 
 def events(action: str) -> list[AuditEvent]:
@@ -42,7 +46,7 @@ def hammer(app: Any, username: str, addresses: list[str]) -> None:
                 start.wait()
                 service.authenticate(username, "wrong-password-here", address)
                 db.session.remove()
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+        except BaseException as exc:  # handed to the main thread
             errors.append(exc)
 
     threads = [threading.Thread(target=attempt, args=(a,)) for a in addresses]
@@ -132,13 +136,20 @@ def test_an_address_stops_being_familiar_after_known_address_days(app, store, ma
 def test_signing_in_forgets_stale_addresses_but_keeps_locks_and_recent_failures(app, store, make_user):
     user = make_user("ann", "associate", store)
     now, old = utcnow(), utcnow() - timedelta(days=2)
-    db.session.add_all([
-        SignInAddress(user_id=user.id, client="192.0.2.1", failures=4, last_failure_at=old),
-        SignInAddress(user_id=user.id, client="192.0.2.2", failures=4, last_failure_at=now),
-        SignInAddress(user_id=user.id, client="192.0.2.3", failures=0, last_failure_at=old,
-                      locked_until=now + timedelta(minutes=3)),
-        SignInAddress(user_id=user.id, client="192.0.2.4", failures=0, last_success_at=now - timedelta(days=3)),
-    ])
+    db.session.add_all(
+        [
+            SignInAddress(user_id=user.id, client="192.0.2.1", failures=4, last_failure_at=old),
+            SignInAddress(user_id=user.id, client="192.0.2.2", failures=4, last_failure_at=now),
+            SignInAddress(
+                user_id=user.id,
+                client="192.0.2.3",
+                failures=0,
+                last_failure_at=old,
+                locked_until=now + timedelta(minutes=3),
+            ),
+            SignInAddress(user_id=user.id, client="192.0.2.4", failures=0, last_success_at=now - timedelta(days=3)),
+        ]
+    )
     db.session.commit()
     assert sign_in_from(app.test_client(), COUNTER, "ann").status_code == 302
     db.session.expire_all()
@@ -146,14 +157,17 @@ def test_signing_in_forgets_stale_addresses_but_keeps_locks_and_recent_failures(
     assert kept == ["192.0.2.2", "192.0.2.3", "192.0.2.4", COUNTER]
 
 
-@pytest.mark.parametrize("given,key", [
-    ("198.51.100.7", "198.51.100.7"),
-    ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
-    ("2001:db8:1:2:ffff:ffff:ffff:fffe", "2001:db8:1:2::/64"),
-    ("::ffff:198.51.100.7", "198.51.100.7"),
-    (None, "unknown"),
-    ("not-an-address", "unknown"),
-])
+@pytest.mark.parametrize(
+    "given,key",
+    [
+        ("198.51.100.7", "198.51.100.7"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:fffe", "2001:db8:1:2::/64"),
+        ("::ffff:198.51.100.7", "198.51.100.7"),
+        (None, "unknown"),
+        ("not-an-address", "unknown"),
+    ],
+)
 def test_addresses_are_counted_by_what_one_machine_controls(given, key):
     assert throttle.address_key(given) == key
 

@@ -98,7 +98,7 @@ def authenticate(username: str, password: str, client: str) -> SignInResult:
     return SignInResult(user, False, locked=locked)
 
 
-def _locked_out(user: User, here: Optional[SignInAddress], now: datetime) -> bool:
+def _locked_out(user: User, here: SignInAddress | None, now: datetime) -> bool:
     """Tell whether this address may not sign in to the account now."""
     if here is not None and here.locked_until is not None and here.locked_until > now:
         return True
@@ -118,7 +118,7 @@ def _upsert(values: dict[str, Any], changes: dict[str, Any], where: Any = None) 
                                            where=where)
 
 
-def _count_failure(user_id: int, client: str, now: datetime) -> Optional[int]:
+def _count_failure(user_id: int, client: str, now: datetime) -> int | None:
     """Count one failure for the account from the address, atomically; None when the address is locked."""
     table = SignInAddress.__table__
     not_locked = sa.or_(table.c.locked_until.is_(None), table.c.locked_until <= now)
@@ -129,8 +129,9 @@ def _count_failure(user_id: int, client: str, now: datetime) -> Optional[int]:
         return None
     # The account-wide count, also in one statement: UPDATE ... SET n = n + 1 never loses a concurrent failure.
     users = User.__table__
-    db.session.execute(sa.update(users).where(users.c.id == user_id, sa.or_(
-        users.c.locked_until.is_(None), users.c.locked_until <= now)).values(failed_sign_ins=users.c.failed_sign_ins + 1))
+    not_closed = sa.or_(users.c.locked_until.is_(None), users.c.locked_until <= now)
+    db.session.execute(sa.update(users).where(users.c.id == user_id, not_closed)
+                       .values(failed_sign_ins=users.c.failed_sign_ins + 1))
     return failures
 
 

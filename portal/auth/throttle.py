@@ -1,12 +1,13 @@
 """Sign-in throttling: failures per client address (Flask-Limiter) and password checks at once per worker."""
+
 from __future__ import annotations
 
 import ipaddress
 import math
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from flask import Flask, current_app, g, request
 from flask.wrappers import Response
