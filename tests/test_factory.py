@@ -19,6 +19,7 @@ def test_production_requires_secret_key(monkeypatch):
 def test_production_cookies_are_secure(monkeypatch):
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "x" * 32)
+    monkeypatch.setenv("PORTAL_TRUSTED_HOSTS", "portal.example")
     monkeypatch.delenv("SESSION_COOKIE_SECURE", raising=False)
     app = create_app()
     assert app.config["SESSION_COOKIE_SECURE"] is True
