@@ -117,6 +117,8 @@ def load() -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         # Password checks (argon2) one worker process runs at once; more sign-ins wait briefly, then get a 429.
         "SIGN_IN_CONCURRENCY": _int("SIGN_IN_CONCURRENCY", 1),
+        # More checks at once per worker kept for sign-ins from an address the account signed in from lately.
+        "SIGN_IN_FAMILIAR_CONCURRENCY": _int("SIGN_IN_FAMILIAR_CONCURRENCY", 1),
         # Seconds a sign-in waits for a free password check before it is answered "busy, try again".
         "SIGN_IN_WAIT_SECONDS": _float("SIGN_IN_WAIT_SECONDS", 0.25),
         # Session cookie: HttpOnly and SameSite=Lax always; Secure unless plain-http development.

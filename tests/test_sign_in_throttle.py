@@ -193,16 +193,46 @@ def test_an_address_that_keeps_failing_is_throttled_on_the_sign_in_page(app, sto
 def test_excess_sign_ins_get_a_quick_429_while_every_password_check_is_busy(app, store, make_user):
     app.config["SIGN_IN_WAIT_SECONDS"] = 0
     make_user("ann", "associate", store)
-    slots = app.extensions["sign_in_slots"]
+    general, _ = app.extensions["sign_in_slots"]
     for _ in range(app.config["SIGN_IN_CONCURRENCY"]):
-        assert slots.acquire(blocking=False)  # every check this worker may run is taken
+        assert general.acquire(blocking=False)  # every check this worker may run is taken
     client = app.test_client()
     try:
         response = sign_in_from(client, COUNTER, "ann")
     finally:
         for _ in range(app.config["SIGN_IN_CONCURRENCY"]):
-            slots.release()
+            general.release()
     assert response.status_code == 429 and response.headers["Retry-After"] == "1"
     assert "The portal is busy signing people in. Try again in a moment." in response.get_data(as_text=True)
     assert events("auth.sign_in_failed") == [] and events("auth.sign_in") == []
     assert sign_in_from(client, COUNTER, "ann").status_code == 302  # a slot is free again
+
+
+def test_sign_ins_from_a_familiar_address_keep_a_password_check_of_their_own(app, store, make_user):
+    app.config["SIGN_IN_WAIT_SECONDS"] = 0
+    make_user("ann", "associate", store)
+    assert sign_in_from(app.test_client(), COUNTER, "ann").status_code == 302  # the store's address is familiar
+    general, kept = app.extensions["sign_in_slots"]
+    for _ in range(app.config["SIGN_IN_CONCURRENCY"]):
+        assert general.acquire(blocking=False)  # a flood from elsewhere holds every ordinary check
+    try:
+        assert sign_in_from(app.test_client(), OUTSIDER, "ann").status_code == 429
+        assert sign_in_from(app.test_client(), COUNTER, "nobody").status_code == 429  # familiar to no account
+        assert sign_in_from(app.test_client(), COUNTER, "ann").status_code == 302
+        assert kept.acquire(blocking=False)
+        try:
+            assert sign_in_from(app.test_client(), COUNTER, "ann").status_code == 429
+        finally:
+            kept.release()
+    finally:
+        for _ in range(app.config["SIGN_IN_CONCURRENCY"]):
+            general.release()
+
+
+def test_password_checks_run_at_a_lower_cpu_priority_than_pages(app):
+    import os
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    assert throttle.run_check(niceness) == niceness() + throttle.CHECK_NICENESS

@@ -98,6 +98,20 @@ def authenticate(username: str, password: str, client: str) -> SignInResult:
     return SignInResult(user, False, locked=locked)
 
 
+def _known_since(now: datetime) -> datetime:
+    """Return the time after which a successful sign-in still makes its address familiar to the account."""
+    return now - timedelta(days=current_app.config["KNOWN_ADDRESS_DAYS"])
+
+
+def is_familiar(username: str, client: str) -> bool:
+    """Tell whether the account signed in from this address lately (such sign-ins get a kept password check)."""
+    return db.session.scalar(
+        sa.select(SignInAddress.user_id).join(User, User.id == SignInAddress.user_id)
+        .where(sa.func.lower(User.username) == username.strip().lower(), SignInAddress.client == client,
+               SignInAddress.last_success_at > _known_since(utcnow()))
+    ) is not None
+
+
 def _locked_out(user: User, here: SignInAddress | None, now: datetime) -> bool:
     """Tell whether this address may not sign in to the account now."""
     if here is not None and here.locked_until is not None and here.locked_until > now:
@@ -105,8 +119,7 @@ def _locked_out(user: User, here: SignInAddress | None, now: datetime) -> bool:
     if user.locked_until is None or user.locked_until <= now:
         return False
     # The account-wide lock keeps out only addresses the account has not signed in from lately.
-    known_since = now - timedelta(days=current_app.config["KNOWN_ADDRESS_DAYS"])
-    return here is None or here.last_success_at is None or here.last_success_at <= known_since
+    return here is None or here.last_success_at is None or here.last_success_at <= _known_since(now)
 
 
 def _upsert(values: dict[str, Any], changes: dict[str, Any], where: Any = None) -> Any:
@@ -164,10 +177,9 @@ def _signed_in_from(user_id: int, client: str, now: datetime) -> None:
     table = SignInAddress.__table__
     fresh = {"failures": 0, "locked_until": None, "last_success_at": now}
     db.session.execute(_upsert({"user_id": user_id, "client": client, **fresh}, fresh))
-    known_since = now - timedelta(days=current_app.config["KNOWN_ADDRESS_DAYS"])
     stale = sa.select(table.c.client).where(
         table.c.user_id == user_id, table.c.client != client,
-        sa.or_(table.c.last_success_at.is_(None), table.c.last_success_at <= known_since),
+        sa.or_(table.c.last_success_at.is_(None), table.c.last_success_at <= _known_since(now)),
         sa.or_(table.c.locked_until.is_(None), table.c.locked_until <= now),
         sa.or_(table.c.last_failure_at.is_(None), table.c.last_failure_at <= now - FORGET_FAILURES_AFTER),
     ).with_for_update(skip_locked=True)  # rows another sign-in is counting are left for next time: no deadlock

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import TypeVar
 
 from flask import Flask, current_app, g, request
 from flask.wrappers import Response
@@ -17,6 +21,11 @@ from werkzeug.exceptions import TooManyRequests
 THROTTLED_MESSAGE = "Too many sign-in attempts from this device. Wait {wait}, then try again."
 BUSY_MESSAGE = "The portal is busy signing people in. Try again in a moment."
 _SLOTS = "sign_in_slots"
+_CHECKERS = "password_checkers"
+# Password checks run on threads of their own at a lower CPU priority (Linux gives each thread its own
+# niceness), so that a flood of sign-ins gets the CPU the associates' pages leave over, not theirs.
+CHECK_NICENESS = 10
+T = TypeVar("T")
 
 
 def address_key(address: str | None) -> str:
@@ -68,18 +77,42 @@ def refuse_breach(breach: RequestLimit) -> None:
 
 
 @contextmanager
-def password_slot() -> Iterator[None]:
-    """Hold one of this process's password-check slots, or refuse the sign-in quickly when all are busy."""
-    slots: threading.BoundedSemaphore = current_app.extensions[_SLOTS]
-    if not slots.acquire(timeout=current_app.config["SIGN_IN_WAIT_SECONDS"]):
+def password_slot(familiar: bool = False) -> Iterator[None]:
+    """Hold one of this process's password-check slots, or refuse the sign-in quickly when all are busy.
+
+    A sign-in from an address the account signed in from lately may also take a slot kept for such sign-ins,
+    which a flood from elsewhere cannot fill: the store's own iPads keep signing in during an attack.
+    """
+    general, kept = current_app.extensions[_SLOTS]
+    wait = current_app.config["SIGN_IN_WAIT_SECONDS"]
+    if familiar and kept.acquire(blocking=False):
+        slot = kept
+    elif general.acquire(timeout=wait):
+        slot = general
+    elif familiar and kept.acquire(timeout=wait):
+        slot = kept
+    else:
         raise SignInThrottled(BUSY_MESSAGE, 1)
     try:
         yield
     finally:
-        slots.release()
+        slot.release()
+
+
+def _lower_priority() -> None:
+    """Make the current (checking) thread yield the CPU to the worker's other threads."""
+    if sys.platform.startswith("linux"):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CHECK_NICENESS)
+
+
+def run_check(check: Callable[[], T]) -> T:
+    """Run a password check on this process's low-priority checking threads and wait for its answer."""
+    return current_app.extensions[_CHECKERS].submit(check).result()
 
 
 def init_app(app: Flask) -> None:
     """Bind the per-address limiter (storage: RATELIMIT_STORAGE_URI) and this process's password-check slots."""
     limiter.init_app(app)
-    app.extensions[_SLOTS] = threading.BoundedSemaphore(app.config["SIGN_IN_CONCURRENCY"])
+    general, kept = app.config["SIGN_IN_CONCURRENCY"], app.config["SIGN_IN_FAMILIAR_CONCURRENCY"]
+    app.extensions[_SLOTS] = (threading.BoundedSemaphore(general), threading.BoundedSemaphore(kept))
+    app.extensions[_CHECKERS] = ThreadPoolExecutor(general + kept, "password-check", initializer=_lower_priority)

@@ -35,9 +35,9 @@ def sign_in() -> str | Response:
         return redirect(url_for("main.home"))
     form = SignInForm()
     if form.validate_on_submit():
-        with throttle.password_slot():
-            result = service.authenticate(form.username.data or "", form.password.data or "",
-                                          throttle.client_address())
+        username, client = form.username.data or "", throttle.client_address()
+        with throttle.password_slot(familiar=service.is_familiar(username, client)):
+            result = service.authenticate(username, form.password.data or "", client)
         if result.ok and result.user is not None:
             session.clear()
             login_user(result.user)
