@@ -115,6 +115,8 @@ def load() -> dict[str, Any]:
         # Where the per-address counts live: memory:// (per worker process), or redis://host:6379/0 shared by
         # every worker and instance (needs the redis package).
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # When that storage is unreachable, count in each worker's memory instead of failing sign-ins.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         # Password checks (argon2) one worker process runs at once; more sign-ins wait briefly, then get a 429.
         "SIGN_IN_CONCURRENCY": _int("SIGN_IN_CONCURRENCY", 1),
         # More checks at once per worker kept for sign-ins from an address the account signed in from lately.

@@ -236,3 +236,16 @@ def test_password_checks_run_at_a_lower_cpu_priority_than_pages(app):
         return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
     assert throttle.run_check(niceness) == niceness() + throttle.CHECK_NICENESS
+
+
+def test_sign_in_still_works_when_the_shared_throttle_storage_is_down(app, store, make_user, monkeypatch):
+    make_user("ann", "associate", store)
+
+    def unreachable(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("redis is down")
+
+    for method in ("get", "incr", "get_expiry"):
+        monkeypatch.setattr(throttle.limiter.storage, method, unreachable)
+    monkeypatch.setattr(throttle.limiter.storage, "check", lambda: False)
+    assert sign_in_from(app.test_client(), COUNTER, "ann", "wrong-password-here").status_code == 200
+    assert sign_in_from(app.test_client(), COUNTER, "ann").status_code == 302
