@@ -182,7 +182,7 @@ def test_an_address_that_keeps_failing_is_throttled_on_the_sign_in_page(app, sto
     response = sign_in_from(attacker, OUTSIDER, "ann")
     html = response.get_data(as_text=True)
     assert response.status_code == 429 and 1 <= int(response.headers["Retry-After"]) <= 61
-    assert "Too many sign-in attempts from this device. Wait a minute, then try again." in html
+    assert "Too many failed sign-ins from this network. Wait a minute, then try again." in html
     assert '<form method="post"' in html and 'value="ann"' in html  # the sign-in page, username kept
     assert len(events("auth.sign_in_failed")) == judged  # refused before any password check
     # Another address is not affected, and successful sign-ins never use up an address's allowance.

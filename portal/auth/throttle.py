@@ -18,7 +18,7 @@ from flask.wrappers import Response
 from flask_limiter import Limiter, RequestLimit
 from werkzeug.exceptions import TooManyRequests
 
-THROTTLED_MESSAGE = "Too many sign-in attempts from this device. Wait {wait}, then try again."
+THROTTLED_MESSAGE = "Too many failed sign-ins from this network. Wait {wait}, then try again."
 BUSY_MESSAGE = "The portal is busy signing people in. Try again in a moment."
 _SLOTS = "sign_in_slots"
 _CHECKERS = "password_checkers"
