@@ -6,6 +6,7 @@ each scenario sends `rate` bogus sign-ins per second, each from its own address 
 a botnet the per-address throttle does not slow), while the associate opens the home page every 100 ms and a
 counter sign-in from the store's address is tried every 2 s. Results go to bench/results/signin-<backend>.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,11 @@ PAGE_EVERY = 0.1
 COUNTER_EVERY = 2.0
 TIMEOUT = 15.0
 # Password checks a worker may run at once: none asked for, the portal's default, and a bound that never binds.
-SCENARIOS = (("no sign-in flood", None), ("flood, default bound (SIGN_IN_CONCURRENCY=1)", 1),
-             ("flood, no bound (SIGN_IN_CONCURRENCY=64)", 64))
+SCENARIOS = (
+    ("no sign-in flood", None),
+    ("flood, default bound (SIGN_IN_CONCURRENCY=1)", 1),
+    ("flood, no bound (SIGN_IN_CONCURRENCY=64)", 64),
+)
 
 
 @dataclass
@@ -60,6 +64,7 @@ class Run:
 def _free_port() -> int:
     """Ask the OS for a free TCP port on loopback."""
     import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -71,6 +76,7 @@ def _prepare(url: str) -> None:
     with app.app_context():
         init_db()
         from portal.stores import create_store, create_user
+
         create_store("BENCH1", "Benchmark store", "GB", "GBP", "en", "Europe/London")
         create_user("bench.alex", "Alex", "associate", PASSWORD, "BENCH1")
         db.session.commit()
@@ -85,9 +91,18 @@ class Server:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / f"gunicorn-{self.port}.log"
-        self.env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench-secret-key", "PORTAL_ENV": "development",
-                    "SESSION_COOKIE_SECURE": "0", "GUNICORN_BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": "2",
-                    "PROXY_COUNT": "1", "LOG_LEVEL": "WARNING", "SIGN_IN_CONCURRENCY": str(concurrency or 1)}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "SECRET_KEY": "bench-secret-key",
+            "PORTAL_ENV": "development",
+            "SESSION_COOKIE_SECURE": "0",
+            "GUNICORN_BIND": f"127.0.0.1:{self.port}",
+            "WEB_CONCURRENCY": "2",
+            "PROXY_COUNT": "1",
+            "LOG_LEVEL": "WARNING",
+            "SIGN_IN_CONCURRENCY": str(concurrency or 1),
+        }
         for name in ("XCOVER_BASE_URL", "FORWARDED_ALLOW_IPS", "ARGON2_TIME_COST", "ARGON2_MEMORY_KIB"):
             self.env.pop(name, None)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -96,8 +111,14 @@ class Server:
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         self.log = open(self.log_path, "wb")
         # Its own process group, so that the workers go too when a flooded master has to be killed.
-        self.proc = subprocess.Popen([gunicorn, "--config", "gunicorn.conf.py", "app:app"], cwd=ROOT, env=self.env,
-                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [gunicorn, "--config", "gunicorn.conf.py", "app:app"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -134,11 +155,17 @@ def _sign_in(base: str, username: str, password: str, forwarded_for: str | None 
         token = _form(session, base)
         headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
         started = time.perf_counter()
-        response = session.post(base + "/auth/sign-in", data={"username": username, "password": password,
-                                "csrf_token": token}, headers=headers, allow_redirects=False, timeout=TIMEOUT)
+        response = session.post(
+            base + "/auth/sign-in",
+            data={"username": username, "password": password, "csrf_token": token},
+            headers=headers,
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
         ms = (time.perf_counter() - started) * 1000
-    outcome = {302: "signed in", 200: "refused (checked)", 429: "429 busy/throttled"}.get(response.status_code,
-                                                                                         str(response.status_code))
+    outcome = {302: "signed in", 200: "refused (checked)", 429: "429 busy/throttled"}.get(
+        response.status_code, str(response.status_code)
+    )
     return outcome, ms
 
 
@@ -153,11 +180,17 @@ def _flood(base: str, rate: float, seconds: float, run: Run, stop: threading.Eve
         username = "bench.alex" if i % 2 else f"nobody{i}"
         started = time.perf_counter()
         try:
-            response = requests.post(base + "/auth/sign-in", timeout=TIMEOUT, allow_redirects=False, cookies=cookies,
-                                     data={"username": username, "password": f"guess-{i}", "csrf_token": token},
-                                     headers={"X-Forwarded-For": f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}"})
-            outcome = {200: "refused (checked)", 429: "429 busy/throttled"}.get(response.status_code,
-                                                                               str(response.status_code))
+            response = requests.post(
+                base + "/auth/sign-in",
+                timeout=TIMEOUT,
+                allow_redirects=False,
+                cookies=cookies,
+                data={"username": username, "password": f"guess-{i}", "csrf_token": token},
+                headers={"X-Forwarded-For": f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}"},
+            )
+            outcome = {200: "refused (checked)", 429: "429 busy/throttled"}.get(
+                response.status_code, str(response.status_code)
+            )
         except requests.RequestException as exc:
             outcome = type(exc).__name__
         with lock:
@@ -192,8 +225,12 @@ def scenario(url: str, workdir: Path, label: str, concurrency: int | None, rate:
     with Server(url, workdir, concurrency) as server:
         associate = requests.Session()
         token = _form(associate, server.base)
-        signed = associate.post(server.base + "/auth/sign-in", data={"username": "bench.alex", "password": PASSWORD,
-                                "csrf_token": token}, allow_redirects=False, timeout=TIMEOUT)
+        signed = associate.post(
+            server.base + "/auth/sign-in",
+            data={"username": "bench.alex", "password": PASSWORD, "csrf_token": token},
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
         if signed.status_code != 302:
             raise RuntimeError(f"the associate could not sign in: {signed.status_code}")
         for _ in range(20):  # warm up both workers
@@ -243,25 +280,55 @@ def run(backend: str, rate: float, seconds: float, out: Path) -> Path:
             with database(backend) as url:
                 _prepare(url)
                 runs.append(scenario(url, Path(workdir), label, concurrency, rate, seconds))
-    lines = [f"# Sign-in flood benchmark: {backend}", "",
-             f"`python -m bench.signin --backend {backend} --rate {rate:g} --seconds {seconds:g}`", "",
-             "## Machine", ""]
-    lines += [f"- {k}: {v}" for k, v in describe({
-        "gunicorn": "2 gthread workers x 8 threads, loopback", "argon2id": "t=3, 64 MiB (the portal's default)",
-        "load average (1, 5, 15 min) before / after": f"{load_before} / " + "{:.2f} {:.2f} {:.2f}".format(
-            *os.getloadavg())}).items()]
-    lines += ["", "## Method", "",
-              f"Each scenario starts a fresh gunicorn. An associate, signed in, opens `{PAGE}` every "
-              f"{PAGE_EVERY * 1000:.0f} ms for {seconds:g} s. In the flood scenarios {rate:g} bogus sign-ins per "
-              "second arrive (open loop), each from its own address, half at the associate's account and half at "
-              f"unknown names. Every {COUNTER_EVERY:g} s a person at the store signs in with the right password.",
-              "", "## Associate's page", "",
-              "| Scenario | requests | errors | p50 ms | p95 ms | max ms |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Sign-in flood benchmark: {backend}",
+        "",
+        f"`python -m bench.signin --backend {backend} --rate {rate:g} --seconds {seconds:g}`",
+        "",
+        "## Machine",
+        "",
+    ]
+    lines += [
+        f"- {k}: {v}"
+        for k, v in describe(
+            {
+                "gunicorn": "2 gthread workers x 8 threads, loopback",
+                "argon2id": "t=3, 64 MiB (the portal's default)",
+                "load average (1, 5, 15 min) before / after": f"{load_before} / "
+                + "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg()),
+            }
+        ).items()
+    ]
+    lines += [
+        "",
+        "## Method",
+        "",
+        f"Each scenario starts a fresh gunicorn. An associate, signed in, opens `{PAGE}` every "
+        f"{PAGE_EVERY * 1000:.0f} ms for {seconds:g} s. In the flood scenarios {rate:g} bogus sign-ins per "
+        "second arrive (open loop), each from its own address, half at the associate's account and half at "
+        f"unknown names. Every {COUNTER_EVERY:g} s a person at the store signs in with the right password.",
+        "",
+        "## Associate's page",
+        "",
+        "| Scenario | requests | errors | p50 ms | p95 ms | max ms |",
+        "|---|---|---|---|---|---|",
+    ]
     lines += [f"| {r.label} | {len(r.page_ms)} | {r.page_errors} | {_row(r.page_ms)} |" for r in runs]
-    lines += ["", "## Bogus sign-ins", "", "| Scenario | outcomes | p50 ms | p95 ms | max ms |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Bogus sign-ins",
+        "",
+        "| Scenario | outcomes | p50 ms | p95 ms | max ms |",
+        "|---|---|---|---|---|",
+    ]
     lines += [f"| {r.label} | {_counts(r.bogus)} | {_row(r.bogus_ms)} |" for r in runs if r.bogus]
-    lines += ["", "## A person signing in at the store meanwhile", "",
-              "| Scenario | outcomes | p50 ms | p95 ms | max ms |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## A person signing in at the store meanwhile",
+        "",
+        "| Scenario | outcomes | p50 ms | p95 ms | max ms |",
+        "|---|---|---|---|---|",
+    ]
     lines += [f"| {r.label} | {_counts(r.counter)} | {_row(r.counter_ms)} |" for r in runs]
     lines.append("")
     out.mkdir(parents=True, exist_ok=True)
