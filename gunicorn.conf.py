@@ -11,4 +11,9 @@ graceful_timeout = 30
 keepalive = 5
 accesslog = "-"
 errorlog = "-"
-access_log_format = '{"http": {"remote": "%(h)s", "method": "%(m)s", "path": "%(U)s", "status": %(s)s, "bytes": "%(B)s", "ms": %(M)s, "request_id": "%({x-request-id}o)s"}}'
+# One JSON line per request (portal/logs.py), escaped so that no path a client sends can split or forge a line.
+logger_class = "portal.logs.AccessLogger"
+# X-Forwarded-Proto and friends count only when the portal is told it sits behind proxies (PROXY_COUNT, the same
+# setting the app's ProxyFix reads), and then only from FORWARDED_ALLOW_IPS (default: a proxy on this host).
+forwarded_allow_ips = (os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+                       if int(os.environ.get("PROXY_COUNT", "0") or "0") > 0 else "")

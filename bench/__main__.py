@@ -1,14 +1,19 @@
-"""Run every benchmark: the audit log on SQLite, and on PostgreSQL when TEST_DATABASE_URL names a server."""
+"""Run the benchmarks: `python -m bench` runs them all; `python -m bench audit|signin [args]` runs one."""
 from __future__ import annotations
 
 import sys
 
-from . import audit
+from . import audit, signin
+
+BENCHMARKS = {"audit": audit.main, "signin": signin.main}
 
 
 def main() -> int:
-    """Run each benchmark module's main with the command-line arguments."""
-    return audit.main(sys.argv[1:])
+    """Run one benchmark with its arguments, or every one (audit with any arguments given, the rest with defaults)."""
+    args = sys.argv[1:]
+    if args and args[0] in BENCHMARKS:
+        return BENCHMARKS[args[0]](args[1:])
+    return max(audit.main(args), signin.main([]))
 
 
 if __name__ == "__main__":

@@ -81,6 +81,19 @@ def check_production(config: Mapping[str, Any]) -> None:
                            "(the sandbox's demo values are public)")
 
 
+def trusted_hosts(production: bool) -> list[str] | None:
+    """Return the Host names the portal answers to: PORTAL_TRUSTED_HOSTS, else SERVER_NAME's, else any (development)."""
+    names = [name.strip() for name in os.environ.get("PORTAL_TRUSTED_HOSTS", "").split(",") if name.strip()]
+    server_name = os.environ.get("SERVER_NAME", "").strip()
+    if not names and server_name:
+        names = [server_name]
+    if names:
+        return names
+    if production:
+        raise RuntimeError("PORTAL_TRUSTED_HOSTS (or SERVER_NAME) must be set when PORTAL_ENV=production")
+    return None
+
+
 def load() -> dict[str, Any]:
     """Build the configuration mapping from the environment."""
     env = os.environ.get("PORTAL_ENV", "development").strip().lower()
@@ -103,10 +116,29 @@ def load() -> dict[str, Any]:
         "IDLE_TIMEOUT_MINUTES": _int("IDLE_TIMEOUT_MINUTES", 15),
         # Hours after sign-in after which a session ends whatever the activity.
         "ABSOLUTE_SESSION_HOURS": _int("ABSOLUTE_SESSION_HOURS", 12),
-        # Consecutive failed sign-ins that lock an account.
+        # Failed sign-ins in a row, to one account from one client address, that lock that address out of it.
         "LOCKOUT_THRESHOLD": _int("LOCKOUT_THRESHOLD", 10),
-        # Minutes an account stays locked after too many failures.
+        # Minutes that address stays locked out of the account.
         "LOCKOUT_MINUTES": _int("LOCKOUT_MINUTES", 5),
+        # Failed sign-ins in a row to one account from any addresses that close it to unfamiliar addresses.
+        "ACCOUNT_LOCKOUT_THRESHOLD": _int("ACCOUNT_LOCKOUT_THRESHOLD", 100),
+        # Minutes the account stays closed to addresses it has not signed in from within KNOWN_ADDRESS_DAYS.
+        "ACCOUNT_LOCKOUT_MINUTES": _int("ACCOUNT_LOCKOUT_MINUTES", 60),
+        # Days a successful sign-in keeps an address familiar to the account (so an account-wide lock spares it).
+        "KNOWN_ADDRESS_DAYS": _int("KNOWN_ADDRESS_DAYS", 30),
+        # Failed sign-ins allowed per client address (IPv6: per /64), in Flask-Limiter's notation.
+        "SIGN_IN_RATE_LIMIT": os.environ.get("SIGN_IN_RATE_LIMIT", "20 per minute;200 per hour"),
+        # Where the per-address counts live: memory:// (per worker process), or redis://host:6379/0 shared by
+        # every worker and instance (needs the redis package).
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # When that storage is unreachable, count in each worker's memory instead of failing sign-ins.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        # Password checks (argon2) one worker process runs at once; more sign-ins wait briefly, then get a 429.
+        "SIGN_IN_CONCURRENCY": _int("SIGN_IN_CONCURRENCY", 1),
+        # More checks at once per worker kept for sign-ins from an address the account signed in from lately.
+        "SIGN_IN_FAMILIAR_CONCURRENCY": _int("SIGN_IN_FAMILIAR_CONCURRENCY", 1),
+        # Seconds a sign-in waits for a free password check before it is answered "busy, try again".
+        "SIGN_IN_WAIT_SECONDS": _float("SIGN_IN_WAIT_SECONDS", 0.25),
         # Session cookie: HttpOnly and SameSite=Lax always; Secure unless plain-http development.
         "SESSION_COOKIE_NAME": os.environ.get("SESSION_COOKIE_NAME", "portal_session"),
         "SESSION_COOKIE_HTTPONLY": True,
@@ -116,8 +148,14 @@ def load() -> dict[str, Any]:
         "WTF_CSRF_TIME_LIMIT": None,
         # Largest request body accepted, in bytes.
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 1024 * 1024),
-        # Trust X-Forwarded-* from this many proxies (0 when gunicorn faces clients directly).
+        # Trust X-Forwarded-For and -Proto from this many proxies (0 when gunicorn faces clients directly);
+        # gunicorn.conf.py reads it too, and then takes forwarded headers only from FORWARDED_ALLOW_IPS.
         "PROXY_COUNT": _int("PROXY_COUNT", 0),
+        # Host names (comma-separated; ".example.com" takes its subdomains) whose Host header is answered, so
+        # absolute links (the sale's QR code) never point elsewhere; empty in development means any.
+        "TRUSTED_HOSTS": trusted_hosts(production),
+        # The portal's own host[:port], when set: also the trusted host if PORTAL_TRUSTED_HOSTS is empty.
+        "SERVER_NAME": os.environ.get("SERVER_NAME", "").strip() or None,
         # Argon2id cost: time cost and memory in KiB (defaults meet OWASP ASVS v5 appendix C).
         "ARGON2_TIME_COST": _int("ARGON2_TIME_COST", 3),
         "ARGON2_MEMORY_KIB": _int("ARGON2_MEMORY_KIB", 65536),

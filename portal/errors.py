@@ -1,9 +1,9 @@
 """Error pages in the portal's own layout."""
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, Response, render_template
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from .extensions import db
 
@@ -29,12 +29,19 @@ def register_error_handlers(app: Flask) -> None:
     def csrf_error(error: CSRFError) -> tuple[str, int]:
         return _render(400, "This form expired", "Go back, reload the page and submit again.")
 
+    @app.errorhandler(SecurityError)
+    def untrusted_host(error: SecurityError) -> Response:
+        # The layout's links are built from the Host header, the very thing refused: answer in plain text.
+        return Response("Bad request: this portal is not served at that address.\n", 400, mimetype="text/plain")
+
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
+    def http_error(error: HTTPException) -> tuple[str, int, list[tuple[str, str]]] | HTTPException:
         code = error.code or 500
         if code not in MESSAGES:
             return error
-        return _render(code, *MESSAGES[code])
+        # Keep the headers the error carries (a 405's Allow), not its plain-text Content-Type.
+        headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
+        return (*_render(code, *MESSAGES[code]), headers)
 
     @app.errorhandler(500)
     def server_error(error: Exception) -> tuple[str, int]:

@@ -110,6 +110,8 @@ class User(db.Model):
     role: Mapped[Role] = mapped_column(Vocabulary(Role, 16))
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     active: Mapped[bool] = mapped_column(default=True)
+    # Failed sign-ins in a row from any address; past ACCOUNT_LOCKOUT_THRESHOLD, locked_until closes the
+    # account to addresses it has not signed in from lately (per-address locks: SignInAddress).
     failed_sign_ins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
     sessions_valid_after: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -347,3 +349,16 @@ class Cover(db.Model):
     def _status(self, key: str, value: str) -> Optional[RichStrEnum]:
         """Keep the status as its member."""
         return _member(CoverStatus, value)
+
+class SignInAddress(db.Model):
+    """One account's sign-ins from one client address: failures in a row, a lock, the last success."""
+
+    __tablename__ = "sign_in_address"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+    # The client address (an IPv6 client by its /64 network, which one machine can fill with addresses).
+    client: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -10,10 +10,15 @@ from flask import Flask, Response, abort, g, request
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .sensitive import luhn_valid
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# A client's request id is taken only as a canonical (lowercase) UUID: it lands in the audit chain, the log and
+# exports, so nothing free-form may come in with it.
+_REQUEST_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_DIGITS = re.compile(r"\d{13,}")
 
 
 def role_required(*roles: str) -> Callable[[F], F]:
@@ -31,10 +36,29 @@ def role_required(*roles: str) -> Callable[[F], F]:
     return decorator
 
 
+def _holds_card_number(request_id: str) -> bool:
+    """Tell whether a UUID's digits, read without its dashes, hold a Luhn-valid run of 13 to 19 digits."""
+    # A UUID can still spell one (41111111-1111-4111-...), in the grouping card numbers are written in.
+    for run in _DIGITS.findall(request_id.replace("-", "")):
+        for size in range(13, min(19, len(run)) + 1):
+            if any(luhn_valid(run[start:start + size]) for start in range(len(run) - size + 1)):
+                return True
+    return False
+
+
+def request_id(incoming: str) -> str:
+    """Return the client's request id when it is a canonical UUID that spells no card number, else a new one."""
+    if _REQUEST_ID.fullmatch(incoming) and not _holds_card_number(incoming):
+        return incoming
+    while True:  # ours must not look like a card number to a scanner either (about 1 in 140 would)
+        made = str(uuid.uuid4())
+        if not _holds_card_number(made):
+            return made
+
+
 def _start_request() -> None:
-    """Give every request an id (honouring a sane incoming X-Request-ID) and note the client."""
-    incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    """Give every request an id (honouring a client's UUID) and note the client."""
+    g.request_id = request_id(request.headers.get("X-Request-ID", ""))
     g.client_ip = request.remote_addr
 
 
@@ -59,6 +83,8 @@ def init_app(app: Flask) -> None:
     """Install proxy handling, request ids and security headers."""
     if app.config["PROXY_COUNT"]:
         n = app.config["PROXY_COUNT"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+        # Client address and scheme from the proxies; the Host stays the one the proxy passes on (checked
+        # against TRUSTED_HOSTS), never an X-Forwarded-Host a client could have added.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     app.before_request(_start_request)
     app.after_request(_set_headers)

@@ -86,3 +86,39 @@ def test_associates_cannot_open_the_audit_log(app, store, make_user):
     Auth(client).sign_in("ann")
     for path in ("/audit/", "/audit/export.csv", "/audit/export.jsonl"):
         assert client.get(path).status_code == 403, path
+
+
+def _all_portal_routes(app):
+    """Every route of the portal itself, public ones included (not the sandbox, which stands in for XCover)."""
+    return [r for r in app.url_map.iter_rules() if not r.rule.startswith("/sandbox/")]
+
+
+def test_head_answers_like_get_on_every_route(app, sale_id, client):
+    from tests.test_sales_views import choose_all
+    seller = app.test_client()
+    Auth(seller).sign_in("alex")
+    choose_all(seller, sale_id)  # every screen of the sale now shows its form rather than moving on
+    for who, browser in (("anonymous", client), ("seller", seller)):
+        for rule in _all_portal_routes(app):
+            if "GET" not in rule.methods or rule.endpoint == "static":
+                continue
+            url = _url(rule, sale_id)
+            before = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+            get = browser.get(url)
+            after_get = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+            head = browser.head(url)
+            after_head = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+            assert head.status_code == get.status_code, (who, rule.rule, get.status_code, head.status_code)
+            assert head.data == b"" and after_head - after_get == after_get - before, (who, rule.rule)
+
+
+def test_a_refused_method_says_which_are_allowed_on_every_route(app, client, sale_id):
+    for rule in _all_portal_routes(app):
+        for method in ("PUT", "DELETE", "PATCH", "GET", "POST"):
+            if method in rule.methods:
+                continue
+            response = client.open(_url(rule, sale_id), method=method)
+            assert response.status_code == 405, (method, rule.rule, response.status_code)
+            allowed = {m.strip() for m in response.headers.get("Allow", "").split(",")}
+            assert rule.methods <= allowed, (method, rule.rule, response.headers.get("Allow"))
+            assert "text/html" in response.content_type  # still the portal's own page

@@ -1,7 +1,9 @@
-"""The benchmark code runs end to end on a small chain (timings are not checked: that is bench/'s job)."""
+"""The benchmark code runs end to end on small inputs (timings are not checked: that is bench/'s job)."""
 import re
 
-from bench import audit
+import pytest
+
+from bench import audit, signin
 
 
 def test_audit_benchmark_runs_on_a_thousand_events(tmp_path):
@@ -14,3 +16,16 @@ def test_audit_benchmark_runs_on_a_thousand_events(tmp_path):
     assert "over 1,060 events: **" in text
     assert re.search(r"\| newest page, no filter \| [0-9.]+ \| 50 \|", text)
     assert re.search(r"\| object = one XCover reference \| [0-9.]+ \| [1-9]\d* \|", text)
+
+
+@pytest.mark.e2e
+def test_sign_in_flood_benchmark_runs_against_a_real_gunicorn(tmp_path):
+    path = signin.run("sqlite", rate=4, seconds=2, out=tmp_path)
+    text = path.read_text()
+    assert path.name == "signin-sqlite.md"
+    for heading in ("## Machine", "## Method", "## Associate's page", "## Bogus sign-ins", "## A person signing in"):
+        assert heading in text
+    for label, _ in signin.SCENARIOS:
+        assert re.search(rf"\| {re.escape(label)} \| [1-9]\d* \| \d+ \| \d+ \| \d+ \| \d+ \|", text), label
+    # The flood reached the server: every bogus sign-in has an outcome, none failed to connect.
+    assert re.search(r"\| flood, default bound \(SIGN_IN_CONCURRENCY=1\) \| [^|]*(refused|429)[^|]* \|", text)

@@ -23,6 +23,7 @@ def test_production_cookies_are_secure(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "x" * 32)
     for name, value in PRODUCTION_XCOVER.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PORTAL_TRUSTED_HOSTS", "portal.example")
     monkeypatch.delenv("SESSION_COOKIE_SECURE", raising=False)
     app = create_app()
     assert app.config["SESSION_COOKIE_SECURE"] is True

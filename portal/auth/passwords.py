@@ -5,6 +5,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 
+from .throttle import run_check
+
 MIN_LENGTH = 10
 MAX_LENGTH = 128
 # A short list of the passwords people reach for first; longer lists belong to a breach checker.
@@ -28,11 +30,16 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(stored: str, password: str) -> bool:
-    """Check a password against a stored hash, in constant time."""
-    try:
-        return _hasher().verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    """Check a password against a stored hash, in constant time, on a low-priority checking thread."""
+    hasher = _hasher()
+
+    def check() -> bool:
+        try:
+            return hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return run_check(check)
 
 
 def needs_rehash(stored: str) -> bool:

@@ -10,13 +10,16 @@ from typing import Any, MutableMapping, Optional
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ..audit import record
 from ..extensions import db
-from ..models import User, utcnow
+from ..models import SignInAddress, User, utcnow
 from ..vocab import AuditAction, AuditResult
 from .passwords import hash_password, needs_rehash, verify_password
 
+# An address's failures at an account are forgotten this long after the last one, once the account signs in.
+FORGET_FAILURES_AFTER = timedelta(days=1)
 # Verified against when the username is unknown, so both failures take the same time.
 _DUMMY_HASH: dict[tuple[int, int], str] = {}
 
@@ -51,8 +54,8 @@ def find_user(username: str) -> Optional[User]:
     return db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == name))
 
 
-def authenticate(username: str, password: str) -> SignInResult:
-    """Check credentials, apply the lockout rule, record the attempt and commit."""
+def authenticate(username: str, password: str, client: str) -> SignInResult:
+    """Check credentials from a client address, apply the lockout rules, record the attempt and commit."""
     user = find_user(username)
     now = utcnow()
     if user is None:
@@ -62,11 +65,13 @@ def authenticate(username: str, password: str) -> SignInResult:
         db.session.commit()
         return SignInResult(None, False)
 
+    here = db.session.get(SignInAddress, (user.id, client))
+    # Checked even when locked, so a lock cannot be told from a wrong password by the time it takes.
     password_ok = verify_password(user.password_hash, password)
-    locked = user.locked_until is not None and user.locked_until > now
+    locked = _locked_out(user, here, now)
     if password_ok and user.active and not locked:
+        _signed_in_from(user.id, client, now)
         user.failed_sign_ins = 0
-        user.locked_until = None
         user.last_sign_in_at = now
         if needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
@@ -75,19 +80,112 @@ def authenticate(username: str, password: str) -> SignInResult:
         return SignInResult(user, True)
 
     reason = "locked" if locked else ("disabled" if not user.active else "bad_password")
-    if not locked and not password_ok:
-        user.failed_sign_ins += 1
-    details: dict[str, Any] = {"reason": reason, "consecutive_failures": user.failed_sign_ins}
+    details: dict[str, Any] = {"reason": reason}
     action = AuditAction.SIGN_IN_FAILED
-    if not locked and user.failed_sign_ins >= current_app.config["LOCKOUT_THRESHOLD"]:
-        # The attempt that trips the lock is one action, so it is one event: auth.locked.
-        user.locked_until = now + timedelta(minutes=current_app.config["LOCKOUT_MINUTES"])
-        user.failed_sign_ins = 0
-        action = AuditAction.LOCKED
-        details["locked_until"] = user.locked_until.isoformat()
+    if not locked and not password_ok:
+        failures = _count_failure(user.id, client, now)
+        if failures is None:  # a concurrent attempt locked this address out first
+            details["reason"] = reason = "locked"
+            locked = True
+        else:
+            details["consecutive_failures"] = failures
+            locks = _lock_if_due(user.id, client, failures, now)
+            if locks:
+                # The attempt that trips a lock is one action, so it is one event: auth.locked.
+                action = AuditAction.LOCKED
+                details["scope"] = sorted(locks)
+                details["locked_until"] = max(locks.values()).isoformat()
     record(action, actor=user, object_type="user", object_id=user.id, result=AuditResult.FAILURE, details=details)
     db.session.commit()
     return SignInResult(user, False, locked=locked)
+
+
+def _known_since(now: datetime) -> datetime:
+    """Return the time after which a successful sign-in still makes its address familiar to the account."""
+    return now - timedelta(days=current_app.config["KNOWN_ADDRESS_DAYS"])
+
+
+def is_familiar(username: str, client: str) -> bool:
+    """Tell whether the account signed in from this address lately (such sign-ins get a kept password check)."""
+    return db.session.scalar(
+        sa.select(SignInAddress.user_id).join(User, User.id == SignInAddress.user_id)
+        .where(sa.func.lower(User.username) == username.strip().lower(), SignInAddress.client == client,
+               SignInAddress.last_success_at > _known_since(utcnow()))
+    ) is not None
+
+
+def _locked_out(user: User, here: SignInAddress | None, now: datetime) -> bool:
+    """Tell whether this address may not sign in to the account now."""
+    if here is not None and here.locked_until is not None and here.locked_until > now:
+        return True
+    if user.locked_until is None or user.locked_until <= now:
+        return False
+    # The account-wide lock keeps out only addresses the account has not signed in from lately.
+    return here is None or here.last_success_at is None or here.last_success_at <= _known_since(now)
+
+
+def _upsert(values: dict[str, Any], changes: dict[str, Any], where: Any = None) -> Any:
+    """Insert an account-and-address row, or change the existing one, in one statement."""
+    table = SignInAddress.__table__
+    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table).values(**values)
+    return statement.on_conflict_do_update(index_elements=[table.c.user_id, table.c.client], set_=changes,
+                                           where=where)
+
+
+def _count_failure(user_id: int, client: str, now: datetime) -> int | None:
+    """Count one failure for the account from the address, atomically; None when the address is locked."""
+    table = SignInAddress.__table__
+    not_locked = sa.or_(table.c.locked_until.is_(None), table.c.locked_until <= now)
+    statement = _upsert({"user_id": user_id, "client": client, "failures": 1, "last_failure_at": now},
+                        {"failures": table.c.failures + 1, "last_failure_at": now}, not_locked)
+    failures = db.session.execute(statement.returning(table.c.failures)).scalar()
+    if failures is None:
+        return None
+    # The account-wide count, also in one statement: UPDATE ... SET n = n + 1 never loses a concurrent failure.
+    users = User.__table__
+    not_closed = sa.or_(users.c.locked_until.is_(None), users.c.locked_until <= now)
+    db.session.execute(sa.update(users).where(users.c.id == user_id, not_closed)
+                       .values(failed_sign_ins=users.c.failed_sign_ins + 1))
+    return failures
+
+
+def _lock_if_due(user_id: int, client: str, failures: int, now: datetime) -> dict[str, datetime]:
+    """Lock the address out of the account, or the account to unfamiliar addresses, when a count is due."""
+    config = current_app.config
+    locks = {}
+    if failures >= config["LOCKOUT_THRESHOLD"]:
+        table = SignInAddress.__table__
+        until = now + timedelta(minutes=config["LOCKOUT_MINUTES"])
+        # Compare-and-set: of several attempts past the threshold at once, exactly one locks (and says so).
+        if db.session.execute(
+            sa.update(table).where(table.c.user_id == user_id, table.c.client == client,
+                                   table.c.failures >= config["LOCKOUT_THRESHOLD"])
+            .values(failures=0, locked_until=until).returning(table.c.user_id)
+        ).first() is not None:
+            locks["address"] = until
+    users = User.__table__
+    until = now + timedelta(minutes=config["ACCOUNT_LOCKOUT_MINUTES"])
+    if db.session.execute(
+        sa.update(users).where(users.c.id == user_id, users.c.failed_sign_ins >= config["ACCOUNT_LOCKOUT_THRESHOLD"])
+        .values(failed_sign_ins=0, locked_until=until).returning(users.c.id)
+    ).first() is not None:
+        locks["account"] = until
+    return locks
+
+
+def _signed_in_from(user_id: int, client: str, now: datetime) -> None:
+    """Remember that the account signed in from the address, and forget stale addresses of the account."""
+    table = SignInAddress.__table__
+    fresh = {"failures": 0, "locked_until": None, "last_success_at": now}
+    db.session.execute(_upsert({"user_id": user_id, "client": client, **fresh}, fresh))
+    stale = sa.select(table.c.client).where(
+        table.c.user_id == user_id, table.c.client != client,
+        sa.or_(table.c.last_success_at.is_(None), table.c.last_success_at <= _known_since(now)),
+        sa.or_(table.c.locked_until.is_(None), table.c.locked_until <= now),
+        sa.or_(table.c.last_failure_at.is_(None), table.c.last_failure_at <= now - FORGET_FAILURES_AFTER),
+    ).with_for_update(skip_locked=True)  # rows another sign-in is counting are left for next time: no deadlock
+    db.session.execute(sa.delete(table).where(table.c.user_id == user_id, table.c.client.in_(stale)))
 
 
 def end_sessions(user: User) -> None:

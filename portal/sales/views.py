@@ -146,7 +146,7 @@ def index() -> str:
 @role_required(*SELLERS)
 def new() -> Response | tuple[str, int] | str:
     """Screen 1 of a new sale: products and customer."""
-    if request.method == "GET":
+    if request.method != "POST":  # HEAD is a GET without the body, never a submission
         return _render_products(_blank_form())
     form = SaleForm(phone_region=current_user.store.country)
     if _rows_changed(form):
@@ -163,7 +163,7 @@ def edit(sale_id: int) -> Response | tuple[str, int] | str:
     sale = _load(sale_id)
     if sale.status not in (SaleStatus.DRAFT, SaleStatus.QUOTED):
         return redirect(url_for("sales.show", sale_id=sale.id))
-    if request.method == "GET":
+    if request.method != "POST":
         form = SaleForm(phone_region=sale.store.country, data=sale_form_data(sale))
         form.apply_errors(sale.field_errors or {})
         return _render_products(form, sale)
@@ -192,7 +192,7 @@ def options(sale_id: int) -> Response | tuple[str, int] | str:
     sale = _load(sale_id)
     if sale.status != SaleStatus.QUOTED:
         return _next_screen(sale)
-    if request.method == "GET":
+    if request.method != "POST":
         mark_options_shown(sale, _user())
         form = options_form_for(sale)
         for item in sale.items:
@@ -245,7 +245,7 @@ def payment(sale_id: int) -> Response | tuple[str, int] | str:
     if sale.status != SaleStatus.QUOTED or not lookup.chosen_covers(sale):
         return _next_screen(sale)
     total = lookup.cover_total(sale)
-    if request.method == "GET":
+    if request.method != "POST":
         form = PaymentForm(data={
             "payment_method": sale.payment_method or "card", "receipt_number": sale.receipt_number,
             "amount_collected": sale.amount_collected if sale.amount_collected is not None else total,
