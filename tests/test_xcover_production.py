@@ -21,6 +21,7 @@ def production(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> pytest.MonkeyP
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "x" * 32)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'portal.db'}")
+    monkeypatch.setenv("PORTAL_TRUSTED_HOSTS", "portal.example")
     monkeypatch.setenv("XCOVER_SANDBOX_DATABASE_URL", f"sqlite:///{tmp_path / 'sandbox.sqlite'}")
     for name in ("XCOVER_SANDBOX_ENABLED", "XCOVER_SANDBOX_ENV", "XCOVER_SANDBOX_FAULTS_ENABLED",
                  "XCOVER_SANDBOX_PARTNER_CODE", "XCOVER_SANDBOX_API_KEY", "XCOVER_SANDBOX_API_SECRET"):
@@ -34,7 +35,7 @@ def test_production_with_real_xcover_settings_starts_without_the_sandbox(product
     app = create_stack()
     assert app.config["XCOVER_SANDBOX_ENABLED"] is False
     assert "xcover_sandbox_app" not in app.extensions and "xcover_inprocess" not in app.extensions
-    assert app.test_client().get("/sandbox/xcover/en/account").status_code == 404
+    assert app.test_client().get("/sandbox/xcover/en/account", base_url="https://portal.example").status_code == 404
     dispose(app)
 
 
