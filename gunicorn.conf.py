@@ -1,4 +1,5 @@
 """gunicorn settings: threaded workers, because calls to XCover block while they wait."""
+
 import os
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
@@ -15,5 +16,6 @@ errorlog = "-"
 logger_class = "portal.logs.AccessLogger"
 # X-Forwarded-Proto and friends count only when the portal is told it sits behind proxies (PROXY_COUNT, the same
 # setting the app's ProxyFix reads), and then only from FORWARDED_ALLOW_IPS (default: a proxy on this host).
-forwarded_allow_ips = (os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
-                       if int(os.environ.get("PROXY_COUNT", "0") or "0") > 0 else "")
+forwarded_allow_ips = (
+    os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1") if int(os.environ.get("PROXY_COUNT", "0") or "0") > 0 else ""
+)

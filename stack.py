@@ -3,6 +3,7 @@
 `app.py` serves what create_stack() returns; tests build the same thing. The portal never imports the
 sandbox: it is handed the sandbox's WSGI app (portal.xcover.use_inprocess) and calls it in-process.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -16,12 +17,16 @@ from portal import create_app
 from portal.xcover import SANDBOX_MOUNT, use_inprocess
 from xcover_sandbox.cli import commands
 
-CREDENTIALS = {"XCOVER_PARTNER_CODE": "XCOVER_SANDBOX_PARTNER_CODE", "XCOVER_API_KEY": "XCOVER_SANDBOX_API_KEY",
-               "XCOVER_API_SECRET": "XCOVER_SANDBOX_API_SECRET"}
+CREDENTIALS = {
+    "XCOVER_PARTNER_CODE": "XCOVER_SANDBOX_PARTNER_CODE",
+    "XCOVER_API_KEY": "XCOVER_SANDBOX_API_KEY",
+    "XCOVER_API_SECRET": "XCOVER_SANDBOX_API_SECRET",
+}
 
 
-def create_stack(overrides: Mapping[str, Any] | None = None,
-                 sandbox_overrides: Mapping[str, Any] | None = None) -> Flask:
+def create_stack(
+    overrides: Mapping[str, Any] | None = None, sandbox_overrides: Mapping[str, Any] | None = None
+) -> Flask:
     """Create the portal; when XCOVER_SANDBOX_ENABLED resolves on, mount the sandbox at /sandbox/xcover.
 
     With no XCOVER_BASE_URL the portal's client calls the mounted sandbox in-process with the portal's own

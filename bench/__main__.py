@@ -1,4 +1,5 @@
 """Run the benchmarks: `python -m bench` runs them all; `python -m bench audit|signin [args]` runs one."""
+
 from __future__ import annotations
 
 import sys

@@ -3,10 +3,10 @@
 `python -m bench.audit [--events N] [--backend sqlite|postgresql|all] [--out DIR]`; PostgreSQL runs
 when TEST_DATABASE_URL names a server (scripts/pg-start.sh). Results go to bench/results/audit-<backend>.md.
 """
+
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import random
 import resource
@@ -15,11 +15,12 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -40,8 +41,24 @@ FAST_HASHING = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 1024}
 PEOPLE = 20
 BATCH = 10_000
 SPAN_DAYS = 365
-COLUMNS = ("chain_key", "seq", "store_id", "occurred_at", "actor_id", "actor_name", "actor_role", "action",
-           "object_type", "object_id", "result", "request_id", "client_ip", "details", "prev_hash", "hash")
+COLUMNS = (
+    "chain_key",
+    "seq",
+    "store_id",
+    "occurred_at",
+    "actor_id",
+    "actor_name",
+    "actor_role",
+    "action",
+    "object_type",
+    "object_id",
+    "result",
+    "request_id",
+    "client_ip",
+    "details",
+    "prev_hash",
+    "hash",
+)
 
 
 def _timed(fn: Callable[[], Any], repeat: int) -> list[float]:
@@ -71,6 +88,7 @@ def database(backend: str) -> Iterator[str]:
             shutil.rmtree(workdir, ignore_errors=True)
         return
     import psycopg
+
     admin = os.environ["TEST_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
     name = f"bench_audit_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -82,22 +100,32 @@ def database(backend: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def synthetic_events(store_id: int, who: list[tuple[int, str, str]], count: int, seq: int, prev_hash: str,
-                     rng: random.Random) -> Iterator[dict[str, Any]]:
+def synthetic_events(
+    store_id: int, who: list[tuple[int, str, str]], count: int, seq: int, prev_hash: str, rng: random.Random
+) -> Iterator[dict[str, Any]]:
     """Yield `count` plausible events continuing a chain by the given (id, username, role), with real hashes."""
     actions = sorted(a.value for a in AuditAction if a != AuditAction.STORE_CREATED)
     weights = [40 if a.startswith("auth.sign_in") else 5 for a in actions]
-    start = datetime.now(timezone.utc) - timedelta(days=SPAN_DAYS)
+    start = datetime.now(UTC) - timedelta(days=SPAN_DAYS)
     step = timedelta(days=SPAN_DAYS) / max(count, 1)
     for i in range(count):
         actor_id, actor_name, actor_role = who[rng.randrange(len(who))]
         action = rng.choices(actions, weights)[0]
         reference = f"{rng.randrange(16**5):05X}-{rng.randrange(10**5):05d}-INS"
         event = SimpleNamespace(
-            chain_key=store_id, seq=seq + i + 1, store_id=store_id, occurred_at=start + step * i,
-            actor_id=actor_id, actor_name=actor_name, actor_role=actor_role, action=action,
-            object_type="sale", object_id=reference, result="success" if rng.random() > 0.05 else "failure",
-            request_id=uuid.UUID(int=rng.getrandbits(128)).hex, client_ip=f"10.0.{rng.randrange(256)}.{i % 256}",
+            chain_key=store_id,
+            seq=seq + i + 1,
+            store_id=store_id,
+            occurred_at=start + step * i,
+            actor_id=actor_id,
+            actor_name=actor_name,
+            actor_role=actor_role,
+            action=action,
+            object_type="sale",
+            object_id=reference,
+            result="success" if rng.random() > 0.05 else "failure",
+            request_id=uuid.UUID(int=rng.getrandbits(128)).hex,
+            client_ip=f"10.0.{rng.randrange(256)}.{i % 256}",
             details=safe_details({"items": rng.randrange(1, 4), "premium": f"{rng.randrange(500, 20000) / 100:.2f}"}),
             prev_hash=prev_hash,
         )
@@ -131,8 +159,11 @@ def bulk_load(store_id: int, people: list[User], count: int, rng: random.Random)
                 batch = []
         if batch:
             conn.execute(table.insert(), batch)
-    db.session.execute(sa.update(AuditChainHead).where(AuditChainHead.chain_key == store_id)
-                       .values(seq=last["seq"], last_hash=last["hash"]))
+    db.session.execute(
+        sa.update(AuditChainHead)
+        .where(AuditChainHead.chain_key == store_id)
+        .values(seq=last["seq"], last_hash=last["hash"])
+    )
     db.session.commit()
     if conn.dialect.name == "postgresql":
         db.session.execute(sa.text("ANALYZE audit_event"))
@@ -142,23 +173,28 @@ def bulk_load(store_id: int, people: list[User], count: int, rng: random.Random)
 
 def record_cost(person: User, requests: int) -> dict[str, float]:
     """Time a request's transaction (one business write) with and without its audit event."""
+
     def business_only() -> None:
         person.failed_sign_ins = (person.failed_sign_ins + 1) % 5
         db.session.commit()
 
     def audited() -> None:
         person.failed_sign_ins = (person.failed_sign_ins + 1) % 5
-        record(AuditAction.SIGN_IN, actor=person, object_type="user", object_id=person.id,
-               details={"reason": "benchmark"})
+        record(
+            AuditAction.SIGN_IN, actor=person, object_type="user", object_id=person.id, details={"reason": "benchmark"}
+        )
         db.session.commit()
 
     _timed(audited, 20)  # warm up
     plain = _timed(business_only, requests)
     with_audit = _timed(audited, requests)
     return {
-        "plain_p50": _p(plain, 50), "plain_p95": _p(plain, 95),
-        "audited_p50": _p(with_audit, 50), "audited_p95": _p(with_audit, 95),
-        "overhead_p50": _p(with_audit, 50) - _p(plain, 50), "overhead_p95": _p(with_audit, 95) - _p(plain, 95),
+        "plain_p50": _p(plain, 50),
+        "plain_p95": _p(plain, 95),
+        "audited_p50": _p(with_audit, 50),
+        "audited_p95": _p(with_audit, 95),
+        "overhead_p50": _p(with_audit, 50) - _p(plain, 50),
+        "overhead_p95": _p(with_audit, 95) - _p(plain, 95),
     }
 
 
@@ -166,8 +202,11 @@ def viewer_queries(store_id: int, tz: str, people: list[User], rng: random.Rando
     """Time the viewer's page query under each filter; return (case, median ms, rows)."""
     middle = date.today() - timedelta(days=SPAN_DAYS // 2)
     week = day_bounds(middle, middle + timedelta(days=6), tz)
-    reference = db.session.scalar(sa.select(AuditEvent.object_id).where(
-        AuditEvent.chain_key == store_id, AuditEvent.seq == rng.randrange(1, 1000)))
+    reference = db.session.scalar(
+        sa.select(AuditEvent.object_id).where(
+            AuditEvent.chain_key == store_id, AuditEvent.seq == rng.randrange(1, 1000)
+        )
+    )
     deep = db.session.scalar(sa.select(sa.func.max(AuditEvent.seq)).where(AuditEvent.chain_key == store_id)) // 2
     cases = [
         ("newest page, no filter", EventFilter(store_id), None),
@@ -175,14 +214,17 @@ def viewer_queries(store_id: int, tz: str, people: list[User], rng: random.Rando
         ("actor = one of 20 people", EventFilter(store_id, actor=people[3].username), None),
         ("object = one XCover reference", EventFilter(store_id, object_id=reference), None),
         ("date range: one week, six months ago", EventFilter(store_id, start=week[0], end=week[1]), None),
-        ("week + action + actor", EventFilter(store_id, start=week[0], end=week[1], action="auth.sign_in",
-                                              actor=people[5].username), None),
+        (
+            "week + action + actor",
+            EventFilter(store_id, start=week[0], end=week[1], action="auth.sign_in", actor=people[5].username),
+            None,
+        ),
         ("page in the middle of the chain (cursor)", EventFilter(store_id), deep),
     ]
     results = []
     for label, event_filter, before in cases:
         rows = len(page(event_filter, before=before).events)
-        runs = _timed(lambda: (page(event_filter, before=before), db.session.rollback()), 7)
+        runs = _timed(lambda f=event_filter, b=before: (page(f, before=b), db.session.rollback()), 7)
         results.append((label, statistics.median(runs), rows))
     return results
 
@@ -201,20 +243,28 @@ def run(backend: str, events: int, out: Path, requests: int = 500, seed: int = 2
     """Run every audit benchmark on one backend and write the results file; return its path."""
     rng = random.Random(seed)
     with database(backend) as url:
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True, "LOG_LEVEL": "WARNING",
-                          **FAST_HASHING})
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True, "LOG_LEVEL": "WARNING", **FAST_HASHING})
         with app.app_context():
             init_db()
             from portal.stores import create_store, create_user
+
             store = create_store("BENCH1", "Benchmark store", "GB", "GBP", "en", "Europe/London")
-            people = [create_user(f"person{i:02d}", f"Person {i}", "manager" if i == 0 else "associate",
-                                  "benchmark-password", "BENCH1") for i in range(PEOPLE)]
+            people = [
+                create_user(
+                    f"person{i:02d}",
+                    f"Person {i}",
+                    "manager" if i == 0 else "associate",
+                    "benchmark-password",
+                    "BENCH1",
+                )
+                for i in range(PEOPLE)
+            ]
             db.session.commit()
             store_id, tz = store.id, store.timezone
             load_seconds = bulk_load(store_id, people, events, rng)
             cost = record_cost(people[1], requests)
             started = time.perf_counter()
-            report, = verify_chains([store_id])
+            (report,) = verify_chains([store_id])
             verify_seconds = time.perf_counter() - started
             if not report.ok:
                 raise RuntimeError(f"benchmark chain did not verify: {report.describe()}")
@@ -222,42 +272,66 @@ def run(backend: str, events: int, out: Path, requests: int = 500, seed: int = 2
             export_seconds, export_bytes, export_rss = export_rate(store_id)
             server = None
             if backend == "postgresql":
-                settings = ", ".join(f"{name}={db.session.execute(sa.text(f'SHOW {name}')).scalar()}"
-                                     for name in ("fsync", "synchronous_commit"))
+                settings = ", ".join(
+                    f"{name}={db.session.execute(sa.text(f'SHOW {name}')).scalar()}"
+                    for name in ("fsync", "synchronous_commit")
+                )
                 server = db.session.execute(sa.text("SELECT version()")).scalar().split(",")[0] + f" ({settings})"
             db.session.remove()
             db.engine.dispose()
-    machine = describe({"database": server if server else f"SQLite {describe()['SQLite']} (WAL, "
-                                                                        "synchronous=NORMAL)"})
-    lines = [f"# Audit log benchmark: {backend}", "",
-             f"`python -m bench.audit --backend {backend} --events {events}`", "", "## Machine", ""]
+    machine = describe({"database": server if server else f"SQLite {describe()['SQLite']} (WAL, synchronous=NORMAL)"})
+    lines = [
+        f"# Audit log benchmark: {backend}",
+        "",
+        f"`python -m bench.audit --backend {backend} --events {events}`",
+        "",
+        "## Machine",
+        "",
+    ]
     lines += [f"- {k}: {v}" for k, v in machine.items()]
-    lines += ["", "## Cost per audited request", "",
-              f"One request's transaction (one business UPDATE + commit) {requests} times, without and with one "
-              f"`record()` call, on a store chain of {report.events:,} events.", "",
-              "| | p50 ms | p95 ms |", "|---|---|---|",
-              f"| business write only | {cost['plain_p50']:.3f} | {cost['plain_p95']:.3f} |",
-              f"| business write + audit event | {cost['audited_p50']:.3f} | {cost['audited_p95']:.3f} |",
-              f"| **audit overhead** | **{cost['overhead_p50']:.3f}** | **{cost['overhead_p95']:.3f}** |",
-              "", "## Verify", "",
-              f"`flask audit verify --store BENCH1` over {report.events:,} events: **{verify_seconds:.1f} s** "
-              f"({report.events / verify_seconds:,.0f} events/s). Synthetic load (real hashes): "
-              f"{events:,} events in {load_seconds:.1f} s.",
-              "", f"## Viewer queries with {report.events:,} events in the store", "",
-              "One page (50 events, newest first) through `portal.audit.browse.page`; median of 7 runs.", "",
-              "| Filter | median ms | rows |", "|---|---|---|"]
+    lines += [
+        "",
+        "## Cost per audited request",
+        "",
+        f"One request's transaction (one business UPDATE + commit) {requests} times, without and with one "
+        f"`record()` call, on a store chain of {report.events:,} events.",
+        "",
+        "| | p50 ms | p95 ms |",
+        "|---|---|---|",
+        f"| business write only | {cost['plain_p50']:.3f} | {cost['plain_p95']:.3f} |",
+        f"| business write + audit event | {cost['audited_p50']:.3f} | {cost['audited_p95']:.3f} |",
+        f"| **audit overhead** | **{cost['overhead_p50']:.3f}** | **{cost['overhead_p95']:.3f}** |",
+        "",
+        "## Verify",
+        "",
+        f"`flask audit verify --store BENCH1` over {report.events:,} events: **{verify_seconds:.1f} s** "
+        f"({report.events / verify_seconds:,.0f} events/s). Synthetic load (real hashes): "
+        f"{events:,} events in {load_seconds:.1f} s.",
+        "",
+        f"## Viewer queries with {report.events:,} events in the store",
+        "",
+        "One page (50 events, newest first) through `portal.audit.browse.page`; median of 7 runs.",
+        "",
+        "| Filter | median ms | rows |",
+        "|---|---|---|",
+    ]
     lines += [f"| {label} | {ms:.1f} | {rows} |" for label, ms, rows in viewer]
-    lines += ["", "## Export", "",
-              f"Whole chain as JSON Lines through the streamed export: {export_seconds:.1f} s, "
-              f"{export_bytes / 1024 / 1024:.0f} MiB written, peak memory growth {export_rss:.0f} MiB "
-              "(server-side cursor, batches of 1,000).", ""]
+    lines += [
+        "",
+        "## Export",
+        "",
+        f"Whole chain as JSON Lines through the streamed export: {export_seconds:.1f} s, "
+        f"{export_bytes / 1024 / 1024:.0f} MiB written, peak memory growth {export_rss:.0f} MiB "
+        "(server-side cursor, batches of 1,000).",
+        "",
+    ]
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"audit-{backend}.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, run the benchmarks and print where the results went."""
     parser = argparse.ArgumentParser(prog="python -m bench.audit", description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000, help="events in the benchmark store's chain")

@@ -1,10 +1,11 @@
 """Describe the machine a benchmark ran on, for the results file."""
+
 from __future__ import annotations
 
 import os
 import platform
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def _cpu_model() -> str:
@@ -32,7 +33,7 @@ def _memory_gib() -> str:
 def describe(extra: dict[str, str] | None = None) -> dict[str, str]:
     """Return the facts that make a timing comparable."""
     facts = {
-        "date (UTC)": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "date (UTC)": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
         "CPU": _cpu_model(),
         "usable cores": str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()),
         "memory": _memory_gib(),

@@ -1,8 +1,10 @@
 """Store Cover Portal: the application factory."""
+
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, session
@@ -12,7 +14,7 @@ from . import config
 from .extensions import csrf, db, login_manager, migrate
 
 
-def create_app(overrides: Optional[Mapping[str, Any]] = None) -> Flask:
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Create and configure the portal."""
     app = Flask(
         __name__,
@@ -38,6 +40,7 @@ def create_app(overrides: Optional[Mapping[str, Any]] = None) -> Flask:
 def configure_logging(app: Flask) -> None:
     """Log structured JSON lines to stdout."""
     from .logs import configure_logging as _configure
+
     _configure(app)
 
 
@@ -59,6 +62,7 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
     csrf.init_app(app)
     from .auth import throttle
+
     throttle.init_app(app)  # after CSRF: a forged post is refused before it counts against an address
     login_manager.init_app(app)
     login_manager.login_view = "auth.sign_in"
@@ -71,7 +75,7 @@ def register_extensions(app: Flask) -> None:
     from .models import User
 
     @login_manager.user_loader
-    def load_user(user_id: str) -> Optional[User]:
+    def load_user(user_id: str) -> User | None:
         """Load the signed-in user if the session is still valid for them."""
         user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
         if user is None or not session_is_valid(user, session):
@@ -83,6 +87,7 @@ def register_extensions(app: Flask) -> None:
 def register_security(app: Flask) -> None:
     """Install request ids and security headers."""
     from . import security
+
     security.init_app(app)
 
 
@@ -104,12 +109,14 @@ def register_blueprints(app: Flask) -> None:
 def register_xcover(app: Flask) -> None:
     """Decide whether the XCover sandbox is mounted beside the portal (app.py does the mounting)."""
     from .xcover import register_xcover as _register
+
     _register(app)
 
 
 def register_errorhandlers(app: Flask) -> None:
     """Render error pages in the portal layout."""
     from .errors import register_error_handlers
+
     register_error_handlers(app)
 
 
@@ -119,6 +126,7 @@ def register_template_helpers(app: Flask) -> None:
 
     from . import intl, phones
     from .vocab import AuditAction, AuditResult, Role
+
     app.jinja_env.globals.update(AuditAction=AuditAction, AuditResult=AuditResult, Role=Role)
 
     @pass_context
@@ -142,6 +150,7 @@ def register_template_helpers(app: Flask) -> None:
     @app.context_processor
     def inject_globals() -> dict[str, Any]:
         from flask_login import current_user
+
         store = current_user.store if current_user.is_authenticated else None
         return {"current_store": store, "portal_env": app.config["PORTAL_ENV"]}
 
@@ -149,4 +158,5 @@ def register_template_helpers(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     """Add the flask CLI commands."""
     from .cli import register_commands as _register
+
     _register(app)

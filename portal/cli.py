@@ -1,4 +1,5 @@
 """Flask commands: database, stores, users and demo data."""
+
 from __future__ import annotations
 
 import os
@@ -33,17 +34,20 @@ def init_db() -> None:
 
 def seed_demo() -> list[tuple[str, str, str]]:
     """Create the demo stores and people unless any data exists; return who was created."""
-    if db.session.scalar(sa.select(sa.func.count()).select_from(Store)) or \
-            db.session.scalar(sa.select(sa.func.count()).select_from(User)):
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Store)) or db.session.scalar(
+        sa.select(sa.func.count()).select_from(User)
+    ):
         return []
     created: list[tuple[str, str, str]] = []
     admin = create_user("admin", "Head Office Admin", Role.ADMIN, DEMO_PASSWORD, None)
     created.append((admin.username, Role.ADMIN, "head office"))
     for code, name, country, currency, language, tz, prefix in DEMO_STORES:
         create_store(code, name, country, currency, language, tz, actor=admin)
-        people = [(f"{prefix}.manager", f"{name.split()[-1]} Manager", Role.MANAGER),
-                  (f"{prefix}.alex", "Alex Morgan", Role.ASSOCIATE),
-                  (f"{prefix}.sam", "Sam Patel", Role.ASSOCIATE)]
+        people = [
+            (f"{prefix}.manager", f"{name.split()[-1]} Manager", Role.MANAGER),
+            (f"{prefix}.alex", "Alex Morgan", Role.ASSOCIATE),
+            (f"{prefix}.sam", "Sam Patel", Role.ASSOCIATE),
+        ]
         for username, display, role in people:
             create_user(username, display, role, DEMO_PASSWORD, code, actor=admin)
             created.append((username, role, code))
@@ -82,13 +86,16 @@ def register_commands(app: Flask) -> None:
     @click.option("--name", "display_name", required=True, help="Full name shown in the portal.")
     @click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
     @click.option("--store", "store_code", default=None, help="Store code (associates and managers).")
-    @click.option("--password", default=None,
-                  help="Password; else $PORTAL_USER_PASSWORD; else you are prompted.")
-    def create_user_command(username: str, display_name: str, role: str, store_code: str | None,
-                            password: str | None) -> None:
+    @click.option("--password", default=None, help="Password; else $PORTAL_USER_PASSWORD; else you are prompted.")
+    def create_user_command(
+        username: str, display_name: str, role: str, store_code: str | None, password: str | None
+    ) -> None:
         """Add a person who can sign in."""
-        password = password or os.environ.get("PORTAL_USER_PASSWORD") or click.prompt(
-            "Password", hide_input=True, confirmation_prompt=True)
+        password = (
+            password
+            or os.environ.get("PORTAL_USER_PASSWORD")
+            or click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        )
         try:
             user = create_user(username, display_name, role, password, store_code)
             db.session.commit()
@@ -127,19 +134,24 @@ def register_commands(app: Flask) -> None:
         if not created:
             click.echo("Data already exists; nothing seeded.")
             return
-        click.echo("Demo sign-in details (every password: %s)" % DEMO_PASSWORD)
+        click.echo(f"Demo sign-in details (every password: {DEMO_PASSWORD})")
         for username, role, where in created:
             click.echo(f"  {username:<14} {role:<10} {where}")
 
     @app.cli.command("reconcile")
-    @click.option("--stale-seconds", default=None, type=int,
-                  help="A booking in flight longer than this counts as stuck (default BOOKING_STALE_SECONDS).")
+    @click.option(
+        "--stale-seconds",
+        default=None,
+        type=int,
+        help="A booking in flight longer than this counts as stuck (default BOOKING_STALE_SECONDS).",
+    )
     def reconcile_command(stale_seconds: int | None) -> None:
         """Settle every booking whose outcome is unknown, with its own idempotency key."""
         from datetime import timedelta
 
         from .sales import booking
         from .xcover import get_client
+
         stale = timedelta(seconds=stale_seconds if stale_seconds is not None else app.config["BOOKING_STALE_SECONDS"])
         pending = booking.sales_to_reconcile(stale)
         if not pending:

@@ -1,4 +1,5 @@
 """Settings read from the environment, one place for every key."""
+
 from __future__ import annotations
 
 import json
@@ -64,7 +65,7 @@ def database_url() -> str:
     # Heroku-style URLs name the scheme "postgres"; SQLAlchemy wants the psycopg 3 driver named.
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -73,12 +74,16 @@ def check_production(config: Mapping[str, Any]) -> None:
     if config["PORTAL_ENV"] != "production":
         return
     if not str(config.get("XCOVER_BASE_URL") or "").startswith("https://"):
-        raise RuntimeError("XCOVER_BASE_URL must be set to XCover's https:// API when PORTAL_ENV=production "
-                           "(the sandbox is not used in production)")
+        raise RuntimeError(
+            "XCOVER_BASE_URL must be set to XCover's https:// API when PORTAL_ENV=production "
+            "(the sandbox is not used in production)"
+        )
     demo = [name for name, value in DEMO_XCOVER.items() if config.get(name) == value]
     if demo:
-        raise RuntimeError(f"set {', '.join(demo)} to the credentials XCover issued when PORTAL_ENV=production "
-                           "(the sandbox's demo values are public)")
+        raise RuntimeError(
+            f"set {', '.join(demo)} to the credentials XCover issued when PORTAL_ENV=production "
+            "(the sandbox's demo values are public)"
+        )
 
 
 def trusted_hosts(production: bool) -> list[str] | None:
@@ -194,5 +199,6 @@ def load() -> dict[str, Any]:
         # Mount the XCover sandbox (built by app.py) under /sandbox/xcover; unset means "only when XCOVER_BASE_URL is
         # empty", and never in production unless set to 1.
         "XCOVER_SANDBOX_ENABLED": _bool("XCOVER_SANDBOX_ENABLED", False)
-        if os.environ.get("XCOVER_SANDBOX_ENABLED", "").strip() else None,
+        if os.environ.get("XCOVER_SANDBOX_ENABLED", "").strip()
+        else None,
     }

@@ -1,4 +1,5 @@
 """Error pages in the portal's own layout."""
+
 from __future__ import annotations
 
 from flask import Flask, Response, render_template

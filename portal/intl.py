@@ -1,4 +1,5 @@
 """Countries, currencies and languages from CLDR (Babel), and money and times in a store's locale."""
+
 from __future__ import annotations
 
 import unicodedata
@@ -37,8 +38,14 @@ def countries() -> dict[str, str]:
     list for creating stores, for the customer's country and for phone numbers.
     """
     names = UI_LOCALE.territories
-    codes = [code for code in names if len(code) == 2 and code.isalpha() and get_territory_currencies(code)
-             and phonenumbers.country_code_for_region(code)]
+    codes = [
+        code
+        for code in names
+        if len(code) == 2
+        and code.isalpha()
+        and get_territory_currencies(code)
+        and phonenumbers.country_code_for_region(code)
+    ]
     return dict(sorted(((code, names[code]) for code in codes), key=_by_name))
 
 
@@ -103,8 +110,7 @@ def store_time(moment: datetime | date, store: HasLocale | None = None, fmt: str
     if fmt == "date":
         return day
     width = "medium" if fmt == "seconds" else "short"
-    clock = format_time(moment, f"{get_time_format(width, locale).pattern} z", tzinfo=store_zone(store),
-                        locale=locale)
+    clock = format_time(moment, f"{get_time_format(width, locale).pattern} z", tzinfo=store_zone(store), locale=locale)
     if fmt == "time":
         return clock
     return get_datetime_format("medium", locale).replace("'", "").replace("{1}", day).replace("{0}", clock)

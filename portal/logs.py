@@ -1,4 +1,5 @@
 """Structured logging: one JSON line per record on stdout, tagged with the request id."""
+
 from __future__ import annotations
 
 import json
@@ -6,7 +7,7 @@ import logging
 import re
 import sys
 import unicodedata
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, g, has_request_context
@@ -48,7 +49,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """Render the record with its time, level, logger, message and request id."""
         line: dict[str, object] = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),
@@ -74,12 +75,21 @@ class AccessLogger(GunicornLogger):
         path = environ.get("PATH_INFO", "").encode("latin-1", "replace").decode("utf-8", "replace")
         status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
         headers = dict((name.lower(), value) for name, value in resp.headers)
-        self.access_log.info(json_line({"http": {
-            "remote": environ.get("REMOTE_ADDR", "-"), "method": environ.get("REQUEST_METHOD"), "path": path,
-            "status": int(status), "bytes": getattr(resp, "sent", None),
-            "ms": request_time.seconds * 1000 + request_time.microseconds // 1000,
-            "request_id": headers.get("x-request-id", "-"),
-        }}))
+        self.access_log.info(
+            json_line(
+                {
+                    "http": {
+                        "remote": environ.get("REMOTE_ADDR", "-"),
+                        "method": environ.get("REQUEST_METHOD"),
+                        "path": path,
+                        "status": int(status),
+                        "bytes": getattr(resp, "sent", None),
+                        "ms": request_time.seconds * 1000 + request_time.microseconds // 1000,
+                        "request_id": headers.get("x-request-id", "-"),
+                    }
+                }
+            )
+        )
 
 
 def configure_logging(app: Flask) -> None:

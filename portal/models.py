@@ -1,9 +1,9 @@
 """Database models: stores, people, sales and the audit log."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
@@ -14,7 +14,7 @@ from .vocab import CoverStatus, Decision, DeclineReason, PaymentMethod, RichStrE
 
 def utcnow() -> datetime:
     """Return the current UTC time, timezone-aware."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -23,19 +23,19 @@ class UTCDateTime(sa.types.TypeDecorator):
     impl = sa.DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: Optional[datetime], dialect: sa.Dialect) -> Optional[datetime]:
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
         """Normalise to UTC before writing."""
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given for a UTC column")
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
 
-    def process_result_value(self, value: Optional[datetime], dialect: sa.Dialect) -> Optional[datetime]:
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
         """Attach UTC to values SQLite returns naive."""
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Vocabulary(sa.types.TypeDecorator):
@@ -48,21 +48,21 @@ class Vocabulary(sa.types.TypeDecorator):
         super().__init__(length)
         self.enum = enum
 
-    def process_bind_param(self, value: Optional[str], dialect: sa.Dialect) -> Optional[str]:
+    def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | None:
         """Write the plain value, refusing anything outside the vocabulary."""
         return None if value is None else self.enum(value).value
 
-    def process_result_value(self, value: Optional[str], dialect: sa.Dialect) -> Optional[RichStrEnum]:
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> RichStrEnum | None:
         """Read the member back."""
         return None if value is None else self.enum(value)
 
 
-def _member(enum: type[RichStrEnum], value: Optional[str]) -> Optional[RichStrEnum]:
+def _member(enum: type[RichStrEnum], value: str | None) -> RichStrEnum | None:
     """Turn an assigned value into its member (None stays None), so templates can use .label at once."""
     return None if value is None else enum(value)
 
 
-def _day(text: Optional[str]) -> Optional[date]:
+def _day(text: str | None) -> date | None:
     """Read the date at the start of an ISO date or timestamp string (None when there is none)."""
     try:
         return date.fromisoformat(text[:10]) if text else None
@@ -104,7 +104,7 @@ class User(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    store_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("store.id"), index=True)
+    store_id: Mapped[int | None] = mapped_column(sa.ForeignKey("store.id"), index=True)
     username: Mapped[str] = mapped_column(sa.String(64), unique=True)
     display_name: Mapped[str] = mapped_column(sa.String(120))
     role: Mapped[Role] = mapped_column(Vocabulary(Role, 16))
@@ -113,16 +113,16 @@ class User(db.Model):
     # Failed sign-ins in a row from any address; past ACCOUNT_LOCKOUT_THRESHOLD, locked_until closes the
     # account to addresses it has not signed in from lately (per-address locks: SignInAddress).
     failed_sign_ins: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sessions_valid_after: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    last_sign_in_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
-    store: Mapped[Optional[Store]] = relationship(back_populates="users")
+    store: Mapped[Store | None] = relationship(back_populates="users")
 
     @validates("role")
-    def _role(self, key: str, value: str) -> Optional[RichStrEnum]:
+    def _role(self, key: str, value: str) -> RichStrEnum | None:
         """Keep the role as its member."""
         return _member(Role, value)
 
@@ -180,17 +180,17 @@ class AuditEvent(db.Model):
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
     chain_key: Mapped[int] = mapped_column()
     seq: Mapped[int] = mapped_column(sa.BigInteger)
-    store_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("store.id"))
+    store_id: Mapped[int | None] = mapped_column(sa.ForeignKey("store.id"))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    actor_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("user_account.id"))
-    actor_name: Mapped[Optional[str]] = mapped_column(sa.String(64))
-    actor_role: Mapped[Optional[str]] = mapped_column(sa.String(16))
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    actor_name: Mapped[str | None] = mapped_column(sa.String(64))
+    actor_role: Mapped[str | None] = mapped_column(sa.String(16))
     action: Mapped[str] = mapped_column(sa.String(48))
-    object_type: Mapped[Optional[str]] = mapped_column(sa.String(32))
-    object_id: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    object_type: Mapped[str | None] = mapped_column(sa.String(32))
+    object_id: Mapped[str | None] = mapped_column(sa.String(64))
     result: Mapped[str] = mapped_column(sa.String(16))
-    request_id: Mapped[Optional[str]] = mapped_column(sa.String(64))
-    client_ip: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    request_id: Mapped[str | None] = mapped_column(sa.String(64))
+    client_ip: Mapped[str | None] = mapped_column(sa.String(64))
     details: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(sa.String(64))
     hash: Mapped[str] = mapped_column(sa.String(64))
@@ -223,43 +223,46 @@ class Sale(db.Model):
     country: Mapped[str] = mapped_column(sa.String(2))
     language: Mapped[str] = mapped_column(sa.String(8))
     # XCover: the quote package (INS reference) and what happened to it.
-    xcover_ref: Mapped[Optional[str]] = mapped_column(sa.String(40), index=True)
-    quote_total: Mapped[Optional[Decimal]] = mapped_column(sa.Numeric(12, 2))
-    decline_reason: Mapped[Optional[DeclineReason]] = mapped_column(Vocabulary(DeclineReason, 32))
+    xcover_ref: Mapped[str | None] = mapped_column(sa.String(40), index=True)
+    quote_total: Mapped[Decimal | None] = mapped_column(sa.Numeric(12, 2))
+    decline_reason: Mapped[DeclineReason | None] = mapped_column(Vocabulary(DeclineReason, 32))
     # The customer's tap on "I have seen the key facts", with what exactly they saw.
-    acknowledged_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
-    ack_policy_versions: Mapped[Optional[dict]] = mapped_column(sa.JSON)
-    ack_disclaimer_hash: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ack_policy_versions: Mapped[dict | None] = mapped_column(sa.JSON)
+    ack_disclaimer_hash: Mapped[str | None] = mapped_column(sa.String(64))
     # The till payment (products and cover together); never a card number.
-    payment_method: Mapped[Optional[PaymentMethod]] = mapped_column(Vocabulary(PaymentMethod, 16))
-    receipt_number: Mapped[Optional[str]] = mapped_column(sa.String(64), index=True)
-    amount_collected: Mapped[Optional[Decimal]] = mapped_column(sa.Numeric(12, 2))
-    card_last4: Mapped[Optional[str]] = mapped_column(sa.String(4))
-    payment_recorded_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    payment_method: Mapped[PaymentMethod | None] = mapped_column(Vocabulary(PaymentMethod, 16))
+    receipt_number: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    amount_collected: Mapped[Decimal | None] = mapped_column(sa.Numeric(12, 2))
+    card_last4: Mapped[str | None] = mapped_column(sa.String(4))
+    payment_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Booking: the key is stored before the request goes out and reused on every retry.
-    idempotency_key: Mapped[Optional[str]] = mapped_column(sa.String(64), unique=True)
-    booking_started_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
-    booked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
-    cover_total: Mapped[Optional[Decimal]] = mapped_column(sa.Numeric(12, 2))
-    last_error: Mapped[Optional[str]] = mapped_column(sa.String(500))
-    field_errors: Mapped[Optional[dict]] = mapped_column(sa.JSON)
-    coi_url: Mapped[Optional[str]] = mapped_column(sa.String(500))
-    pds_url: Mapped[Optional[str]] = mapped_column(sa.String(500))
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    booking_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    booked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cover_total: Mapped[Decimal | None] = mapped_column(sa.Numeric(12, 2))
+    last_error: Mapped[str | None] = mapped_column(sa.String(500))
+    field_errors: Mapped[dict | None] = mapped_column(sa.JSON)
+    coi_url: Mapped[str | None] = mapped_column(sa.String(500))
+    pds_url: Mapped[str | None] = mapped_column(sa.String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     store: Mapped[Store] = relationship()
     associate: Mapped[User] = relationship()
     items: Mapped[list[SaleItem]] = relationship(
-        back_populates="sale", order_by="SaleItem.position", cascade="all, delete-orphan")
+        back_populates="sale", order_by="SaleItem.position", cascade="all, delete-orphan"
+    )
     covers: Mapped[list[Cover]] = relationship(
-        back_populates="sale", order_by="Cover.quote_index", cascade="all, delete-orphan")
+        back_populates="sale", order_by="Cover.quote_index", cascade="all, delete-orphan"
+    )
 
     @validates("status", "decline_reason", "payment_method")
-    def _vocabulary(self, key: str, value: Optional[str]) -> Optional[RichStrEnum]:
+    def _vocabulary(self, key: str, value: str | None) -> RichStrEnum | None:
         """Keep the status, decline reason and payment method as members."""
-        return _member({"status": SaleStatus, "decline_reason": DeclineReason, "payment_method": PaymentMethod}[key],
-                       value)
+        return _member(
+            {"status": SaleStatus, "decline_reason": DeclineReason, "payment_method": PaymentMethod}[key], value
+        )
 
     @property
     def customer_name(self) -> str:
@@ -291,14 +294,14 @@ class SaleItem(db.Model):
     sku: Mapped[str] = mapped_column(sa.String(64), default="")
     serial_number: Mapped[str] = mapped_column(sa.String(64), default="", index=True)
     purchase_date: Mapped[date] = mapped_column(sa.Date)
-    decision: Mapped[Optional[Decision]] = mapped_column(Vocabulary(Decision, 8))
-    decline_reason: Mapped[Optional[DeclineReason]] = mapped_column(Vocabulary(DeclineReason, 32))
+    decision: Mapped[Decision | None] = mapped_column(Vocabulary(Decision, 8))
+    decline_reason: Mapped[DeclineReason | None] = mapped_column(Vocabulary(DeclineReason, 32))
 
     sale: Mapped[Sale] = relationship(back_populates="items")
     covers: Mapped[list[Cover]] = relationship(back_populates="item", order_by="Cover.quote_index")
 
     @validates("decision", "decline_reason")
-    def _vocabulary(self, key: str, value: Optional[str]) -> Optional[RichStrEnum]:
+    def _vocabulary(self, key: str, value: str | None) -> RichStrEnum | None:
         """Keep the decision and decline reason as members."""
         return _member(Decision if key == "decision" else DeclineReason, value)
 
@@ -316,39 +319,40 @@ class Cover(db.Model):
     sale_id: Mapped[int] = mapped_column(sa.ForeignKey("sale.id", ondelete="CASCADE"), index=True)
     item_id: Mapped[int] = mapped_column(sa.ForeignKey("sale_item.id", ondelete="CASCADE"), index=True)
     quote_index: Mapped[int] = mapped_column()
-    quote_id: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    quote_id: Mapped[str | None] = mapped_column(sa.String(64))
     status: Mapped[CoverStatus] = mapped_column(Vocabulary(CoverStatus, 16), default=CoverStatus.QUOTED)
     policy_type: Mapped[str] = mapped_column(sa.String(64))
     policy_version: Mapped[str] = mapped_column(sa.String(64), default="")
     title: Mapped[str] = mapped_column(sa.String(200), default="")
-    term_months: Mapped[Optional[int]] = mapped_column()
+    term_months: Mapped[int | None] = mapped_column()
     price: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), default=Decimal("0"))
     price_formatted: Mapped[str] = mapped_column(sa.String(40), default="")
     tax: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), default=Decimal("0"))
     tax_formatted: Mapped[str] = mapped_column(sa.String(40), default="")
-    start_date: Mapped[Optional[str]] = mapped_column(sa.String(40))
-    end_date: Mapped[Optional[str]] = mapped_column(sa.String(40))
+    start_date: Mapped[str | None] = mapped_column(sa.String(40))
+    end_date: Mapped[str | None] = mapped_column(sa.String(40))
     content: Mapped[dict] = mapped_column(sa.JSON, default=dict)
-    pds_url: Mapped[Optional[str]] = mapped_column(sa.String(500))
-    error: Mapped[Optional[str]] = mapped_column(sa.String(500))
+    pds_url: Mapped[str | None] = mapped_column(sa.String(500))
+    error: Mapped[str | None] = mapped_column(sa.String(500))
 
     sale: Mapped[Sale] = relationship(back_populates="covers")
     item: Mapped[SaleItem] = relationship(back_populates="covers")
 
     @property
-    def starts_on(self) -> Optional[date]:
+    def starts_on(self) -> date | None:
         """Return the day the policy starts (XCover sends a timestamp or a date)."""
         return _day(self.start_date)
 
     @property
-    def ends_on(self) -> Optional[date]:
+    def ends_on(self) -> date | None:
         """Return the day the policy ends."""
         return _day(self.end_date)
 
     @validates("status")
-    def _status(self, key: str, value: str) -> Optional[RichStrEnum]:
+    def _status(self, key: str, value: str) -> RichStrEnum | None:
         """Keep the status as its member."""
         return _member(CoverStatus, value)
+
 
 class SignInAddress(db.Model):
     """One account's sign-ins from one client address: failures in a row, a lock, the last success."""

@@ -1,4 +1,5 @@
 """Phone numbers: read and checked with phonenumbers, stored in E.164, shown the way the store's country writes them."""
+
 from __future__ import annotations
 
 from functools import cache
@@ -31,8 +32,9 @@ def calling_codes() -> dict[str, str]:
 
 def example(region: str) -> str:
     """Return an example mobile number of a country, written internationally: +44 7400 123456."""
-    number = phonenumbers.example_number_for_type(region.upper(), PhoneNumberType.MOBILE) \
-        or phonenumbers.example_number(region.upper())
+    number = phonenumbers.example_number_for_type(
+        region.upper(), PhoneNumberType.MOBILE
+    ) or phonenumbers.example_number(region.upper())
     if number is None:
         return f"{calling_code(region) or '+'} and the number"
     return phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)

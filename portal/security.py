@@ -1,10 +1,12 @@
 """Request ids, client addresses, security headers and role checks."""
+
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from flask import Flask, Response, abort, g, request
 from flask_login import current_user
@@ -14,7 +16,10 @@ from .sensitive import luhn_valid
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+CSP = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
+)
 # A client's request id is taken only as a canonical (lowercase) UUID: it lands in the audit chain, the log and
 # exports, so nothing free-form may come in with it.
 _REQUEST_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -23,16 +28,20 @@ _DIGITS = re.compile(r"\d{13,}")
 
 def role_required(*roles: str) -> Callable[[F], F]:
     """Allow a view only to signed-in users holding one of the roles; others get 403."""
+
     def decorator(view: F) -> F:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             if not current_user.is_authenticated:
                 from .extensions import login_manager
+
                 return login_manager.unauthorized()
             if not current_user.has_role(*roles):
                 abort(403)
             return view(*args, **kwargs)
+
         return wrapped  # type: ignore[return-value]
+
     return decorator
 
 
@@ -41,7 +50,7 @@ def _holds_card_number(request_id: str) -> bool:
     # A UUID can still spell one (41111111-1111-4111-...), in the grouping card numbers are written in.
     for run in _DIGITS.findall(request_id.replace("-", "")):
         for size in range(13, min(19, len(run)) + 1):
-            if any(luhn_valid(run[start:start + size]) for start in range(len(run) - size + 1)):
+            if any(luhn_valid(run[start : start + size]) for start in range(len(run) - size + 1)):
                 return True
     return False
 

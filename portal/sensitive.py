@@ -1,4 +1,5 @@
 """Guards for data that must never be stored or logged: card numbers, secrets, contact details."""
+
 from __future__ import annotations
 
 import re
@@ -12,7 +13,9 @@ import phonenumbers
 _DIGIT_RUN = re.compile(r"(?<!\d)\d(?:[\W_]{0,3}\d){12,}(?!\d)")
 _NON_DIGIT = re.compile(r"\D")
 # "pan" only as a whole word of the key (card_pan, pan), so "company" or "expand" are kept.
-_SECRET_KEYS = re.compile(r"pass(word)?|secret|token|session|cvv|cvc|security_code|card_number|(?<![a-z])pan(?![a-z])", re.I)
+_SECRET_KEYS = re.compile(
+    r"pass(word)?|secret|token|session|cvv|cvc|security_code|card_number|(?<![a-z])pan(?![a-z])", re.I
+)
 REDACTED = "[redacted]"
 
 
@@ -37,7 +40,7 @@ def _holds_card_digits(digits: str) -> bool:
     # A run may be padded by neighbouring digits split by separators; check every window.
     for size in range(13, min(19, len(digits)) + 1):
         for start in range(0, len(digits) - size + 1):
-            if luhn_valid(digits[start:start + size]):
+            if luhn_valid(digits[start : start + size]):
                 return True
     return False
 
@@ -71,8 +74,10 @@ def find_card_number(text: str | None, *, phone_region: str | None = None) -> bo
 
 def redact_card_numbers(text: str) -> str:
     """Replace any card-number-shaped run in the (NFKC-normalised) text."""
+
     def _sub(match: re.Match[str]) -> str:
         return REDACTED if _holds_card_digits(_NON_DIGIT.sub("", match.group())) else match.group()
+
     return _DIGIT_RUN.sub(_sub, normalise(text))
 
 
@@ -95,9 +100,7 @@ def mask_phone(phone: str | None) -> str | None:
 def scrub(value: Any) -> Any:
     """Return a copy safe for logs and the audit trail: secrets dropped, card numbers redacted."""
     if isinstance(value, dict):
-        return {
-            str(k): (REDACTED if _SECRET_KEYS.search(str(k)) else scrub(v)) for k, v in value.items()
-        }
+        return {str(k): (REDACTED if _SECRET_KEYS.search(str(k)) else scrub(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [scrub(v) for v in value]
     if isinstance(value, str):

@@ -1,8 +1,8 @@
 """Store and user administration rules shared by the CLI and (later) the admin screens."""
+
 from __future__ import annotations
 
 import re
-from typing import Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
@@ -24,11 +24,16 @@ class InvalidInput(ValueError):
     """A value a person supplied is not acceptable; the message says why."""
 
 
-def create_store(code: str, name: str, country: str, currency: str, language: str, timezone: str,
-                 actor: Optional[User] = None) -> Store:
+def create_store(
+    code: str, name: str, country: str, currency: str, language: str, timezone: str, actor: User | None = None
+) -> Store:
     """Validate and add a store with its audit chain (caller commits)."""
-    code, country, currency, language = code.strip().upper(), country.strip().upper(), \
-        currency.strip().upper(), language.strip().lower()
+    code, country, currency, language = (
+        code.strip().upper(),
+        country.strip().upper(),
+        currency.strip().upper(),
+        language.strip().lower(),
+    )
     if not _CODE.match(code):
         raise InvalidInput("Store code must be 2 to 16 letters, digits or dashes.")
     if not name.strip():
@@ -45,19 +50,32 @@ def create_store(code: str, name: str, country: str, currency: str, language: st
         raise InvalidInput(f"Unknown time zone {timezone!r}: use an IANA name, e.g. Europe/London.") from None
     if db.session.scalar(sa.select(Store.id).where(Store.code == code)) is not None:
         raise InvalidInput(f"A store with code {code} already exists.")
-    store = Store(code=code, name=name.strip(), country=country, currency=currency, language=language,
-                  timezone=timezone)
+    store = Store(
+        code=code, name=name.strip(), country=country, currency=currency, language=language, timezone=timezone
+    )
     db.session.add(store)
     db.session.flush()
     ensure_chain(store.id)
-    record(AuditAction.STORE_CREATED, actor=actor, store_id=None, object_type="store", object_id=store.code,
-           details={"name": store.name, "country": country, "currency": currency, "language": language,
-                    "timezone": timezone})
+    record(
+        AuditAction.STORE_CREATED,
+        actor=actor,
+        store_id=None,
+        object_type="store",
+        object_id=store.code,
+        details={
+            "name": store.name,
+            "country": country,
+            "currency": currency,
+            "language": language,
+            "timezone": timezone,
+        },
+    )
     return store
 
 
-def create_user(username: str, display_name: str, role: str, password: str, store_code: Optional[str],
-                actor: Optional[User] = None) -> User:
+def create_user(
+    username: str, display_name: str, role: str, password: str, store_code: str | None, actor: User | None = None
+) -> User:
     """Validate and add a user (caller commits)."""
     username = username.strip().lower()
     if not _USERNAME.match(username):
@@ -66,7 +84,7 @@ def create_user(username: str, display_name: str, role: str, password: str, stor
         raise InvalidInput(f"Role must be one of {', '.join(Role)}.")
     if not display_name.strip():
         raise InvalidInput("Name is required.")
-    store: Optional[Store] = None
+    store: Store | None = None
     if role == Role.ADMIN:
         if store_code:
             raise InvalidInput("Admins belong to head office, not a store: leave the store out.")
@@ -81,10 +99,21 @@ def create_user(username: str, display_name: str, role: str, password: str, stor
         raise InvalidInput(f"Weak password: {problem}")
     if db.session.scalar(sa.select(User.id).where(sa.func.lower(User.username) == username)) is not None:
         raise InvalidInput(f"The username {username} is taken.")
-    user = User(username=username, display_name=display_name.strip(), role=role,
-                password_hash=hash_password(password), store=store)
+    user = User(
+        username=username,
+        display_name=display_name.strip(),
+        role=role,
+        password_hash=hash_password(password),
+        store=store,
+    )
     db.session.add(user)
     db.session.flush()
-    record(AuditAction.USER_CREATED, actor=actor, store_id=store.id if store else None, object_type="user",
-           object_id=user.id, details={"username": username, "role": role, "display_name": user.display_name})
+    record(
+        AuditAction.USER_CREATED,
+        actor=actor,
+        store_id=store.id if store else None,
+        object_type="user",
+        object_id=user.id,
+        details={"username": username, "role": role, "display_name": user.display_name},
+    )
     return user

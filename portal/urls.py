@@ -14,7 +14,7 @@ MAX_INT64 = 2**63 - 1
 class DatabaseIdConverter(IntegerConverter):
     """`<int:...>` that stops at the largest INTEGER id: a bigger one is a 404, not a database overflow."""
 
-    def __init__(self, map, *args, **kwargs) -> None:  # noqa: ANN001 (werkzeug's signature)
+    def __init__(self, map, *args, **kwargs) -> None:
         kwargs.setdefault("max", MAX_INT32)
         super().__init__(map, *args, **kwargs)
 

@@ -3,6 +3,7 @@
 The values are what the database and the audit chain store, so they never change once released;
 the labels (and, for statuses, the badge tone) may.
 """
+
 from __future__ import annotations
 
 from enum import StrEnum

@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=".venv/bin/python"
+# Lint and format first: a finding fails the run before any test starts (settings in pyproject.toml).
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
 export PLAYWRIGHT_CHROMIUM_EXECUTABLE="$(bash scripts/find-chromium.sh "$python")"
 if [ -z "${TEST_DATABASE_URL:-}" ]; then
   if command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then

@@ -1,4 +1,5 @@
 """Helpers for the audit tests: fill a chain, and tamper with it behind the triggers' back."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,8 +24,9 @@ def fill(store: Store, count: int, action: AuditAction = AuditAction.SIGN_IN, **
 def chain(store_id: int) -> list[AuditEvent]:
     """Return a chain's events in seq order, freshly read."""
     db.session.expire_all()
-    return list(db.session.scalars(
-        sa.select(AuditEvent).where(AuditEvent.chain_key == store_id).order_by(AuditEvent.seq)))
+    return list(
+        db.session.scalars(sa.select(AuditEvent).where(AuditEvent.chain_key == store_id).order_by(AuditEvent.seq))
+    )
 
 
 def tamper(*statements: tuple[str, dict[str, Any]]) -> None:

@@ -1,9 +1,11 @@
 """Shared fixtures: app, client, runner, people, sign-in helper, databases."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -16,6 +18,8 @@ from stack import create_stack
 from xcover_sandbox.extensions import db as sandbox_db
 
 from .dbs import FAST_HASHING, PostgresFactory, SqliteFactory, create_sandbox_tables, pg_admin_url
+from .sales_fake import FakeXCover
+from .xcover_support import live_sandbox  # noqa: F401 (a fixture: importing it here offers it to every test module)
 
 PASSWORD = "correct-horse-battery"
 
@@ -63,8 +67,7 @@ def database_url(request: pytest.FixtureRequest, db_backend: str, sqlite_factory
 
 
 @pytest.fixture
-def sandbox_database_url(request: pytest.FixtureRequest, db_backend: str,
-                         sandbox_sqlite_factory: SqliteFactory) -> str:
+def sandbox_database_url(request: pytest.FixtureRequest, db_backend: str, sandbox_sqlite_factory: SqliteFactory) -> str:
     """A fresh database for the XCover sandbox on the portal's kind of server (empty on PostgreSQL)."""
     if db_backend == "postgresql":
         return request.getfixturevalue("postgres_factory").new_empty()
@@ -87,6 +90,7 @@ class IsolatedClient(FlaskClient):
     def open(self, *args: Any, **kwargs: Any) -> Any:
         """Hide the test's app context for the duration of one request."""
         from flask.globals import _cv_app
+
         token = _cv_app.set(None)  # type: ignore[arg-type]
         try:
             return super().open(*args, **kwargs)
@@ -94,12 +98,23 @@ class IsolatedClient(FlaskClient):
             _cv_app.reset(token)
 
 
-def build_stack(database_url: str, sandbox_database_url: str, overrides: dict[str, Any] | None = None,
-                sandbox_overrides: dict[str, Any] | None = None) -> Flask:
+def build_stack(
+    database_url: str,
+    sandbox_database_url: str,
+    overrides: dict[str, Any] | None = None,
+    sandbox_overrides: dict[str, Any] | None = None,
+) -> Flask:
     """The portal and its mounted XCover sandbox, wired as app.py wires them, on test databases."""
-    app = create_stack({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "test-secret-key",
-                        **FAST_HASHING, **(overrides or {})},
-                       {"SQLALCHEMY_DATABASE_URI": sandbox_database_url, **(sandbox_overrides or {})})
+    app = create_stack(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SECRET_KEY": "test-secret-key",
+            **FAST_HASHING,
+            **(overrides or {}),
+        },
+        {"SQLALCHEMY_DATABASE_URI": sandbox_database_url, **(sandbox_overrides or {})},
+    )
     app.test_client_class = IsolatedClient
     return app
 
@@ -161,20 +176,23 @@ def other_store(app: Flask) -> Store:
 @pytest.fixture
 def make_user(app: Flask) -> Callable[..., User]:
     """Create a user: make_user("ann", "associate", store)."""
-    def _make(username: str, role: str = "associate", store: Store | None = None,
-              password: str = PASSWORD) -> User:
+
+    def _make(username: str, role: str = "associate", store: Store | None = None, password: str = PASSWORD) -> User:
         user = create_user(username, username.title(), role, password, store.code if store else None)
         db.session.commit()
         return user
+
     return _make
 
 
 def csrf_token(client: FlaskClient, path: str = "/auth/sign-in") -> str:
     """Fetch a page and return the CSRF token in its form."""
     import re
+
     html = client.get(path).get_data(as_text=True)
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or \
-        re.search(r'name="csrf_token" value="([^"]+)"', html)
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'name="csrf_token" value="([^"]+)"', html
+    )
     assert match, f"no CSRF token on {path}"
     return match.group(1)
 
@@ -204,3 +222,19 @@ def auth(client: FlaskClient) -> Auth:
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def fake(app: Flask) -> FakeXCover:
+    """The fake XCover client, injected where the portal looks for its client."""
+    fake = FakeXCover()
+    app.extensions["xcover"] = fake
+    return fake
+
+
+@pytest.fixture
+def seller(store: Store, make_user: Callable[..., User], auth: Auth, fake: FakeXCover) -> FlaskClient:
+    """A signed-in associate of the London store, selling against the fake XCover."""
+    make_user("alex", "associate", store)
+    auth.sign_in("alex")
+    return auth.client

@@ -1,4 +1,5 @@
 """Fresh, migrated databases for tests: SQLite files copied from a template, PostgreSQL from a template DB."""
+
 from __future__ import annotations
 
 import os
@@ -28,6 +29,7 @@ def _migrate(url: str) -> None:
     with app.app_context():
         init_db()
         from portal.extensions import db
+
         db.engine.dispose()
 
 
@@ -36,6 +38,7 @@ def create_sandbox_tables(url: str) -> None:
     app = xcover_sandbox.create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
     with app.app_context():
         from xcover_sandbox.extensions import db
+
         db.engine.dispose()
 
 

@@ -1,25 +1,34 @@
 """A small in-memory stand-in for the XCover client (XCoverClientLike in portal/sales/machine.py), for service tests."""
+
 from __future__ import annotations
 
 import dataclasses
 import threading
 import uuid
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Any
 
 from portal.xcover.errors import XCoverError
 from portal.xcover.types import Benefitish, Booking, Content, Quote, QuotePackage
 
-PRICES = {"product_warranty": Decimal("0.10"), "product_insurance": Decimal("0.12"), "device_protection": Decimal("0.15")}
+PRICES = {
+    "product_warranty": Decimal("0.10"),
+    "product_insurance": Decimal("0.12"),
+    "device_protection": Decimal("0.15"),
+}
 
 
 def fake_content(title: str) -> Content:
     """The words of a fake quote."""
-    return Content(title=title, description="Repairs or replaces the product.",
-                   inclusions=[Benefitish("Breakdown", "Parts and labour")],
-                   exclusions=[Benefitish("Loss", "Lost items")], disclaimer="Read the policy wording.",
-                   underwriter_name="Demo Underwriting Ltd",
-                   underwriter_disclaimer="Underwritten by Demo Underwriting Ltd.")
+    return Content(
+        title=title,
+        description="Repairs or replaces the product.",
+        inclusions=[Benefitish("Breakdown", "Parts and labour")],
+        exclusions=[Benefitish("Loss", "Lost items")],
+        disclaimer="Read the policy wording.",
+        underwriter_name="Demo Underwriting Ltd",
+        underwriter_disclaimer="Underwritten by Demo Underwriting Ltd.",
+    )
 
 
 class FakeXCover:
@@ -32,7 +41,7 @@ class FakeXCover:
         self.calls: list[tuple[str, Any]] = []
         self.failures: dict[str, list[Exception]] = {}
         self.apply_then_fail: dict[str, Exception] = {}
-        self.gate: Optional[threading.Event] = None
+        self.gate: threading.Event | None = None
         self.lock = threading.Lock()
 
     def fail(self, operation: str, error: XCoverError, *, after_apply: bool = False) -> None:
@@ -51,7 +60,7 @@ class FakeXCover:
         self.calls.append(("create_quote", payload))
         self._maybe_fail("create_quote")
         ref = f"{uuid.uuid4().hex[:5].upper()}-{uuid.uuid4().hex[:5].upper()}-INS"
-        quotes: dict[str, Optional[Quote]] = {}
+        quotes: dict[str, Quote | None] = {}
         errors: dict[str, str] = {}
         for i, item in enumerate(payload["request"]):
             if item.get("product_category") == "boats":
@@ -61,16 +70,37 @@ class FakeXCover:
             price = (Decimal(str(item["product_price"])) * PRICES[item["policy_type"]]).quantize(Decimal("0.01"))
             term = item.get("cover_term_months")
             quotes[str(i)] = Quote(
-                id=str(uuid.uuid4()), status="RECEIVED", price=price, price_formatted=f"£{price}",
-                tax_total=Decimal("0.00"), tax_formatted="£0.00", policy_type=item["policy_type"],
-                policy_name=item["policy_type"], policy_version="v1-" + item["policy_type"],
-                policy_start_date=item["policy_start_date"], policy_end_date="2028-01-01T00:00:00Z",
-                cover_term_months=term, content=fake_content(f"{term}-month {item['policy_type'].replace('_', ' ')}"),
-                pds_url=f"https://example.test/pds/{ref}", benefits=[], can_be_cancelled=True, raw={})
+                id=str(uuid.uuid4()),
+                status="RECEIVED",
+                price=price,
+                price_formatted=f"£{price}",
+                tax_total=Decimal("0.00"),
+                tax_formatted="£0.00",
+                policy_type=item["policy_type"],
+                policy_name=item["policy_type"],
+                policy_version="v1-" + item["policy_type"],
+                policy_start_date=item["policy_start_date"],
+                policy_end_date="2028-01-01T00:00:00Z",
+                cover_term_months=term,
+                content=fake_content(f"{term}-month {item['policy_type'].replace('_', ' ')}"),
+                pds_url=f"https://example.test/pds/{ref}",
+                benefits=[],
+                can_be_cancelled=True,
+                raw={},
+            )
         total = sum((q.price for q in quotes.values() if q), Decimal("0"))
-        package = QuotePackage(id=ref, status="RECEIVED", currency=payload["currency"], total_price=total,
-                              total_price_formatted=f"£{total}", quotes=quotes, errors=errors,
-                              pds_url=f"https://example.test/pds/{ref}", security_token=None, raw={})
+        package = QuotePackage(
+            id=ref,
+            status="RECEIVED",
+            currency=payload["currency"],
+            total_price=total,
+            total_price_formatted=f"£{total}",
+            quotes=quotes,
+            errors=errors,
+            pds_url=f"https://example.test/pds/{ref}",
+            security_token=None,
+            raw={},
+        )
         self.packages[ref] = package
         return package
 
@@ -93,10 +123,21 @@ class FakeXCover:
             status = "FAILED" if declined else "CONFIRMED"
             booked = [dataclasses.replace(q, status=status) for q in quotes]
             total = sum((q.price for q in booked), Decimal("0"))
-            booking = Booking(id=package_id, status=status, currency=package.currency, total_price=total,
-                                  total_price_formatted=f"£{total}", quotes=booked, errors={} if not declined else {"0": "Declined"},
-                                  pds_url=package.pds_url, coi_url=f"https://example.test/coi/{package_id}",
-                                  coi_pdf_url=None, account_url=None, policyholder=payload["policyholder"], raw={})
+            booking = Booking(
+                id=package_id,
+                status=status,
+                currency=package.currency,
+                total_price=total,
+                total_price_formatted=f"£{total}",
+                quotes=booked,
+                errors={} if not declined else {"0": "Declined"},
+                pds_url=package.pds_url,
+                coi_url=f"https://example.test/coi/{package_id}",
+                coi_pdf_url=None,
+                account_url=None,
+                policyholder=payload["policyholder"],
+                raw={},
+            )
             self.by_key[idempotency_key] = booking
             self.bookings[package_id] = booking
         late = self.apply_then_fail.pop("create_booking", None)

@@ -1,4 +1,5 @@
 """Every state-changing route, checked together: CSRF, sign-in, role and store scope."""
+
 from __future__ import annotations
 
 import re
@@ -9,7 +10,7 @@ import sqlalchemy as sa
 from portal.extensions import db
 from portal.models import AuditEvent, Sale
 from tests.conftest import Auth
-from tests.test_sales_views import fake, start_sale  # noqa: F401  (fixture re-used)
+from tests.test_sales_views import start_sale
 
 # Routes that take no sign-in by design.
 PUBLIC = {"auth.sign_in", "main.healthz", "static"}
@@ -17,8 +18,7 @@ PUBLIC = {"auth.sign_in", "main.healthz", "static"}
 
 def _app_routes(app):
     """The portal's own routes (the sandbox stands in for XCover and has its own signed auth)."""
-    return [r for r in app.url_map.iter_rules()
-            if not r.rule.startswith("/sandbox/") and r.endpoint not in PUBLIC]
+    return [r for r in app.url_map.iter_rules() if not r.rule.startswith("/sandbox/") and r.endpoint not in PUBLIC]
 
 
 def _url(rule, sale_id: int) -> str:
@@ -26,7 +26,7 @@ def _url(rule, sale_id: int) -> str:
 
 
 @pytest.fixture
-def sale_id(app, store, make_user, fake):  # noqa: F811
+def sale_id(app, store, make_user, fake):
     make_user("alex", "associate", store)
     seller = app.test_client()
     Auth(seller).sign_in("alex")
@@ -60,6 +60,7 @@ def test_every_post_needs_a_csrf_token(app, sale_id, store, make_user):
 @pytest.mark.parametrize("who", ["other_store_associate", "admin"])
 def test_sale_routes_are_store_scoped_and_for_sellers(app, sale_id, other_store, make_user, who):
     from tests.conftest import csrf_token
+
     if who == "admin":
         make_user("boss", "admin")
         username, expected = "boss", 403
@@ -95,6 +96,7 @@ def _all_portal_routes(app):
 
 def test_head_answers_like_get_on_every_route(app, sale_id, client):
     from tests.test_sales_views import choose_all
+
     seller = app.test_client()
     Auth(seller).sign_in("alex")
     choose_all(seller, sale_id)  # every screen of the sale now shows its form rather than moving on

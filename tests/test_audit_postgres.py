@@ -1,8 +1,9 @@
 """PostgreSQL only: the production grants make the audit log append-only for the app's role."""
+
 from __future__ import annotations
 
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -49,8 +50,7 @@ def test_app_role_can_append_and_read_but_never_rewrite(store, app_role):
     record(AuditAction.SIGN_IN, store_id=store.id)  # appending (chain head included) is allowed
     db.session.commit()
     assert db.session.scalar(sa.text("SELECT count(*) FROM audit_event")) >= 3
-    for statement in ("UPDATE audit_event SET result = 'failure'", "DELETE FROM audit_event",
-                      "TRUNCATE audit_event"):
+    for statement in ("UPDATE audit_event SET result = 'failure'", "DELETE FROM audit_event", "TRUNCATE audit_event"):
         with pytest.raises(ProgrammingError) as refused:
             db.session.execute(sa.text(statement))
         assert isinstance(refused.value.orig, psycopg.errors.InsufficientPrivilege)
@@ -61,8 +61,7 @@ def test_app_role_can_append_and_read_but_never_rewrite(store, app_role):
 
 def test_even_the_owner_meets_the_triggers(store):
     fill(store, 1)
-    for statement in ("UPDATE audit_event SET result = 'failure'", "DELETE FROM audit_event",
-                      "TRUNCATE audit_event"):
+    for statement in ("UPDATE audit_event SET result = 'failure'", "DELETE FROM audit_event", "TRUNCATE audit_event"):
         with pytest.raises(DBAPIError, match="append-only"):
             db.session.execute(sa.text(statement))
         db.session.rollback()

@@ -1,4 +1,5 @@
 """Recording audit events: same transaction, hash chain, what never goes in, log lines, concurrency."""
+
 from __future__ import annotations
 
 import hashlib
@@ -35,8 +36,12 @@ def test_event_carries_every_field_and_links_to_the_previous(store, make_user):
     assert events[0].prev_hash == GENESIS_HASH
     assert second.prev_hash == first.hash and first.prev_hash == events[0].hash
     loaded = events[-1]
-    assert (loaded.store_id, loaded.actor_id, loaded.actor_name, loaded.actor_role) == (store.id, ann.id, "ann",
-                                                                                        "associate")
+    assert (loaded.store_id, loaded.actor_id, loaded.actor_name, loaded.actor_role) == (
+        store.id,
+        ann.id,
+        "ann",
+        "associate",
+    )
     assert loaded.occurred_at.utcoffset().total_seconds() == 0
     expected = hashlib.sha256(canonical(hashable_fields(loaded)).encode()).hexdigest()
     assert loaded.hash == compute_hash(loaded) == expected
@@ -83,12 +88,19 @@ def test_unknown_action_and_result_are_refused(store):
 
 @pytest.mark.both_dbs
 def test_secrets_cards_and_contacts_never_go_in(store):
-    event = record(AuditAction.SIGN_IN, store_id=store.id, details={
-        "password": "hunter2-hunter2", "api_secret": "s3cret", "session_id": "abc123", "cvv": "123",
-        "note": "paid with 4111 1111 1111 1111", "customer": {"email": "alice@example.com",
-                                                              "mobile_phone": "+44 7700 900123"},
-        "amount": "12.50",
-    })
+    event = record(
+        AuditAction.SIGN_IN,
+        store_id=store.id,
+        details={
+            "password": "hunter2-hunter2",
+            "api_secret": "s3cret",
+            "session_id": "abc123",
+            "cvv": "123",
+            "note": "paid with 4111 1111 1111 1111",
+            "customer": {"email": "alice@example.com", "mobile_phone": "+44 7700 900123"},
+            "amount": "12.50",
+        },
+    )
     db.session.commit()
     db.session.expire_all()
     stored = json.dumps(db.session.get(AuditEvent, event.id).details)
@@ -159,7 +171,7 @@ def test_concurrent_appends_never_fork_a_chain(app, store):
                     record(AuditAction.SIGN_IN, store_id=store_id)
                     db.session.commit()
                 db.session.remove()
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=append) for _ in range(workers)]

@@ -1,4 +1,5 @@
 """`flask audit verify`: passes an honest log, names the first broken event for each kind of tampering."""
+
 from __future__ import annotations
 
 import json
@@ -21,24 +22,53 @@ def snapshot(store_id: int) -> list[SimpleNamespace]:
 
 def _forged(like: SimpleNamespace, seq: int, prev_hash: str) -> dict:
     """Return the columns of a well-formed fake event, hash and all, as an attacker would compute it."""
-    fake = AuditEvent(chain_key=like.chain_key, seq=seq, store_id=like.store_id, occurred_at=like.occurred_at,
-                      actor_id=None, actor_name="ghost", actor_role="manager", action="auth.sign_in",
-                      object_type=None, object_id=None, result="success", request_id=None, client_ip=None,
-                      details={}, prev_hash=prev_hash)
+    fake = AuditEvent(
+        chain_key=like.chain_key,
+        seq=seq,
+        store_id=like.store_id,
+        occurred_at=like.occurred_at,
+        actor_id=None,
+        actor_name="ghost",
+        actor_role="manager",
+        action="auth.sign_in",
+        object_type=None,
+        object_id=None,
+        result="success",
+        request_id=None,
+        client_ip=None,
+        details={},
+        prev_hash=prev_hash,
+    )
     fake.hash = compute_hash(fake)
-    return {"chain_key": fake.chain_key, "seq": seq, "store_id": fake.store_id, "occurred_at": like.occurred_at,
-            "actor_name": "ghost", "actor_role": "manager", "action": "auth.sign_in", "result": "success",
-            "details": "{}", "prev_hash": prev_hash, "hash": fake.hash}
+    return {
+        "chain_key": fake.chain_key,
+        "seq": seq,
+        "store_id": fake.store_id,
+        "occurred_at": like.occurred_at,
+        "actor_name": "ghost",
+        "actor_role": "manager",
+        "action": "auth.sign_in",
+        "result": "success",
+        "details": "{}",
+        "prev_hash": prev_hash,
+        "hash": fake.hash,
+    }
 
 
-INSERT = ("INSERT INTO audit_event (chain_key, seq, store_id, occurred_at, actor_name, actor_role, action, result, "
-          "details, prev_hash, hash) VALUES (:chain_key, :seq, :store_id, :occurred_at, :actor_name, :actor_role, "
-          ":action, :result, :details, :prev_hash, :hash)")
+INSERT = (
+    "INSERT INTO audit_event (chain_key, seq, store_id, occurred_at, actor_name, actor_role, action, result, "
+    "details, prev_hash, hash) VALUES (:chain_key, :seq, :store_id, :occurred_at, :actor_name, :actor_role, "
+    ":action, :result, :details, :prev_hash, :hash)"
+)
 
 
 def _edit(events: list[SimpleNamespace]) -> tuple[int, str]:
-    tamper(("UPDATE audit_event SET details = :d WHERE id = :id",
-            {"d": json.dumps({"note": "nothing to see"}), "id": events[2].id}))
+    tamper(
+        (
+            "UPDATE audit_event SET details = :d WHERE id = :id",
+            {"d": json.dumps({"note": "nothing to see"}), "id": events[2].id},
+        )
+    )
     return events[2].seq, "hash does not match"
 
 
@@ -54,9 +84,8 @@ def _delete_last(events: list[SimpleNamespace]) -> tuple[int, str]:
 
 def _insert_middle(events: list[SimpleNamespace]) -> tuple[int, str]:
     later = [e.id for e in events[2:]]
-    shift = "UPDATE audit_event SET seq = seq + :by WHERE id IN (%s)" % ",".join(str(i) for i in later)
-    tamper((shift, {"by": 1000}), (shift, {"by": -999}),
-           (INSERT, _forged(events[2], events[2].seq, events[1].hash)))
+    shift = f"UPDATE audit_event SET seq = seq + :by WHERE id IN ({','.join(str(i) for i in later)})"
+    tamper((shift, {"by": 1000}), (shift, {"by": -999}), (INSERT, _forged(events[2], events[2].seq, events[1].hash)))
     return events[2].seq + 1, "prev_hash does not match"
 
 
@@ -67,23 +96,32 @@ def _insert_last(events: list[SimpleNamespace]) -> tuple[int, str]:
 
 def _swap_seq(events: list[SimpleNamespace]) -> tuple[int, str]:
     a, b = events[2], events[3]
-    tamper(("UPDATE audit_event SET seq = -1 WHERE id = :id", {"id": a.id}),
-           ("UPDATE audit_event SET seq = :seq WHERE id = :id", {"seq": a.seq, "id": b.id}),
-           ("UPDATE audit_event SET seq = :seq WHERE id = :id", {"seq": b.seq, "id": a.id}))
+    tamper(
+        ("UPDATE audit_event SET seq = -1 WHERE id = :id", {"id": a.id}),
+        ("UPDATE audit_event SET seq = :seq WHERE id = :id", {"seq": a.seq, "id": b.id}),
+        ("UPDATE audit_event SET seq = :seq WHERE id = :id", {"seq": b.seq, "id": a.id}),
+    )
     return a.seq, "prev_hash does not match"
 
 
 def _swap_ids(events: list[SimpleNamespace]) -> tuple[int, str]:
     a, b = events[2], events[3]
-    tamper(("UPDATE audit_event SET id = -1 WHERE id = :id", {"id": a.id}),
-           ("UPDATE audit_event SET id = :new WHERE id = :old", {"new": a.id, "old": b.id}),
-           ("UPDATE audit_event SET id = :new WHERE id = -1", {"new": b.id}))
+    tamper(
+        ("UPDATE audit_event SET id = -1 WHERE id = :id", {"id": a.id}),
+        ("UPDATE audit_event SET id = :new WHERE id = :old", {"new": a.id, "old": b.id}),
+        ("UPDATE audit_event SET id = :new WHERE id = -1", {"new": b.id}),
+    )
     return b.seq, "reordered"
 
 
 TAMPERING = {
-    "edited": _edit, "deleted": _delete_middle, "deleted_last": _delete_last, "inserted": _insert_middle,
-    "inserted_last": _insert_last, "reordered_seq": _swap_seq, "reordered_ids": _swap_ids,
+    "edited": _edit,
+    "deleted": _delete_middle,
+    "deleted_last": _delete_last,
+    "inserted": _insert_middle,
+    "inserted_last": _insert_last,
+    "reordered_seq": _swap_seq,
+    "reordered_ids": _swap_ids,
 }
 
 
@@ -108,15 +146,18 @@ def test_each_kind_of_tampering_is_caught(runner, store, other_store, kind):
     events = snapshot(store.id)
     broken_seq, reason = TAMPERING[kind](events)
 
-    report, = verify_chains([store.id])
+    (report,) = verify_chains([store.id])
     assert not report.ok
     assert report.broken_seq == broken_seq
     assert reason in report.problem
 
     result = runner.invoke(args=["audit", "verify", "--store", "ldn01"])
     assert result.exit_code == 1
-    assert f"Store LDN01: BROKEN at " in result.output and f"(seq {broken_seq})" in result.output \
+    assert (
+        "Store LDN01: BROKEN at " in result.output
+        and f"(seq {broken_seq})" in result.output
         or f"(after seq {broken_seq})" in result.output
+    )
 
     # Every other chain still verifies, and a full run fails because of this one.
     others = runner.invoke(args=["audit", "verify", "--store", "SYD01"])

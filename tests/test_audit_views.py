@@ -1,11 +1,12 @@
 """The audit viewer, its exports, a sale's timeline, and who may see what."""
+
 from __future__ import annotations
 
 import csv
 import io
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -53,7 +54,11 @@ def test_manager_sees_own_store_and_the_view_is_audited(client, auth, store, oth
     assert '<code class="muted">auth.sign_out</code>' not in html  # Sydney's stay in Sydney
     viewed = last_event()
     assert (viewed.action, viewed.actor_name, viewed.store_id, viewed.object_type) == (
-        "audit.viewed", "meg", store.id, "audit_log")
+        "audit.viewed",
+        "meg",
+        store.id,
+        "audit_log",
+    )
     assert seqs(html)[0] == viewed.seq  # the view is the newest event on the page
 
 
@@ -62,7 +67,7 @@ def test_manager_cannot_read_another_store(client, auth, store, other_store, man
     auth.sign_in("meg")
     assert client.get(f"/audit/?store={other_store.id}").status_code == 403
     assert client.get(f"/audit/export.csv?store={other_store.id}").status_code == 403
-    assert client.get(f"/audit/export.jsonl?store=0").status_code == 403
+    assert client.get("/audit/export.jsonl?store=0").status_code == 403
     assert client.get(f"/audit/?store={store.id}").status_code == 200
     assert not [e for e in chain(other_store.id) if e.action.startswith("audit.")]
 
@@ -81,7 +86,8 @@ def test_admin_picks_any_store_or_head_office(client, auth, store, other_store, 
     head_office = client.get("/audit/").get_data(as_text=True)
     assert '<code class="muted">store.created</code>' in head_office and "Head office: times in UTC" in head_office
     assert f'<option selected value="{other_store.id}">' in client.get(f"/audit/?store={other_store.id}").get_data(
-        as_text=True)
+        as_text=True
+    )
     sydney = client.get(f"/audit/?store={other_store.id}").get_data(as_text=True)
     assert '<code class="muted">auth.sign_out</code>' in sydney and "Australia/Sydney" in sydney
     assert last_event().store_id == other_store.id and last_event().actor_name == "hqadmin"
@@ -90,7 +96,7 @@ def test_admin_picks_any_store_or_head_office(client, auth, store, other_store, 
 
 def test_filters_by_action_actor_object_and_dates(client, auth, store, manager, make_user):
     ann = make_user("ann", "associate", store)
-    old = datetime(2025, 3, 10, 12, tzinfo=timezone.utc)
+    old = datetime(2025, 3, 10, 12, tzinfo=UTC)
     record(AuditAction.SIGN_OUT, actor=ann, object_type="sale", object_id="ABCDE-12345-INS", occurred_at=old)
     record(AuditAction.SIGN_IN, actor=ann, object_type="sale", object_id="ZZZZZ-99999-INS")
     db.session.commit()
@@ -131,13 +137,13 @@ def test_pages_walk_the_whole_chain_without_gaps_or_repeats(client, auth, store,
     first = seqs(html)
     assert len(first) == 50 and first == sorted(first, reverse=True)
     seen = list(first)
-    while (older := re.search(r'href="([^"]+)" rel="next"', html)):
+    while older := re.search(r'href="([^"]+)" rel="next"', html):
         html = client.get(older.group(1).replace("&amp;", "&")).get_data(as_text=True)
         seen += seqs(html)
     expected = [e.seq for e in chain(store.id) if e.action == "auth.sign_in"]
     assert seen == sorted(expected, reverse=True)
     newer = re.search(r'href="([^"]+)" rel="prev"', html).group(1).replace("&amp;", "&")
-    assert seqs(client.get(newer).get_data(as_text=True)) == seen[-len(seqs(html)) - 50:-len(seqs(html))]
+    assert seqs(client.get(newer).get_data(as_text=True)) == seen[-len(seqs(html)) - 50 : -len(seqs(html))]
 
 
 def test_page_cursors_in_the_service(app, store):
@@ -155,20 +161,24 @@ def test_page_cursors_in_the_service(app, store):
 
 @pytest.mark.both_dbs
 def test_csv_export_streams_neutralises_formulas_and_escapes_controls(client, auth, store, manager):
-    record(AuditAction.SIGN_IN, store_id=store.id, object_type="sale", object_id="=HYPERLINK(\"http://x\")",
-           details={"note": "line one\r\nline two\x00\x7f", "who": "+44 something", "at": "@sum"})
+    record(
+        AuditAction.SIGN_IN,
+        store_id=store.id,
+        object_type="sale",
+        object_id='=HYPERLINK("http://x")',
+        details={"note": "line one\r\nline two\x00\x7f", "who": "+44 something", "at": "@sum"},
+    )
     db.session.commit()
     auth.sign_in("meg")
     # buffered: read the stream inside the request, as a server would, before the test looks at it.
-    response = client.get("/audit/export.csv?object_id==HYPERLINK(\"http://x\")", buffered=True)
+    response = client.get('/audit/export.csv?object_id==HYPERLINK("http://x")', buffered=True)
     assert response.status_code == 200 and "Content-Length" not in response.headers  # streamed
-    assert response.mimetype == "text/csv" and 'filename="audit-LDN01.csv"' in response.headers[
-        "Content-Disposition"]
+    assert response.mimetype == "text/csv" and 'filename="audit-LDN01.csv"' in response.headers["Content-Disposition"]
     text = response.get_data(as_text=True)
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == 1 and text.count("\r\n") == 2  # header and one row: no raw line breaks inside cells
     row = rows[0]
-    assert row["object_id"] == "'=HYPERLINK(\"http://x\")"
+    assert row["object_id"] == '\'=HYPERLINK("http://x")'
     assert "\\r\\n" in row["details"] and "\\u0000" in row["details"] and "\\u007f" in row["details"]
     assert not re.search(r"[\x00-\x1f\x7f]", text.replace("\r\n", ""))
     exported = last_event()
@@ -191,6 +201,7 @@ def test_jsonl_export_round_trips_and_verifies_offline(client, auth, store, mana
     import hashlib
 
     from portal.audit.service import GENESIS_HASH, canonical
+
     prev = GENESIS_HASH
     for e in events:  # the export alone is enough to check the chain
         fields = {k: v for k, v in e.items() if k not in ("id", "hash")}
@@ -203,6 +214,7 @@ def test_jsonl_export_round_trips_and_verifies_offline(client, auth, store, mana
 def test_export_keeps_memory_flat_by_streaming(app, store, monkeypatch):
     """The export reads through a cursor a batch at a time rather than loading every event."""
     import portal.audit.browse as browse
+
     monkeypatch.setattr(browse, "EXPORT_BATCH", 10)
     fill(store, 35)
     chunks = list(browse.export_jsonl(EventFilter(chain_key=store.id)))
@@ -212,7 +224,15 @@ def test_export_keeps_memory_flat_by_streaming(app, store, monkeypatch):
 def test_escaping_helpers():
     assert escape_controls("a\nb\tc\x1bd\u2029") == "a\\nb\\tc\\u001bd\\u2029"
     assert [csv_cell(v) for v in ("=1+1", "+1", "-1", "@a", "\tx", "plain", 5, None)] == [
-        "'=1+1", "'+1", "'-1", "'@a", "\\tx", "plain", 5, ""]
+        "'=1+1",
+        "'+1",
+        "'-1",
+        "'@a",
+        "\\tx",
+        "plain",
+        5,
+        "",
+    ]
 
 
 @pytest.mark.both_dbs
@@ -256,12 +276,42 @@ def test_every_action_in_the_app_leaves_exactly_one_event(client, auth, runner, 
         ("auth.sign_in_failed", lambda: auth.sign_in("ann", "wrong-password-1")),
         ("auth.sign_in", lambda: auth.sign_in("ann")),
         ("auth.sign_out", lambda: auth.sign_out()),
-        ("store.created", lambda: runner.invoke(args=["create-store", "--code", "MAN01", "--name", "Manchester",
-                                                      "--country", "GB", "--currency", "GBP",
-                                                      "--timezone", "Europe/London"])),
-        ("user.created", lambda: runner.invoke(args=["create-user", "--username", "bob", "--name", "Bob",
-                                                     "--role", "associate", "--store", "MAN01",
-                                                     "--password", "a-long-password-1"])),
+        (
+            "store.created",
+            lambda: runner.invoke(
+                args=[
+                    "create-store",
+                    "--code",
+                    "MAN01",
+                    "--name",
+                    "Manchester",
+                    "--country",
+                    "GB",
+                    "--currency",
+                    "GBP",
+                    "--timezone",
+                    "Europe/London",
+                ]
+            ),
+        ),
+        (
+            "user.created",
+            lambda: runner.invoke(
+                args=[
+                    "create-user",
+                    "--username",
+                    "bob",
+                    "--name",
+                    "Bob",
+                    "--role",
+                    "associate",
+                    "--store",
+                    "MAN01",
+                    "--password",
+                    "a-long-password-1",
+                ]
+            ),
+        ),
     ]
     for action, step in steps:
         before = count()
@@ -276,22 +326,31 @@ def test_date_range_is_read_in_the_store_time_zone():
     from datetime import date
 
     from portal.audit.browse import day_bounds
+
     start, end = day_bounds(date(2026, 1, 15), date(2026, 1, 15), "Australia/Sydney")  # AEDT, UTC+11
     assert (start.isoformat(), end.isoformat()) == ("2026-01-14T13:00:00+00:00", "2026-01-15T13:00:00+00:00")
     assert day_bounds(None, None, "UTC") == (None, None)
 
 
-@pytest.mark.parametrize("event_filter,index", [
-    (dict(object_id="ABCDE-12345-INS"), "ix_audit_chain_object_time"),
-    (dict(actor="ann"), "ix_audit_chain_actor_time"),
-    (dict(action="auth.locked"), "ix_audit_chain_action_time"),
-    (dict(), "ix_audit_chain_time"),
-])
+@pytest.mark.parametrize(
+    "event_filter,index",
+    [
+        (dict(object_id="ABCDE-12345-INS"), "ix_audit_chain_object_time"),
+        (dict(actor="ann"), "ix_audit_chain_actor_time"),
+        (dict(action="auth.locked"), "ix_audit_chain_action_time"),
+        (dict(), "ix_audit_chain_time"),
+    ],
+)
 def test_sqlite_plans_each_filter_on_its_index(app, store, event_filter, index):
     """A fresh SQLite database (no ANALYZE yet) still picks the right index for each viewer filter."""
     from portal.audit.browse import _conditions
-    query = sa.select(AuditEvent).where(*_conditions(EventFilter(chain_key=store.id, **event_filter))) \
-        .order_by(AuditEvent.occurred_at.desc(), AuditEvent.seq.desc()).limit(51)
+
+    query = (
+        sa.select(AuditEvent)
+        .where(*_conditions(EventFilter(chain_key=store.id, **event_filter)))
+        .order_by(AuditEvent.occurred_at.desc(), AuditEvent.seq.desc())
+        .limit(51)
+    )
     sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
     plan = " ".join(row[3] for row in db.session.execute(sa.text("EXPLAIN QUERY PLAN " + sql)))
     assert f"USING INDEX {index} " in plan
@@ -299,6 +358,7 @@ def test_sqlite_plans_each_filter_on_its_index(app, store, event_filter, index):
 
 def test_sqlite_timeline_reads_only_the_objects_events(app, store):
     from portal.audit.browse import timeline_query
+
     query = timeline_query("sale", "42", store.id)
     sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
     plan = " ".join(row[3] for row in db.session.execute(sa.text("EXPLAIN QUERY PLAN " + sql)))
@@ -308,10 +368,21 @@ def test_sqlite_timeline_reads_only_the_objects_events(app, store):
 @pytest.mark.both_dbs
 def test_an_xcover_reference_or_receipt_finds_its_sales_events(app, store, other_store, make_user):
     from portal.models import Sale
+
     ann = make_user("ann", "associate", store)
-    common = dict(associate_id=ann.id, currency="GBP", first_name="A", last_name="B", email="a@example.com",
-                  phone="+447700900123", address1="1 High St", city="London", postcode="N1", country="GB",
-                  language="en")
+    common = dict(
+        associate_id=ann.id,
+        currency="GBP",
+        first_name="A",
+        last_name="B",
+        email="a@example.com",
+        phone="+447700900123",
+        address1="1 High St",
+        city="London",
+        postcode="N1",
+        country="GB",
+        language="en",
+    )
     sale = Sale(store_id=store.id, xcover_ref="ABCDE-12345-INS", receipt_number="T-991", **common)
     elsewhere = Sale(store_id=other_store.id, xcover_ref="ABCDE-12345-INS", **common)
     db.session.add_all([sale, elsewhere])

@@ -1,4 +1,5 @@
 """Sign-in, lockout, sessions and role checks."""
+
 import time
 from datetime import timedelta
 
@@ -10,8 +11,6 @@ from portal.auth import service
 from portal.extensions import db
 from portal.models import AuditEvent, SignInAddress, User, utcnow
 from portal.security import role_required
-
-from .conftest import PASSWORD
 
 
 def actions():
@@ -42,7 +41,10 @@ def test_unknown_user_and_wrong_password_look_the_same(client, auth, store, make
     make_user("ann", "associate", store)
     unknown = auth.sign_in("nobody", "whatever-password").get_data(as_text=True)
     wrong = auth.sign_in("ann", "wrong-password-here").get_data(as_text=True)
-    strip = lambda html: html.split('name="csrf_token"')[0] + html.split("</form>")[1]  # noqa: E731
+
+    def strip(html: str) -> str:
+        return html.split('name="csrf_token"')[0] + html.split("</form>")[1]
+
     assert "did not match" in unknown and "did not match" in wrong
     assert strip(unknown).replace("nobody", "X") == strip(wrong).replace("ann", "X")
     assert actions()[-2:] == ["auth.sign_in_failed", "auth.sign_in_failed"]
@@ -53,8 +55,9 @@ def test_a_password_typed_as_the_username_never_reaches_the_audit_log(client, au
     auth.sign_in("Secret-Typed-Here-1", "x")
     auth.sign_in(" secret-typed-here-1", "y")
     auth.sign_in("someone-else", "z")
-    details = db.session.scalars(sa.select(AuditEvent.details).where(AuditEvent.action == "auth.sign_in_failed")
-                                 .order_by(AuditEvent.id)).all()
+    details = db.session.scalars(
+        sa.select(AuditEvent.details).where(AuditEvent.action == "auth.sign_in_failed").order_by(AuditEvent.id)
+    ).all()
     assert "secret-typed-here" not in str(details).lower()
     tags = [d["username_hmac"] for d in details]
     assert tags[0] == tags[1] != tags[2]  # repeated attempts at one name can still be told apart and grouped
@@ -76,15 +79,17 @@ def test_lockout_after_ten_failures(client, auth, store, make_user):
     assert auth.sign_in("ann").status_code == 200  # right password, still locked
     trail = actions()
     assert trail.count("auth.locked") == 1 and trail.count("auth.sign_in_failed") == 9 + 1  # one event per attempt
-    locked = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "auth.sign_in_failed")
-                                .order_by(AuditEvent.id.desc())).first()
+    locked = db.session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.action == "auth.sign_in_failed").order_by(AuditEvent.id.desc())
+    ).first()
     assert locked.details["reason"] == "locked"
 
 
 def test_lock_expires(client, auth, store, make_user):
     user = make_user("ann", "associate", store)
-    db.session.add(SignInAddress(user_id=user.id, client="127.0.0.1", failures=0,
-                                 locked_until=utcnow() - timedelta(seconds=1)))
+    db.session.add(
+        SignInAddress(user_id=user.id, client="127.0.0.1", failures=0, locked_until=utcnow() - timedelta(seconds=1))
+    )
     user.locked_until = utcnow() - timedelta(seconds=1)
     db.session.commit()
     assert auth.sign_in("ann").status_code == 302
@@ -93,12 +98,19 @@ def test_lock_expires(client, auth, store, make_user):
 def test_lockout_counter_is_in_the_database(app, store, make_user):
     """A second app (another worker) sees the same counter."""
     from portal import create_app
+
     make_user("ann", "associate", store)
     with app.test_request_context():
         for _ in range(4):
             service.authenticate("ann", "nope-nope-nope", "192.0.2.1")
-    other = create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "TESTING": True,
-                        "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 1024})
+    other = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "TESTING": True,
+            "ARGON2_TIME_COST": 1,
+            "ARGON2_MEMORY_KIB": 1024,
+        }
+    )
     with other.app_context():
         assert db.session.scalar(sa.select(User.failed_sign_ins).where(User.username == "ann")) == 4
         assert db.session.scalar(sa.select(SignInAddress.failures)) == 4
@@ -121,17 +133,20 @@ def test_disabled_user_cannot_sign_in(client, auth, store, make_user):
     assert auth.sign_in("ann").status_code == 200
 
 
-@pytest.mark.parametrize("target,expected", [
-    ("/healthz", "/healthz"),
-    ("https://evil.example/", "/"),
-    ("//evil.example/", "/"),
-    ("/\\evil.example", "/"),
-    ("javascript:alert(1)", "/"),
-    ("/sales/%0D%0ASet-Cookie:x", "/"),  # header splitting: was a 500
-    ("/sales/%E2%80%A8", "/"),
-    ("/sales/%00", "/"),
-    ("/sales/?q=caf%C3%A9", "/sales/?q=caf%C3%A9"),
-])
+@pytest.mark.parametrize(
+    "target,expected",
+    [
+        ("/healthz", "/healthz"),
+        ("https://evil.example/", "/"),
+        ("//evil.example/", "/"),
+        ("/\\evil.example", "/"),
+        ("javascript:alert(1)", "/"),
+        ("/sales/%0D%0ASet-Cookie:x", "/"),  # header splitting: was a 500
+        ("/sales/%E2%80%A8", "/"),
+        ("/sales/%00", "/"),
+        ("/sales/?q=caf%C3%A9", "/sales/?q=caf%C3%A9"),
+    ],
+)
 def test_only_local_next_redirects(client, auth, store, make_user, target, expected):
     make_user("ann", "associate", store)
     response = auth.sign_in("ann", next_=target)

@@ -1,4 +1,5 @@
 """The benchmark code runs end to end on small inputs (timings are not checked: that is bench/'s job)."""
+
 import re
 
 import pytest

@@ -1,4 +1,5 @@
 """The application factory and configuration."""
+
 import pytest
 
 from portal import config, create_app
@@ -40,11 +41,14 @@ def test_development_key_is_generated_and_kept(monkeypatch, tmp_path):
     assert config.load()["SECRET_KEY"] == first
 
 
-@pytest.mark.parametrize("given,expected", [
-    ("postgres://u:p@h/db", "postgresql+psycopg://u:p@h/db"),
-    ("postgresql://u@h:5432/db", "postgresql+psycopg://u@h:5432/db"),
-    ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
-])
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        ("postgres://u:p@h/db", "postgresql+psycopg://u:p@h/db"),
+        ("postgresql://u@h:5432/db", "postgresql+psycopg://u@h:5432/db"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+    ],
+)
 def test_database_url_uses_psycopg3(monkeypatch, given, expected):
     monkeypatch.setenv("DATABASE_URL", given)
     assert config.database_url() == expected

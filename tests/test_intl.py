@@ -1,8 +1,9 @@
 """CLDR countries and currencies, money and times in the store's locale, and phone numbers."""
+
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -16,11 +17,33 @@ from portal.models import Sale, Store
 from portal.sales.forms import SaleForm
 from portal.stores import InvalidInput, create_store
 from tests.conftest import ROOT, csrf_token
-from tests.sales_fake import FakeXCover
 
 # The countries the portal had in a hand-written list before CLDR: every one must still work.
-OLD_COUNTRIES = ["AU", "AT", "BE", "CA", "CH", "DE", "DK", "ES", "FI", "FR", "GB", "HK", "IE", "IT", "JP", "NL",
-                 "NO", "NZ", "PL", "PT", "SE", "SG", "US"]
+OLD_COUNTRIES = [
+    "AU",
+    "AT",
+    "BE",
+    "CA",
+    "CH",
+    "DE",
+    "DK",
+    "ES",
+    "FI",
+    "FR",
+    "GB",
+    "HK",
+    "IE",
+    "IT",
+    "JP",
+    "NL",
+    "NO",
+    "NZ",
+    "PL",
+    "PT",
+    "SE",
+    "SG",
+    "US",
+]
 NNBSP, NBSP = "\u202f", "\u00a0"  # what CLDR puts between digit groups (fr) and before the € (fr)
 
 
@@ -30,6 +53,7 @@ def shop(language: str, country: str, zone: str = "UTC") -> SimpleNamespace:
 
 
 # --- countries, currencies, languages ---------------------------------------------------------------
+
 
 def test_one_list_of_countries_for_stores_sales_and_phones(app):
     countries = intl.countries()
@@ -52,15 +76,19 @@ def test_currencies_and_languages_come_from_cldr():
 
 # --- money and times ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("language", "country", "currency", "amount", "shown"), [
-    ("en", "GB", "GBP", "1299", "£1,299.00"),
-    ("fr", "FR", "EUR", "1299", f"1{NNBSP}299,00{NBSP}€"),
-    ("en", "AU", "AUD", "89", "$89.00"),  # at home the Australian dollar is plain $...
-    ("en", "GB", "AUD", "89", "A$89.00"),  # ...in a British locale it needs its A
-    ("es", "MX", "MXN", "1299.5", "$1,299.50"),
-    ("pt", "BR", "BRL", "1299", f"R${NBSP}1.299,00"),
-    ("fr", "AU", "AUD", "89", f"89,00{NBSP}$AU"),  # no fr_AU in CLDR: French it is, with the currency spelt out
-])
+
+@pytest.mark.parametrize(
+    ("language", "country", "currency", "amount", "shown"),
+    [
+        ("en", "GB", "GBP", "1299", "£1,299.00"),
+        ("fr", "FR", "EUR", "1299", f"1{NNBSP}299,00{NBSP}€"),
+        ("en", "AU", "AUD", "89", "$89.00"),  # at home the Australian dollar is plain $...
+        ("en", "GB", "AUD", "89", "A$89.00"),  # ...in a British locale it needs its A
+        ("es", "MX", "MXN", "1299.5", "$1,299.50"),
+        ("pt", "BR", "BRL", "1299", f"R${NBSP}1.299,00"),
+        ("fr", "AU", "AUD", "89", f"89,00{NBSP}$AU"),  # no fr_AU in CLDR: French it is, with the currency spelt out
+    ],
+)
 def test_money_in_the_stores_locale(language, country, currency, amount, shown):
     assert intl.money(Decimal(amount), currency, shop(language, country)) == shown
 
@@ -68,15 +96,19 @@ def test_money_in_the_stores_locale(language, country, currency, amount, shown):
 def test_the_money_filter_uses_the_current_store_unless_told(app):
     template = "{{ amount|money('EUR') }} / {{ amount|money('GBP', store) }}"
     with app.test_request_context():
-        html = render_template_string(template, amount=Decimal("1299"), current_store=shop("fr", "FR"),
-                                      store=shop("en", "GB"))
+        html = render_template_string(
+            template, amount=Decimal("1299"), current_store=shop("fr", "FR"), store=shop("en", "GB")
+        )
     assert html == f"1{NNBSP}299,00{NBSP}€ / £1,299.00"
 
 
 def test_times_in_the_stores_zone_and_locale():
-    moment = datetime(2026, 11, 27, 23, 30, 5, tzinfo=timezone.utc)
-    london, sydney, paris = shop("en", "GB", "Europe/London"), shop("en", "AU", "Australia/Sydney"), \
-        shop("fr", "FR", "Europe/Paris")
+    moment = datetime(2026, 11, 27, 23, 30, 5, tzinfo=UTC)
+    london, sydney, paris = (
+        shop("en", "GB", "Europe/London"),
+        shop("en", "AU", "Australia/Sydney"),
+        shop("fr", "FR", "Europe/Paris"),
+    )
     assert intl.store_time(moment, london) == "27 Nov 2026, 23:30 GMT"
     assert intl.store_time(moment, sydney, "time") == f"10:30{NNBSP}am AEDT"
     assert intl.store_time(moment, sydney, "date") == "28 Nov 2026"  # already tomorrow in Sydney
@@ -89,13 +121,17 @@ def test_times_in_the_stores_zone_and_locale():
 
 # --- phone numbers ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("typed", "region", "stored", "shown_at_home"), [
-    ("07400 123456", "GB", "+447400123456", "07400 123456"),
-    ("+44 (0)7400-123456", "AU", "+447400123456", "+44 7400 123456"),  # a British number in Sydney
-    ("0412 345 678", "AU", "+61412345678", "0412 345 678"),
-    ("55 1234 5678", "MX", "+525512345678", "55 1234 5678"),
-    ("(11) 91234-5678", "BR", "+5511912345678", "(11) 91234-5678"),
-])
+
+@pytest.mark.parametrize(
+    ("typed", "region", "stored", "shown_at_home"),
+    [
+        ("07400 123456", "GB", "+447400123456", "07400 123456"),
+        ("+44 (0)7400-123456", "AU", "+447400123456", "+44 7400 123456"),  # a British number in Sydney
+        ("0412 345 678", "AU", "+61412345678", "0412 345 678"),
+        ("55 1234 5678", "MX", "+525512345678", "55 1234 5678"),
+        ("(11) 91234-5678", "BR", "+5511912345678", "(11) 91234-5678"),
+    ],
+)
 def test_phone_numbers_are_stored_in_e164_and_shown_nationally(typed, region, stored, shown_at_home):
     assert phones.to_e164(typed, region) == stored
     assert phones.for_display(stored, region) == shown_at_home
@@ -110,33 +146,44 @@ def test_numbers_phonenumbers_does_not_know_as_valid_are_refused(typed):
 
 # --- stores outside the old list sell, end to end ----------------------------------------------------
 
-@pytest.fixture
-def fake(app) -> FakeXCover:
-    fake = FakeXCover()
-    app.extensions["xcover"] = fake
-    return fake
-
 
 def sell_in(client, store_code: str, make_user, **customer: str):
     """Sign in as an associate of a store and post a one-product sale; return the response."""
     store = db.session.scalar(sa.select(Store).where(Store.code == store_code))
     make_user(f"{store_code.lower()}.ana", "associate", store)
     token = csrf_token(client)
-    client.post("/auth/sign-in", data={"username": f"{store_code.lower()}.ana", "password": "correct-horse-battery",
-                                       "csrf_token": token})
-    data = {"csrf_token": csrf_token(client, "/sales/new"), "items-0-product_name": "Portátil",
-            "items-0-category": "electronics", "items-0-price": "1299.00", "items-0-quantity": "1",
-            "items-0-purchase_date": "2026-11-27", "first_name": "Ana", "last_name": "Pérez",
-            "email": "ana@example.com", "address1": "Av. Reforma 1", "city": "Ciudad", "postcode": "06600", **customer}
+    client.post(
+        "/auth/sign-in",
+        data={"username": f"{store_code.lower()}.ana", "password": "correct-horse-battery", "csrf_token": token},
+    )
+    data = {
+        "csrf_token": csrf_token(client, "/sales/new"),
+        "items-0-product_name": "Portátil",
+        "items-0-category": "electronics",
+        "items-0-price": "1299.00",
+        "items-0-quantity": "1",
+        "items-0-purchase_date": "2026-11-27",
+        "first_name": "Ana",
+        "last_name": "Pérez",
+        "email": "ana@example.com",
+        "address1": "Av. Reforma 1",
+        "city": "Ciudad",
+        "postcode": "06600",
+        **customer,
+    }
     return client.post("/sales/new", data=data)
 
 
-@pytest.mark.parametrize(("code", "country", "currency", "language", "zone", "phone", "national", "price"), [
-    ("MEX01", "MX", "MXN", "es", "America/Mexico_City", "55 1234 5678", "55 1234 5678", "$1,299.00"),
-    ("SAO01", "BR", "BRL", "pt", "America/Sao_Paulo", "(11) 91234-5678", "(11) 91234-5678", f"R${NBSP}1.299,00"),
-])
-def test_a_store_outside_the_old_list_is_created_and_sells(client, make_user, fake, code, country, currency,
-                                                          language, zone, phone, national, price):
+@pytest.mark.parametrize(
+    ("code", "country", "currency", "language", "zone", "phone", "national", "price"),
+    [
+        ("MEX01", "MX", "MXN", "es", "America/Mexico_City", "55 1234 5678", "55 1234 5678", "$1,299.00"),
+        ("SAO01", "BR", "BRL", "pt", "America/Sao_Paulo", "(11) 91234-5678", "(11) 91234-5678", f"R${NBSP}1.299,00"),
+    ],
+)
+def test_a_store_outside_the_old_list_is_created_and_sells(
+    client, make_user, fake, code, country, currency, language, zone, phone, national, price
+):
     assert country not in OLD_COUNTRIES
     create_store(code, "Tienda", country, currency, language, zone)
     db.session.commit()
@@ -149,7 +196,8 @@ def test_a_store_outside_the_old_list_is_created_and_sells(client, make_user, fa
     assert f"1 × {price}" in page and f"· {national}</p>" in page  # money and phone as the country writes them
     form = client.get("/sales/new").get_data(as_text=True)
     assert f'value="{phones.calling_code(country)} "' in form and re.search(
-        rf'<option selected value="{country}">|<option value="{country}" selected>', form)
+        rf'<option selected value="{country}">|<option value="{country}" selected>', form
+    )
 
 
 def test_an_invalid_phone_is_refused_beside_the_field_and_nothing_is_saved(client, make_user, store, fake):
@@ -161,8 +209,9 @@ def test_an_invalid_phone_is_refused_beside_the_field_and_nothing_is_saved(clien
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Sale)) == 0
 
 
-def test_a_phone_typed_without_prefix_is_the_stores_country_and_search_finds_it_as_typed(client, make_user,
-                                                                                           store, fake):
+def test_a_phone_typed_without_prefix_is_the_stores_country_and_search_finds_it_as_typed(
+    client, make_user, store, fake
+):
     resp = sell_in(client, "LDN01", make_user, phone="07400 123456", country="IE", language="en")
     assert resp.status_code == 302
     sale = db.session.scalar(sa.select(Sale))
@@ -205,14 +254,19 @@ def test_no_money_or_time_is_formatted_by_hand():
         if relative.startswith(NOT_OURS):
             continue
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            offences += [f"{relative}:{number}: {what}: {line.strip()}" for pattern, what in HAND_BUILT
-                         if pattern.search(line)]
+            offences += [
+                f"{relative}:{number}: {what}: {line.strip()}" for pattern, what in HAND_BUILT if pattern.search(line)
+            ]
     assert offences == []
 
 
 def test_the_guard_catches_what_it_is_for():
-    samples = ['{{ "%.2f"|format(total) }} {{ sale.currency }}', 'f"Must be exactly {total:.2f} {sale.currency}"',
-               "{{ sale.booked_at.strftime('%d %b') }}", 'hint="must equal " ~ total ~ " " ~ sale.currency',
-               'f"£{price}"']
+    samples = [
+        '{{ "%.2f"|format(total) }} {{ sale.currency }}',
+        'f"Must be exactly {total:.2f} {sale.currency}"',
+        "{{ sale.booked_at.strftime('%d %b') }}",
+        'hint="must equal " ~ total ~ " " ~ sale.currency',
+        'f"£{price}"',
+    ]
     for sample in samples:
         assert any(pattern.search(sample) for pattern, _ in HAND_BUILT), sample

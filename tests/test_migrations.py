@@ -1,4 +1,5 @@
 """The migrations: one head, and a schema that matches the models exactly."""
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -33,8 +34,12 @@ def test_downgrade_to_base_and_up_again(app):
 
 @pytest.mark.both_dbs
 def test_0006_moves_the_sandbox_tables_out_of_the_portal(app):
-    sandbox_tables = {"xcover_sandbox_package", "xcover_sandbox_pending", "xcover_sandbox_idempotency",
-                      "xcover_sandbox_fault"}
+    sandbox_tables = {
+        "xcover_sandbox_package",
+        "xcover_sandbox_pending",
+        "xcover_sandbox_idempotency",
+        "xcover_sandbox_fault",
+    }
     assert not sandbox_tables & set(sa.inspect(db.engine).get_table_names())
     downgrade(directory=MIGRATIONS, revision="0005")
     assert sandbox_tables <= set(sa.inspect(db.engine).get_table_names())

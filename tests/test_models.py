@@ -1,5 +1,6 @@
 """Models and their database constraints."""
-from datetime import timezone
+
+from datetime import UTC
 
 import pytest
 import sqlalchemy as sa
@@ -16,7 +17,7 @@ def test_store_and_user_round_trip(store, make_user):
     loaded = db.session.get(User, user.id)
     assert loaded.store.code == "LDN01"
     assert loaded.password_hash.startswith("$argon2id$")
-    assert loaded.created_at.tzinfo is not None and loaded.created_at.utcoffset() == timezone.utc.utcoffset(None)
+    assert loaded.created_at.tzinfo is not None and loaded.created_at.utcoffset() == UTC.utcoffset(None)
 
 
 @pytest.mark.both_dbs
@@ -40,10 +41,15 @@ def test_unknown_role_refused(store):
     with pytest.raises(ValueError):  # the model refuses it first...
         User(username="bad", display_name="Bad", role="owner", password_hash="x", store_id=store.id)
     with pytest.raises(IntegrityError):  # ...and the database refuses it behind the model's back too
-        db.session.execute(sa.text(
-            "INSERT INTO user_account (username, display_name, role, password_hash, store_id, active, failed_sign_ins,"
-            " sessions_valid_after, created_at, updated_at) VALUES ('bad', 'Bad', 'owner', 'x', :store, true, 0,"
-            " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"store": store.id})
+        db.session.execute(
+            sa.text(
+                "INSERT INTO user_account (username, display_name, role, password_hash, store_id, active,"
+                " failed_sign_ins, sessions_valid_after, created_at, updated_at)"
+                " VALUES ('bad', 'Bad', 'owner', 'x', :store, true, 0,"
+                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"store": store.id},
+        )
     db.session.rollback()
 
 
@@ -57,6 +63,7 @@ def test_password_hash_meets_asvs_appendix_c(monkeypatch):
     """Production settings: argon2id with at least t=2 and 19 MiB."""
     from portal import create_app
     from portal.auth.passwords import hash_password
+
     monkeypatch.setenv("SECRET_KEY", "k" * 32)
     app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
     with app.app_context():

@@ -1,4 +1,5 @@
 """The sale against the real client and the mounted sandbox (in-process), through the screens."""
+
 from __future__ import annotations
 
 import re
@@ -40,8 +41,10 @@ def fault(sandbox, operation: str, mode: str, seconds: float) -> None:
 
 def pay(client, sale_id: int, amount: str) -> object:
     token = csrf_token(client, f"/sales/{sale_id}/payment")
-    return client.post(f"/sales/{sale_id}/payment", data={"csrf_token": token, "payment_method": "card",
-                                                          "receipt_number": "T-1", "amount_collected": amount})
+    return client.post(
+        f"/sales/{sale_id}/payment",
+        data={"csrf_token": token, "payment_method": "card", "receipt_number": "T-1", "amount_collected": amount},
+    )
 
 
 @pytest.mark.both_dbs

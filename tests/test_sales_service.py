@@ -1,4 +1,5 @@
 """Rules of the sale, with a small fake XCover client: status machine, catalogue mapping, card guard, booking."""
+
 from __future__ import annotations
 
 import threading
@@ -18,14 +19,33 @@ from portal.xcover.errors import XCoverOutcomeUnknown, XCoverUnavailable, XCover
 from tests.sales_fake import FakeXCover
 
 CARD = "4111 1111 1111 1111"
-CUSTOMER = {"first_name": "Jane", "last_name": "Doe", "email": "Jane@Example.com", "phone": "07400 123456",
-            "address1": "1 High Street", "city": "London", "region": "", "postcode": "SW1A 1AA", "country": "GB",
-            "language": "en"}
+CUSTOMER = {
+    "first_name": "Jane",
+    "last_name": "Doe",
+    "email": "Jane@Example.com",
+    "phone": "07400 123456",
+    "address1": "1 High Street",
+    "city": "London",
+    "region": "",
+    "postcode": "SW1A 1AA",
+    "country": "GB",
+    "language": "en",
+}
 
 
 def product(name: str = "Laptop", category: str = "electronics", price: str = "1000.00", **extra) -> dict:
-    return {"product_name": name, "category": category, "price": Decimal(price), "quantity": 1, "brand": "Acme",
-            "model": "X1", "sku": "123", "serial_number": "", "purchase_date": date(2026, 11, 27), **extra}
+    return {
+        "product_name": name,
+        "category": category,
+        "price": Decimal(price),
+        "quantity": 1,
+        "brand": "Acme",
+        "model": "X1",
+        "sku": "123",
+        "serial_number": "",
+        "purchase_date": date(2026, 11, 27),
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -56,11 +76,17 @@ def paid_sale(user, fake, receipt: str) -> Sale:
 
 
 def actions(sale: Sale) -> list[str]:
-    return list(db.session.scalars(sa.select(AuditEvent.action).where(
-        AuditEvent.object_type == "sale", AuditEvent.object_id == str(sale.id)).order_by(AuditEvent.seq)))
+    return list(
+        db.session.scalars(
+            sa.select(AuditEvent.action)
+            .where(AuditEvent.object_type == "sale", AuditEvent.object_id == str(sale.id))
+            .order_by(AuditEvent.seq)
+        )
+    )
 
 
 # --- status machine ------------------------------------------------------------------------------
+
 
 def test_status_machine_allows_only_the_sale_path():
     assert machine.can_transition("draft", "quoted")
@@ -83,28 +109,55 @@ def test_transition_refuses_a_wrong_move(app):
 
 # --- offer catalogue and mapping -----------------------------------------------------------------
 
+
 def test_catalogue_maps_each_product_to_configured_offers(app):
     payload, lines = catalogue.build_quote_request(
         [product(), product("Phone", "mobile_phones", "500.00", serial_number="SN1")],
-        currency="GBP", country="GB", region="", language="en")
+        currency="GBP",
+        country="GB",
+        region="",
+        language="en",
+    )
     assert [(line.item_position, line.offer.policy_type, line.offer.cover_term_months) for line in lines] == [
-        (0, "product_warranty", 24), (0, "product_insurance", 12), (1, "device_protection", 12), (1, "device_protection", 24)]
+        (0, "product_warranty", 24),
+        (0, "product_insurance", 12),
+        (1, "device_protection", 12),
+        (1, "device_protection", 24),
+    ]
     first = payload["request"][0]
-    assert first == {"policy_type": "product_warranty", "policy_type_version": 1, "cover_term_months": 24,
-                     "policy_start_date": "2026-11-27T00:00:00Z", "product_name": "Laptop",
-                     "product_category": "electronics", "product_price": 1000.0, "quantity": 1, "product_brand": "Acme",
-                     "product_model": "X1", "product_sku": "123", "purchase_date": "2026-11-27"}
+    assert first == {
+        "policy_type": "product_warranty",
+        "policy_type_version": 1,
+        "cover_term_months": 24,
+        "policy_start_date": "2026-11-27T00:00:00Z",
+        "product_name": "Laptop",
+        "product_category": "electronics",
+        "product_price": 1000.0,
+        "quantity": 1,
+        "product_brand": "Acme",
+        "product_model": "X1",
+        "product_sku": "123",
+        "purchase_date": "2026-11-27",
+    }
     assert "serial_number" not in first and payload["request"][2]["serial_number"] == "SN1"
     assert {k: payload[k] for k in ("currency", "customer_country", "customer_language")} == {
-        "currency": "GBP", "customer_country": "GB", "customer_language": "en"}
+        "currency": "GBP",
+        "customer_country": "GB",
+        "customer_language": "en",
+    }
 
 
 def test_catalogue_and_field_map_come_from_configuration(app):
-    app.config["OFFER_CATALOGUE"] = {"bikes": {"label": "Bicycles", "offers": [
-        {"policy_type": "product_insurance", "policy_type_version": 2, "cover_term_months": 36}]}}
+    app.config["OFFER_CATALOGUE"] = {
+        "bikes": {
+            "label": "Bicycles",
+            "offers": [{"policy_type": "product_insurance", "policy_type_version": 2, "cover_term_months": 36}],
+        }
+    }
     app.config["XCOVER_ITEM_FIELD_MAP"] = {"price": "item_value", "sku": None}
-    payload, lines = catalogue.build_quote_request([product("Bike", "bikes")], currency="GBP", country="GB",
-                                                   region="London", language="en")
+    payload, lines = catalogue.build_quote_request(
+        [product("Bike", "bikes")], currency="GBP", country="GB", region="London", language="en"
+    )
     item = payload["request"][0]
     assert item["item_value"] == 1000.0 and "product_price" not in item and "product_sku" not in item
     assert item["policy_type_version"] == 2 and payload["customer_region"] == "London"
@@ -114,15 +167,23 @@ def test_catalogue_and_field_map_come_from_configuration(app):
 
 # --- card-number guard ---------------------------------------------------------------------------
 
+
 def _sale_formdata(**overrides: str) -> MultiDict:
-    data = {"items-0-product_name": "Laptop", "items-0-category": "electronics", "items-0-price": "1000",
-            "items-0-quantity": "1", "items-0-purchase_date": "2026-11-27", **{k: v for k, v in CUSTOMER.items()},
-            **overrides}
+    data = {
+        "items-0-product_name": "Laptop",
+        "items-0-category": "electronics",
+        "items-0-price": "1000",
+        "items-0-quantity": "1",
+        "items-0-purchase_date": "2026-11-27",
+        **{k: v for k, v in CUSTOMER.items()},
+        **overrides,
+    }
     return MultiDict(data)
 
 
-@pytest.mark.parametrize("field", ["items-0-product_name", "items-0-serial_number", "first_name", "address1",
-                                   "items-0-sku", "phone"])
+@pytest.mark.parametrize(
+    "field", ["items-0-product_name", "items-0-serial_number", "first_name", "address1", "items-0-sku", "phone"]
+)
 def test_card_number_in_any_sale_field_is_refused_and_blanked(app, field):
     with app.test_request_context(method="POST", data=_sale_formdata(**{field: f"ref {CARD} x"})):
         app.config["WTF_CSRF_ENABLED"] = False
@@ -135,13 +196,17 @@ def test_card_number_in_any_sale_field_is_refused_and_blanked(app, field):
 
 def test_payment_form_refuses_card_number_but_takes_last_four(app):
     app.config["WTF_CSRF_ENABLED"] = False
-    with app.test_request_context(method="POST", data={"payment_method": "card", "receipt_number": CARD,
-                                                       "amount_collected": "10.00", "card_last4": "1111"}):
+    with app.test_request_context(
+        method="POST",
+        data={"payment_method": "card", "receipt_number": CARD, "amount_collected": "10.00", "card_last4": "1111"},
+    ):
         form = PaymentForm()
         assert not form.validate()
         assert form.receipt_number.errors == [CARD_MESSAGE]
-    with app.test_request_context(method="POST", data={"payment_method": "card", "receipt_number": "R-1",
-                                                       "amount_collected": "10.00", "card_last4": "12345"}):
+    with app.test_request_context(
+        method="POST",
+        data={"payment_method": "card", "receipt_number": "R-1", "amount_collected": "10.00", "card_last4": "12345"},
+    ):
         form = PaymentForm()
         assert not form.validate()
         assert form.card_last4.errors == ["Exactly 4 digits, or leave it empty."]
@@ -155,10 +220,12 @@ def test_ordinary_long_numbers_are_not_card_numbers(app):
 
 def _all_fields(form):
     from portal.sales.forms import _leaf_fields
+
     return list(_leaf_fields(form))
 
 
 # --- quote, choose, pay, book --------------------------------------------------------------------
+
 
 @pytest.mark.both_dbs
 def test_two_product_sale_books_with_one_quote_request(app, alex, fake):
@@ -182,15 +249,23 @@ def test_two_product_sale_books_with_one_quote_request(app, alex, fake):
     assert sent["payload"]["policyholder"]["phone"] == "+447400123456"
     assert len(sent["payload"]["quotes"]) == 2
     assert all(c.status == "booked" for c in lookup.chosen_covers(sale))
-    assert actions(sale) == ["sale.saved", "sale.quoted", "sale.acknowledged", "sale.payment_recorded",
-                             "sale.booking_sent", "sale.booked"]
+    assert actions(sale) == [
+        "sale.saved",
+        "sale.quoted",
+        "sale.acknowledged",
+        "sale.payment_recorded",
+        "sale.booking_sent",
+        "sale.booked",
+    ]
     details = db.session.scalars(sa.select(AuditEvent.details).where(AuditEvent.object_id == str(sale.id))).all()
     assert "jane@example.com" not in str(details) and "4242" not in str(details)
 
 
 def test_ineligible_item_is_shown_as_unavailable(app, alex, fake):
-    app.config["OFFER_CATALOGUE"] = {**catalogue.DEFAULT_CATALOGUE, "boats": {"label": "Boats", "offers": [
-        {"policy_type": "product_insurance", "cover_term_months": 12}]}}
+    app.config["OFFER_CATALOGUE"] = {
+        **catalogue.DEFAULT_CATALOGUE,
+        "boats": {"label": "Boats", "offers": [{"policy_type": "product_insurance", "cover_term_months": 12}]},
+    }
     sale2 = quoted_sale(alex, fake, [product(), product("Boat", "boats")])
     boat = sale2.items[1]
     assert [c.status for c in boat.covers] == ["failed"] and boat.covers[0].error == "Not eligible"
@@ -245,7 +320,12 @@ def test_xcover_down_at_quote_keeps_the_draft(app, alex, fake):
 
 def test_xcover_validation_errors_map_to_our_fields(app, alex, fake):
     sale = quoting.save_draft(alex, CUSTOMER, [product(), product("Phone", "mobile_phones", "500.00")])
-    fake.fail("create_quote", XCoverValidationError("bad", status=422, body={"errors": {"request": [{}, {}, {"product_price": ["Too high"]}, {}]}}))
+    fake.fail(
+        "create_quote",
+        XCoverValidationError(
+            "bad", status=422, body={"errors": {"request": [{}, {}, {"product_price": ["Too high"]}, {}]}}
+        ),
+    )
     with pytest.raises(machine.XCoverRejected) as err:
         quoting.request_quote(sale, alex, fake)
     assert err.value.field_errors == {"items-1-price": ["Too high"]}
@@ -254,7 +334,10 @@ def test_xcover_validation_errors_map_to_our_fields(app, alex, fake):
 
 def test_booking_validation_error_goes_back_to_customer_fields(app, alex, fake):
     sale = paid_sale(alex, fake, "R-2")
-    fake.fail("create_booking", XCoverValidationError("bad", status=422, body={"errors": {"policyholder": {"phone": ["Must start with +"]}}}))
+    fake.fail(
+        "create_booking",
+        XCoverValidationError("bad", status=422, body={"errors": {"policyholder": {"phone": ["Must start with +"]}}}),
+    )
     result = booking.book(sale, alex, fake)
     assert result.sale.status == "quoted" and sale.field_errors == {"phone": ["Must start with +"]}
 
@@ -313,8 +396,10 @@ def test_booking_declined_by_xcover_fails_plainly(app, alex, fake):
     sale = quoted_sale(alex, fake, [product()])
     choose_first(sale, alex, fake)
     booking.record_payment(sale, alex, "card", "R-8", lookup.cover_total(sale))
-    fake.fail("create_booking", XCoverValidationError("Booking declined.", status=422,
-                                                      body={"errors": ["The insurer declined this booking."]}))
+    fake.fail(
+        "create_booking",
+        XCoverValidationError("Booking declined.", status=422, body={"errors": ["The insurer declined this booking."]}),
+    )
     result = booking.book(sale, alex, fake)
     assert result.sale.status == "failed"
     assert sale.last_error == "XCover declined the booking. The insurer declined this booking."
@@ -332,6 +417,7 @@ def test_two_concurrent_submits_book_once(app, alex, fake):
     def submit() -> None:
         with app.app_context():
             from portal.models import User
+
             barrier.wait()
             mine = db.session.get(Sale, sale_id)
             result = booking.book(mine, db.session.get(User, user_id), fake)
@@ -426,7 +512,10 @@ def test_changing_the_cover_after_a_failed_booking_needs_a_new_payment_and_key(a
 
 def test_correcting_the_customer_after_a_refused_booking_books_with_a_new_key(app, alex, fake):
     sale = paid_sale(alex, fake, "R-10")
-    fake.fail("create_booking", XCoverValidationError("bad", status=422, body={"errors": {"policyholder": {"phone": ["Must start with +"]}}}))
+    fake.fail(
+        "create_booking",
+        XCoverValidationError("bad", status=422, body={"errors": {"policyholder": {"phone": ["Must start with +"]}}}),
+    )
     booking.book(sale, alex, fake)
     first_key = sale.idempotency_key
     quoting.save_draft(alex, {**CUSTOMER, "phone": "+44 7400 123999"}, [product()], sale)
@@ -442,8 +531,9 @@ def test_a_sale_on_its_way_keeps_its_key(app, alex, fake):
     db.session.commit()
     key = sale.idempotency_key
     # Another screen claimed the sale for booking after this one loaded it.
-    db.session.execute(sa.update(Sale).where(Sale.id == sale.id).values(status="booking")
-                       .execution_options(synchronize_session=False))
+    db.session.execute(
+        sa.update(Sale).where(Sale.id == sale.id).values(status="booking").execution_options(synchronize_session=False)
+    )
     assert sale.status == "quoted"
     other = next(c for c in sale.covers if c.quote_id and c.status == "not_taken")
     with pytest.raises(machine.InvalidTransition):

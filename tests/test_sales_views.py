@@ -1,9 +1,11 @@
 """The sale screens through the test client, with the fake XCover client injected."""
+
 from __future__ import annotations
 
 import logging
 import re
 import threading
+from datetime import UTC
 from decimal import Decimal
 
 import pytest
@@ -13,34 +15,35 @@ from portal.extensions import db
 from portal.models import AuditEvent, Sale, SaleItem
 from portal.vocab import AuditAction, CoverStatus, DeclineReason, PaymentMethod, Role, SaleStatus
 from tests.conftest import csrf_token
-from tests.sales_fake import FakeXCover
 
 CARD = "4111111111111111"
 
 
-@pytest.fixture
-def fake(app) -> FakeXCover:
-    fake = FakeXCover()
-    app.extensions["xcover"] = fake
-    return fake
-
-
-@pytest.fixture
-def seller(store, make_user, auth, fake):
-    make_user("alex", "associate", store)
-    auth.sign_in("alex")
-    return auth.client
-
-
 def sale_form(token: str, **overrides: str) -> dict[str, str]:
-    data = {"csrf_token": token,
-            "items-0-product_name": "Laptop", "items-0-category": "electronics", "items-0-price": "1000.00",
-            "items-0-quantity": "1", "items-0-brand": "Acme", "items-0-purchase_date": "2026-11-27",
-            "items-1-product_name": "Phone", "items-1-category": "mobile_phones", "items-1-price": "500",
-            "items-1-quantity": "1", "items-1-purchase_date": "2026-11-27",
-            "first_name": "Jane", "last_name": "Doe", "email": "jane@example.com", "phone": "+44 7400 123456",
-            "address1": "1 High Street", "city": "London", "region": "", "postcode": "SW1A 1AA",
-            "country": "GB", "language": "en"}
+    data = {
+        "csrf_token": token,
+        "items-0-product_name": "Laptop",
+        "items-0-category": "electronics",
+        "items-0-price": "1000.00",
+        "items-0-quantity": "1",
+        "items-0-brand": "Acme",
+        "items-0-purchase_date": "2026-11-27",
+        "items-1-product_name": "Phone",
+        "items-1-category": "mobile_phones",
+        "items-1-price": "500",
+        "items-1-quantity": "1",
+        "items-1-purchase_date": "2026-11-27",
+        "first_name": "Jane",
+        "last_name": "Doe",
+        "email": "jane@example.com",
+        "phone": "+44 7400 123456",
+        "address1": "1 High Street",
+        "city": "London",
+        "region": "",
+        "postcode": "SW1A 1AA",
+        "country": "GB",
+        "language": "en",
+    }
     data.update(overrides)
     return data
 
@@ -82,15 +85,24 @@ def test_two_product_sale_end_to_end(seller, fake):
     page = seller.get(f"/sales/{sale_id}/payment").get_data(as_text=True)
     assert 'value="175.00"' in page
     token = csrf_token(seller, f"/sales/{sale_id}/payment")
-    resp = seller.post(f"/sales/{sale_id}/payment", data={"csrf_token": token, "payment_method": "card",
-                                                          "receipt_number": "T-100", "amount_collected": "175.00",
-                                                          "card_last4": "4242"})
+    resp = seller.post(
+        f"/sales/{sale_id}/payment",
+        data={
+            "csrf_token": token,
+            "payment_method": "card",
+            "receipt_number": "T-100",
+            "amount_collected": "175.00",
+            "card_last4": "4242",
+        },
+    )
     assert resp.headers["Location"].endswith(f"/sales/{sale_id}")
     html = seller.get(f"/sales/{sale_id}").get_data(as_text=True)
     sale = db.session.get(Sale, sale_id)
     assert sale.status == "booked" and sale.xcover_ref in html
     assert "<svg" in html and "Confirmation emailed to" in html and "Print receipt" in html
-    assert html.count("<time datetime=") >= 6  # the sale's timeline: saved, quoted, shown, acknowledged, paid, sent, booked
+    assert (
+        html.count("<time datetime=") >= 6
+    )  # the sale's timeline: saved, quoted, shown, acknowledged, paid, sent, booked
     home = seller.get("/").get_data(as_text=True)
     assert "Today's sales" in home and sale.xcover_ref in home and f"/sales/{sale_id}" in home
     token = csrf_token(seller, f"/sales/{sale_id}")
@@ -109,9 +121,16 @@ def test_pages_use_the_vocabularies_words(seller, fake):
     for method in PaymentMethod:
         assert f'value="{method.value}"> <span>{method.label}</span>' in payment
     token = csrf_token(seller, f"/sales/{sale_id}/payment")
-    seller.post(f"/sales/{sale_id}/payment", data={"csrf_token": token, "payment_method": "card",
-                                                   "receipt_number": "T-101", "amount_collected": "175.00",
-                                                   "card_last4": "4242"})
+    seller.post(
+        f"/sales/{sale_id}/payment",
+        data={
+            "csrf_token": token,
+            "payment_method": "card",
+            "receipt_number": "T-101",
+            "amount_collected": "175.00",
+            "card_last4": "4242",
+        },
+    )
     html = seller.get(f"/sales/{sale_id}").get_data(as_text=True)
     assert f'<span class="badge badge-ok" id="sale-status">{SaleStatus.BOOKED.label}</span>' in html
     assert html.count(f'<span class="badge badge-ok">{CoverStatus.BOOKED.label}</span>') == 2
@@ -133,8 +152,10 @@ def test_validation_errors_keep_what_was_typed(seller):
 
 def test_card_number_never_reaches_the_database_audit_or_logs(seller, caplog):
     caplog.set_level(logging.DEBUG)
-    data = sale_form(csrf_token(seller, "/sales/new"), **{"items-0-serial_number": CARD,
-                                                          "address1": f"Card {CARD[:4]} {CARD[4:8]} {CARD[8:12]} {CARD[12:]}"})
+    data = sale_form(
+        csrf_token(seller, "/sales/new"),
+        **{"items-0-serial_number": CARD, "address1": f"Card {CARD[:4]} {CARD[4:8]} {CARD[8:12]} {CARD[12:]}"},
+    )
     resp = seller.post("/sales/new", data=data)
     html = resp.get_data(as_text=True)
     assert resp.status_code == 422 and "This looks like a card number" in html
@@ -162,6 +183,7 @@ def test_decline_asks_for_a_reason_and_opts_out(seller, fake):
 
 def test_sales_are_store_scoped_and_admins_do_not_sell(app, seller, other_store, make_user, fake):
     from tests.conftest import Auth
+
     sale_id = start_sale(seller)
     make_user("syd", "associate", other_store)
     make_user("boss", "admin")
@@ -179,6 +201,7 @@ def test_sales_are_store_scoped_and_admins_do_not_sell(app, seller, other_store,
 @pytest.mark.both_dbs
 def test_two_concurrent_payment_submits_book_once(app, seller, store, make_user, fake):
     from tests.conftest import Auth
+
     sale_id = start_sale(seller)
     choose_all(seller, sale_id)
     make_user("sam", "associate", store)
@@ -191,11 +214,18 @@ def test_two_concurrent_payment_submits_book_once(app, seller, store, make_user,
 
     def submit(client, token) -> None:
         barrier.wait()
-        resp = client.post(f"/sales/{sale_id}/payment", data={
-            "csrf_token": token, "payment_method": "cash", "receipt_number": "T-200", "amount_collected": "175.00"})
+        resp = client.post(
+            f"/sales/{sale_id}/payment",
+            data={
+                "csrf_token": token,
+                "payment_method": "cash",
+                "receipt_number": "T-200",
+                "amount_collected": "175.00",
+            },
+        )
         statuses.append(resp.status_code)
 
-    threads = [threading.Thread(target=submit, args=pair) for pair in zip(clients, tokens)]
+    threads = [threading.Thread(target=submit, args=pair) for pair in zip(clients, tokens, strict=True)]
     for t in threads:
         t.start()
     for t in threads:
@@ -208,8 +238,15 @@ def test_two_concurrent_payment_submits_book_once(app, seller, store, make_user,
 
 def test_xcover_errors_show_beside_their_fields_and_down_offers_retry(seller, fake):
     from portal.xcover.errors import XCoverUnavailable, XCoverValidationError
-    fake.fail("create_quote", XCoverValidationError("bad", status=422, body={"errors": {"request": [
-        {}, {}, {"product_price": ["Ensure this value is greater than 0."]}]}}))
+
+    fake.fail(
+        "create_quote",
+        XCoverValidationError(
+            "bad",
+            status=422,
+            body={"errors": {"request": [{}, {}, {"product_price": ["Ensure this value is greater than 0."]}]}},
+        ),
+    )
     resp = seller.post("/sales/new", data=sale_form(csrf_token(seller, "/sales/new")))
     html = resp.get_data(as_text=True)
     assert resp.status_code == 422
@@ -226,14 +263,17 @@ def test_xcover_errors_show_beside_their_fields_and_down_offers_retry(seller, fa
 
 
 def test_confirmation_shows_the_booking_time_in_the_store_time_zone(seller, store, fake):
-    from datetime import datetime, timezone
+    from datetime import datetime
+
     sale_id = start_sale(seller)
     choose_all(seller, sale_id)
     token = csrf_token(seller, f"/sales/{sale_id}/payment")
-    seller.post(f"/sales/{sale_id}/payment", data={"csrf_token": token, "payment_method": "cash",
-                                                   "receipt_number": "T-7", "amount_collected": "175.00"})
+    seller.post(
+        f"/sales/{sale_id}/payment",
+        data={"csrf_token": token, "payment_method": "cash", "receipt_number": "T-7", "amount_collected": "175.00"},
+    )
     sale = db.session.get(Sale, sale_id)
-    sale.booked_at = datetime(2026, 11, 27, 23, 30, tzinfo=timezone.utc)
+    sale.booked_at = datetime(2026, 11, 27, 23, 30, tzinfo=UTC)
     store.country, store.timezone = "AU", "Australia/Sydney"  # en_AU writes times with am/pm
     db.session.commit()
     html = seller.get(f"/sales/{sale_id}").get_data(as_text=True)
@@ -262,8 +302,10 @@ def test_payment_errors_come_all_at_once_with_the_amount(seller, fake):
     sale_id = start_sale(seller)
     choose_all(seller, sale_id)
     token = csrf_token(seller, f"/sales/{sale_id}/payment")
-    resp = seller.post(f"/sales/{sale_id}/payment", data={"csrf_token": token, "payment_method": "card",
-                                                          "receipt_number": "", "amount_collected": "1.00"})
+    resp = seller.post(
+        f"/sales/{sale_id}/payment",
+        data={"csrf_token": token, "payment_method": "card", "receipt_number": "", "amount_collected": "1.00"},
+    )
     html = resp.get_data(as_text=True)
     assert resp.status_code == 422
     assert 'id="receipt_number-error">Enter the receipt number.' in html
@@ -279,16 +321,22 @@ def test_a_card_number_typed_into_the_sale_search_is_refused_and_not_echoed(sell
 
 def test_a_failed_opt_out_keeps_its_retry_through_a_reload(seller, fake):
     from portal.xcover.errors import XCoverUnavailable
+
     sale_id = start_sale(seller)
     sale = db.session.get(Sale, sale_id)
-    data = {"csrf_token": csrf_token(seller, f"/sales/{sale_id}/options"),
-            **{f"choice_{i.id}": "none" for i in sale.items}, **{f"reason_{i.id}": "not_interested" for i in sale.items}}
+    data = {
+        "csrf_token": csrf_token(seller, f"/sales/{sale_id}/options"),
+        **{f"choice_{i.id}": "none" for i in sale.items},
+        **{f"reason_{i.id}": "not_interested" for i in sale.items},
+    }
     fake.fail("opt_out", XCoverUnavailable("down", status=503))
     resp = seller.post(f"/sales/{sale_id}/options", data=data)
     assert resp.status_code == 503 and f'action="/sales/{sale_id}/opt-out"' in resp.get_data(as_text=True)
     page = seller.get(f"/sales/{sale_id}/options").get_data(as_text=True)
     assert "XCover did not receive the opt-out" in page and f'action="/sales/{sale_id}/opt-out"' in page
-    resp = seller.post(f"/sales/{sale_id}/opt-out", data={"csrf_token": csrf_token(seller, f"/sales/{sale_id}/options")})
+    resp = seller.post(
+        f"/sales/{sale_id}/opt-out", data={"csrf_token": csrf_token(seller, f"/sales/{sale_id}/options")}
+    )
     assert resp.headers["Location"].endswith(f"/sales/{sale_id}")
     db.session.expire_all()
     assert db.session.get(Sale, sale_id).status == "declined"
@@ -296,6 +344,7 @@ def test_a_failed_opt_out_keeps_its_retry_through_a_reload(seller, fake):
 
 def test_todays_sales_show_store_times_with_the_zone(seller, store, fake):
     from zoneinfo import ZoneInfo
+
     sale_id = start_sale(seller)
     store.country, store.timezone = "AU", "Australia/Sydney"
     db.session.commit()
@@ -307,13 +356,22 @@ def test_todays_sales_show_store_times_with_the_zone(seller, store, fake):
 
 def test_a_booking_refused_for_a_customer_field_names_it_in_plain_words(seller, fake):
     from portal.xcover.errors import XCoverValidationError
+
     sale_id = start_sale(seller)
     choose_all(seller, sale_id)
-    fake.fail("create_booking", XCoverValidationError("bad", status=422, body={"errors": {"policyholder": {
-        "address1": ["Too long."], "phone": ["Must start with +."]}}}))
+    fake.fail(
+        "create_booking",
+        XCoverValidationError(
+            "bad",
+            status=422,
+            body={"errors": {"policyholder": {"address1": ["Too long."], "phone": ["Must start with +."]}}},
+        ),
+    )
     token = csrf_token(seller, f"/sales/{sale_id}/payment")
-    resp = seller.post(f"/sales/{sale_id}/payment", data={"csrf_token": token, "payment_method": "cash",
-                                                          "receipt_number": "T-8", "amount_collected": "175.00"})
+    resp = seller.post(
+        f"/sales/{sale_id}/payment",
+        data={"csrf_token": token, "payment_method": "cash", "receipt_number": "T-8", "amount_collected": "175.00"},
+    )
     assert resp.headers["Location"].endswith(f"/sales/{sale_id}/payment")
     html = seller.get(f"/sales/{sale_id}/payment").get_data(as_text=True)
     assert "<li>Address: Too long.</li>" in html and "<li>Mobile phone: Must start with +.</li>" in html

@@ -1,4 +1,5 @@
 """The closed vocabularies: the strings the database already holds, the words people see, CHECKs that match."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -35,11 +36,30 @@ STORED = {
     DeclineReason: ["already_covered", "too_expensive", "not_interested", "decide_later", "other"],
     PaymentMethod: ["card", "cash", "other"],
     AuditResult: ["success", "failure", "pending"],
-    AuditAction: ["auth.sign_in", "auth.sign_in_failed", "auth.sign_out", "auth.locked", "store.created",
-                  "user.created", "audit.viewed", "audit.exported", "sale.saved", "sale.quoted", "sale.quote_failed",
-                  "sale.options_shown", "sale.acknowledged", "sale.declined", "sale.opted_out",
-                  "sale.payment_recorded", "sale.booking_sent", "sale.booked", "sale.booking_failed",
-                  "sale.outcome_unknown", "sale.reconciled", "sale.email_resent"],
+    AuditAction: [
+        "auth.sign_in",
+        "auth.sign_in_failed",
+        "auth.sign_out",
+        "auth.locked",
+        "store.created",
+        "user.created",
+        "audit.viewed",
+        "audit.exported",
+        "sale.saved",
+        "sale.quoted",
+        "sale.quote_failed",
+        "sale.options_shown",
+        "sale.acknowledged",
+        "sale.declined",
+        "sale.opted_out",
+        "sale.payment_recorded",
+        "sale.booking_sent",
+        "sale.booked",
+        "sale.booking_failed",
+        "sale.outcome_unknown",
+        "sale.reconciled",
+        "sale.email_resent",
+    ],
 }
 
 
@@ -61,15 +81,32 @@ def test_lookups_never_raise_and_old_values_still_show():
     assert AuditAction.label_of("sale.retired_action") == "sale.retired_action"
     assert DeclineReason.choices()[0] == ("already_covered", "Already covered")
     assert SaleStatus.sql_in("status") == (
-        "status IN ('draft', 'quoted', 'declined', 'booking', 'booked', 'outcome_unknown', 'failed')")
+        "status IN ('draft', 'quoted', 'declined', 'booking', 'booked', 'outcome_unknown', 'failed')"
+    )
 
 
 def _sale_with_a_cover(store, user) -> Sale:
-    sale = Sale(store_id=store.id, associate_id=user.id, currency="GBP", first_name="Jane", last_name="Doe",
-                email="jane@example.com", phone="+447700900123", address1="1 High Street", city="London",
-                postcode="SW1A 1AA", country="GB", language="en")
-    item = SaleItem(position=0, product_name="Laptop", category="electronics", price=Decimal("999.00"),
-                    purchase_date=date(2026, 11, 27))
+    sale = Sale(
+        store_id=store.id,
+        associate_id=user.id,
+        currency="GBP",
+        first_name="Jane",
+        last_name="Doe",
+        email="jane@example.com",
+        phone="+447700900123",
+        address1="1 High Street",
+        city="London",
+        postcode="SW1A 1AA",
+        country="GB",
+        language="en",
+    )
+    item = SaleItem(
+        position=0,
+        product_name="Laptop",
+        category="electronics",
+        price=Decimal("999.00"),
+        purchase_date=date(2026, 11, 27),
+    )
     sale.items.append(item)
     sale.covers.append(Cover(item=item, quote_index=0, policy_type="product_warranty"))
     db.session.add(sale)
@@ -78,9 +115,15 @@ def _sale_with_a_cover(store, user) -> Sale:
 
 
 @pytest.mark.both_dbs
-@pytest.mark.parametrize(("table", "column", "vocabulary"), [
-    ("sale", "status", SaleStatus), ("cover", "status", CoverStatus), ("sale_item", "decision", Decision),
-    ("user_account", "role", Role)])
+@pytest.mark.parametrize(
+    ("table", "column", "vocabulary"),
+    [
+        ("sale", "status", SaleStatus),
+        ("cover", "status", CoverStatus),
+        ("sale_item", "decision", Decision),
+        ("user_account", "role", Role),
+    ],
+)
 def test_the_database_checks_accept_every_member_and_nothing_else(store, make_user, table, column, vocabulary):
     _sale_with_a_cover(store, make_user("ann", "associate", store))
     where = " WHERE role <> 'admin'" if table == "user_account" else ""  # an admin has no store: keep the rule
@@ -102,25 +145,46 @@ def test_members_are_stored_as_plain_text_and_read_back_as_members(store, make_u
     assert sale.status is SaleStatus.QUOTED and sale.status.label == "Options shown"
     sale.items[0].decision, sale.items[0].decline_reason = "decline", DeclineReason.TOO_EXPENSIVE
     db.session.commit()
-    raw = db.session.execute(sa.text("SELECT s.status, i.decision, i.decline_reason, c.status, u.role FROM sale s "
-                                     "JOIN sale_item i ON i.sale_id = s.id JOIN cover c ON c.sale_id = s.id "
-                                     "JOIN user_account u ON u.id = s.associate_id")).one()
+    raw = db.session.execute(
+        sa.text(
+            "SELECT s.status, i.decision, i.decline_reason, c.status, u.role FROM sale s "
+            "JOIN sale_item i ON i.sale_id = s.id JOIN cover c ON c.sale_id = s.id "
+            "JOIN user_account u ON u.id = s.associate_id"
+        )
+    ).one()
     assert tuple(raw) == ("quoted", "decline", "too_expensive", "quoted", "associate")
     assert all(type(value) is str for value in raw)
     db.session.expire_all()
     loaded = db.session.get(Sale, sale.id)
     assert (loaded.status, loaded.items[0].decision, loaded.covers[0].status, loaded.associate.role) == (
-        SaleStatus.QUOTED, Decision.DECLINE, CoverStatus.QUOTED, Role.ASSOCIATE)
+        SaleStatus.QUOTED,
+        Decision.DECLINE,
+        CoverStatus.QUOTED,
+        Role.ASSOCIATE,
+    )
     assert loaded.covers[0].status.tone == "neutral" and loaded.items[0].decline_reason.label == "Too expensive"
     with pytest.raises(ValueError):
         loaded.status = "teleported"
 
 
 def test_a_fixed_event_hashes_the_same_with_members_as_with_plain_strings():
-    fields = {"chain_key": 1, "seq": 7, "store_id": 1, "occurred_at": "2026-05-01T09:30:00.000000Z", "actor_id": 3,
-              "actor_name": "ann", "actor_role": "associate", "action": "sale.booked", "object_type": "sale",
-              "object_id": "42", "result": "success", "request_id": None, "client_ip": None,
-              "details": {"xcover_ref": "ABCDE-12345-INS"}, "prev_hash": "0" * 64}
+    fields = {
+        "chain_key": 1,
+        "seq": 7,
+        "store_id": 1,
+        "occurred_at": "2026-05-01T09:30:00.000000Z",
+        "actor_id": 3,
+        "actor_name": "ann",
+        "actor_role": "associate",
+        "action": "sale.booked",
+        "object_type": "sale",
+        "object_id": "42",
+        "result": "success",
+        "request_id": None,
+        "client_ip": None,
+        "details": {"xcover_ref": "ABCDE-12345-INS"},
+        "prev_hash": "0" * 64,
+    }
     members = {**fields, "actor_role": Role.ASSOCIATE, "action": AuditAction.SALE_BOOKED, "result": AuditResult.SUCCESS}
     assert canonical(members) == canonical(fields)
     # Computed with the release before the vocabularies became enums: events written then still verify.

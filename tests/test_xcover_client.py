@@ -1,9 +1,11 @@
 """The XCover client against the sandbox over real HTTP: every operation, every error, retries and budgets."""
+
 from __future__ import annotations
 
 import random
 import threading
 import uuid
+from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
@@ -13,14 +15,26 @@ import sqlalchemy as sa
 from xcover.auth import XCoverAuth
 from xcover.config import AuthConfig, SignatureAlgorithm
 
-from portal.xcover import (Booking, ClientSettings, QuotePackage, XCoverAuthError, XCoverClient, XCoverConflict,
-                           XCoverNotFound, XCoverOutcomeUnknown, XCoverRateLimited, XCoverUnavailable,
-                           XCoverValidationError, build_client, get_client)
+from portal.xcover import (
+    Booking,
+    ClientSettings,
+    QuotePackage,
+    XCoverAuthError,
+    XCoverClient,
+    XCoverConflict,
+    XCoverNotFound,
+    XCoverOutcomeUnknown,
+    XCoverRateLimited,
+    XCoverUnavailable,
+    XCoverValidationError,
+    build_client,
+    get_client,
+)
 from portal.xcover.client import parse_retry_after
 from xcover_sandbox import control
 from xcover_sandbox.models import SandboxIdempotency
 
-from .xcover_support import LiveSandbox, booking_payload, free_port, live_sandbox, quote_request  # noqa: F401
+from .xcover_support import LiveSandbox, booking_payload, free_port, quote_request
 
 
 def key() -> str:
@@ -31,17 +45,21 @@ def key() -> str:
 def booked(client: XCoverClient, **payload_extra: Any) -> Booking:
     """Quote one TV and book it."""
     package = client.create_quote(quote_request())
-    return client.create_booking(package.id, booking_payload(package.quotes["0"].id, **payload_extra),
-                                 idempotency_key=key())
+    return client.create_booking(
+        package.id, booking_payload(package.quotes["0"].id, **payload_extra), idempotency_key=key()
+    )
 
 
 # ---- signing ------------------------------------------------------------------------------------------
 
+
 def test_signature_matches_the_reference_test_vector() -> None:
-    request = requests.Request("GET", "https://example.test/x/partners/LLODT/quotes/",
-                               headers={"Date": "Sun, 29 Aug 2021 12:07:26 GMT"}).prepare()
-    XCoverAuth(AuthConfig(api_key="k", api_secret="test_api_secret", algorithm=SignatureAlgorithm.HMAC_SHA256,
-                          headers="date"))(request)
+    request = requests.Request(
+        "GET", "https://example.test/x/partners/LLODT/quotes/", headers={"Date": "Sun, 29 Aug 2021 12:07:26 GMT"}
+    ).prepare()
+    XCoverAuth(
+        AuthConfig(api_key="k", api_secret="test_api_secret", algorithm=SignatureAlgorithm.HMAC_SHA256, headers="date")
+    )(request)
     assert 'signature="bfxytCfvFqito27v0%2FKcN1jBJsgnCReimKXdAWwoi0k%3D"' in request.headers["Authorization"]
 
 
@@ -61,9 +79,18 @@ def test_client_sends_the_documented_headers() -> None:
 
     session = requests.Session()
     session.mount("https://", Capture())
-    client = XCoverClient(ClientSettings(base_url="https://xcover.test/x", partner_code="P1", api_key="key1",
-                                         api_secret="s", algorithm="hmac-sha384", read_timeout=30,
-                                         connect_timeout=9), session)
+    client = XCoverClient(
+        ClientSettings(
+            base_url="https://xcover.test/x",
+            partner_code="P1",
+            api_key="key1",
+            api_secret="s",
+            algorithm="hmac-sha384",
+            read_timeout=30,
+            connect_timeout=9,
+        ),
+        session,
+    )
     client.get_booking("AAAAA-BBBBB-INS")
     assert seen["X-Api-Key"] == "key1" and seen["Content-Type"] == "application/json"
     assert seen["Date"].endswith(" GMT")
@@ -77,6 +104,7 @@ def test_unknown_algorithm_is_refused() -> None:
 
 
 # ---- every operation ------------------------------------------------------------------------------------
+
 
 def test_quote_lifecycle_with_typed_results(live_sandbox: LiveSandbox) -> None:
     client = live_sandbox.client()
@@ -105,8 +133,9 @@ def test_booking_lifecycle(live_sandbox: LiveSandbox) -> None:
     client = live_sandbox.client()
     package = client.create_quote(quote_request({}, {"product_name": "Soundbar", "product_price": 299}))
     ids = [package.quotes["0"].id, package.quotes["1"].id]  # type: ignore[union-attr]
-    pending = client.create_booking(package.id, booking_payload(*ids), idempotency_key=key(),
-                                    require_payment_confirmation=True)
+    pending = client.create_booking(
+        package.id, booking_payload(*ids), idempotency_key=key(), require_payment_confirmation=True
+    )
     assert pending.status == "PENDING_PAYMENT" and all(q.status == "PENDING_PAYMENT" for q in pending.quotes)
     booking = client.confirm_booking(package.id, idempotency_key=key())
     assert booking.status == "CONFIRMED" and booking.id == package.id
@@ -117,12 +146,14 @@ def test_booking_lifecycle(live_sandbox: LiveSandbox) -> None:
     page = client.list_bookings(limit=1)
     assert page.count == 1 and page.results[0].id == package.id and page.next is None
 
-    modified = client.modify_booking(package.id, {"quotes": [{"id": ids[0], "update_fields": {"serial_number": "SN1"}}]},
-                                     idempotency_key=key())
+    modified = client.modify_booking(
+        package.id, {"quotes": [{"id": ids[0], "update_fields": {"serial_number": "SN1"}}]}, idempotency_key=key()
+    )
     assert modified.quotes[0].raw["extra_fields"]["serial_number"] == "SN1"
 
-    update = client.quote_for_update(package.id, {"quotes": [{"id": ids[1], "update_fields": {"product_price": 399}}]},
-                                     idempotency_key=key())
+    update = client.quote_for_update(
+        package.id, {"quotes": [{"id": ids[1], "update_fields": {"product_price": 399}}]}, idempotency_key=key()
+    )
     assert update.update_id.endswith("-UPD") and update.total_price_diff > 0
     assert client.get_booking(package.id).total_price == package.total_price  # nothing changes until confirmed
     updated = client.confirm_update(package.id, update.update_id, idempotency_key=key())
@@ -153,6 +184,7 @@ def test_opt_out_marks_the_package(live_sandbox: LiveSandbox) -> None:
 
 # ---- every error class ----------------------------------------------------------------------------------
 
+
 def test_validation_error_carries_field_errors(live_sandbox: LiveSandbox) -> None:
     client = live_sandbox.client()
     with pytest.raises(XCoverValidationError) as caught:
@@ -162,8 +194,11 @@ def test_validation_error_carries_field_errors(live_sandbox: LiveSandbox) -> Non
 
     package = client.create_quote(quote_request())
     with pytest.raises(XCoverValidationError) as caught:
-        client.create_booking(package.id, booking_payload(package.quotes["0"].id, phone="07700900123"),  # type: ignore[union-attr]
-                              idempotency_key=key())
+        client.create_booking(
+            package.id,
+            booking_payload(package.quotes["0"].id, phone="07700900123"),  # type: ignore[union-attr]
+            idempotency_key=key(),
+        )
     assert caught.value.field_errors() == {"policyholder.phone": ['The phone number should start with "+" character']}
 
 
@@ -180,8 +215,9 @@ def test_not_found(live_sandbox: LiveSandbox) -> None:
     assert caught.value.status == 404
 
 
-@pytest.mark.parametrize("change", [{"XCOVER_API_SECRET": "wrong"}, {"XCOVER_API_KEY": "other"},
-                                    {"XCOVER_PARTNER_CODE": "NOTME"}])
+@pytest.mark.parametrize(
+    "change", [{"XCOVER_API_SECRET": "wrong"}, {"XCOVER_API_KEY": "other"}, {"XCOVER_PARTNER_CODE": "NOTME"}]
+)
 def test_authentication_error(live_sandbox: LiveSandbox, change: dict[str, str]) -> None:
     with pytest.raises(XCoverAuthError) as caught:
         live_sandbox.client(**change).get_quote("AAAAA-BBBBB-INS")
@@ -213,8 +249,16 @@ def test_a_call_without_a_key_is_not_retried(live_sandbox: LiveSandbox) -> None:
 
 
 def test_unavailable_when_nothing_listens() -> None:
-    client = XCoverClient(ClientSettings(base_url=f"http://127.0.0.1:{free_port()}/x", partner_code="P",
-                                         api_key="k", api_secret="s", retry_base_delay=0.001, retry_max_delay=0.002))
+    client = XCoverClient(
+        ClientSettings(
+            base_url=f"http://127.0.0.1:{free_port()}/x",
+            partner_code="P",
+            api_key="k",
+            api_secret="s",
+            retry_base_delay=0.001,
+            retry_max_delay=0.002,
+        )
+    )
     with pytest.raises(XCoverUnavailable) as caught:
         client.create_booking("AAAAA-BBBBB-INS", {}, idempotency_key=key())
     assert caught.value.status is None
@@ -264,6 +308,7 @@ def test_same_key_with_another_body_is_a_conflict(live_sandbox: LiveSandbox) -> 
 
 # ---- retries and budgets ------------------------------------------------------------------------------
 
+
 class Scripted(requests.adapters.BaseAdapter):
     """Answers each attempt from a script: an exception to raise or a (status, headers) to return."""
 
@@ -284,25 +329,34 @@ class Scripted(requests.adapters.BaseAdapter):
         pass
 
 
-@pytest.mark.parametrize("then", [
-    (429, {"Retry-After": "0"}),
-    requests.exceptions.ConnectionError(requests.urllib3.exceptions.MaxRetryError(
-        None, "/", requests.urllib3.exceptions.NewConnectionError(None, "refused"))),  # type: ignore[arg-type]
-], ids=["then-rate-limited", "then-no-connection"])
+@pytest.mark.parametrize(
+    "then",
+    [
+        (429, {"Retry-After": "0"}),
+        requests.exceptions.ConnectionError(
+            requests.urllib3.exceptions.MaxRetryError(
+                None, "/", requests.urllib3.exceptions.NewConnectionError(None, "refused")
+            )
+        ),  # type: ignore[arg-type]
+    ],
+    ids=["then-rate-limited", "then-no-connection"],
+)
 def test_a_write_that_may_have_applied_stays_unknown_whatever_follows(then: Any) -> None:
     # The first attempt's answer was lost (it may have booked); later "not applied" answers prove nothing.
     session = requests.Session()
     adapter = Scripted([requests.exceptions.ReadTimeout("lost"), then, then])
     session.mount("https://", adapter)
-    client = XCoverClient(ClientSettings(base_url="https://xcover.test/x", partner_code="P", api_key="k",
-                                         api_secret="s", max_attempts=3), session, sleep=lambda s: None)
+    client = XCoverClient(
+        ClientSettings(base_url="https://xcover.test/x", partner_code="P", api_key="k", api_secret="s", max_attempts=3),
+        session,
+        sleep=lambda s: None,
+    )
     with pytest.raises(XCoverOutcomeUnknown):
         client.create_booking("AAAAA-BBBBB-INS", {}, idempotency_key=key())
     assert adapter.script == []
     adapter.script = [then, then, then]  # never sent or refused every time: certainly not applied
     with pytest.raises((XCoverRateLimited, XCoverUnavailable)):
         client.create_booking("AAAAA-BBBBB-INS", {}, idempotency_key=key())
-
 
 
 def test_booking_retried_through_transient_failures(live_sandbox: LiveSandbox) -> None:
@@ -320,8 +374,9 @@ def test_in_flight_duplicate_gets_423_and_the_client_waits_it_out(live_sandbox: 
     payload, k = booking_payload(package.quotes["0"].id), key()  # type: ignore[union-attr]
     live_sandbox.fault("create_booking", "latency", seconds=1.0)
     results: list[Any] = []
-    first = threading.Thread(target=lambda: results.append(client.create_booking(package.id, payload,
-                                                                                 idempotency_key=k)))
+    first = threading.Thread(
+        target=lambda: results.append(client.create_booking(package.id, payload, idempotency_key=k))
+    )
     first.start()
     claimed = sa.select(SandboxIdempotency.state).where(SandboxIdempotency.key == k)
     while not live_sandbox.query(claimed):
@@ -345,8 +400,9 @@ def test_backoff_schedule_is_exponential_with_jitter_and_honours_retry_after() -
         def uniform(self, a: float, b: float) -> float:
             return a
 
-    settings = ClientSettings(base_url="x", partner_code="p", api_key="k", api_secret="s", retry_base_delay=0.5,
-                              retry_max_delay=4.0)
+    settings = ClientSettings(
+        base_url="x", partner_code="p", api_key="k", api_secret="s", retry_base_delay=0.5, retry_max_delay=4.0
+    )
     high, low = XCoverClient(settings, rng=Top()), XCoverClient(settings, rng=Bottom())
     assert [high.backoff_delay(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 4.0, 4.0]
     assert [low.backoff_delay(n) for n in range(1, 6)] == [0.25, 0.5, 1.0, 2.0, 2.0]
@@ -355,8 +411,9 @@ def test_backoff_schedule_is_exponential_with_jitter_and_honours_retry_after() -
 
 
 def test_retry_after_parsing() -> None:
-    from datetime import datetime, timezone
-    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+    from datetime import datetime
+
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
     assert parse_retry_after("7") == 7.0 and parse_retry_after("0.25") == 0.25
     assert parse_retry_after("Thu, 01 Jan 2026 12:00:30 GMT", now) == 30.0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
@@ -373,8 +430,11 @@ def test_retry_after_on_a_503_is_honoured_too() -> None:
     session = requests.Session()
     session.mount("https://", Scripted([(503, {"Retry-After": "3"}), (503, {"Retry-After": "3"})]))
     sleeps: list[float] = []
-    client = XCoverClient(ClientSettings(base_url="https://xcover.test/x", partner_code="P", api_key="k",
-                                         api_secret="s", max_attempts=2), session, sleep=sleeps.append)
+    client = XCoverClient(
+        ClientSettings(base_url="https://xcover.test/x", partner_code="P", api_key="k", api_secret="s", max_attempts=2),
+        session,
+        sleep=sleeps.append,
+    )
     with pytest.raises(XCoverUnavailable):
         client.get_booking("AAAAA-BBBBB-INS")
     assert sleeps == [3.0]
@@ -395,8 +455,9 @@ def test_the_whole_call_stays_inside_the_budget_even_when_every_attempt_uses_its
 
     session = requests.Session()
     session.mount("https://", Slow())
-    settings = ClientSettings(base_url="https://xcover.test/x", partner_code="P", api_key="k", api_secret="s",
-                              max_attempts=10)
+    settings = ClientSettings(
+        base_url="https://xcover.test/x", partner_code="P", api_key="k", api_secret="s", max_attempts=10
+    )
     client = XCoverClient(settings, session, sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds))
     with pytest.raises(XCoverOutcomeUnknown):
         client.create_booking("AAAAA-BBBBB-INS", {}, idempotency_key=key())
@@ -404,12 +465,14 @@ def test_the_whole_call_stays_inside_the_budget_even_when_every_attempt_uses_its
 
 
 def test_budget_and_timeouts_stay_inside_the_worker_timeout() -> None:
-    settings = ClientSettings(base_url="x", partner_code="p", api_key="k", api_secret="s", total_budget=60,
-                              booking_read_timeout=30)
+    settings = ClientSettings(
+        base_url="x", partner_code="p", api_key="k", api_secret="s", total_budget=60, booking_read_timeout=30
+    )
     assert settings.total_budget < 20 and settings.booking_read_timeout == 10 and settings.connect_timeout <= 3
 
 
 # ---- in-process transport (no URL configured) ----------------------------------------------------------
+
 
 def test_in_process_sandbox_works_in_an_app_context(app: Any) -> None:
     client = get_client()
@@ -436,6 +499,7 @@ def test_a_failure_inside_the_in_process_sandbox_is_a_500_answer(app: Any, monke
     # Was a transport error (no status): a booking then read "outcome unknown" for a plain server failure.
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("sandbox bug")
+
     monkeypatch.setattr("xcover_sandbox.service.get_booking", broken)
     with pytest.raises(XCoverUnavailable) as caught:
         get_client().get_booking("AAAAA-BBBBB-INS")
@@ -447,10 +511,21 @@ def test_a_wsgi_app_that_raises_answers_500_like_a_server() -> None:
 
     def exploding(environ: Any, start_response: Any) -> Any:
         raise RuntimeError("boom")
-    config = {"XCOVER_BASE_URL": "", "XCOVER_PARTNER_CODE": "P", "XCOVER_API_KEY": "k", "XCOVER_API_SECRET": "s",
-              "XCOVER_AUTH_ALGORITHM": "hmac-sha512", "XCOVER_CONNECT_TIMEOUT": 1.0, "XCOVER_READ_TIMEOUT": 1.0,
-              "XCOVER_BOOKING_READ_TIMEOUT": 1.0, "XCOVER_TOTAL_BUDGET": 2.0, "XCOVER_RETRY_MAX_ATTEMPTS": 1,
-              "XCOVER_RETRY_BASE_DELAY": 0.01, "XCOVER_RETRY_MAX_DELAY": 0.01}
+
+    config = {
+        "XCOVER_BASE_URL": "",
+        "XCOVER_PARTNER_CODE": "P",
+        "XCOVER_API_KEY": "k",
+        "XCOVER_API_SECRET": "s",
+        "XCOVER_AUTH_ALGORITHM": "hmac-sha512",
+        "XCOVER_CONNECT_TIMEOUT": 1.0,
+        "XCOVER_READ_TIMEOUT": 1.0,
+        "XCOVER_BOOKING_READ_TIMEOUT": 1.0,
+        "XCOVER_TOTAL_BUDGET": 2.0,
+        "XCOVER_RETRY_MAX_ATTEMPTS": 1,
+        "XCOVER_RETRY_BASE_DELAY": 0.01,
+        "XCOVER_RETRY_MAX_DELAY": 0.01,
+    }
     client = build_client(config, InProcess(exploding, "/x"))
     with pytest.raises(XCoverOutcomeUnknown) as caught:
         client.create_booking("AAAAA-BBBBB-INS", {}, idempotency_key=key())
@@ -459,6 +534,7 @@ def test_a_wsgi_app_that_raises_answers_500_like_a_server() -> None:
 
 def test_without_a_base_url_or_a_handed_over_sandbox_the_client_says_why(database_url: str) -> None:
     from portal import create_app
+
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "x"})
     with app.app_context(), pytest.raises(RuntimeError, match="app.py"):
         get_client()
@@ -466,8 +542,15 @@ def test_without_a_base_url_or_a_handed_over_sandbox_the_client_says_why(databas
 
 def test_sandbox_is_not_mounted_when_xcover_is_configured(database_url: str) -> None:
     from stack import create_stack
-    app = create_stack({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "x",
-                        "XCOVER_BASE_URL": "https://api.xcover.com/x"})
+
+    app = create_stack(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SECRET_KEY": "x",
+            "XCOVER_BASE_URL": "https://api.xcover.com/x",
+        }
+    )
     assert app.config["XCOVER_SANDBOX_ENABLED"] is False
     assert "xcover_sandbox_app" not in app.extensions and "xcover_inprocess" not in app.extensions
     assert app.test_client().get("/sandbox/xcover/en/account").status_code == 404

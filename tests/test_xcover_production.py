@@ -1,4 +1,5 @@
 """Production never runs on the sandbox: a real XCover URL and credentials, the sandbox only when asked for."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,8 +12,12 @@ from xcover_sandbox.config import ConfigError
 
 from .conftest import dispose
 
-PRODUCTION_XCOVER = {"XCOVER_BASE_URL": "https://api.xcover.com/x", "XCOVER_PARTNER_CODE": "RETAIL1",
-                     "XCOVER_API_KEY": "live-key-123", "XCOVER_API_SECRET": "live-secret-456"}
+PRODUCTION_XCOVER = {
+    "XCOVER_BASE_URL": "https://api.xcover.com/x",
+    "XCOVER_PARTNER_CODE": "RETAIL1",
+    "XCOVER_API_KEY": "live-key-123",
+    "XCOVER_API_SECRET": "live-secret-456",
+}
 
 
 @pytest.fixture
@@ -23,8 +28,14 @@ def production(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> pytest.MonkeyP
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'portal.db'}")
     monkeypatch.setenv("PORTAL_TRUSTED_HOSTS", "portal.example")
     monkeypatch.setenv("XCOVER_SANDBOX_DATABASE_URL", f"sqlite:///{tmp_path / 'sandbox.sqlite'}")
-    for name in ("XCOVER_SANDBOX_ENABLED", "XCOVER_SANDBOX_ENV", "XCOVER_SANDBOX_FAULTS_ENABLED",
-                 "XCOVER_SANDBOX_PARTNER_CODE", "XCOVER_SANDBOX_API_KEY", "XCOVER_SANDBOX_API_SECRET"):
+    for name in (
+        "XCOVER_SANDBOX_ENABLED",
+        "XCOVER_SANDBOX_ENV",
+        "XCOVER_SANDBOX_FAULTS_ENABLED",
+        "XCOVER_SANDBOX_PARTNER_CODE",
+        "XCOVER_SANDBOX_API_KEY",
+        "XCOVER_SANDBOX_API_SECRET",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in PRODUCTION_XCOVER.items():
         monkeypatch.setenv(name, value)
@@ -46,11 +57,14 @@ def test_production_refuses_to_start_without_a_real_xcover_url(production: pytes
         create_app()
 
 
-@pytest.mark.parametrize("name,demo", [("XCOVER_PARTNER_CODE", "DEMO1"), ("XCOVER_API_KEY", "demo-api-key"),
-                                       ("XCOVER_API_SECRET", "demo-api-secret")])
+@pytest.mark.parametrize(
+    "name,demo",
+    [("XCOVER_PARTNER_CODE", "DEMO1"), ("XCOVER_API_KEY", "demo-api-key"), ("XCOVER_API_SECRET", "demo-api-secret")],
+)
 @pytest.mark.parametrize("how", ["unset", "demo value"])
-def test_production_refuses_the_demo_credentials(production: pytest.MonkeyPatch, name: str, demo: str,
-                                                 how: str) -> None:
+def test_production_refuses_the_demo_credentials(
+    production: pytest.MonkeyPatch, name: str, demo: str, how: str
+) -> None:
     if how == "unset":
         production.delenv(name)
     else:
@@ -68,8 +82,9 @@ def test_development_still_defaults_to_the_demo_and_the_sandbox(monkeypatch: pyt
     assert app.config["XCOVER_SANDBOX_ENABLED"] is True and app.config["XCOVER_API_KEY"] == "demo-api-key"
 
 
-def test_production_mounts_the_sandbox_only_when_asked_and_then_without_faults(production: pytest.MonkeyPatch,
-                                                                              request: pytest.FixtureRequest) -> None:
+def test_production_mounts_the_sandbox_only_when_asked_and_then_without_faults(
+    production: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
     production.setenv("XCOVER_SANDBOX_ENABLED", "1")
     # The sandbox follows PORTAL_ENV: its public demo credentials are refused too.
     with pytest.raises(ConfigError, match="XCOVER_SANDBOX_PARTNER_CODE"):

@@ -1,4 +1,5 @@
 """The portal with the sandbox mounted at /sandbox/xcover, as app.py builds it: routing, links, credentials, CLI."""
+
 from __future__ import annotations
 
 import threading
@@ -31,10 +32,14 @@ def test_sandbox_paths_go_to_the_sandbox_and_the_rest_to_the_portal(app: Flask) 
     assert not any(rule.rule.startswith("/sandbox") for rule in app.url_map.iter_rules())
 
 
-def test_the_portal_hands_its_credentials_to_the_in_process_sandbox(database_url: str,
-                                                                    sandbox_database_url: str) -> None:
-    app = build_stack(database_url, sandbox_database_url, {"XCOVER_PARTNER_CODE": "SHOP2", "XCOVER_API_KEY": "k2",
-                                                           "XCOVER_API_SECRET": "s2"})
+def test_the_portal_hands_its_credentials_to_the_in_process_sandbox(
+    database_url: str, sandbox_database_url: str
+) -> None:
+    app = build_stack(
+        database_url,
+        sandbox_database_url,
+        {"XCOVER_PARTNER_CODE": "SHOP2", "XCOVER_API_KEY": "k2", "XCOVER_API_SECRET": "s2"},
+    )
     try:
         sandbox = app.extensions["xcover_sandbox_app"]
         assert sandbox.config["XCOVER_SANDBOX_PARTNER_CODE"] == "SHOP2"
@@ -69,11 +74,18 @@ def served_stack(database_url: str, sandbox_database_url: str) -> Iterator[str]:
 
 
 def test_the_official_sdk_reaches_the_mounted_sandbox_over_http(served_stack: str) -> None:
-    sdk = XCover(XCoverConfig(base_url=f"{served_stack}/sandbox/xcover/", partner_code="DEMO1",
-                              auth_api_key="demo-api-key", auth_api_secret="demo-api-secret"))
+    sdk = XCover(
+        XCoverConfig(
+            base_url=f"{served_stack}/sandbox/xcover/",
+            partner_code="DEMO1",
+            auth_api_key="demo-api-key",
+            auth_api_secret="demo-api-secret",
+        )
+    )
     package: Any = sdk.create_quote(quote_request())
-    booking: Any = sdk.create_booking(package["id"], {"quotes": [{"id": package["quotes"]["0"]["id"]}],
-                                                      "policyholder": POLICYHOLDER})
+    booking: Any = sdk.create_booking(
+        package["id"], {"quotes": [{"id": package["quotes"]["0"]["id"]}], "policyholder": POLICYHOLDER}
+    )
     # Signed with "(request-target)", which names the mount path: the sandbox checks the path it was sent.
     assert booking["status"] == "CONFIRMED"
     assert booking["coi"]["url"].startswith(f"{served_stack}/sandbox/xcover/en/coi/{package['id']}?security_token=")
@@ -81,6 +93,7 @@ def test_the_official_sdk_reaches_the_mounted_sandbox_over_http(served_stack: st
 
 def test_a_portal_client_reaches_the_mounted_sandbox_by_its_url(served_stack: str) -> None:
     from portal import config
+
     client = build_client({**config.load(), "XCOVER_BASE_URL": f"{served_stack}/sandbox/xcover"})
     package = client.create_quote(quote_request())
     assert package.status == "RECEIVED" and package.pds_url
@@ -90,8 +103,11 @@ def test_a_portal_client_reaches_the_mounted_sandbox_by_its_url(served_stack: st
 def test_in_process_links_are_root_relative_under_the_mount(app: Flask) -> None:
     client = get_client()
     package = client.create_quote(quote_request())
-    booking = client.create_booking(package.id, booking_payload(package.quotes["0"].id),  # type: ignore[union-attr]
-                                    idempotency_key="stack-1")
+    booking = client.create_booking(
+        package.id,
+        booking_payload(package.quotes["0"].id),  # type: ignore[union-attr]
+        idempotency_key="stack-1",
+    )
     for link in (booking.coi_url, booking.coi_pdf_url, booking.pds_url, booking.quotes[0].pds_url):
         assert link and link.startswith("/sandbox/xcover/en/")
         assert app.test_client().get(link).status_code == 200

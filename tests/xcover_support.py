@@ -1,4 +1,5 @@
 """The XCover sandbox served alone over real HTTP on a free port, and helpers for XCover tests."""
+
 from __future__ import annotations
 
 import socket
@@ -18,11 +19,23 @@ from xcover_sandbox import control
 from xcover_sandbox.extensions import db
 
 FAST_RETRIES = {
-    "XCOVER_RETRY_BASE_DELAY": 0.01, "XCOVER_RETRY_MAX_DELAY": 0.02, "XCOVER_TOTAL_BUDGET": 8.0,
-    "XCOVER_READ_TIMEOUT": 2.0, "XCOVER_BOOKING_READ_TIMEOUT": 2.0, "XCOVER_AUTH_ALGORITHM": "hmac-sha256",
+    "XCOVER_RETRY_BASE_DELAY": 0.01,
+    "XCOVER_RETRY_MAX_DELAY": 0.02,
+    "XCOVER_TOTAL_BUDGET": 8.0,
+    "XCOVER_READ_TIMEOUT": 2.0,
+    "XCOVER_BOOKING_READ_TIMEOUT": 2.0,
+    "XCOVER_AUTH_ALGORITHM": "hmac-sha256",
 }
-CLIENT_KEYS = ("XCOVER_AUTH_ALGORITHM", "XCOVER_CONNECT_TIMEOUT", "XCOVER_READ_TIMEOUT", "XCOVER_BOOKING_READ_TIMEOUT",
-               "XCOVER_TOTAL_BUDGET", "XCOVER_RETRY_MAX_ATTEMPTS", "XCOVER_RETRY_BASE_DELAY", "XCOVER_RETRY_MAX_DELAY")
+CLIENT_KEYS = (
+    "XCOVER_AUTH_ALGORITHM",
+    "XCOVER_CONNECT_TIMEOUT",
+    "XCOVER_READ_TIMEOUT",
+    "XCOVER_BOOKING_READ_TIMEOUT",
+    "XCOVER_TOTAL_BUDGET",
+    "XCOVER_RETRY_MAX_ATTEMPTS",
+    "XCOVER_RETRY_BASE_DELAY",
+    "XCOVER_RETRY_MAX_DELAY",
+)
 
 
 def free_port() -> int:
@@ -39,8 +52,9 @@ class LiveSandbox:
     """
 
     def __init__(self, database_url: str, overrides: dict[str, Any] | None = None) -> None:
-        self.app: Flask = xcover_sandbox.create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url,
-                                                     **(overrides or {})})
+        self.app: Flask = xcover_sandbox.create_app(
+            {"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, **(overrides or {})}
+        )
         self.partner = self.app.config["XCOVER_SANDBOX_PARTNER_CODE"]
         self.key = self.app.config["XCOVER_SANDBOX_API_KEY"]
         self.secret = self.app.config["XCOVER_SANDBOX_API_SECRET"]
@@ -48,9 +62,14 @@ class LiveSandbox:
         self.server.daemon_threads = False  # so stop() waits for requests still running (e.g. a slow fault)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         defaults = portal_config.load()
-        self.client_config = {**{k: defaults[k] for k in CLIENT_KEYS}, **FAST_RETRIES, "XCOVER_BASE_URL": self.url,
-                              "XCOVER_PARTNER_CODE": self.partner, "XCOVER_API_KEY": self.key,
-                              "XCOVER_API_SECRET": self.secret}
+        self.client_config = {
+            **{k: defaults[k] for k in CLIENT_KEYS},
+            **FAST_RETRIES,
+            "XCOVER_BASE_URL": self.url,
+            "XCOVER_PARTNER_CODE": self.partner,
+            "XCOVER_API_KEY": self.key,
+            "XCOVER_API_SECRET": self.secret,
+        }
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
         self.sleeps: list[float] = []
@@ -63,6 +82,7 @@ class LiveSandbox:
         def sleep(seconds: float) -> None:
             self.sleeps.append(seconds)
             real_sleep(seconds)
+
         client.sleep = sleep
         return client
 
@@ -101,17 +121,39 @@ def live_sandbox(sandbox_database_url: str) -> Iterator[LiveSandbox]:
 
 def quote_request(*items: dict[str, Any], currency: str = "GBP", country: str = "GB") -> dict[str, Any]:
     """A quote request; each item defaults to a 24-month warranty on an £899.99 TV bought today."""
-    base = {"policy_type": "product_warranty", "policy_type_version": 1, "product_name": "OLED TV 55",
-            "product_category": "electronics", "product_price": 899.99, "product_brand": "Sony",
-            "product_model": "XR-55A80L", "product_sku": "SKU-55", "quantity": 1, "cover_term_months": 24,
-            "purchase_date": date.today().isoformat()}
-    return {"currency": currency, "customer_country": country, "customer_language": "en",
-            "request": [{**base, **item} for item in (items or ({},))]}
+    base = {
+        "policy_type": "product_warranty",
+        "policy_type_version": 1,
+        "product_name": "OLED TV 55",
+        "product_category": "electronics",
+        "product_price": 899.99,
+        "product_brand": "Sony",
+        "product_model": "XR-55A80L",
+        "product_sku": "SKU-55",
+        "quantity": 1,
+        "cover_term_months": 24,
+        "purchase_date": date.today().isoformat(),
+    }
+    return {
+        "currency": currency,
+        "customer_country": country,
+        "customer_language": "en",
+        "request": [{**base, **item} for item in (items or ({},))],
+    }
 
 
-POLICYHOLDER = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "phone": "+447700900123",
-                "address1": "1 High Street", "city": "London", "region": "London", "postcode": "SW1A 1AA",
-                "country": "GB", "language": "en"}
+POLICYHOLDER = {
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "email": "ada@example.com",
+    "phone": "+447700900123",
+    "address1": "1 High Street",
+    "city": "London",
+    "region": "London",
+    "postcode": "SW1A 1AA",
+    "country": "GB",
+    "language": "en",
+}
 
 
 def booking_payload(*quote_ids: str, **holder: Any) -> dict[str, Any]:

@@ -1,4 +1,5 @@
 """A faithful local XCover: its own app, database, CLI and pages. It knows nothing of the portal."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -34,6 +35,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from .cli import commands
     from .errors import register_error_handlers
     from .views import bp, faults_bp
+
     app.register_blueprint(bp)
     if app.config["XCOVER_SANDBOX_FAULTS_ENABLED"]:
         app.register_blueprint(faults_bp)
@@ -60,6 +62,7 @@ def create_tables(attempts: int = 3) -> None:
     Worker processes starting together may race to create them; the loser sees them on its next look.
     """
     from . import models  # noqa: F401  (the tables, on the sandbox's own metadata)
+
     for attempt in range(1, attempts + 1):
         try:
             db.create_all()

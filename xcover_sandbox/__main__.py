@@ -1,4 +1,5 @@
 """`python -m xcover_sandbox fault|clear-faults|purge ...` against the configured sandbox database."""
+
 from . import create_app
 from .cli import commands
 

@@ -3,6 +3,7 @@
 The same group serves `flask --app xcover_sandbox.wsgi ...`, `python -m xcover_sandbox ...` and, in the
 portal stack, `flask xcover-sandbox ...`; each command runs in the sandbox's own app context.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -29,8 +30,12 @@ def commands(app: Flask) -> click.Group:
     @click.argument("operation")
     @click.argument("mode", type=click.Choice(control.MODES))
     @click.option("--count", default=1, show_default=True, help="How many calls misbehave.")
-    @click.option("--seconds", default=0.0, show_default=True,
-                  help="Latency, Retry-After, or the delay after applying (timeout_after_apply).")
+    @click.option(
+        "--seconds",
+        default=0.0,
+        show_default=True,
+        help="Latency, Retry-After, or the delay after applying (timeout_after_apply).",
+    )
     def fault(operation: str, mode: str, count: int, seconds: float) -> None:
         """Make the next COUNT calls of OPERATION (or *) misbehave."""
         faults_allowed()

@@ -1,4 +1,5 @@
 """The sandbox's settings, read from the environment (every key starts with XCOVER_SANDBOX_)."""
+
 from __future__ import annotations
 
 import math
@@ -14,8 +15,11 @@ INSTANCE = ROOT / "instance"
 DEMO_PARTNER_CODE = "DEMO1"
 DEMO_API_KEY = "demo-api-key"
 DEMO_API_SECRET = "demo-api-secret"
-DEMO_CREDENTIALS = {"XCOVER_SANDBOX_PARTNER_CODE": DEMO_PARTNER_CODE, "XCOVER_SANDBOX_API_KEY": DEMO_API_KEY,
-                    "XCOVER_SANDBOX_API_SECRET": DEMO_API_SECRET}
+DEMO_CREDENTIALS = {
+    "XCOVER_SANDBOX_PARTNER_CODE": DEMO_PARTNER_CODE,
+    "XCOVER_SANDBOX_API_KEY": DEMO_API_KEY,
+    "XCOVER_SANDBOX_API_SECRET": DEMO_API_SECRET,
+}
 # A WSGI environ key a host application sets on requests it hands over in-process (no socket): the
 # links in those answers are then root-relative, so a browser on the host's pages can follow them.
 INPROCESS_ENVIRON_KEY = "xcover.inprocess"
@@ -56,7 +60,7 @@ def database_url() -> str:
         return f"sqlite:///{INSTANCE / 'xcover-sandbox.sqlite'}"
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -101,7 +105,8 @@ def check(config: Mapping[str, Any]) -> None:
         return
     demo = [name for name, value in DEMO_CREDENTIALS.items() if config[name] == value]
     if demo:
-        raise ConfigError(f"XCOVER_SANDBOX_ENV is production: set your own {', '.join(demo)} "
-                          "(the demo credentials are public)")
+        raise ConfigError(
+            f"XCOVER_SANDBOX_ENV is production: set your own {', '.join(demo)} (the demo credentials are public)"
+        )
     if config["XCOVER_SANDBOX_FAULTS_ENABLED"]:
         raise ConfigError("XCOVER_SANDBOX_FAULTS_ENABLED is never allowed in production")

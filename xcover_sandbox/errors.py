@@ -1,4 +1,5 @@
 """Errors the sandbox answers itself, in XCover's JSON shape: unknown paths, wrong methods, its own failures."""
+
 from __future__ import annotations
 
 from flask import Flask, Response

@@ -1,4 +1,5 @@
 """The sandbox's own database handle and metadata, apart from any application that mounts it."""
+
 from __future__ import annotations
 
 from flask_sqlalchemy import SQLAlchemy

@@ -1,4 +1,5 @@
 """The sandbox's tables, on its own metadata: state lives in its database so every worker sees the same XCover."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime

@@ -1,4 +1,5 @@
 """A one-page certificate of insurance as a real (minimal, hand-built) PDF, so the link works offline."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -14,17 +15,25 @@ def certificate_lines(doc: dict[str, Any]) -> list[str]:
     """The certificate's text, one line each."""
     holder = doc.get("policyholder") or {}
     chosen = set(doc.get("_booked") or [])
-    lines = ["Certificate of insurance (XCover sandbox - not a real policy)", "",
-             f"Booking reference: {doc['id']}", f"Status: {doc['status']}",
-             f"Policyholder: {holder.get('first_name', '')} {holder.get('last_name', '')}", ""]
+    lines = [
+        "Certificate of insurance (XCover sandbox - not a real policy)",
+        "",
+        f"Booking reference: {doc['id']}",
+        f"Status: {doc['status']}",
+        f"Policyholder: {holder.get('first_name', '')} {holder.get('last_name', '')}",
+        "",
+    ]
     for quote in doc["quotes"].values():
         if not quote or quote["id"] not in chosen:
             continue
         item = quote.get("extra_fields") or {}
-        lines += [f"{quote['policy']['policy_name']} - {item.get('product_name', '')}",
-                  f"  Policy {quote['id']}  status {quote['status']}",
-                  f"  From {quote['policy_start_date'][:10]} to {quote['policy_end_date'][:10]}  "
-                  f"price {quote['price']} {doc['currency']}", ""]
+        lines += [
+            f"{quote['policy']['policy_name']} - {item.get('product_name', '')}",
+            f"  Policy {quote['id']}  status {quote['status']}",
+            f"  From {quote['policy_start_date'][:10]} to {quote['policy_end_date'][:10]}  "
+            f"price {quote['price']} {doc['currency']}",
+            "",
+        ]
     return lines
 
 

@@ -3,6 +3,7 @@
 Each operation takes the partner and the parsed body and returns (status, body) or raises ApiError,
 mirroring the shapes and quirks in reference/xcover-api.md. Nothing here reads `request`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,17 +23,62 @@ from .models import SandboxPackage, SandboxPending
 
 REQUIRED = "This field is required."
 UNEXPECTED = "Unexpected field"
-TOP_FIELDS = {"request", "currency", "customer_country", "customer_region", "customer_language", "customer_postcode",
-              "partner_customer_id", "partner_subsidiary", "partner_metadata", "partner_transaction_id"}
-ITEM_FIELDS = {"policy_type", "policy_type_version", "policy_start_date", "product_name", "product_category",
-               "product_price", "product_brand", "product_model", "product_sku", "serial_number", "purchase_date",
-               "quantity", "cover_term_months"}
+TOP_FIELDS = {
+    "request",
+    "currency",
+    "customer_country",
+    "customer_region",
+    "customer_language",
+    "customer_postcode",
+    "partner_customer_id",
+    "partner_subsidiary",
+    "partner_metadata",
+    "partner_transaction_id",
+}
+ITEM_FIELDS = {
+    "policy_type",
+    "policy_type_version",
+    "policy_start_date",
+    "product_name",
+    "product_category",
+    "product_price",
+    "product_brand",
+    "product_model",
+    "product_sku",
+    "serial_number",
+    "purchase_date",
+    "quantity",
+    "cover_term_months",
+}
 ITEM_REQUIRED = ("policy_type", "product_name", "product_category", "product_price", "cover_term_months")
-UPDATABLE_ITEM_FIELDS = {"product_name", "product_price", "product_brand", "product_model", "product_sku",
-                         "serial_number", "purchase_date", "quantity"}
-POLICYHOLDER_FIELDS = {"first_name", "middle_name", "last_name", "email", "secondary_email", "phone", "country",
-                       "region", "city", "postcode", "address1", "address2", "age", "birth_date", "company",
-                       "language"}
+UPDATABLE_ITEM_FIELDS = {
+    "product_name",
+    "product_price",
+    "product_brand",
+    "product_model",
+    "product_sku",
+    "serial_number",
+    "purchase_date",
+    "quantity",
+}
+POLICYHOLDER_FIELDS = {
+    "first_name",
+    "middle_name",
+    "last_name",
+    "email",
+    "secondary_email",
+    "phone",
+    "country",
+    "region",
+    "city",
+    "postcode",
+    "address1",
+    "address2",
+    "age",
+    "birth_date",
+    "company",
+    "language",
+}
 POLICYHOLDER_REQUIRED = ("first_name", "last_name", "email", "country")
 BOOKED = ("CONFIRMED", "PENDING_PAYMENT", "CANCELLED")
 DECLINE_LAST_NAME = "declineson"
@@ -64,9 +110,13 @@ def not_found() -> ApiError:
 
 # ---- small helpers --------------------------------------------------------------------------------
 
+
 def new_ref(suffix: str) -> str:
     """An XCover reference such as 7QK2M-PL9XD-INS."""
-    part = lambda: "".join(secrets.choice(_ALNUM) for _ in range(5))  # noqa: E731
+
+    def part() -> str:
+        return "".join(secrets.choice(_ALNUM) for _ in range(5))
+
     return f"{part()}-{part()}-{suffix}"
 
 
@@ -139,6 +189,7 @@ def public(doc: Any) -> Any:
 
 
 # ---- validation ---------------------------------------------------------------------------------
+
 
 def _unexpected(body: dict[str, Any], allowed: set[str], errors: dict[str, Any]) -> None:
     """Mark every key XCover would not know."""
@@ -289,6 +340,7 @@ def _only(body: Any, allowed: set[str]) -> dict[str, Any]:
 
 # ---- storage ------------------------------------------------------------------------------------
 
+
 def load(partner: str, package_id: str) -> SandboxPackage:
     """Read a package of this partner, or 404."""
     row = db.session.get(SandboxPackage, package_id)
@@ -300,8 +352,11 @@ def load(partner: str, package_id: str) -> SandboxPackage:
 def lock(partner: str, package_id: str) -> SandboxPackage:
     """Take the package's row lock first (a write), then read it: concurrent writers queue, even on SQLite."""
     bumped = db.session.execute(
-        sa.update(SandboxPackage).where(SandboxPackage.id == package_id, SandboxPackage.partner == partner)
-        .values(version=SandboxPackage.version + 1).execution_options(synchronize_session=False))
+        sa.update(SandboxPackage)
+        .where(SandboxPackage.id == package_id, SandboxPackage.partner == partner)
+        .values(version=SandboxPackage.version + 1)
+        .execution_options(synchronize_session=False)
+    )
     if bumped.rowcount == 0:
         raise not_found()
     row = db.session.get(SandboxPackage, package_id, populate_existing=True)
@@ -318,8 +373,10 @@ def save(row: SandboxPackage, doc: dict[str, Any], now: datetime) -> None:
 
 # ---- pricing and rendering ----------------------------------------------------------------------
 
-def build_quote(item: dict[str, Any], top: dict[str, Any], now: datetime, quote_id: str | None = None,
-                created_at: str | None = None) -> tuple[dict[str, Any] | None, str | None]:
+
+def build_quote(
+    item: dict[str, Any], top: dict[str, Any], now: datetime, quote_id: str | None = None, created_at: str | None = None
+) -> tuple[dict[str, Any] | None, str | None]:
     """Price one clean item; return (quote, None) or (None, the eligibility reason)."""
     policy = cat.POLICY_TYPES[item["policy_type"]]
     price = Decimal(str(item["product_price"]))
@@ -339,25 +396,40 @@ def build_quote(item: dict[str, Any], top: dict[str, Any], now: datetime, quote_
     total = priced["price"]
     commission = cat.cents(priced["commission"])
     return {
-        "id": quote_id or str(uuid.uuid4()), "status": "RECEIVED",
-        "policy_start_date": policy_time(start), "policy_end_date": policy_time(end),
-        "price": cat.num(total), "price_formatted": cat.fmt(total, currency),
-        "created_at": created_at or stamp(now), "confirmed_at": None, "updated_at": stamp(now), "cancelled_at": None,
+        "id": quote_id or str(uuid.uuid4()),
+        "status": "RECEIVED",
+        "policy_start_date": policy_time(start),
+        "policy_end_date": policy_time(end),
+        "price": cat.num(total),
+        "price_formatted": cat.fmt(total, currency),
+        "created_at": created_at or stamp(now),
+        "confirmed_at": None,
+        "updated_at": stamp(now),
+        "cancelled_at": None,
         "policy": cat.policy_block(policy, currency, cover),
-        "insured": None, "tax": priced["tax"],
+        "insured": None,
+        "tax": priced["tax"],
         "duration": f"{(end - start).days} 00:00:00",
         "benefits": cat.benefits(policy, currency, cover),
-        "commission": {"partner_commission": cat.num(commission),
-                       "partner_commission_formatted": cat.fmt(commission, currency),
-                       "surcharge_commission": 0.0, "surcharge_commission_formatted": cat.fmt(0, currency),
-                       "total_commission": cat.num(commission),
-                       "total_commission_formatted": cat.fmt(commission, currency)},
-        "is_renewable": False, "is_pricebeat_enabled": False,
-        "cover_amount": cat.num(cover), "cover_amount_formatted": cat.fmt(cover, currency),
-        "attachments": [], "files": [],
+        "commission": {
+            "partner_commission": cat.num(commission),
+            "partner_commission_formatted": cat.fmt(commission, currency),
+            "surcharge_commission": 0.0,
+            "surcharge_commission_formatted": cat.fmt(0, currency),
+            "total_commission": cat.num(commission),
+            "total_commission_formatted": cat.fmt(commission, currency),
+        },
+        "is_renewable": False,
+        "is_pricebeat_enabled": False,
+        "cover_amount": cat.num(cover),
+        "cover_amount_formatted": cat.fmt(cover, currency),
+        "attachments": [],
+        "files": [],
         "extra_fields": dict(item),
         "surcharge": {"total_amount": 0.0, "total_amount_formatted": cat.fmt(0, currency), "surcharges": []},
-        "discount_price": None, "discount_amount": 0.0, "discount_amount_formatted": cat.fmt(0, currency),
+        "discount_price": None,
+        "discount_amount": 0.0,
+        "discount_amount_formatted": cat.fmt(0, currency),
         "partner_transaction_id": None,
         "_premium": str(priced["premium"]),
     }, None
@@ -373,10 +445,14 @@ def _links(doc: dict[str, Any], pages: str, quote: dict[str, Any] | None = None)
     token = doc["security_token"]
     if quote is not None:
         return {"pds_url": f"{pages}/pds/{ins}?policy_type={quote['policy']['policy_type']}_v1&security_token={token}"}
-    return {"pds_url": f"{pages}/pds/{ins}?security_token={token}",
-            "coi": {"url": f"{pages}/coi/{ins}?security_token={token}",
-                    "pdf": f"{pages}/coi/{ins}.pdf?security_token={token}"},
-            "account_url": f"{pages}/account?id={doc['_account_id']}&signup_token={token}"}
+    return {
+        "pds_url": f"{pages}/pds/{ins}?security_token={token}",
+        "coi": {
+            "url": f"{pages}/coi/{ins}?security_token={token}",
+            "pdf": f"{pages}/coi/{ins}.pdf?security_token={token}",
+        },
+        "account_url": f"{pages}/account?id={doc['_account_id']}&signup_token={token}",
+    }
 
 
 def _money_total(quotes: list[dict[str, Any]], key: str = "price") -> Decimal:
@@ -391,14 +467,23 @@ def package_view(doc: dict[str, Any], pages: str) -> dict[str, Any]:
     total = _money_total(priced)
     quotes = {k: (public({**q, **_links(doc, pages, q)}) if q else None) for k, q in doc["quotes"].items()}
     return {
-        "id": doc["id"], "status": doc["status"], "currency": currency,
-        "total_price": cat.num(total), "total_price_formatted": cat.fmt(total, currency),
+        "id": doc["id"],
+        "status": doc["status"],
+        "currency": currency,
+        "total_price": cat.num(total),
+        "total_price_formatted": cat.fmt(total, currency),
         "partner_transaction_id": doc.get("partner_transaction_id"),
-        "created_at": doc["created_at"], "updated_at": doc["updated_at"],
-        "pds_url": _links(doc, pages)["pds_url"], "security_token": doc["security_token"],
+        "created_at": doc["created_at"],
+        "updated_at": doc["updated_at"],
+        "pds_url": _links(doc, pages)["pds_url"],
+        "security_token": doc["security_token"],
         "quotes": quotes,
-        "bundle_code": None, "bundle_price": cat.num(total), "bundle_price_formatted": cat.fmt(total, currency),
-        "bundle_content": {}, "bundle_discount_percent": 0.0, "bundle_discount_amount": 0.0,
+        "bundle_code": None,
+        "bundle_price": cat.num(total),
+        "bundle_price_formatted": cat.fmt(total, currency),
+        "bundle_content": {},
+        "bundle_discount_percent": 0.0,
+        "bundle_discount_amount": 0.0,
         "bundle_discount_amount_formatted": cat.fmt(0, currency),
         "errors": doc.get("errors") or {},
     }
@@ -429,24 +514,41 @@ def booking_view(doc: dict[str, Any], pages: str) -> dict[str, Any]:
         item.setdefault("price_diff_formatted", cat.fmt(item["price_diff"], currency))
         rendered.append(item)
     return {
-        "id": doc["id"], "status": doc["status"], "currency": currency,
-        "total_price": cat.num(total), "total_price_formatted": cat.fmt(total, currency),
-        "total_premium": cat.num(premium), "total_premium_formatted": cat.fmt(premium, currency),
-        "total_tax": cat.num(tax), "total_tax_formatted": cat.fmt(tax, currency),
+        "id": doc["id"],
+        "status": doc["status"],
+        "currency": currency,
+        "total_price": cat.num(total),
+        "total_price_formatted": cat.fmt(total, currency),
+        "total_premium": cat.num(premium),
+        "total_premium_formatted": cat.fmt(premium, currency),
+        "total_tax": cat.num(tax),
+        "total_tax_formatted": cat.fmt(tax, currency),
         "partner_transaction_id": doc.get("partner_transaction_id"),
-        "created_at": doc["created_at"], "updated_at": doc["updated_at"],
-        "pds_url": links["pds_url"], "security_token": doc["security_token"],
-        "coi": links["coi"], "account_url": links["account_url"],
-        "quotes": rendered, "policyholder": doc.get("policyholder") or {},
+        "created_at": doc["created_at"],
+        "updated_at": doc["updated_at"],
+        "pds_url": links["pds_url"],
+        "security_token": doc["security_token"],
+        "coi": links["coi"],
+        "account_url": links["account_url"],
+        "quotes": rendered,
+        "policyholder": doc.get("policyholder") or {},
         "customer_language": doc.get("customer_language") or "en",
-        "partner": {"id": doc["_partner"], "slug": doc["_partner"].lower(), "name": doc["_partner"],
-                    "title": "Sandbox partner", "logo": None, "contact_url": None, "partner_url": None,
-                    "help_center_url": None},
+        "partner": {
+            "id": doc["_partner"],
+            "slug": doc["_partner"].lower(),
+            "name": doc["_partner"],
+            "title": "Sandbox partner",
+            "logo": None,
+            "contact_url": None,
+            "partner_url": None,
+            "help_center_url": None,
+        },
         "errors": {},
     }
 
 
 # ---- quotes -------------------------------------------------------------------------------------
+
 
 def create_quote(partner: str, body: Any, now: datetime) -> tuple[dict[str, Any], SandboxPackage]:
     """POST quotes/: validate, price each item, store the package (status RECEIVED)."""
@@ -459,13 +561,22 @@ def create_quote(partner: str, body: Any, now: datetime) -> tuple[dict[str, Any]
     if any(item_errors):
         raise validation_error({"request": item_errors})
     doc: dict[str, Any] = {
-        "id": new_ref("INS"), "status": "RECEIVED", "currency": top["currency"],
-        "customer_country": top["customer_country"], "customer_region": top.get("customer_region"),
+        "id": new_ref("INS"),
+        "status": "RECEIVED",
+        "currency": top["currency"],
+        "customer_country": top["customer_country"],
+        "customer_region": top.get("customer_region"),
         "customer_language": top.get("customer_language") or "en",
         "partner_transaction_id": top.get("partner_transaction_id"),
-        "created_at": stamp(now), "updated_at": stamp(now), "security_token": new_token(),
-        "quotes": {}, "errors": {}, "_items": clean_items, "_partner": partner,
-        "_account_id": str(uuid.uuid4()), "_emails": [],
+        "created_at": stamp(now),
+        "updated_at": stamp(now),
+        "security_token": new_token(),
+        "quotes": {},
+        "errors": {},
+        "_items": clean_items,
+        "_partner": partner,
+        "_account_id": str(uuid.uuid4()),
+        "_emails": [],
     }
     for index, item in enumerate(clean_items):
         quote, reason = build_quote(item, doc, now)
@@ -506,8 +617,13 @@ def update_quote(partner: str, package_id: str, body: Any, now: datetime) -> dic
         raise validation_error({"request": errors})
     doc["_items"], doc["errors"] = items, {}
     for key, old in list(doc["quotes"].items()):
-        quote, reason = build_quote(items[int(key)], doc, now, quote_id=old["id"] if old else None,
-                                    created_at=old["created_at"] if old else None)
+        quote, reason = build_quote(
+            items[int(key)],
+            doc,
+            now,
+            quote_id=old["id"] if old else None,
+            created_at=old["created_at"] if old else None,
+        )
         doc["quotes"][key] = quote
         if reason:
             doc["errors"][key] = [reason]
@@ -531,10 +647,20 @@ def opt_out(partner: str, package_id: str, body: Any, now: datetime) -> None:
 
 # ---- bookings -----------------------------------------------------------------------------------
 
+
 def create_booking(partner: str, package_id: str, body: Any, now: datetime) -> dict[str, Any]:
     """POST bookings/{id}/: book chosen quotes for a policyholder; CONFIRMED, or PENDING_PAYMENT if asked."""
-    body = _only(body, {"quotes", "policyholder", "require_payment_confirmation", "partner_transaction_id",
-                        "customer_token_id", "customer_language"})
+    body = _only(
+        body,
+        {
+            "quotes",
+            "policyholder",
+            "require_payment_confirmation",
+            "partner_transaction_id",
+            "customer_token_id",
+            "customer_language",
+        },
+    )
     errors: dict[str, Any] = {}
     if not body.get("quotes"):
         errors["quotes"] = [REQUIRED]
@@ -620,8 +746,13 @@ def list_bookings(partner: str, limit: int, offset: int) -> tuple[int, list[dict
     """GET bookings/: the partner's bookings, newest first."""
     where = (SandboxPackage.partner == partner, SandboxPackage.status.in_(BOOKED))
     count = db.session.scalar(sa.select(sa.func.count()).select_from(SandboxPackage).where(*where)) or 0
-    rows = db.session.scalars(sa.select(SandboxPackage).where(*where)
-                              .order_by(SandboxPackage.booked_at.desc(), SandboxPackage.id).limit(limit).offset(offset))
+    rows = db.session.scalars(
+        sa.select(SandboxPackage)
+        .where(*where)
+        .order_by(SandboxPackage.booked_at.desc(), SandboxPackage.id)
+        .limit(limit)
+        .offset(offset)
+    )
     return count, [r.doc for r in rows]
 
 
@@ -658,8 +789,9 @@ def _modification(doc: dict[str, Any], body: Any, now: datetime) -> tuple[dict[s
         quote_errors.append(bad)
         if bad:
             continue
-        repriced, _ = build_quote({**merged, "purchase_date": None}, doc, now, quote_id=quote["id"],
-                                  created_at=quote["created_at"])
+        repriced, _ = build_quote(
+            {**merged, "purchase_date": None}, doc, now, quote_id=quote["id"], created_at=quote["created_at"]
+        )
         if repriced is None:
             quote_errors[-1] = {"update_fields": ["The changed product can no longer be covered."]}
             continue
@@ -692,8 +824,16 @@ def quote_for_update(partner: str, package_id: str, body: Any, now: datetime) ->
     row = lock(partner, package_id)
     doc, diff = _modification(row.doc, body, now)
     update_id = new_ref("UPD")
-    db.session.add(SandboxPending(id=update_id, package_id=row.id, kind="update", doc={"body": body},
-                                  expires_at=now + timedelta(hours=PREVIEW_HOURS), used=False))
+    db.session.add(
+        SandboxPending(
+            id=update_id,
+            package_id=row.id,
+            kind="update",
+            doc={"body": body},
+            expires_at=now + timedelta(hours=PREVIEW_HOURS),
+            used=False,
+        )
+    )
     return doc, update_id, diff
 
 
@@ -757,8 +897,9 @@ def _cancel_targets(doc: dict[str, Any], body: dict[str, Any]) -> dict[str, str 
     return targets
 
 
-def _apply_cancel(doc: dict[str, Any], targets: dict[str, str | None], now: datetime, *,
-                  preview: bool) -> tuple[dict[str, Any], Decimal]:
+def _apply_cancel(
+    doc: dict[str, Any], targets: dict[str, str | None], now: datetime, *, preview: bool
+) -> tuple[dict[str, Any], Decimal]:
     """Mark the target quotes cancelled in a copy of doc (a preview leaves cancelled_at null)."""
     doc = copy.deepcopy(doc)
     total_refund = Decimal("0")
@@ -767,29 +908,40 @@ def _apply_cancel(doc: dict[str, Any], targets: dict[str, str | None], now: date
             continue
         refund = _refund(quote, now)
         total_refund += refund["refund"]
-        quote.update(status="CANCELLED", cancelled_at=None if preview else stamp(now), updated_at=stamp(now),
-                     policy_cancellation_date=policy_time(now), policy_coolingoff_date=refund["policy_coolingoff_date"],
-                     refund_value=cat.num(refund["refund"]),
-                     refund_value_formatted=cat.fmt(refund["refund"], doc["currency"]),
-                     adjustment_fee=0.0, refund_type=refund["refund_type"],
-                     reason_for_cancellation=targets[quote["id"]])
+        quote.update(
+            status="CANCELLED",
+            cancelled_at=None if preview else stamp(now),
+            updated_at=stamp(now),
+            policy_cancellation_date=policy_time(now),
+            policy_coolingoff_date=refund["policy_coolingoff_date"],
+            refund_value=cat.num(refund["refund"]),
+            refund_value_formatted=cat.fmt(refund["refund"], doc["currency"]),
+            adjustment_fee=0.0,
+            refund_type=refund["refund_type"],
+            reason_for_cancellation=targets[quote["id"]],
+        )
     if all(q["status"] == "CANCELLED" for q in booked_quotes(doc)):
         doc["status"] = "CANCELLED"
     return doc, total_refund
 
 
-def cancellation_view(doc: dict[str, Any], pages: str, total_refund: Decimal, cancellation_id: str | None,
-                      confirm_before: datetime | None) -> dict[str, Any]:
+def cancellation_view(
+    doc: dict[str, Any], pages: str, total_refund: Decimal, cancellation_id: str | None, confirm_before: datetime | None
+) -> dict[str, Any]:
     """The booking in cancellation form: refund totals, cancellation_id and confirm_before."""
     view = booking_view(doc, pages)
-    view.update(total_refund=cat.num(total_refund), total_refund_formatted=cat.fmt(total_refund, doc["currency"]),
-                cancellation_id=cancellation_id,
-                confirm_before=policy_time(confirm_before) if confirm_before else None)
+    view.update(
+        total_refund=cat.num(total_refund),
+        total_refund_formatted=cat.fmt(total_refund, doc["currency"]),
+        cancellation_id=cancellation_id,
+        confirm_before=policy_time(confirm_before) if confirm_before else None,
+    )
     return view
 
 
-def cancel(partner: str, package_id: str, body: Any,
-           now: datetime) -> tuple[dict[str, Any], Decimal, SandboxPending | None]:
+def cancel(
+    partner: str, package_id: str, body: Any, now: datetime
+) -> tuple[dict[str, Any], Decimal, SandboxPending | None]:
     """POST bookings/{id}/cancel: all, listed quotes (partial) or a preview that changes nothing."""
     body = _only(body, {"quotes", "preview", "reason_for_cancellation"})
     if not isinstance(body.get("preview", False), bool):
@@ -798,16 +950,23 @@ def cancel(partner: str, package_id: str, body: Any,
     targets = _cancel_targets(row.doc, body)
     doc, refund = _apply_cancel(row.doc, targets, now, preview=bool(body.get("preview")))
     if body.get("preview"):
-        pending = SandboxPending(id=new_ref("CCL"), package_id=row.id, kind="cancellation", doc={"targets": targets},
-                                 expires_at=now + timedelta(hours=PREVIEW_HOURS), used=False)
+        pending = SandboxPending(
+            id=new_ref("CCL"),
+            package_id=row.id,
+            kind="cancellation",
+            doc={"targets": targets},
+            expires_at=now + timedelta(hours=PREVIEW_HOURS),
+            used=False,
+        )
         db.session.add(pending)
         return doc, refund, pending
     save(row, doc, now)
     return doc, refund, None
 
 
-def confirm_cancellation(partner: str, package_id: str, cancellation_id: str, body: Any,
-                         now: datetime) -> tuple[dict[str, Any], Decimal]:
+def confirm_cancellation(
+    partner: str, package_id: str, cancellation_id: str, body: Any, now: datetime
+) -> tuple[dict[str, Any], Decimal]:
     """POST bookings/{id}/confirm_cancellation/{cid}/: carry out the previewed cancellation."""
     _only(body, set())
     row = lock(partner, package_id)
@@ -834,7 +993,8 @@ def send_email(partner: str, package_id: str, body: Any, now: datetime) -> None:
         raise not_found()
     if event == "BOOKING_CANCELLED" and doc["status"] != "CANCELLED":
         raise validation_error(["BOOKING_CANCELLED email can be only triggered for CANCELLED bookings."])
-    doc["_emails"] = [*doc.get("_emails", []), {"event": event or "BOOKING_CREATED", "at": stamp(now),
-                                                 "to": (doc.get("policyholder") or {}).get("email")}]
+    doc["_emails"] = [
+        *doc.get("_emails", []),
+        {"event": event or "BOOKING_CREATED", "at": stamp(now), "to": (doc.get("policyholder") or {}).get("email")},
+    ]
     save(row, doc, now)
-

@@ -1,4 +1,5 @@
 """Checking a partner's HMAC signature as XCover documents it, on top of the official xcover-python signer's rules."""
+
 from __future__ import annotations
 
 import base64
@@ -17,8 +18,10 @@ from xcover.config import AuthConfig
 MISMATCH = "Signature string does not match!"
 MALFORMED = "Authorization field missing, malformed or invalid"
 # hmac-sha1 is deprecated by XCover but still accepted; the SDK knows only the SHA-2 family.
-HASHES: dict[str, Any] = {"hmac-sha1": hashlib.sha1, **{
-    algorithm.value: function for algorithm, function in AuthConfig.SUPPORTED_ALGORITHMS.items()}}
+HASHES: dict[str, Any] = {
+    "hmac-sha1": hashlib.sha1,
+    **{algorithm.value: function for algorithm, function in AuthConfig.SUPPORTED_ALGORITHMS.items()},
+}
 _PARAM = re.compile(r'\s*([A-Za-z]+)="([^"]*)"\s*(?:,|$)')
 
 
@@ -44,7 +47,7 @@ def parse_authorization(value: str) -> dict[str, str]:
     """Split `Signature keyId="..",algorithm="..",signature=".."` into its parameters."""
     if not value.startswith("Signature "):
         raise AuthFailure(MALFORMED)
-    rest = value[len("Signature "):].strip()
+    rest = value[len("Signature ") :].strip()
     params: dict[str, str] = {}
     pos = 0
     while pos < len(rest):
@@ -58,21 +61,31 @@ def parse_authorization(value: str) -> dict[str, str]:
     return params
 
 
-def expected_signature(secret: str, algorithm: str, headers_param: str, method: str, path: str,
-                       headers: Mapping[str, str]) -> str:
+def expected_signature(
+    secret: str, algorithm: str, headers_param: str, method: str, path: str, headers: Mapping[str, str]
+) -> str:
     """Standard base64 of the HMAC over the SDK's signing string (`date: ...`, or draft-cavage lines)."""
     names = headers_param.split()
     if any(name != "(request-target)" and headers.get(name) is None for name in names):
         raise AuthFailure(MALFORMED)
     # The SDK builds the string from a request; the algorithm given to it only matters for hashing, done here.
     text = AuthConfig(api_key="", api_secret=secret, headers=headers_param).build_string_to_sign(
-        _Signed(method, path, headers))  # type: ignore[arg-type]
+        _Signed(method, path, headers)
+    )  # type: ignore[arg-type]
     digest = hmac.new(secret.encode("utf-8"), text.encode("utf-8", "surrogatepass"), HASHES[algorithm]).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
-def verify(*, method: str, path: str, headers: Mapping[str, str], api_key: str, api_secret: str,
-           max_skew: float, now: datetime | None = None) -> None:
+def verify(
+    *,
+    method: str,
+    path: str,
+    headers: Mapping[str, str],
+    api_key: str,
+    api_secret: str,
+    max_skew: float,
+    now: datetime | None = None,
+) -> None:
     """Raise AuthFailure unless the request carries a valid signature by this key within the clock skew."""
     params = parse_authorization(headers.get("Authorization", ""))
     algorithm = params["algorithm"].lower()
@@ -98,4 +111,3 @@ def verify(*, method: str, path: str, headers: Mapping[str, str], api_key: str, 
     skew = abs(((now or datetime.now(UTC)) - sent).total_seconds())
     if skew > max_skew:
         raise AuthFailure(f"Request date is {int(skew)} s from the server clock (at most {int(max_skew)} s allowed).")
-

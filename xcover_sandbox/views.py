@@ -1,4 +1,5 @@
 """The sandbox's HTTP face: XCover's paths, methods, status codes and quirks, plus its own customer pages."""
+
 from __future__ import annotations
 
 import json
@@ -33,10 +34,12 @@ MAX_IDEMPOTENCY_KEY = 255
 
 def json_response(status: int, body: str | None, headers: dict[str, str] | None = None) -> Response:
     """An API answer with XCover's (placeholder) rate-limit headers."""
-    response = Response(body if body is not None else "", status=status,
-                        mimetype="application/json" if body is not None else None)
-    response.headers.update({"X-Ratelimit-Limit": "-1", "X-Ratelimit-Remaining": "-1",
-                             "X-Ratelimit-Reset": "1568836675", **(headers or {})})
+    response = Response(
+        body if body is not None else "", status=status, mimetype="application/json" if body is not None else None
+    )
+    response.headers.update(
+        {"X-Ratelimit-Limit": "-1", "X-Ratelimit-Remaining": "-1", "X-Ratelimit-Reset": "1568836675", **(headers or {})}
+    )
     return response
 
 
@@ -66,12 +69,18 @@ def _authenticate(partner: str) -> Response | None:
     try:
         if not same_text(partner, config["XCOVER_SANDBOX_PARTNER_CODE"]):
             raise AuthFailure(MISMATCH)
-        verify(method=request.method, path=_signed_path(), headers=request.headers,
-               api_key=config["XCOVER_SANDBOX_API_KEY"], api_secret=config["XCOVER_SANDBOX_API_SECRET"],
-               max_skew=config["XCOVER_SANDBOX_CLOCK_SKEW"])
+        verify(
+            method=request.method,
+            path=_signed_path(),
+            headers=request.headers,
+            api_key=config["XCOVER_SANDBOX_API_KEY"],
+            api_secret=config["XCOVER_SANDBOX_API_SECRET"],
+            max_skew=config["XCOVER_SANDBOX_CLOCK_SKEW"],
+        )
     except AuthFailure as failure:
-        return json_response(401, json.dumps({"type": "authentication_error", "message": str(failure),
-                                              "error": str(failure)}))
+        return json_response(
+            401, json.dumps({"type": "authentication_error", "message": str(failure), "error": str(failure)})
+        )
     return None
 
 
@@ -114,16 +123,18 @@ def api(operation: str, handler: Handler) -> Callable[..., Response]:
                 return early
         key = request.headers.get("x-idempotency-key") if request.method != "GET" else None
         if key and len(key) > MAX_IDEMPOTENCY_KEY:
-            return error_response(400, "validation_error",
-                                  f"x-idempotency-key must be at most {MAX_IDEMPOTENCY_KEY} characters.")
+            return error_response(
+                400, "validation_error", f"x-idempotency-key must be at most {MAX_IDEMPOTENCY_KEY} characters."
+            )
         now = datetime.now(UTC)
         try:
             body = _json_body()
         except service.ApiError as error:
             return json_response(error.status, json.dumps(error.body))
         if key:
-            replay = control.begin(partner, key, control.request_hash(request.method, request.path, request.get_data()),
-                                   now)
+            replay = control.begin(
+                partner, key, control.request_hash(request.method, request.path, request.get_data()), now
+            )
             if replay is not None:
                 return json_response(replay.status, replay.body)
         if fault is not None and fault.mode == "latency":
@@ -161,11 +172,17 @@ def route(rule: str, operation: str, method: str, handler: Handler) -> None:
     view = api(operation, handler)
     other = rule[:-1] if rule.endswith("/") else rule + "/"
     for path in (rule, other):
-        bp.add_url_rule(f"/partners/<partner>/{path}", endpoint=f"{operation}{'_alt' if path is other else ''}",
-                        view_func=view, methods=[method], strict_slashes=True)
+        bp.add_url_rule(
+            f"/partners/<partner>/{path}",
+            endpoint=f"{operation}{'_alt' if path is other else ''}",
+            view_func=view,
+            methods=[method],
+            strict_slashes=True,
+        )
 
 
 # ---- handlers ---------------------------------------------------------------------------------------
+
 
 def _events(doc: dict[str, Any], pages: str, *names: str) -> list[tuple[str, dict[str, Any]]]:
     """Webhook events carrying the booking as it now stands."""
@@ -227,10 +244,20 @@ def h_list_bookings(partner: str, body: Any, now: datetime, pages: str) -> tuple
     if offset > MAX_OFFSET:
         raise service.validation_error({"offset": [f"Ensure this value is less than or equal to {MAX_OFFSET}."]})
     count, docs = service.list_bookings(partner, limit, offset)
-    page = lambda start: f"{request.base_url}?{urlencode({'limit': limit, 'offset': start})}"  # noqa: E731
-    return 200, {"count": count, "next": page(offset + limit) if offset + limit < count else None,
-                 "previous": page(max(0, offset - limit)) if offset > 0 else None,
-                 "results": [service.booking_view(d, pages) for d in docs]}, []
+
+    def page(start: int) -> str:
+        return f"{request.base_url}?{urlencode({'limit': limit, 'offset': start})}"
+
+    return (
+        200,
+        {
+            "count": count,
+            "next": page(offset + limit) if offset + limit < count else None,
+            "previous": page(max(0, offset - limit)) if offset > 0 else None,
+            "results": [service.booking_view(d, pages) for d in docs],
+        },
+        [],
+    )
 
 
 def _with_diff(view: dict[str, Any], diff: Decimal, currency: str) -> dict[str, Any]:
@@ -241,8 +268,11 @@ def _with_diff(view: dict[str, Any], diff: Decimal, currency: str) -> dict[str, 
 def h_modify_booking(partner: str, body: Any, now: datetime, pages: str, package_id: str) -> tuple[int, Any, list]:
     """PATCH bookings/{id}/ -> the changed booking with total_price_diff."""
     doc, diff = service.modify_booking(partner, package_id, body, now)
-    return 200, _with_diff(service.booking_view(doc, pages), diff, doc["currency"]), \
-        _events(doc, pages, "BOOKING_UPDATED")
+    return (
+        200,
+        _with_diff(service.booking_view(doc, pages), diff, doc["currency"]),
+        _events(doc, pages, "BOOKING_UPDATED"),
+    )
 
 
 def h_quote_for_update(partner: str, body: Any, now: datetime, pages: str, package_id: str) -> tuple[int, Any, list]:
@@ -251,8 +281,9 @@ def h_quote_for_update(partner: str, body: Any, now: datetime, pages: str, packa
     return 200, {**_with_diff(service.booking_view(doc, pages), diff, doc["currency"]), "update_id": update_id}, []
 
 
-def h_confirm_update(partner: str, body: Any, now: datetime, pages: str, package_id: str,
-                     update_id: str) -> tuple[int, Any, list]:
+def h_confirm_update(
+    partner: str, body: Any, now: datetime, pages: str, package_id: str, update_id: str
+) -> tuple[int, Any, list]:
     """POST bookings/{id}/confirm_update/{uid}/ -> 201 and the changed booking."""
     doc = service.confirm_update(partner, package_id, update_id, body, now)
     return 201, service.booking_view(doc, pages), _events(doc, pages, "BOOKING_UPDATED")
@@ -271,8 +302,9 @@ def h_cancel(partner: str, body: Any, now: datetime, pages: str, package_id: str
     return 200, service.cancellation_view(doc, pages, refund, None, None), _cancel_events(doc, pages)
 
 
-def h_confirm_cancellation(partner: str, body: Any, now: datetime, pages: str, package_id: str,
-                           cancellation_id: str) -> tuple[int, Any, list]:
+def h_confirm_cancellation(
+    partner: str, body: Any, now: datetime, pages: str, package_id: str, cancellation_id: str
+) -> tuple[int, Any, list]:
     """POST bookings/{id}/confirm_cancellation/{cid}/ -> the done cancellation."""
     doc, refund = service.confirm_cancellation(partner, package_id, cancellation_id, body, now)
     return 200, service.cancellation_view(doc, pages, refund, cancellation_id, None), _cancel_events(doc, pages)
@@ -296,12 +328,17 @@ route("bookings/<package_id>/confirm", "confirm_booking", "PUT", h_confirm_booki
 route("bookings/<package_id>/quote_for_update", "quote_for_update", "PATCH", h_quote_for_update)
 route("bookings/<package_id>/confirm_update/<update_id>/", "confirm_update", "POST", h_confirm_update)
 route("bookings/<package_id>/cancel", "cancel", "POST", h_cancel)
-route("bookings/<package_id>/confirm_cancellation/<cancellation_id>/", "confirm_cancellation", "POST",
-      h_confirm_cancellation)
+route(
+    "bookings/<package_id>/confirm_cancellation/<cancellation_id>/",
+    "confirm_cancellation",
+    "POST",
+    h_confirm_cancellation,
+)
 route("bookings/<package_id>/send_email", "send_email", "POST", h_send_email)
 
 
 # ---- faults (signed like any partner call) ------------------------------------------------------------
+
 
 @faults_bp.route("/partners/<partner>/_faults", methods=["GET", "POST", "DELETE"])
 def faults(partner: str) -> Response:
@@ -320,8 +357,9 @@ def faults(partner: str) -> Response:
         try:
             if isinstance(count, bool) or isinstance(seconds, bool):
                 raise ValueError("count and seconds are numbers")
-            control.inject_fault(partner, str(body.get("operation", "*")), str(body.get("mode", "")), int(count),
-                                 float(seconds))
+            control.inject_fault(
+                partner, str(body.get("operation", "*")), str(body.get("mode", "")), int(count), float(seconds)
+            )
         except (TypeError, ValueError, OverflowError) as exc:
             return error_response(422, "validation_error", str(exc))
         return json_response(201, json.dumps({"faults": control.list_faults(partner)}))
@@ -329,6 +367,7 @@ def faults(partner: str) -> Response:
 
 
 # ---- customer pages the links point to ----------------------------------------------------------------
+
 
 def _package_or_404(package_id: str) -> SandboxPackage:
     """A package by INS id, for the public pages."""
@@ -352,8 +391,9 @@ def pds(package_id: str) -> str:
     row = _with_token(package_id)
     wanted = request.args.get("policy_type", "").removesuffix("_v1")
     quotes = [q for q in row.doc["quotes"].values() if q and (not wanted or q["policy"]["policy_type"] == wanted)]
-    return render_template("document.html", kind="pds", doc=row.doc, quotes=quotes,
-                           title=f"Policy wording {package_id}")
+    return render_template(
+        "document.html", kind="pds", doc=row.doc, quotes=quotes, title=f"Policy wording {package_id}"
+    )
 
 
 def _checked(package_id: str) -> SandboxPackage:
@@ -368,16 +408,24 @@ def _checked(package_id: str) -> SandboxPackage:
 def coi_pdf(package_id: str) -> Response:
     """The certificate of insurance as a PDF."""
     row = _checked(package_id)
-    return Response(certificate_pdf(row.doc), mimetype="application/pdf",
-                    headers={"Content-Disposition": f'inline; filename="{package_id}.pdf"'})
+    return Response(
+        certificate_pdf(row.doc),
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{package_id}.pdf"'},
+    )
 
 
 @bp.get("/en/coi/<package_id>")
 def coi(package_id: str) -> str:
     """The certificate of insurance."""
     row = _checked(package_id)
-    return render_template("document.html", kind="coi", doc=row.doc, quotes=service.booked_quotes(row.doc),
-                           title=f"Certificate of insurance {package_id}")
+    return render_template(
+        "document.html",
+        kind="coi",
+        doc=row.doc,
+        quotes=service.booked_quotes(row.doc),
+        title=f"Certificate of insurance {package_id}",
+    )
 
 
 @bp.get("/en/account")

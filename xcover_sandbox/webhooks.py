@@ -1,4 +1,5 @@
 """Signed BOOKING_* webhooks to the partner's listener, sent in the background with up to 3 attempts."""
+
 from __future__ import annotations
 
 import json
@@ -17,13 +18,19 @@ ATTEMPTS = 3
 
 def deliver(url: str, key: str, secret: str, event: str, payload: dict[str, Any], retry_delay: float) -> bool:
     """Post one event until the listener answers 2xx, at most 3 times; tell whether it was accepted."""
-    auth = XCoverAuth(AuthConfig(api_key=key, api_secret=secret, algorithm=SignatureAlgorithm.HMAC_SHA256,
-                                 headers="date"))
+    auth = XCoverAuth(
+        AuthConfig(api_key=key, api_secret=secret, algorithm=SignatureAlgorithm.HMAC_SHA256, headers="date")
+    )
     body = json.dumps({"event": event, "payload": payload})
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            response = requests.post(url, data=body, auth=auth, timeout=(3, 10),
-                                     headers={"Content-Type": "application/json", "X-Api-Key": key})
+            response = requests.post(
+                url,
+                data=body,
+                auth=auth,
+                timeout=(3, 10),
+                headers={"Content-Type": "application/json", "X-Api-Key": key},
+            )
             if 200 <= response.status_code < 300:
                 return True
             outcome = str(response.status_code)
@@ -40,6 +47,16 @@ def send_later(config: Any, event: str, payload: dict[str, Any]) -> None:
     url = config.get("XCOVER_SANDBOX_WEBHOOK_URL")
     if not url:
         return
-    threading.Thread(target=deliver, name="xcover-sandbox-webhook", daemon=True,
-                     args=(url, config["XCOVER_SANDBOX_WEBHOOK_KEY"], config["XCOVER_SANDBOX_WEBHOOK_SECRET"],
-                           event, payload, config["XCOVER_SANDBOX_WEBHOOK_RETRY_DELAY"])).start()
+    threading.Thread(
+        target=deliver,
+        name="xcover-sandbox-webhook",
+        daemon=True,
+        args=(
+            url,
+            config["XCOVER_SANDBOX_WEBHOOK_KEY"],
+            config["XCOVER_SANDBOX_WEBHOOK_SECRET"],
+            event,
+            payload,
+            config["XCOVER_SANDBOX_WEBHOOK_RETRY_DELAY"],
+        ),
+    ).start()

@@ -6,9 +6,9 @@ The embedded XCover sandbox's state: packages/bookings, pending cancellations an
 idempotency keys and injected faults.
 
 """
-from alembic import op
-import sqlalchemy as sa
 
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0002"
 down_revision = "0001"
@@ -28,8 +28,9 @@ def upgrade():
         sa.Column("booked_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index("ix_xcover_sandbox_package_partner_booked", "xcover_sandbox_package",
-                    ["partner", "booked_at"], unique=False)
+    op.create_index(
+        "ix_xcover_sandbox_package_partner_booked", "xcover_sandbox_package", ["partner", "booked_at"], unique=False
+    )
     op.create_table(
         "xcover_sandbox_pending",
         sa.Column("id", sa.String(length=24), nullable=False),
@@ -55,8 +56,9 @@ def upgrade():
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("partner", "key", name="uq_xcover_sandbox_idem_key"),
     )
-    op.create_index("ix_xcover_sandbox_idempotency_created_at", "xcover_sandbox_idempotency", ["created_at"],
-                    unique=False)
+    op.create_index(
+        "ix_xcover_sandbox_idempotency_created_at", "xcover_sandbox_idempotency", ["created_at"], unique=False
+    )
     op.create_table(
         "xcover_sandbox_fault",
         sa.Column("id", sa.Integer(), nullable=False),

@@ -7,6 +7,7 @@ The XCover sandbox left the portal: it is the top-level package xcover_sandbox w
 exactly as 0002 created them. Sandbox data (test data only) is not carried over.
 
 """
+
 from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 

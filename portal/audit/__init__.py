@@ -1,2 +1,5 @@
 """The per-store, hash-chained audit log."""
-from .service import record  # noqa: F401
+
+from .service import record
+
+__all__ = ["record"]

@@ -1,13 +1,15 @@
 """Reading the audit log: filters, keyset pages, a sale's timeline and streamed exports."""
+
 from __future__ import annotations
 
 import csv
 import io
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Iterator, Optional
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -18,9 +20,25 @@ from .service import HEAD_OFFICE_CHAIN, canonical, chain_key, iso_utc
 
 PAGE_SIZE = 50
 EXPORT_BATCH = 1000
-EXPORT_FIELDS = ("id", "chain_key", "seq", "store_id", "occurred_at", "actor_id", "actor_name", "actor_role",
-                 "action", "object_type", "object_id", "result", "request_id", "client_ip", "details",
-                 "prev_hash", "hash")
+EXPORT_FIELDS = (
+    "id",
+    "chain_key",
+    "seq",
+    "store_id",
+    "occurred_at",
+    "actor_id",
+    "actor_name",
+    "actor_role",
+    "action",
+    "object_type",
+    "object_id",
+    "result",
+    "request_id",
+    "client_ip",
+    "details",
+    "prev_hash",
+    "hash",
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROL_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029]")
 _FORMULA_START = ("=", "+", "-", "@")
@@ -32,11 +50,11 @@ class EventFilter:
     """Which events of one chain to show or export."""
 
     chain_key: int
-    start: Optional[datetime] = None
-    end: Optional[datetime] = None
-    actor: Optional[str] = None
-    action: Optional[str] = None
-    object_id: Optional[str] = None
+    start: datetime | None = None
+    end: datetime | None = None
+    actor: str | None = None
+    action: str | None = None
+    object_id: str | None = None
 
     def describe(self) -> dict[str, Any]:
         """Return the filter as plain values, for the audit event that records its use."""
@@ -52,15 +70,15 @@ class Page:
     """One screenful of events, newest first, with the cursors either side."""
 
     events: list[AuditEvent] = field(default_factory=list)
-    newer: Optional[int] = None
-    older: Optional[int] = None
+    newer: int | None = None
+    older: int | None = None
 
 
-def day_bounds(first: Optional[date], last: Optional[date], tz_name: str) -> tuple[Optional[datetime], Optional[datetime]]:
+def day_bounds(first: date | None, last: date | None, tz_name: str) -> tuple[datetime | None, datetime | None]:
     """Turn an inclusive range of local dates into a UTC [start, end) pair."""
     tz = ZoneInfo(tz_name)
-    start = datetime.combine(first, time.min, tz).astimezone(timezone.utc) if first else None
-    end = datetime.combine(last + timedelta(days=1), time.min, tz).astimezone(timezone.utc) if last else None
+    start = datetime.combine(first, time.min, tz).astimezone(UTC) if first else None
+    end = datetime.combine(last + timedelta(days=1), time.min, tz).astimezone(UTC) if last else None
     return start, end
 
 
@@ -85,8 +103,14 @@ def _conditions(f: EventFilter) -> list[sa.ColumnElement[bool]]:
     if f.object_id:
         value = f.object_id.strip()
         # Sale events name the sale by id; an XCover reference or till receipt finds that sale's events too.
-        sale_ids = [str(i) for i in db.session.scalars(sa.select(Sale.id).where(
-            Sale.store_id == f.chain_key, sa.or_(Sale.xcover_ref == value.upper(), Sale.receipt_number == value)))]
+        sale_ids = [
+            str(i)
+            for i in db.session.scalars(
+                sa.select(Sale.id).where(
+                    Sale.store_id == f.chain_key, sa.or_(Sale.xcover_ref == value.upper(), Sale.receipt_number == value)
+                )
+            )
+        ]
         matches = AuditEvent.object_id == value
         if sale_ids:
             matches = sa.or_(matches, sa.and_(AuditEvent.object_type == "sale", AuditEvent.object_id.in_(sale_ids)))
@@ -94,43 +118,49 @@ def _conditions(f: EventFilter) -> list[sa.ColumnElement[bool]]:
     return where
 
 
-def _position(key: int, seq: int) -> Optional[sa.ColumnElement[Any]]:
+def _position(key: int, seq: int) -> sa.ColumnElement[Any] | None:
     """Return the (time, seq) position of an event as a comparable tuple, if it exists."""
     occurred_at = db.session.scalar(
-        sa.select(AuditEvent.occurred_at).where(AuditEvent.chain_key == key, AuditEvent.seq == seq))
+        sa.select(AuditEvent.occurred_at).where(AuditEvent.chain_key == key, AuditEvent.seq == seq)
+    )
     if occurred_at is None:
         return None
     return sa.tuple_(sa.literal(occurred_at, AuditEvent.occurred_at.type), sa.literal(seq, sa.BigInteger))
 
 
-def page(f: EventFilter, before: Optional[int] = None, after: Optional[int] = None,
-         size: int = PAGE_SIZE) -> Page:
+def page(f: EventFilter, before: int | None = None, after: int | None = None, size: int = PAGE_SIZE) -> Page:
     """Return one page of matching events, newest first; before/after are seq cursors."""
     position = sa.tuple_(AuditEvent.occurred_at, AuditEvent.seq)
     query = sa.select(AuditEvent).where(*_conditions(f)).limit(size + 1)
     cursor = before if before is not None else after
     anchor = _position(f.chain_key, cursor) if cursor is not None else None
     if after is not None and anchor is not None:
-        rows = list(db.session.scalars(
-            query.where(position > anchor).order_by(AuditEvent.occurred_at, AuditEvent.seq)))
+        rows = list(db.session.scalars(query.where(position > anchor).order_by(AuditEvent.occurred_at, AuditEvent.seq)))
         more = len(rows) > size
         events = list(reversed(rows[:size]))
-        return Page(events, newer=events[0].seq if more and events else None,
-                    older=events[-1].seq if events else None)
+        return Page(events, newer=events[0].seq if more and events else None, older=events[-1].seq if events else None)
     if anchor is not None:
         query = query.where(position < anchor)
     rows = list(db.session.scalars(query.order_by(AuditEvent.occurred_at.desc(), AuditEvent.seq.desc())))
     events = rows[:size]
-    return Page(events, newer=events[0].seq if anchor is not None and events else None,
-                older=events[-1].seq if len(rows) > size else None)
+    return Page(
+        events,
+        newer=events[0].seq if anchor is not None and events else None,
+        older=events[-1].seq if len(rows) > size else None,
+    )
 
 
-def timeline_query(object_type: str, object_id: str, store_id: Optional[int]) -> sa.Select[tuple[AuditEvent]]:
+def timeline_query(object_type: str, object_id: str, store_id: int | None) -> sa.Select[tuple[AuditEvent]]:
     """Select every event about one object in a store's chain, oldest first."""
-    return (sa.select(AuditEvent)
-            .where(AuditEvent.chain_key == chain_key(store_id), AuditEvent.object_type == object_type,
-                   AuditEvent.object_id == str(object_id))
-            .order_by(AuditEvent.seq))
+    return (
+        sa.select(AuditEvent)
+        .where(
+            AuditEvent.chain_key == chain_key(store_id),
+            AuditEvent.object_type == object_type,
+            AuditEvent.object_id == str(object_id),
+        )
+        .order_by(AuditEvent.seq)
+    )
 
 
 def timeline_for(object_type: str, object_id: str, store_id: int) -> list[AuditEvent]:
@@ -167,8 +197,10 @@ def _stream(f: EventFilter) -> Iterator[Any]:
     """Yield matching rows oldest first through a server-side cursor, a batch at a time."""
     columns = [AuditEvent.__table__.c[name] for name in EXPORT_FIELDS]
     query = sa.select(*columns).where(*_conditions(f)).order_by(AuditEvent.occurred_at, AuditEvent.seq)
-    with db.engine.connect() as conn, \
-            conn.execution_options(stream_results=True, yield_per=EXPORT_BATCH).execute(query) as result:
+    with (
+        db.engine.connect() as conn,
+        conn.execution_options(stream_results=True, yield_per=EXPORT_BATCH).execute(query) as result,
+    ):
         yield from result
 
 
@@ -186,6 +218,7 @@ def _chunked(lines: Iterator[str]) -> Iterator[str]:
 
 def export_csv(f: EventFilter) -> Iterator[str]:
     """Yield the matching events as CSV, header first, without holding them in memory."""
+
     def lines() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
@@ -196,14 +229,17 @@ def export_csv(f: EventFilter) -> Iterator[str]:
             buffer.seek(0)
             buffer.truncate()
         yield buffer.getvalue()
+
     return _chunked(lines())
 
 
 def export_jsonl(f: EventFilter) -> Iterator[str]:
     """Yield the matching events as JSON Lines, one object per event."""
+
     def lines() -> Iterator[str]:
         for row in _stream(f):
             text = json.dumps(_plain(row), ensure_ascii=False, separators=(",", ":"))
             # JSON already escapes C0 controls; DEL, C1 and line separators are escaped too.
             yield _CONTROL_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+
     return _chunked(lines())

@@ -1,4 +1,5 @@
 """The audit viewer's filter form (read with GET, so it carries no CSRF token)."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -9,7 +10,6 @@ from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
 from ..vocab import AuditAction
-
 
 # Dates outside this range cannot name an audit event, and near date.min/max they overflow the UTC bounds.
 EARLIEST = date(2000, 1, 1)
@@ -33,14 +33,15 @@ class EventFilterForm(FlaskForm):
     date_from = DateField("From", validators=[Optional(), _in_range], render_kw={"autocomplete": "off"})
     date_to = DateField("To", validators=[Optional(), _in_range], render_kw={"autocomplete": "off"})
     actor = StringField(
-        "Person (username)", validators=[Optional(), Length(max=64)],
+        "Person (username)",
+        validators=[Optional(), Length(max=64)],
         render_kw={"autocomplete": "off", "autocapitalize": "none", "autocorrect": "off", "spellcheck": "false"},
     )
     action = SelectField("Action", choices=[("", "Any action"), *AuditAction.choices()], default="")
     object_id = StringField(
-        "Object (e.g. XCover reference)", validators=[Optional(), Length(max=64)],
-        render_kw={"autocomplete": "off", "autocapitalize": "characters", "autocorrect": "off",
-                   "spellcheck": "false"},
+        "Object (e.g. XCover reference)",
+        validators=[Optional(), Length(max=64)],
+        render_kw={"autocomplete": "off", "autocapitalize": "characters", "autocorrect": "off", "spellcheck": "false"},
     )
 
     def validate_date_to(self, field: Any) -> None:

@@ -1,12 +1,14 @@
 """Audit rules: append events to per-store hash chains, in the caller's transaction."""
+
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
 import re
-from datetime import datetime, timezone
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from flask import g, has_request_context
@@ -27,7 +29,7 @@ _PHONE_KEY = re.compile(r"phone|mobile|tel(ephone)?$", re.I)
 _PENDING = "audit_pending_log_lines"
 
 
-def chain_key(store_id: Optional[int]) -> int:
+def chain_key(store_id: int | None) -> int:
     """Return the chain a store's events belong to (head office is chain 0)."""
     return store_id if store_id is not None else HEAD_OFFICE_CHAIN
 
@@ -39,18 +41,33 @@ def canonical(fields: dict[str, Any]) -> str:
 
 def iso_utc(moment: datetime) -> str:
     """Format a time the way the hash and the exports spell it: 2026-05-01T09:30:00.000000Z."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 # The columns an event's hash covers, in the order verify reads them.
-HASHED = ("chain_key", "seq", "store_id", "occurred_at", "actor_id", "actor_name", "actor_role", "action",
-          "object_type", "object_id", "result", "request_id", "client_ip", "details", "prev_hash")
+HASHED = (
+    "chain_key",
+    "seq",
+    "store_id",
+    "occurred_at",
+    "actor_id",
+    "actor_name",
+    "actor_role",
+    "action",
+    "object_type",
+    "object_id",
+    "result",
+    "request_id",
+    "client_ip",
+    "details",
+    "prev_hash",
+)
 _OCCURRED_AT = HASHED.index("occurred_at")
 
 
 def hashed_values(values: Sequence[Any]) -> dict[str, Any]:
     """Return the hashed fields from their values in HASHED order (the fast path for verify)."""
-    fields = dict(zip(HASHED, values))
+    fields = dict(zip(HASHED, values, strict=True))
     fields["occurred_at"] = iso_utc(values[_OCCURRED_AT])
     return fields
 
@@ -87,13 +104,13 @@ def mask_contacts(value: Any) -> Any:
     return value
 
 
-def safe_details(details: Optional[dict[str, Any]]) -> dict[str, Any]:
+def safe_details(details: dict[str, Any] | None) -> dict[str, Any]:
     """Return details fit for the log: secrets dropped, card numbers redacted, contacts masked, plain JSON."""
     # The JSON round trip makes what is hashed exactly what the database gives back.
     return json.loads(canonical(mask_contacts(scrub(details or {}))))
 
 
-def ensure_chain(store_id: Optional[int]) -> None:
+def ensure_chain(store_id: int | None) -> None:
     """Create the head row of a chain if it does not exist yet (called when a store is created)."""
     key = chain_key(store_id)
     if db.session.get(AuditChainHead, key) is None:
@@ -107,7 +124,9 @@ def _advance_head(key: int) -> tuple[int, str]:
     # so two workers can never both read the same head and fork the chain. One statement: RETURNING.
     head = AuditChainHead.__table__
     row = db.session.execute(
-        sa.update(head).where(head.c.chain_key == key).values(seq=head.c.seq + 1)
+        sa.update(head)
+        .where(head.c.chain_key == key)
+        .values(seq=head.c.seq + 1)
         .returning(head.c.seq, head.c.last_hash)
     ).first()
     if row is None:
@@ -119,13 +138,13 @@ def _advance_head(key: int) -> tuple[int, str]:
 def record(
     action: AuditAction,
     *,
-    actor: Optional[User] = None,
-    store_id: Optional[int] = None,
-    object_type: Optional[str] = None,
-    object_id: Optional[str | int] = None,
+    actor: User | None = None,
+    store_id: int | None = None,
+    object_type: str | None = None,
+    object_id: str | int | None = None,
     result: AuditResult = AuditResult.SUCCESS,
-    details: Optional[dict[str, Any]] = None,
-    occurred_at: Optional[datetime] = None,
+    details: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
 ) -> AuditEvent:
     """Append one event to its store's chain in the current transaction (the caller commits)."""
     if not isinstance(action, AuditAction):

@@ -1,8 +1,10 @@
 """Chain verification: recompute every hash and link, and name the first event that breaks."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Optional, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -23,10 +25,10 @@ class ChainReport:
     chain_key: int
     label: str
     events: int
-    broken_id: Optional[int] = None
-    broken_seq: Optional[int] = None
-    problem: Optional[str] = None
-    last_hash: Optional[str] = None
+    broken_id: int | None = None
+    broken_seq: int | None = None
+    problem: str | None = None
+    last_hash: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -37,12 +39,15 @@ class ChainReport:
         """Say in one line what was found."""
         if self.ok:
             return f"{self.label}: {self.events} events, chain intact, last hash {self.last_hash}."
-        where = f"event id {self.broken_id} (seq {self.broken_seq})" if self.broken_id is not None \
+        where = (
+            f"event id {self.broken_id} (seq {self.broken_seq})"
+            if self.broken_id is not None
             else f"the chain head (after seq {self.broken_seq})"
+        )
         return f"{self.label}: BROKEN at {where}: {self.problem}"
 
 
-def check_chain(key: int, label: str, rows: Iterable[Sequence[Any]], head: Optional[tuple[int, str]]) -> ChainReport:
+def check_chain(key: int, label: str, rows: Iterable[Sequence[Any]], head: tuple[int, str] | None) -> ChainReport:
     """Walk one chain's rows in seq order and return the first break, if any."""
     expected_seq, prev_hash, last_id, count = 1, GENESIS_HASH, None, 0
     for row in rows:
@@ -56,8 +61,10 @@ def check_chain(key: int, label: str, rows: Iterable[Sequence[Any]], head: Optio
         elif seq > expected_seq:
             problem = f"seq jumps from {expected_seq - 1} to {seq}: events were deleted before it"
         elif fields["prev_hash"] != prev_hash:
-            problem = ("prev_hash does not match the previous event's hash: an event before it was "
-                       "inserted, deleted, edited or moved")
+            problem = (
+                "prev_hash does not match the previous event's hash: an event before it was "
+                "inserted, deleted, edited or moved"
+            )
         elif digest(fields) != stored_hash:
             problem = "hash does not match the event's contents: the event was edited or moved"
         elif last_id is not None and event_id <= last_id:
@@ -72,14 +79,32 @@ def check_chain(key: int, label: str, rows: Iterable[Sequence[Any]], head: Optio
         return ChainReport(key, label, count, last_hash=prev_hash)
     head_seq, head_hash = head
     if head_seq > last_seq:
-        return ChainReport(key, label, count, None, last_seq,
-                           f"the head says {head_seq} events but only {last_seq} exist: the last events were deleted")
+        return ChainReport(
+            key,
+            label,
+            count,
+            None,
+            last_seq,
+            f"the head says {head_seq} events but only {last_seq} exist: the last events were deleted",
+        )
     if head_seq < last_seq:
-        return ChainReport(key, label, count, None, head_seq,
-                           f"{last_seq - head_seq} events after the head's seq {head_seq}: inserted at the end")
+        return ChainReport(
+            key,
+            label,
+            count,
+            None,
+            head_seq,
+            f"{last_seq - head_seq} events after the head's seq {head_seq}: inserted at the end",
+        )
     if head_hash != prev_hash:
-        return ChainReport(key, label, count, None, last_seq,
-                           "the head's hash differs from the last event's hash: the last event was replaced")
+        return ChainReport(
+            key,
+            label,
+            count,
+            None,
+            last_seq,
+            "the head's hash differs from the last event's hash: the last event was replaced",
+        )
     return ChainReport(key, label, count, last_hash=prev_hash)
 
 
@@ -108,13 +133,17 @@ def chain_labels(conn: Connection) -> dict[int, str]:
     return labels
 
 
-def verify_chains(keys: Optional[list[int]] = None) -> list[ChainReport]:
+def verify_chains(keys: list[int] | None = None) -> list[ChainReport]:
     """Verify the given chains (default: every chain with a head or an event)."""
     with db.engine.connect() as conn:
         _snapshot(conn)
         labels = chain_labels(conn)
-        heads = {k: (s, h) for k, s, h in conn.execute(
-            sa.select(AuditChainHead.chain_key, AuditChainHead.seq, AuditChainHead.last_hash))}
+        heads = {
+            k: (s, h)
+            for k, s, h in conn.execute(
+                sa.select(AuditChainHead.chain_key, AuditChainHead.seq, AuditChainHead.last_hash)
+            )
+        }
         if keys is None:
             present = set(conn.scalars(sa.select(AuditEvent.chain_key).distinct()))
             keys = sorted(present | set(heads))

@@ -1,7 +1,9 @@
 """Audit log pages: the filtered viewer and the streamed exports."""
+
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context, url_for
@@ -44,25 +46,38 @@ def _form(key: int) -> EventFilterForm:
     """Bind the filter form to the query string, with the store choices an admin has."""
     form = EventFilterForm(formdata=request.args)
     form.store.choices = [(HEAD_OFFICE_CHAIN, "Head office")] + [
-        (s.id, f"{s.code} · {s.name}") for s in db.session.scalars(sa.select(Store).order_by(Store.code))]
+        (s.id, f"{s.code} · {s.name}") for s in db.session.scalars(sa.select(Store).order_by(Store.code))
+    ]
     form.store.data = key
     return form
 
 
-def _filter(form: EventFilterForm, key: int) -> Optional[browse.EventFilter]:
+def _filter(form: EventFilterForm, key: int) -> browse.EventFilter | None:
     """Turn a valid form into a filter, or None when it has errors."""
     if request.args and not form.validate():
         return None
     start, end = browse.day_bounds(form.date_from.data, form.date_to.data, browse.chain_timezone(key))
-    return browse.EventFilter(chain_key=key, start=start, end=end, actor=form.actor.data or None,
-                              action=form.action.data or None, object_id=form.object_id.data or None)
+    return browse.EventFilter(
+        chain_key=key,
+        start=start,
+        end=end,
+        actor=form.actor.data or None,
+        action=form.action.data or None,
+        object_id=form.object_id.data or None,
+    )
 
 
 def _query_args(form: EventFilterForm, key: int, **extra: Any) -> dict[str, Any]:
     """Return the filter as query-string arguments, for links that keep it."""
-    args = {"store": key, "date_from": form.date_from.raw_data[0] if form.date_from.raw_data else None,
-            "date_to": form.date_to.raw_data[0] if form.date_to.raw_data else None,
-            "actor": form.actor.data, "action": form.action.data, "object_id": form.object_id.data, **extra}
+    args = {
+        "store": key,
+        "date_from": form.date_from.raw_data[0] if form.date_from.raw_data else None,
+        "date_to": form.date_to.raw_data[0] if form.date_to.raw_data else None,
+        "actor": form.actor.data,
+        "action": form.action.data,
+        "object_id": form.object_id.data,
+        **extra,
+    }
     return {k: v for k, v in args.items() if v not in (None, "")}
 
 
@@ -75,11 +90,19 @@ def events() -> str:
     event_filter = _filter(form, key)
     result = browse.Page()
     if event_filter is not None:
-        record(AuditAction.AUDIT_VIEWED, actor=current_user, store_id=key or None, object_type="audit_log",
-               details=event_filter.describe())
+        record(
+            AuditAction.AUDIT_VIEWED,
+            actor=current_user,
+            store_id=key or None,
+            object_type="audit_log",
+            details=event_filter.describe(),
+        )
         db.session.commit()
-        result = browse.page(event_filter, before=request.args.get("before", type=bounded_int(MAX_INT64)),
-                             after=request.args.get("after", type=bounded_int(MAX_INT64)))
+        result = browse.page(
+            event_filter,
+            before=request.args.get("before", type=bounded_int(MAX_INT64)),
+            after=request.args.get("after", type=bounded_int(MAX_INT64)),
+        )
     store = db.session.get(Store, key) if key else None
     links = {
         "newer": url_for(".events", **_query_args(form, key, after=result.newer)) if result.newer else None,
@@ -87,8 +110,15 @@ def events() -> str:
         "csv": url_for(".export", fmt="csv", **_query_args(form, key)),
         "jsonl": url_for(".export", fmt="jsonl", **_query_args(form, key)),
     }
-    return render_template("audit/events.html", title="Audit log", form=form, page=result, links=links,
-                           chain_store=store, is_admin=current_user.role == Role.ADMIN)
+    return render_template(
+        "audit/events.html",
+        title="Audit log",
+        form=form,
+        page=result,
+        links=links,
+        chain_store=store,
+        is_admin=current_user.role == Role.ADMIN,
+    )
 
 
 @bp.route("/export.<fmt>")
@@ -101,8 +131,13 @@ def export(fmt: str) -> Response:
     event_filter = _filter(_form(key), key)
     if event_filter is None:
         abort(400)
-    record(AuditAction.AUDIT_EXPORTED, actor=current_user, store_id=key or None, object_type="audit_log",
-           details={"format": fmt, **event_filter.describe()})
+    record(
+        AuditAction.AUDIT_EXPORTED,
+        actor=current_user,
+        store_id=key or None,
+        object_type="audit_log",
+        details={"format": fmt, **event_filter.describe()},
+    )
     db.session.commit()
     mimetype, writer = EXPORTS[fmt]
     body: Iterator[str] = stream_with_context(writer(event_filter))
@@ -110,4 +145,3 @@ def export(fmt: str) -> Response:
     response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="audit-{label}.{fmt}"'
     return response
-

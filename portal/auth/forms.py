@@ -1,4 +1,5 @@
 """Sign-in form."""
+
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length
@@ -10,8 +11,13 @@ class SignInForm(FlaskForm):
     username = StringField(
         "Username",
         validators=[DataRequired("Enter your username."), Length(max=64)],
-        render_kw={"autocomplete": "username", "autocapitalize": "none", "autocorrect": "off",
-                   "spellcheck": "false", "autofocus": True},
+        render_kw={
+            "autocomplete": "username",
+            "autocapitalize": "none",
+            "autocorrect": "off",
+            "spellcheck": "false",
+            "autofocus": True,
+        },
     )
     password = PasswordField(
         "Password",

@@ -1,4 +1,5 @@
 """Password hashing (argon2id) and the password policy."""
+
 from __future__ import annotations
 
 from argon2 import PasswordHasher
@@ -10,10 +11,22 @@ from .throttle import run_check
 MIN_LENGTH = 10
 MAX_LENGTH = 128
 # A short list of the passwords people reach for first; longer lists belong to a breach checker.
-COMMON = frozenset({
-    "password123", "password1234", "1234567890", "12345678910", "qwertyuiop", "iloveyou123",
-    "letmein1234", "welcome123", "changeme123", "passw0rd123", "administrator", "qwerty12345",
-})
+COMMON = frozenset(
+    {
+        "password123",
+        "password1234",
+        "1234567890",
+        "12345678910",
+        "qwertyuiop",
+        "iloveyou123",
+        "letmein1234",
+        "welcome123",
+        "changeme123",
+        "passw0rd123",
+        "administrator",
+        "qwerty12345",
+    }
+)
 
 
 def _hasher() -> PasswordHasher:

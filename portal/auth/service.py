@@ -1,12 +1,14 @@
 """Sign-in rules: authentication, lockout and session validity."""
+
 from __future__ import annotations
 
 import hashlib
 import hmac
 import time
+from collections.abc import MutableMapping
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any, MutableMapping, Optional
+from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -28,7 +30,7 @@ _DUMMY_HASH: dict[tuple[int, int], str] = {}
 class SignInResult:
     """The outcome of a sign-in attempt."""
 
-    user: Optional[User]
+    user: User | None
     ok: bool
     locked: bool = False
 
@@ -48,7 +50,7 @@ def _name_tag(username: str) -> str:
     return hmac.new(key, username.strip().lower().encode(), hashlib.sha256).hexdigest()[:16]
 
 
-def find_user(username: str) -> Optional[User]:
+def find_user(username: str) -> User | None:
     """Look a user up by username, ignoring case and surrounding spaces."""
     name = username.strip().lower()
     return db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == name))
@@ -60,8 +62,11 @@ def authenticate(username: str, password: str, client: str) -> SignInResult:
     now = utcnow()
     if user is None:
         verify_password(_dummy_hash(), password)
-        record(AuditAction.SIGN_IN_FAILED, result=AuditResult.FAILURE,
-               details={"username_hmac": _name_tag(username), "reason": "unknown"})
+        record(
+            AuditAction.SIGN_IN_FAILED,
+            result=AuditResult.FAILURE,
+            details={"username_hmac": _name_tag(username), "reason": "unknown"},
+        )
         db.session.commit()
         return SignInResult(None, False)
 
@@ -107,11 +112,18 @@ def _known_since(now: datetime) -> datetime:
 
 def is_familiar(username: str, client: str) -> bool:
     """Tell whether the account signed in from this address lately (such sign-ins get a kept password check)."""
-    return db.session.scalar(
-        sa.select(SignInAddress.user_id).join(User, User.id == SignInAddress.user_id)
-        .where(sa.func.lower(User.username) == username.strip().lower(), SignInAddress.client == client,
-               SignInAddress.last_success_at > _known_since(utcnow()))
-    ) is not None
+    return (
+        db.session.scalar(
+            sa.select(SignInAddress.user_id)
+            .join(User, User.id == SignInAddress.user_id)
+            .where(
+                sa.func.lower(User.username) == username.strip().lower(),
+                SignInAddress.client == client,
+                SignInAddress.last_success_at > _known_since(utcnow()),
+            )
+        )
+        is not None
+    )
 
 
 def _locked_out(user: User, here: SignInAddress | None, now: datetime) -> bool:
@@ -129,24 +141,27 @@ def _upsert(values: dict[str, Any], changes: dict[str, Any], where: Any = None) 
     table = SignInAddress.__table__
     insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = insert(table).values(**values)
-    return statement.on_conflict_do_update(index_elements=[table.c.user_id, table.c.client], set_=changes,
-                                           where=where)
+    return statement.on_conflict_do_update(index_elements=[table.c.user_id, table.c.client], set_=changes, where=where)
 
 
 def _count_failure(user_id: int, client: str, now: datetime) -> int | None:
     """Count one failure for the account from the address, atomically; None when the address is locked."""
     table = SignInAddress.__table__
     not_locked = sa.or_(table.c.locked_until.is_(None), table.c.locked_until <= now)
-    statement = _upsert({"user_id": user_id, "client": client, "failures": 1, "last_failure_at": now},
-                        {"failures": table.c.failures + 1, "last_failure_at": now}, not_locked)
+    statement = _upsert(
+        {"user_id": user_id, "client": client, "failures": 1, "last_failure_at": now},
+        {"failures": table.c.failures + 1, "last_failure_at": now},
+        not_locked,
+    )
     failures = db.session.execute(statement.returning(table.c.failures)).scalar()
     if failures is None:
         return None
     # The account-wide count, also in one statement: UPDATE ... SET n = n + 1 never loses a concurrent failure.
     users = User.__table__
     not_closed = sa.or_(users.c.locked_until.is_(None), users.c.locked_until <= now)
-    db.session.execute(sa.update(users).where(users.c.id == user_id, not_closed)
-                       .values(failed_sign_ins=users.c.failed_sign_ins + 1))
+    db.session.execute(
+        sa.update(users).where(users.c.id == user_id, not_closed).values(failed_sign_ins=users.c.failed_sign_ins + 1)
+    )
     return failures
 
 
@@ -158,18 +173,31 @@ def _lock_if_due(user_id: int, client: str, failures: int, now: datetime) -> dic
         table = SignInAddress.__table__
         until = now + timedelta(minutes=config["LOCKOUT_MINUTES"])
         # Compare-and-set: of several attempts past the threshold at once, exactly one locks (and says so).
-        if db.session.execute(
-            sa.update(table).where(table.c.user_id == user_id, table.c.client == client,
-                                   table.c.failures >= config["LOCKOUT_THRESHOLD"])
-            .values(failures=0, locked_until=until).returning(table.c.user_id)
-        ).first() is not None:
+        if (
+            db.session.execute(
+                sa.update(table)
+                .where(
+                    table.c.user_id == user_id,
+                    table.c.client == client,
+                    table.c.failures >= config["LOCKOUT_THRESHOLD"],
+                )
+                .values(failures=0, locked_until=until)
+                .returning(table.c.user_id)
+            ).first()
+            is not None
+        ):
             locks["address"] = until
     users = User.__table__
     until = now + timedelta(minutes=config["ACCOUNT_LOCKOUT_MINUTES"])
-    if db.session.execute(
-        sa.update(users).where(users.c.id == user_id, users.c.failed_sign_ins >= config["ACCOUNT_LOCKOUT_THRESHOLD"])
-        .values(failed_sign_ins=0, locked_until=until).returning(users.c.id)
-    ).first() is not None:
+    if (
+        db.session.execute(
+            sa.update(users)
+            .where(users.c.id == user_id, users.c.failed_sign_ins >= config["ACCOUNT_LOCKOUT_THRESHOLD"])
+            .values(failed_sign_ins=0, locked_until=until)
+            .returning(users.c.id)
+        ).first()
+        is not None
+    ):
         locks["account"] = until
     return locks
 
@@ -179,12 +207,17 @@ def _signed_in_from(user_id: int, client: str, now: datetime) -> None:
     table = SignInAddress.__table__
     fresh = {"failures": 0, "locked_until": None, "last_success_at": now}
     db.session.execute(_upsert({"user_id": user_id, "client": client, **fresh}, fresh))
-    stale = sa.select(table.c.client).where(
-        table.c.user_id == user_id, table.c.client != client,
-        sa.or_(table.c.last_success_at.is_(None), table.c.last_success_at <= _known_since(now)),
-        sa.or_(table.c.locked_until.is_(None), table.c.locked_until <= now),
-        sa.or_(table.c.last_failure_at.is_(None), table.c.last_failure_at <= now - FORGET_FAILURES_AFTER),
-    ).with_for_update(skip_locked=True)  # rows another sign-in is counting are left for next time: no deadlock
+    stale = (
+        sa.select(table.c.client)
+        .where(
+            table.c.user_id == user_id,
+            table.c.client != client,
+            sa.or_(table.c.last_success_at.is_(None), table.c.last_success_at <= _known_since(now)),
+            sa.or_(table.c.locked_until.is_(None), table.c.locked_until <= now),
+            sa.or_(table.c.last_failure_at.is_(None), table.c.last_failure_at <= now - FORGET_FAILURES_AFTER),
+        )
+        .with_for_update(skip_locked=True)
+    )  # rows another sign-in is counting are left for next time: no deadlock
     db.session.execute(sa.delete(table).where(table.c.user_id == user_id, table.c.client.in_(stale)))
 
 

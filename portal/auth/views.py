@@ -1,4 +1,5 @@
 """Sign-in and sign-out pages."""
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -20,15 +21,24 @@ def _safe_next(target: str | None) -> str:
     """Return a local path to continue to, never another site nor anything a header cannot carry."""
     if target and target.isprintable():
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//") \
-                and "\\" not in target:
+        if (
+            not parts.scheme
+            and not parts.netloc
+            and target.startswith("/")
+            and not target.startswith("//")
+            and "\\" not in target
+        ):
             return target
     return url_for("main.home")
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
-@throttle.limiter.limit(lambda: current_app.config["SIGN_IN_RATE_LIMIT"], methods=["POST"],
-                        deduct_when=throttle.failed_attempt, on_breach=throttle.refuse_breach)
+@throttle.limiter.limit(
+    lambda: current_app.config["SIGN_IN_RATE_LIMIT"],
+    methods=["POST"],
+    deduct_when=throttle.failed_attempt,
+    on_breach=throttle.refuse_breach,
+)
 def sign_in() -> str | Response:
     """Show the sign-in form and sign a person in."""
     if current_user.is_authenticated:

@@ -1,4 +1,5 @@
 """Home screen per role."""
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -24,8 +25,12 @@ class Area(NamedTuple):
 # The tiles each role sees, in the order shown.
 AREAS = (
     Area("sales.new", "New sale", "Quote and book cover at the counter.", (Role.ASSOCIATE, Role.MANAGER)),
-    Area("sales.index", "Sales", "Find a sale by reference, name, email, phone or receipt.",
-         (Role.ASSOCIATE, Role.MANAGER)),
+    Area(
+        "sales.index",
+        "Sales",
+        "Find a sale by reference, name, email, phone or receipt.",
+        (Role.ASSOCIATE, Role.MANAGER),
+    ),
     Area("audit.events", "Audit log", "Every action, filtered and exported.", (Role.MANAGER, Role.ADMIN)),
 )
 
@@ -35,8 +40,11 @@ AREAS = (
 def home() -> str:
     """Show the signed-in person's starting point."""
     role = current_user.role
-    areas = [{"url": url_for(a.endpoint), "title": a.title, "summary": a.summary, "endpoint": a.endpoint}
-             for a in AREAS if role in a.roles]
+    areas = [
+        {"url": url_for(a.endpoint), "title": a.title, "summary": a.summary, "endpoint": a.endpoint}
+        for a in AREAS
+        if role in a.roles
+    ]
     sales = todays_sales(current_user.store) if role == Role.ASSOCIATE else []
     return render_template("main/home.html", title="Home", user=current_user, areas=areas, todays_sales=sales)
 

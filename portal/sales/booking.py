@@ -1,4 +1,5 @@
 """Payment and booking: the till payment, the one booking call, and settling an outcome that did not arrive."""
+
 from __future__ import annotations
 
 import uuid
@@ -27,8 +28,9 @@ from .lookup import chosen_covers, cover_total
 from .machine import InvalidTransition, SaleError, XCoverClientLike, XCoverDown, audit, compare_and_set
 from .quoting import POLICYHOLDER_KEYS, map_field_errors
 
-UNKNOWN_MESSAGE = ("Not yet confirmed, checking: XCover's answer did not arrive. "
-                   "The customer is not covered until it does.")
+UNKNOWN_MESSAGE = (
+    "Not yet confirmed, checking: XCover's answer did not arrive. The customer is not covered until it does."
+)
 DOWN_MESSAGE = "XCover is not answering right now. Nothing was booked and everything is kept: tap Retry."
 
 
@@ -50,8 +52,9 @@ def amount_errors(sale: Sale, amount: Decimal | None) -> dict[str, list[str]]:
     return {"amount_collected": [f"Must be exactly {money(total, sale.currency, sale.store)}, the cover total."]}
 
 
-def record_payment(sale: Sale, user: User, method: str, receipt_number: str, amount: Decimal,
-                   card_last4: str = "") -> Sale:
+def record_payment(
+    sale: Sale, user: User, method: str, receipt_number: str, amount: Decimal, card_last4: str = ""
+) -> Sale:
     """Store the till payment for the cover; the amount must equal the cover total."""
     if sale.status != SaleStatus.QUOTED or not chosen_covers(sale):
         raise InvalidTransition("This sale is not waiting for payment.")
@@ -65,8 +68,15 @@ def record_payment(sale: Sale, user: User, method: str, receipt_number: str, amo
     sale.amount_collected = amount
     sale.card_last4 = card_last4 or None
     sale.payment_recorded_at = utcnow()
-    audit(AuditAction.SALE_PAYMENT_RECORDED, user, sale, method=method, receipt=sale.receipt_number,
-          amount=str(amount), currency=sale.currency)
+    audit(
+        AuditAction.SALE_PAYMENT_RECORDED,
+        user,
+        sale,
+        method=method,
+        receipt=sale.receipt_number,
+        amount=str(amount),
+        currency=sale.currency,
+    )
     db.session.commit()
     return sale
 
@@ -89,8 +99,14 @@ def book(sale: Sale, user: User | None, client: XCoverClientLike) -> BookingResu
         db.session.rollback()
         return BookingResult(sale, sent=False, message="This booking is already on its way.")
     db.session.refresh(sale)
-    audit(AuditAction.SALE_BOOKING_SENT, user, sale, xcover_ref=sale.xcover_ref, quotes=len(chosen_covers(sale)),
-          amount=str(sale.cover_total))
+    audit(
+        AuditAction.SALE_BOOKING_SENT,
+        user,
+        sale,
+        xcover_ref=sale.xcover_ref,
+        quotes=len(chosen_covers(sale)),
+        amount=str(sale.cover_total),
+    )
     db.session.commit()
     return _send_booking(sale, user, client, expected=SaleStatus.BOOKING)
 
@@ -117,16 +133,23 @@ def _call_and_settle(sale: Sale, user: User | None, client: XCoverClientLike, ex
         # Maybe applied: never say covered, never say failed; the same key settles it later.
         if expected == SaleStatus.BOOKING:
             _settle(sale, SaleStatus.OUTCOME_UNKNOWN, last_error=None)
-            audit(AuditAction.SALE_OUTCOME_UNKNOWN, user, sale, result=AuditResult.PENDING, xcover_ref=sale.xcover_ref,
-                  reason=type(exc).__name__)
+            audit(
+                AuditAction.SALE_OUTCOME_UNKNOWN,
+                user,
+                sale,
+                result=AuditResult.PENDING,
+                xcover_ref=sale.xcover_ref,
+                reason=type(exc).__name__,
+            )
             db.session.commit()
         return BookingResult(sale, sent=True, message=UNKNOWN_MESSAGE)
     except XCoverValidationError as exc:
         errors = map_field_errors(exc.field_errors(), [])
         general = errors.pop("__all__", [])
         if errors:
-            return _back_to_quoted(sale, user, "XCover refused the customer details: please correct them.",
-                                   errors, reason="validation")
+            return _back_to_quoted(
+                sale, user, "XCover refused the customer details: please correct them.", errors, reason="validation"
+            )
         # No field to correct: XCover declined the booking itself.
         reason = " ".join(general) or exc.message
         return _fail(sale, user, f"XCover declined the booking. {reason}"[:500], status=exc.status)
@@ -147,22 +170,32 @@ def _settle(sale: Sale, new: SaleStatus, **values: Any) -> None:
     db.session.refresh(sale)
 
 
-def _back_to_quoted(sale: Sale, user: User | None, message: str,
-                    errors: dict[str, list[str]] | None, reason: str) -> BookingResult:
+def _back_to_quoted(
+    sale: Sale, user: User | None, message: str, errors: dict[str, list[str]] | None, reason: str
+) -> BookingResult:
     """Nothing was applied at XCover: let the associate fix or retry with everything kept."""
     _settle(sale, SaleStatus.QUOTED, last_error=message, field_errors=errors)
-    audit(AuditAction.SALE_BOOKING_FAILED, user, sale, result=AuditResult.FAILURE, xcover_ref=sale.xcover_ref,
-          reason=reason, fields=sorted(errors or {}))
+    audit(
+        AuditAction.SALE_BOOKING_FAILED,
+        user,
+        sale,
+        result=AuditResult.FAILURE,
+        xcover_ref=sale.xcover_ref,
+        reason=reason,
+        fields=sorted(errors or {}),
+    )
     db.session.commit()
     return BookingResult(sale, sent=True, message=message)
 
 
-def _fail(sale: Sale, user: User | None, message: str, problems: list[str] | None = None,
-          **details: Any) -> BookingResult:
+def _fail(
+    sale: Sale, user: User | None, message: str, problems: list[str] | None = None, **details: Any
+) -> BookingResult:
     """Close the booking as failed, saying why."""
     _settle(sale, SaleStatus.FAILED, last_error=message)
-    audit(AuditAction.SALE_BOOKING_FAILED, user, sale, result=AuditResult.FAILURE, xcover_ref=sale.xcover_ref,
-          **details)
+    audit(
+        AuditAction.SALE_BOOKING_FAILED, user, sale, result=AuditResult.FAILURE, xcover_ref=sale.xcover_ref, **details
+    )
     db.session.commit()
     return BookingResult(sale, sent=True, message=message, problems=problems or [])
 
@@ -184,8 +217,10 @@ def check_booking(booking: Any, covers: list[Cover]) -> list[str]:
             problems.append(f"{name} is {quote.status}.")
         elif quote.price != cover.price:
             sale = cover.sale
-            problems.append(f"{name} was booked at {money(quote.price, sale.currency, sale.store)}, "
-                            f"quoted at {money(cover.price, sale.currency, sale.store)}.")
+            problems.append(
+                f"{name} was booked at {money(quote.price, sale.currency, sale.store)}, "
+                f"quoted at {money(cover.price, sale.currency, sale.store)}."
+            )
     return problems
 
 
@@ -207,11 +242,24 @@ def _accept(sale: Sale, user: User | None, booking: Any) -> BookingResult:
     if problems:
         in_force = [c for c in covers if c.status == CoverStatus.BOOKED]
         message = "Booking partly failed." if in_force else "XCover did not confirm the booking."
-        return _fail(sale, user, f"{message} {' '.join(problems)}"[:500], problems, issues=problems[:5],
-                     xcover_status=booking.status)
+        return _fail(
+            sale,
+            user,
+            f"{message} {' '.join(problems)}"[:500],
+            problems,
+            issues=problems[:5],
+            xcover_status=booking.status,
+        )
     _settle(sale, SaleStatus.BOOKED, booked_at=utcnow(), last_error=None, field_errors=None)
-    audit(AuditAction.SALE_BOOKED, user, sale, xcover_ref=booking.id, policies=len(covers),
-          total=str(booking.total_price), currency=booking.currency)
+    audit(
+        AuditAction.SALE_BOOKED,
+        user,
+        sale,
+        xcover_ref=booking.id,
+        policies=len(covers),
+        total=str(booking.total_price),
+        currency=booking.currency,
+    )
     db.session.commit()
     return BookingResult(sale, sent=True, message="Covered.")
 
@@ -226,8 +274,14 @@ def reconcile(sale: Sale, user: User | None, client: XCoverClientLike, stale_aft
             db.session.rollback()
             return BookingResult(sale, sent=False, message="Already settled.")
         db.session.refresh(sale)
-        audit(AuditAction.SALE_OUTCOME_UNKNOWN, user, sale, result=AuditResult.PENDING, xcover_ref=sale.xcover_ref,
-              stale=True)
+        audit(
+            AuditAction.SALE_OUTCOME_UNKNOWN,
+            user,
+            sale,
+            result=AuditResult.PENDING,
+            xcover_ref=sale.xcover_ref,
+            stale=True,
+        )
         db.session.commit()
     if sale.status != SaleStatus.OUTCOME_UNKNOWN:
         return BookingResult(sale, sent=False, message="Nothing to check.")
@@ -242,10 +296,18 @@ def reconcile(sale: Sale, user: User | None, client: XCoverClientLike, stale_aft
 def sales_to_reconcile(stale_after: timedelta) -> list[Sale]:
     """Return every sale whose booking outcome is unknown or whose booking has been in flight too long."""
     cutoff = utcnow() - stale_after
-    return list(db.session.scalars(sa.select(Sale).where(sa.or_(
-        Sale.status == SaleStatus.OUTCOME_UNKNOWN,
-        sa.and_(Sale.status == SaleStatus.BOOKING, Sale.booking_started_at < cutoff),
-    )).order_by(Sale.id)))
+    return list(
+        db.session.scalars(
+            sa.select(Sale)
+            .where(
+                sa.or_(
+                    Sale.status == SaleStatus.OUTCOME_UNKNOWN,
+                    sa.and_(Sale.status == SaleStatus.BOOKING, Sale.booking_started_at < cutoff),
+                )
+            )
+            .order_by(Sale.id)
+        )
+    )
 
 
 def resend_email(sale: Sale, user: User, client: XCoverClientLike) -> None:

@@ -1,44 +1,67 @@
 """The offer catalogue and the one mapping from our product fields to XCover item keys."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from flask import current_app
 
 # Which cover to ask XCover for, per product category. Matches the embedded sandbox.
 DEFAULT_CATALOGUE: dict[str, dict[str, Any]] = {
-    "electronics": {"label": "Electronics", "offers": [
-        {"policy_type": "product_warranty", "policy_type_version": 1, "cover_term_months": 24},
-        {"policy_type": "product_insurance", "policy_type_version": 1, "cover_term_months": 12},
-    ]},
-    "mobile_phones": {"label": "Mobile phones", "offers": [
-        {"policy_type": "device_protection", "policy_type_version": 1, "cover_term_months": 12},
-        {"policy_type": "device_protection", "policy_type_version": 1, "cover_term_months": 24},
-    ]},
-    "tablets": {"label": "Tablets", "offers": [
-        {"policy_type": "device_protection", "policy_type_version": 1, "cover_term_months": 12},
-        {"policy_type": "product_warranty", "policy_type_version": 1, "cover_term_months": 24},
-    ]},
-    "computers": {"label": "Computers", "offers": [
-        {"policy_type": "product_warranty", "policy_type_version": 1, "cover_term_months": 24},
-        {"policy_type": "product_insurance", "policy_type_version": 1, "cover_term_months": 12},
-    ]},
-    "appliances": {"label": "Appliances", "offers": [
-        {"policy_type": "product_warranty", "policy_type_version": 1, "cover_term_months": 36},
-    ]},
-    "furniture": {"label": "Furniture", "offers": [
-        {"policy_type": "product_insurance", "policy_type_version": 1, "cover_term_months": 36},
-    ]},
-    "jewellery": {"label": "Jewellery", "offers": [
-        {"policy_type": "product_insurance", "policy_type_version": 1, "cover_term_months": 12},
-    ]},
+    "electronics": {
+        "label": "Electronics",
+        "offers": [
+            {"policy_type": "product_warranty", "policy_type_version": 1, "cover_term_months": 24},
+            {"policy_type": "product_insurance", "policy_type_version": 1, "cover_term_months": 12},
+        ],
+    },
+    "mobile_phones": {
+        "label": "Mobile phones",
+        "offers": [
+            {"policy_type": "device_protection", "policy_type_version": 1, "cover_term_months": 12},
+            {"policy_type": "device_protection", "policy_type_version": 1, "cover_term_months": 24},
+        ],
+    },
+    "tablets": {
+        "label": "Tablets",
+        "offers": [
+            {"policy_type": "device_protection", "policy_type_version": 1, "cover_term_months": 12},
+            {"policy_type": "product_warranty", "policy_type_version": 1, "cover_term_months": 24},
+        ],
+    },
+    "computers": {
+        "label": "Computers",
+        "offers": [
+            {"policy_type": "product_warranty", "policy_type_version": 1, "cover_term_months": 24},
+            {"policy_type": "product_insurance", "policy_type_version": 1, "cover_term_months": 12},
+        ],
+    },
+    "appliances": {
+        "label": "Appliances",
+        "offers": [
+            {"policy_type": "product_warranty", "policy_type_version": 1, "cover_term_months": 36},
+        ],
+    },
+    "furniture": {
+        "label": "Furniture",
+        "offers": [
+            {"policy_type": "product_insurance", "policy_type_version": 1, "cover_term_months": 36},
+        ],
+    },
+    "jewellery": {
+        "label": "Jewellery",
+        "offers": [
+            {"policy_type": "product_insurance", "policy_type_version": 1, "cover_term_months": 12},
+        ],
+    },
 }
 
 # Our product field -> XCover item key (flat in each request[] element). None leaves a field out.
-DEFAULT_FIELD_MAP: dict[str, Optional[str]] = {
+DEFAULT_FIELD_MAP: dict[str, str | None] = {
     "policy_type": "policy_type",
     "policy_type_version": "policy_type_version",
     "cover_term_months": "cover_term_months",
@@ -61,7 +84,7 @@ class Offer:
 
     policy_type: str
     policy_type_version: Any
-    cover_term_months: Optional[int]
+    cover_term_months: int | None
 
 
 @dataclass(frozen=True)
@@ -77,7 +100,7 @@ def catalogue() -> dict[str, dict[str, Any]]:
     return current_app.config.get("OFFER_CATALOGUE") or DEFAULT_CATALOGUE
 
 
-def field_map() -> dict[str, Optional[str]]:
+def field_map() -> dict[str, str | None]:
     """Return the product-field-to-XCover-key mapping, configured keys overriding the defaults."""
     return {**DEFAULT_FIELD_MAP, **(current_app.config.get("XCOVER_ITEM_FIELD_MAP") or {})}
 
@@ -95,8 +118,10 @@ def category_label(key: str) -> str:
 def offers_for(category: str) -> list[Offer]:
     """Return the offers to request for a category (none for an unknown one)."""
     entry = catalogue().get(category) or {}
-    return [Offer(o["policy_type"], o.get("policy_type_version", 1), o.get("cover_term_months"))
-            for o in entry.get("offers", [])]
+    return [
+        Offer(o["policy_type"], o.get("policy_type_version", 1), o.get("cover_term_months"))
+        for o in entry.get("offers", [])
+    ]
 
 
 def _json_value(value: Any) -> Any:
@@ -108,7 +133,7 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def item_payload(product: Mapping[str, Any], offer: Offer, mapping: Mapping[str, Optional[str]]) -> dict[str, Any]:
+def item_payload(product: Mapping[str, Any], offer: Offer, mapping: Mapping[str, str | None]) -> dict[str, Any]:
     """Build one request[] element from a product and an offer, through the field map."""
     values = {
         **product,
@@ -125,8 +150,9 @@ def item_payload(product: Mapping[str, Any], offer: Offer, mapping: Mapping[str,
     return element
 
 
-def build_quote_request(products: list[Mapping[str, Any]], *, currency: str, country: str, region: str,
-                        language: str) -> tuple[dict[str, Any], list[QuoteLine]]:
+def build_quote_request(
+    products: list[Mapping[str, Any]], *, currency: str, country: str, region: str, language: str
+) -> tuple[dict[str, Any], list[QuoteLine]]:
     """Build the one quote request for a basket and say which product each element is for."""
     mapping = field_map()
     request: list[dict[str, Any]] = []
@@ -135,14 +161,18 @@ def build_quote_request(products: list[Mapping[str, Any]], *, currency: str, cou
         for offer in offers_for(product["category"]):
             request.append(item_payload(product, offer, mapping))
             lines.append(QuoteLine(position, offer))
-    payload: dict[str, Any] = {"request": request, "currency": currency, "customer_country": country,
-                               "customer_language": language}
+    payload: dict[str, Any] = {
+        "request": request,
+        "currency": currency,
+        "customer_country": country,
+        "customer_language": language,
+    }
     if region:
         payload["customer_region"] = region
     return payload, lines
 
 
-def our_field(xcover_key: str) -> Optional[str]:
+def our_field(xcover_key: str) -> str | None:
     """Return the product field an XCover item key came from."""
     for ours, theirs in field_map().items():
         if theirs == xcover_key:

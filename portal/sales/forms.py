@@ -1,10 +1,12 @@
 """Forms of the sale: products and customer, options, payment; every one refuses card numbers."""
+
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -42,8 +44,9 @@ from . import catalogue
 from .lookup import options_by_item
 from .quoting import CUSTOMER_FIELDS, PRODUCT_FIELDS
 
-CARD_MESSAGE = ("This looks like a card number. Never type card numbers here: "
-                "only the last four digits go in the payment step.")
+CARD_MESSAGE = (
+    "This looks like a card number. Never type card numbers here: only the last four digits go in the payment step."
+)
 MAX_PRODUCTS = 10
 
 
@@ -119,8 +122,15 @@ class MoneyField(DecimalField):
             raise StopValidation()
 
 
-def _text(label: str, *validators: Any, autocomplete: str = "off", inputmode: str | None = None,
-          maxlength: int = 100, required: bool = False, type_: str | None = None) -> StringField:
+def _text(
+    label: str,
+    *validators: Any,
+    autocomplete: str = "off",
+    inputmode: str | None = None,
+    maxlength: int = 100,
+    required: bool = False,
+    type_: str | None = None,
+) -> StringField:
     """A text field with the right keyboard and autofill hints."""
     kw: dict[str, Any] = {"autocomplete": autocomplete, "maxlength": maxlength}
     if inputmode:
@@ -138,19 +148,33 @@ class ProductForm(Form):
 
     product_name = _text("Product name", required=True, maxlength=200)
     category = SelectField("Category", validators=[DataRequired(message="Choose a category.")])
-    price = MoneyField("Price", places=2, validators=[
-        InputRequired(message="Enter the price."),
-        NumberRange(min=0.01, max=1000000, message="Enter a price above zero.")],
-        render_kw={"inputmode": "decimal", "autocomplete": "off", "required": True})
-    quantity = IntegerField("Quantity", default=1, validators=[
-        InputRequired(message="Enter the quantity."), NumberRange(min=1, max=99, message="Between 1 and 99.")],
-        render_kw={"inputmode": "numeric", "type": "number", "min": 1, "max": 99, "autocomplete": "off"})
+    price = MoneyField(
+        "Price",
+        places=2,
+        validators=[
+            InputRequired(message="Enter the price."),
+            NumberRange(min=0.01, max=1000000, message="Enter a price above zero."),
+        ],
+        render_kw={"inputmode": "decimal", "autocomplete": "off", "required": True},
+    )
+    quantity = IntegerField(
+        "Quantity",
+        default=1,
+        validators=[
+            InputRequired(message="Enter the quantity."),
+            NumberRange(min=1, max=99, message="Between 1 and 99."),
+        ],
+        render_kw={"inputmode": "numeric", "type": "number", "min": 1, "max": 99, "autocomplete": "off"},
+    )
     brand = _text("Brand")
     model = _text("Model")
     sku = _text("SKU / barcode", maxlength=64)
     serial_number = _text("Serial number", maxlength=64)
-    purchase_date = DateField("Purchase date", validators=[InputRequired(message="Enter the purchase date.")],
-                              render_kw={"autocomplete": "off"})
+    purchase_date = DateField(
+        "Purchase date",
+        validators=[InputRequired(message="Enter the purchase date.")],
+        render_kw={"autocomplete": "off"},
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -167,24 +191,34 @@ class SaleForm(GuardedForm):
     items = FieldList(FormField(ProductForm), min_entries=1, max_entries=MAX_PRODUCTS)
     first_name = _text("First name", required=True, autocomplete="given-name", maxlength=80)
     last_name = _text("Last name", required=True, autocomplete="family-name", maxlength=80)
-    email = _text("Email", Email(message="Enter an email address like name@example.com."), required=True,
-                  autocomplete="email", inputmode="email", type_="email", maxlength=254)
+    email = _text(
+        "Email",
+        Email(message="Enter an email address like name@example.com."),
+        required=True,
+        autocomplete="email",
+        inputmode="email",
+        type_="email",
+        maxlength=254,
+    )
     phone = _text("Mobile phone", required=True, autocomplete="tel", inputmode="tel", type_="tel", maxlength=32)
     address1 = _text("Address", required=True, autocomplete="address-line1", maxlength=200)
     city = _text("City", required=True, autocomplete="address-level2")
     region = _text("Region", autocomplete="address-level1")
     postcode = _text("Postcode", required=True, autocomplete="postal-code", maxlength=20)
     country = SelectField("Country", choices=lambda: list(countries().items()), render_kw={"autocomplete": "country"})
-    language = SelectField("Language", choices=lambda: list(languages().items()),
-                           render_kw={"autocomplete": "language"})
+    language = SelectField(
+        "Language", choices=lambda: list(languages().items()), render_kw={"autocomplete": "language"}
+    )
 
     def __init__(self, *args: Any, phone_region: str, **kwargs: Any) -> None:
         """Bind the form; a phone number typed without + is read as phone_region's (the store's country)."""
         super().__init__(*args, **kwargs)
         self.phone_region = phone_region
         # The prefix in the phone box follows the Country chosen (static/js/sale.js).
-        self.country.render_kw = {**self.country.render_kw,
-                                  "data-calling-codes": json.dumps(calling_codes(), sort_keys=True)}
+        self.country.render_kw = {
+            **self.country.render_kw,
+            "data-calling-codes": json.dumps(calling_codes(), sort_keys=True),
+        }
 
     def validate_phone(self, field: Field) -> None:
         """A number phonenumbers can read and knows to be valid, in E.164 once stored."""
@@ -217,16 +251,29 @@ def sale_form_data(sale: Sale) -> dict[str, Any]:
 
 def options_form_for(sale: Sale, formdata: Any = None) -> GuardedForm:
     """Build screen 2's form: per product Add (one option) or No thanks with a reason, and the acknowledgement."""
+
     class OptionsForm(GuardedForm):
         acknowledged = BooleanField("The customer has seen the key facts, price and disclaimer of the cover chosen.")
 
     for item, covers in options_by_item(sale):
         offered = [(str(c.id), c.title) for c in covers if c.quote_id]
-        setattr(OptionsForm, f"choice_{item.id}", RadioField(
-            item.product_name, choices=[*offered, ("none", "No thanks")], validate_choice=False,
-            validators=[Optional()]))
-        setattr(OptionsForm, f"reason_{item.id}", SelectField(
-            "Reason", choices=[("", "Choose a reason…"), *DeclineReason.choices()], validators=[Optional()]))
+        setattr(
+            OptionsForm,
+            f"choice_{item.id}",
+            RadioField(
+                item.product_name,
+                choices=[*offered, ("none", "No thanks")],
+                validate_choice=False,
+                validators=[Optional()],
+            ),
+        )
+        setattr(
+            OptionsForm,
+            f"reason_{item.id}",
+            SelectField(
+                "Reason", choices=[("", "Choose a reason…"), *DeclineReason.choices()], validators=[Optional()]
+            ),
+        )
     return OptionsForm(formdata=formdata) if formdata is not None else OptionsForm()
 
 
@@ -247,12 +294,21 @@ def read_choices(form: Any, sale: Sale) -> tuple[dict[int, int | None], dict[int
 class PaymentForm(GuardedForm):
     """Screen 3: the till payment for products and cover together."""
 
-    payment_method = RadioField("Payment method", choices=PaymentMethod.choices(), default=PaymentMethod.CARD.value,
-                                validators=[DataRequired(message="Choose how the customer paid.")])
+    payment_method = RadioField(
+        "Payment method",
+        choices=PaymentMethod.choices(),
+        default=PaymentMethod.CARD.value,
+        validators=[DataRequired(message="Choose how the customer paid.")],
+    )
     receipt_number = _text("Receipt number", required=True, maxlength=64)
-    amount_collected = MoneyField("Amount collected", places=2, validators=[
-        InputRequired(message="Enter the amount collected for the cover.")],
-        render_kw={"inputmode": "decimal", "autocomplete": "off", "required": True})
-    card_last4 = StringField("Card last four digits", validators=[
-        Optional(), Regexp(r"^\d{4}$", message="Exactly 4 digits, or leave it empty.")],
-        render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 4, "pattern": "[0-9]{4}"})
+    amount_collected = MoneyField(
+        "Amount collected",
+        places=2,
+        validators=[InputRequired(message="Enter the amount collected for the cover.")],
+        render_kw={"inputmode": "decimal", "autocomplete": "off", "required": True},
+    )
+    card_last4 = StringField(
+        "Card last four digits",
+        validators=[Optional(), Regexp(r"^\d{4}$", message="Exactly 4 digits, or leave it empty.")],
+        render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 4, "pattern": "[0-9]{4}"},
+    )

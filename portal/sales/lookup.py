@@ -1,4 +1,5 @@
 """Finding sales: one sale, today's, a search, the chosen cover and a sale's timeline."""
+
 from __future__ import annotations
 
 import re
@@ -33,11 +34,13 @@ def todays_sales(store: Store) -> list[Sale]:
     """Return the store's sales started today (store time), newest first."""
     zone = ZoneInfo(store.timezone)
     start = datetime.combine(store_today(store), time.min, tzinfo=zone)
-    return list(db.session.scalars(
-        sa.select(Sale)
-        .where(Sale.store_id == store.id, Sale.created_at >= start, Sale.created_at < start + timedelta(days=1))
-        .order_by(Sale.created_at.desc())
-    ))
+    return list(
+        db.session.scalars(
+            sa.select(Sale)
+            .where(Sale.store_id == store.id, Sale.created_at >= start, Sale.created_at < start + timedelta(days=1))
+            .order_by(Sale.created_at.desc())
+        )
+    )
 
 
 def search_sales(store: Store, query: str, limit: int = 50) -> list[Sale]:
@@ -51,15 +54,23 @@ def search_sales(store: Store, query: str, limit: int = 50) -> list[Sale]:
     except InvalidPhone:
         same_phone = sa.false()
     serial_match = sa.select(SaleItem.sale_id).where(sa.func.lower(SaleItem.serial_number) == q.lower())
-    stmt = sa.select(Sale).where(Sale.store_id == store.id, sa.or_(
-        sa.func.lower(Sale.xcover_ref).like(like),
-        sa.func.lower(Sale.first_name + " " + Sale.last_name).like(like),
-        sa.func.lower(Sale.email) == q.lower(),
-        Sale.phone.like(f"%{re.sub(r'[^0-9]', '', q) or q}%"),
-        same_phone,
-        sa.func.lower(Sale.receipt_number) == q.lower(),
-        Sale.id.in_(serial_match),
-    )).order_by(Sale.created_at.desc()).limit(limit)
+    stmt = (
+        sa.select(Sale)
+        .where(
+            Sale.store_id == store.id,
+            sa.or_(
+                sa.func.lower(Sale.xcover_ref).like(like),
+                sa.func.lower(Sale.first_name + " " + Sale.last_name).like(like),
+                sa.func.lower(Sale.email) == q.lower(),
+                Sale.phone.like(f"%{re.sub(r'[^0-9]', '', q) or q}%"),
+                same_phone,
+                sa.func.lower(Sale.receipt_number) == q.lower(),
+                Sale.id.in_(serial_match),
+            ),
+        )
+        .order_by(Sale.created_at.desc())
+        .limit(limit)
+    )
     return list(db.session.scalars(stmt))
 
 

@@ -1,4 +1,5 @@
 """The sale's status machine, its errors and the audit helper every step shares."""
+
 from __future__ import annotations
 
 import uuid
@@ -15,8 +16,9 @@ from ..vocab import AuditAction, AuditResult, SaleStatus
 TRANSITIONS: dict[SaleStatus, frozenset[SaleStatus]] = {
     SaleStatus.DRAFT: frozenset({SaleStatus.QUOTED}),
     SaleStatus.QUOTED: frozenset({SaleStatus.DRAFT, SaleStatus.QUOTED, SaleStatus.DECLINED, SaleStatus.BOOKING}),
-    SaleStatus.BOOKING: frozenset({
-        SaleStatus.BOOKED, SaleStatus.OUTCOME_UNKNOWN, SaleStatus.FAILED, SaleStatus.QUOTED}),
+    SaleStatus.BOOKING: frozenset(
+        {SaleStatus.BOOKED, SaleStatus.OUTCOME_UNKNOWN, SaleStatus.FAILED, SaleStatus.QUOTED}
+    ),
     SaleStatus.OUTCOME_UNKNOWN: frozenset({SaleStatus.BOOKED, SaleStatus.FAILED, SaleStatus.QUOTED}),
     SaleStatus.DECLINED: frozenset(),
     SaleStatus.BOOKED: frozenset(),
@@ -73,18 +75,27 @@ def compare_and_set(sale: Sale, expected: SaleStatus, new: SaleStatus, **values:
         raise InvalidTransition(f"{expected} -> {new} is not allowed")
     sale_id = sa.inspect(sale).identity[0]
     result = db.session.execute(
-        sa.update(Sale).where(Sale.id == sale_id, Sale.status == expected)
+        sa.update(Sale)
+        .where(Sale.id == sale_id, Sale.status == expected)
         .values(status=new, updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
 
 
-def audit(action: AuditAction, user: User | None, sale: Sale, result: AuditResult = AuditResult.SUCCESS,
-          **details: Any) -> None:
+def audit(
+    action: AuditAction, user: User | None, sale: Sale, result: AuditResult = AuditResult.SUCCESS, **details: Any
+) -> None:
     """Record an event about a sale (the caller commits)."""
-    record(action, actor=user, store_id=sale.store_id, object_type="sale", object_id=sale.id, result=result,
-           details=details)
+    record(
+        action,
+        actor=user,
+        store_id=sale.store_id,
+        object_type="sale",
+        object_id=sale.id,
+        result=result,
+        details=details,
+    )
 
 
 def new_booking_body(sale: Sale) -> None:
@@ -95,8 +106,9 @@ def new_booking_body(sale: Sale) -> None:
     """
     if sale.booking_started_at is None:
         return
-    if not compare_and_set(sale, SaleStatus.QUOTED, SaleStatus.QUOTED, idempotency_key=str(uuid.uuid4()),
-                           booking_started_at=None):
+    if not compare_and_set(
+        sale, SaleStatus.QUOTED, SaleStatus.QUOTED, idempotency_key=str(uuid.uuid4()), booking_started_at=None
+    ):
         db.session.rollback()
         raise InvalidTransition("This booking is already on its way; it can no longer be changed.")
     db.session.refresh(sale)

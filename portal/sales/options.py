@@ -1,4 +1,5 @@
 """The options screen: the customer's pick or "No thanks" per product, the acknowledgement and the opt-out."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,26 +21,44 @@ OPT_OUT_DOWN_MESSAGE = "XCover did not receive the opt-out. Tap Retry; the custo
 
 def mark_options_shown(sale: Sale, user: User) -> None:
     """Record once per quote that the options (and their policy versions) were shown."""
-    seen = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
-        AuditEvent.object_type == "sale", AuditEvent.object_id == str(sale.id),
-        AuditEvent.action == AuditAction.SALE_OPTIONS_SHOWN,
-        AuditEvent.details["xcover_ref"].as_string() == sale.xcover_ref))
+    seen = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(AuditEvent)
+        .where(
+            AuditEvent.object_type == "sale",
+            AuditEvent.object_id == str(sale.id),
+            AuditEvent.action == AuditAction.SALE_OPTIONS_SHOWN,
+            AuditEvent.details["xcover_ref"].as_string() == sale.xcover_ref,
+        )
+    )
     if seen:
         return
-    audit(AuditAction.SALE_OPTIONS_SHOWN, user, sale, xcover_ref=sale.xcover_ref,
-          policy_versions={c.quote_id: c.policy_version for c in sale.covers if c.quote_id})
+    audit(
+        AuditAction.SALE_OPTIONS_SHOWN,
+        user,
+        sale,
+        xcover_ref=sale.xcover_ref,
+        policy_versions={c.quote_id: c.policy_version for c in sale.covers if c.quote_id},
+    )
     db.session.commit()
 
 
 def disclaimer_hash(covers: list[Cover]) -> str:
     """Return the SHA-256 of the disclaimer text shown for the chosen covers, in order."""
     text = "\n\n".join(
-        f"{c.content.get('disclaimer') or ''}\n{c.content.get('underwriter_disclaimer') or ''}" for c in covers)
+        f"{c.content.get('disclaimer') or ''}\n{c.content.get('underwriter_disclaimer') or ''}" for c in covers
+    )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def record_choices(sale: Sale, user: User, client: XCoverClientLike, choices: Mapping[int, int | None],
-                   reasons: Mapping[int, str], acknowledged: bool) -> Sale:
+def record_choices(
+    sale: Sale,
+    user: User,
+    client: XCoverClientLike,
+    choices: Mapping[int, int | None],
+    reasons: Mapping[int, str],
+    acknowledged: bool,
+) -> Sale:
     """Store the customer's pick (or "No thanks" and why) per product; all declined sends XCover an opt-out."""
     if sale.status != SaleStatus.QUOTED:
         raise InvalidTransition("The options for this sale can no longer be changed.")
@@ -81,16 +100,27 @@ def record_choices(sale: Sale, user: User, client: XCoverClientLike, choices: Ma
                 c.status = CoverStatus.CHOSEN if c.id in chosen_ids else CoverStatus.NOT_TAKEN
     declined = [item for item in sale.items if item.decision == Decision.DECLINE]
     for item in declined:
-        audit(AuditAction.SALE_DECLINED, user, sale, xcover_ref=sale.xcover_ref, product=item.position + 1,
-              reason=item.decline_reason)
+        audit(
+            AuditAction.SALE_DECLINED,
+            user,
+            sale,
+            xcover_ref=sale.xcover_ref,
+            product=item.position + 1,
+            reason=item.decline_reason,
+        )
     if chosen:
         sale.acknowledged_at = utcnow()
         sale.ack_policy_versions = {c.quote_id: c.policy_version for c in chosen}
         sale.ack_disclaimer_hash = disclaimer_hash(chosen)
         sale.cover_total = cover_total(sale)
-        audit(AuditAction.SALE_ACKNOWLEDGED, user, sale, xcover_ref=sale.xcover_ref,
-              policy_versions=sale.ack_policy_versions,
-              disclaimer_sha256=sale.ack_disclaimer_hash)
+        audit(
+            AuditAction.SALE_ACKNOWLEDGED,
+            user,
+            sale,
+            xcover_ref=sale.xcover_ref,
+            policy_versions=sale.ack_policy_versions,
+            disclaimer_sha256=sale.ack_disclaimer_hash,
+        )
         db.session.commit()
         return sale
     # Nothing chosen: keep the choices, then tell XCover; a failed opt-out can be retried as is.
@@ -112,9 +142,14 @@ def send_opt_out(sale: Sale, user: User, client: XCoverClientLike) -> None:
     key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"opt-out:{sale.xcover_ref}"))
     reasons = sorted({i.decline_reason for i in sale.items if i.decline_reason})
     try:
-        client.opt_out(sale.xcover_ref, idempotency_key=key,
-                       partner_metadata={"decline_reason": ",".join(reasons) or DeclineReason.OTHER.value,
-                                         "sale_id": str(sale.id)})
+        client.opt_out(
+            sale.xcover_ref,
+            idempotency_key=key,
+            partner_metadata={
+                "decline_reason": ",".join(reasons) or DeclineReason.OTHER.value,
+                "sale_id": str(sale.id),
+            },
+        )
     except XCoverError:
         raise XCoverDown(OPT_OUT_DOWN_MESSAGE) from None
     transition(sale, SaleStatus.DECLINED)

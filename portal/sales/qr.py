@@ -1,4 +1,5 @@
 """QR codes drawn on the server as inline SVG (no scripts, no external services)."""
+
 from __future__ import annotations
 
 import segno

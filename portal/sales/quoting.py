@@ -1,4 +1,5 @@
 """Drafting and quoting: the customer and products typed at the counter, and XCover's options for them."""
+
 from __future__ import annotations
 
 import uuid
@@ -26,23 +27,56 @@ from .machine import (
     transition,
 )
 
-CUSTOMER_FIELDS = ("first_name", "last_name", "email", "phone", "address1", "city", "region", "postcode",
-                   "country", "language")
-PRODUCT_FIELDS = ("product_name", "category", "price", "quantity", "brand", "model", "sku", "serial_number",
-                  "purchase_date")
+CUSTOMER_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "address1",
+    "city",
+    "region",
+    "postcode",
+    "country",
+    "language",
+)
+PRODUCT_FIELDS = (
+    "product_name",
+    "category",
+    "price",
+    "quantity",
+    "brand",
+    "model",
+    "sku",
+    "serial_number",
+    "purchase_date",
+)
 
 
 # XCover's policyholder keys -> our customer fields (the booking payload uses the same names).
-POLICYHOLDER_KEYS = {"first_name": "first_name", "last_name": "last_name", "email": "email", "phone": "phone",
-                     "address1": "address1", "city": "city", "region": "region", "postcode": "postcode",
-                     "country": "country", "language": "language"}
+POLICYHOLDER_KEYS = {
+    "first_name": "first_name",
+    "last_name": "last_name",
+    "email": "email",
+    "phone": "phone",
+    "address1": "address1",
+    "city": "city",
+    "region": "region",
+    "postcode": "postcode",
+    "country": "country",
+    "language": "language",
+}
 
 
 def defaults_for(store: Store) -> dict[str, Any]:
     """Return what the new-sale form starts with, from the store's settings."""
-    return {"country": store.country, "language": primary_language(store.language), "currency": store.currency,
-            "currency_name": currencies().get(store.currency, store.currency),
-            "phone_prefix": calling_code(store.country), "purchase_date": store_today(store)}
+    return {
+        "country": store.country,
+        "language": primary_language(store.language),
+        "currency": store.currency,
+        "currency_name": currencies().get(store.currency, store.currency),
+        "phone_prefix": calling_code(store.country),
+        "purchase_date": store_today(store),
+    }
 
 
 def _products_of(sale: Sale) -> list[dict[str, Any]]:
@@ -52,13 +86,16 @@ def _products_of(sale: Sale) -> list[dict[str, Any]]:
 
 def _same_products(sale: Sale, products: list[Mapping[str, Any]]) -> bool:
     """Tell whether the products differ from the stored ones in anything that changes the quote."""
+
     def norm(p: Mapping[str, Any]) -> tuple:
         return tuple((f, str(p.get(f) or "")) for f in PRODUCT_FIELDS)
+
     return [norm(p) for p in _products_of(sale)] == [norm(p) for p in products]
 
 
-def save_draft(user: User, customer: Mapping[str, Any], products: list[Mapping[str, Any]],
-               sale: Sale | None = None) -> Sale:
+def save_draft(
+    user: User, customer: Mapping[str, Any], products: list[Mapping[str, Any]], sale: Sale | None = None
+) -> Sale:
     """Create or update a sale's customer and products; changed products need a new quote."""
     store = user.store
     if store is None:
@@ -78,8 +115,11 @@ def save_draft(user: User, customer: Mapping[str, Any], products: list[Mapping[s
         db.session.add(sale)
         requote = True
     else:
-        requote = (sale.status == SaleStatus.DRAFT or not _same_products(sale, products)
-                   or any(getattr(sale, k) != clean[k] for k in ("country", "language", "region")))
+        requote = (
+            sale.status == SaleStatus.DRAFT
+            or not _same_products(sale, products)
+            or any(getattr(sale, k) != clean[k] for k in ("country", "language", "region"))
+        )
         for k, v in clean.items():
             setattr(sale, k, v)
         if not requote and sale.status == SaleStatus.QUOTED:
@@ -126,48 +166,80 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
     if sale.status != SaleStatus.DRAFT:
         raise InvalidTransition("This sale already has a quote.")
     payload, lines = catalogue.build_quote_request(
-        _products_of(sale), currency=sale.currency, country=sale.country, region=sale.region, language=sale.language)
+        _products_of(sale), currency=sale.currency, country=sale.country, region=sale.region, language=sale.language
+    )
     if not lines:
         raise SaleError("No cover is offered for these product categories.")
     try:
         package = client.create_quote(payload)
     except XCoverValidationError as exc:
         sale.field_errors = map_field_errors(exc.field_errors(), lines)
-        audit(AuditAction.SALE_QUOTE_FAILED, user, sale, result=AuditResult.FAILURE, reason="validation",
-              fields=sorted(sale.field_errors))
+        audit(
+            AuditAction.SALE_QUOTE_FAILED,
+            user,
+            sale,
+            result=AuditResult.FAILURE,
+            reason="validation",
+            fields=sorted(sale.field_errors),
+        )
         db.session.commit()
-        raise XCoverRejected("XCover could not quote: please check the highlighted fields.",
-                             sale.field_errors) from None
+        raise XCoverRejected(
+            "XCover could not quote: please check the highlighted fields.", sale.field_errors
+        ) from None
     except XCoverError as exc:
-        audit(AuditAction.SALE_QUOTE_FAILED, user, sale, result=AuditResult.FAILURE, reason=type(exc).__name__,
-              status=exc.status)
+        audit(
+            AuditAction.SALE_QUOTE_FAILED,
+            user,
+            sale,
+            result=AuditResult.FAILURE,
+            reason=type(exc).__name__,
+            status=exc.status,
+        )
         db.session.commit()
         raise XCoverDown("XCover is not answering right now. Everything you typed is kept: tap Retry.") from None
     for index, line in enumerate(lines):
         quote = package.quote_for_item(index)
         item = sale.items[line.item_position]
         if quote is None:
-            sale.covers.append(Cover(item=item, quote_index=index, status=CoverStatus.FAILED,
-                                     policy_type=line.offer.policy_type, term_months=line.offer.cover_term_months,
-                                     error=(package.error_for_item(index) or "Not available for this product")[:500]))
+            sale.covers.append(
+                Cover(
+                    item=item,
+                    quote_index=index,
+                    status=CoverStatus.FAILED,
+                    policy_type=line.offer.policy_type,
+                    term_months=line.offer.cover_term_months,
+                    error=(package.error_for_item(index) or "Not available for this product")[:500],
+                )
+            )
             continue
         content = quote.content
-        sale.covers.append(Cover(
-            item=item, quote_index=index, quote_id=quote.id, status="quoted", policy_type=quote.policy_type,
-            policy_version=str(quote.policy_version or ""), title=content.title or quote.policy_name,
-            term_months=quote.cover_term_months or line.offer.cover_term_months, price=quote.price,
-            price_formatted=quote.price_formatted, tax=quote.tax_total, tax_formatted=quote.tax_formatted,
-            start_date=quote.policy_start_date, end_date=quote.policy_end_date,
-            pds_url=quote.pds_url or package.pds_url,
-            content={
-                "description": content.description,
-                "inclusions": [_benefit(b) for b in content.inclusions],
-                "exclusions": [_benefit(b) for b in content.exclusions],
-                "disclaimer": content.disclaimer,
-                "underwriter_name": content.underwriter_name,
-                "underwriter_disclaimer": content.underwriter_disclaimer,
-            },
-        ))
+        sale.covers.append(
+            Cover(
+                item=item,
+                quote_index=index,
+                quote_id=quote.id,
+                status="quoted",
+                policy_type=quote.policy_type,
+                policy_version=str(quote.policy_version or ""),
+                title=content.title or quote.policy_name,
+                term_months=quote.cover_term_months or line.offer.cover_term_months,
+                price=quote.price,
+                price_formatted=quote.price_formatted,
+                tax=quote.tax_total,
+                tax_formatted=quote.tax_formatted,
+                start_date=quote.policy_start_date,
+                end_date=quote.policy_end_date,
+                pds_url=quote.pds_url or package.pds_url,
+                content={
+                    "description": content.description,
+                    "inclusions": [_benefit(b) for b in content.inclusions],
+                    "exclusions": [_benefit(b) for b in content.exclusions],
+                    "disclaimer": content.disclaimer,
+                    "underwriter_name": content.underwriter_name,
+                    "underwriter_disclaimer": content.underwriter_disclaimer,
+                },
+            )
+        )
     sale.xcover_ref = package.id
     sale.quote_total = package.total_price
     sale.pds_url = package.pds_url
@@ -181,8 +253,16 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
         raise InvalidTransition("This sale was quoted at the same time on another screen.")
     db.session.refresh(sale)
     offered = [c for c in sale.covers if c.status == CoverStatus.QUOTED]
-    audit(AuditAction.SALE_QUOTED, user, sale, xcover_ref=package.id, options=len(offered),
-          unavailable=len(sale.covers) - len(offered), total=str(package.total_price), currency=sale.currency)
+    audit(
+        AuditAction.SALE_QUOTED,
+        user,
+        sale,
+        xcover_ref=package.id,
+        options=len(offered),
+        unavailable=len(sale.covers) - len(offered),
+        total=str(package.total_price),
+        currency=sale.currency,
+    )
     db.session.commit()
     return sale
 

@@ -1,4 +1,5 @@
 """The sale at the counter: products and customer, options, payment, confirmation."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -66,10 +67,15 @@ def _next_screen(sale: Sale) -> Response:
 def _blank_form() -> SaleForm:
     """Return screen 1 filled with the store's defaults."""
     defaults = quoting.defaults_for(current_user.store)
-    form = SaleForm(phone_region=current_user.store.country, data={
-        "country": defaults["country"], "language": defaults["language"], "phone": defaults["phone_prefix"] + " ",
-        "items": [{"purchase_date": defaults["purchase_date"], "quantity": 1}],
-    })
+    form = SaleForm(
+        phone_region=current_user.store.country,
+        data={
+            "country": defaults["country"],
+            "language": defaults["language"],
+            "phone": defaults["phone_prefix"] + " ",
+            "items": [{"purchase_date": defaults["purchase_date"], "quantity": 1}],
+        },
+    )
     return form
 
 
@@ -78,8 +84,9 @@ def _rows_changed(form: SaleForm) -> bool:
     if ("add_item" in request.form or "remove_item" in request.form) and not refuse_card_numbers(form):
         return True
     if "add_item" in request.form and len(form.items) < form.items.max_entries:
-        form.items.append_entry({"purchase_date": quoting.defaults_for(current_user.store)["purchase_date"],
-                                 "quantity": 1})
+        form.items.append_entry(
+            {"purchase_date": quoting.defaults_for(current_user.store)["purchase_date"], "quantity": 1}
+        )
         return True
     remove = request.form.get("remove_item", "")
     if remove.isdigit() and len(form.items) > 1:
@@ -94,8 +101,13 @@ def _rows_changed(form: SaleForm) -> bool:
 
 def _render_products(form: SaleForm, sale: Sale | None = None, status: int = 200) -> tuple[str, int]:
     """Render screen 1."""
-    return render_template("sales/products.html", form=form, sale=sale, title="New sale" if sale is None else "Sale",
-                           defaults=quoting.defaults_for(current_user.store)), status
+    return render_template(
+        "sales/products.html",
+        form=form,
+        sale=sale,
+        title="New sale" if sale is None else "Sale",
+        defaults=quoting.defaults_for(current_user.store),
+    ), status
 
 
 def _save_and_quote(form: SaleForm, sale: Sale | None) -> Response | tuple[str, int]:
@@ -138,8 +150,9 @@ def index() -> str:
     if refused:
         query = ""  # neither searched for nor echoed back into the page
     sales = lookup.search_sales(current_user.store, query)
-    return render_template("sales/index.html", sales=sales, query=query, refused=refused,
-                           card_message=CARD_MESSAGE, title="Sales")
+    return render_template(
+        "sales/index.html", sales=sales, query=query, refused=refused, card_message=CARD_MESSAGE, title="Sales"
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -201,8 +214,7 @@ def options(sale_id: int) -> Response | tuple[str, int] | str:
                 getattr(form, f"choice_{item.id}").data = str(chosen.id) if chosen else "none"
                 getattr(form, f"reason_{item.id}").data = item.decline_reason or ""
         # After a failed opt-out the Retry stays on screen, through a reload too.
-        return _render_options(sale, form, retry_opt_out=OPT_OUT_DOWN_MESSAGE
-                               if opt_out_pending(sale) else "")
+        return _render_options(sale, form, retry_opt_out=OPT_OUT_DOWN_MESSAGE if opt_out_pending(sale) else "")
     form = options_form_for(sale, request.form)
     if not form.validate():
         return _render_options(sale, form, 422)
@@ -219,8 +231,14 @@ def options(sale_id: int) -> Response | tuple[str, int] | str:
 
 def _render_options(sale: Sale, form: Any, status: int = 200, retry_opt_out: str = "") -> tuple[str, int]:
     """Render screen 2."""
-    return render_template("sales/options.html", sale=sale, form=form, groups=lookup.options_by_item(sale),
-                           retry_opt_out=retry_opt_out, title="Cover options"), status
+    return render_template(
+        "sales/options.html",
+        sale=sale,
+        form=form,
+        groups=lookup.options_by_item(sale),
+        retry_opt_out=retry_opt_out,
+        title="Cover options",
+    ), status
 
 
 @bp.route("/<int:sale_id>/opt-out", methods=["POST"])
@@ -246,10 +264,14 @@ def payment(sale_id: int) -> Response | tuple[str, int] | str:
         return _next_screen(sale)
     total = lookup.cover_total(sale)
     if request.method != "POST":
-        form = PaymentForm(data={
-            "payment_method": sale.payment_method or "card", "receipt_number": sale.receipt_number,
-            "amount_collected": sale.amount_collected if sale.amount_collected is not None else total,
-            "card_last4": sale.card_last4})
+        form = PaymentForm(
+            data={
+                "payment_method": sale.payment_method or "card",
+                "receipt_number": sale.receipt_number,
+                "amount_collected": sale.amount_collected if sale.amount_collected is not None else total,
+                "card_last4": sale.card_last4,
+            }
+        )
         return _render_payment(sale, form, total)
     form = PaymentForm()
     if not form.validate():
@@ -257,8 +279,14 @@ def payment(sale_id: int) -> Response | tuple[str, int] | str:
             form.apply_errors(booking.amount_errors(sale, form.amount_collected.data))
         return _render_payment(sale, form, total, 422)
     try:
-        booking.record_payment(sale, _user(), form.payment_method.data, form.receipt_number.data or "",
-                               form.amount_collected.data, form.card_last4.data or "")
+        booking.record_payment(
+            sale,
+            _user(),
+            form.payment_method.data,
+            form.receipt_number.data or "",
+            form.amount_collected.data,
+            form.card_last4.data or "",
+        )
     except InvalidTransition:
         return _next_screen(sale)
     except SaleError as exc:
@@ -269,8 +297,15 @@ def payment(sale_id: int) -> Response | tuple[str, int] | str:
 
 def _render_payment(sale: Sale, form: PaymentForm, total: Any, status: int = 200) -> tuple[str, int]:
     """Render screen 3."""
-    return render_template("sales/payment.html", sale=sale, form=form, total=total,
-                           covers=lookup.chosen_covers(sale), labels=customer_labels(), title="Payment"), status
+    return render_template(
+        "sales/payment.html",
+        sale=sale,
+        form=form,
+        total=total,
+        covers=lookup.chosen_covers(sale),
+        labels=customer_labels(),
+        title="Payment",
+    ), status
 
 
 def _book(sale: Sale) -> Response:
@@ -331,7 +366,11 @@ def show(sale_id: int) -> Response | str:
         booking.reconcile(sale, _user(), get_client(), stale)
     proof_url = sale.coi_url or sale.pds_url
     return render_template(
-        "sales/show.html", sale=sale, covers=lookup.chosen_covers(sale), title=f"Sale {sale.xcover_ref or sale.id}",
+        "sales/show.html",
+        sale=sale,
+        covers=lookup.chosen_covers(sale),
+        title=f"Sale {sale.xcover_ref or sale.id}",
         # Sandbox links are root-relative; a phone scanning the code needs the whole address.
         qr=qr_svg(urljoin(request.host_url, proof_url)) if sale.status == SaleStatus.BOOKED and proof_url else None,
-        timeline=lookup.timeline(sale))
+        timeline=lookup.timeline(sale),
+    )

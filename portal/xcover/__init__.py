@@ -1,4 +1,5 @@
 """XCover: the client the portal calls, its typed results and errors, and the hand-over of an in-process XCover."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -22,10 +23,29 @@ from .transport import INPROCESS_EXTENSION, InProcess
 from .types import Benefitish, Booking, BookingPage, Cancellation, Content, Quote, QuotePackage, UpdateQuote
 
 __all__ = [
-    "Benefitish", "Booking", "BookingPage", "Cancellation", "ClientSettings", "Content", "Quote",
-    "QuotePackage", "UpdateQuote", "XCoverAuthError", "XCoverClient", "XCoverConflict", "XCoverError",
-    "XCoverNotFound", "XCoverOutcomeUnknown", "XCoverRateLimited", "XCoverUnavailable",
-    "XCoverValidationError", "build_client", "get_client", "register_xcover", "use_inprocess", "verify_webhook",
+    "Benefitish",
+    "Booking",
+    "BookingPage",
+    "Cancellation",
+    "ClientSettings",
+    "Content",
+    "Quote",
+    "QuotePackage",
+    "UpdateQuote",
+    "XCoverAuthError",
+    "XCoverClient",
+    "XCoverConflict",
+    "XCoverError",
+    "XCoverNotFound",
+    "XCoverOutcomeUnknown",
+    "XCoverRateLimited",
+    "XCoverUnavailable",
+    "XCoverValidationError",
+    "build_client",
+    "get_client",
+    "register_xcover",
+    "use_inprocess",
+    "verify_webhook",
 ]
 
 SANDBOX_MOUNT = "/sandbox/xcover"

@@ -1,4 +1,5 @@
 """The XCover client: one signed requests.Session per process, timeouts, safe retries, typed results."""
+
 from __future__ import annotations
 
 import json
@@ -6,11 +7,12 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Optional
+from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -19,8 +21,16 @@ from xcover.auth import XCoverAuth
 from xcover.config import AuthConfig, SignatureAlgorithm
 from xcover.utils import http_date
 
-from .errors import (XCoverAuthError, XCoverConflict, XCoverError, XCoverNotFound, XCoverOutcomeUnknown,
-                     XCoverRateLimited, XCoverUnavailable, XCoverValidationError)
+from .errors import (
+    XCoverAuthError,
+    XCoverConflict,
+    XCoverError,
+    XCoverNotFound,
+    XCoverOutcomeUnknown,
+    XCoverRateLimited,
+    XCoverUnavailable,
+    XCoverValidationError,
+)
 from .transport import INPROCESS_BASE, INPROCESS_EXTENSION, InProcess, WSGITransport
 from .types import Booking, BookingPage, Cancellation, QuotePackage, UpdateQuote
 
@@ -72,7 +82,7 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
-def parse_retry_after(value: Optional[str], now: Optional[datetime] = None) -> Optional[float]:
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """Read a Retry-After header: seconds (fractions accepted) or an HTTP date; None if absent or bad."""
     if not value:
         return None
@@ -85,8 +95,8 @@ def parse_retry_after(value: Optional[str], now: Optional[datetime] = None) -> O
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def _never_sent(exc: requests.RequestException) -> bool:
@@ -130,15 +140,25 @@ def _message(body: Any, fallback: str) -> str:
 class XCoverClient:
     """Calls XCover: every operation the portal uses, signed, timed out, retried only where safe."""
 
-    def __init__(self, settings: ClientSettings, session: Optional[requests.Session] = None,
-                 sleep: Callable[[float], None] = time.sleep, rng: Optional[random.Random] = None) -> None:
+    def __init__(
+        self,
+        settings: ClientSettings,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
         self.settings = settings
         self.session = session or requests.Session()
         self.sleep = sleep
         self.rng = rng or random.Random()
-        self.auth = XCoverAuth(AuthConfig(api_key=settings.api_key, api_secret=settings.api_secret,
-                                          algorithm=SignatureAlgorithm(settings.algorithm),
-                                          headers=settings.auth_headers))
+        self.auth = XCoverAuth(
+            AuthConfig(
+                api_key=settings.api_key,
+                api_secret=settings.api_secret,
+                algorithm=SignatureAlgorithm(settings.algorithm),
+                headers=settings.auth_headers,
+            )
+        )
 
     # ---- plumbing -------------------------------------------------------------------------------
 
@@ -146,21 +166,36 @@ class XCoverClient:
         """Return the full URL of a partner path such as "quotes/"."""
         return f"{self.settings.base_url}/partners/{quote(self.settings.partner_code, safe='')}/{path}"
 
-    def backoff_delay(self, retry_number: int, retry_after: Optional[float] = None) -> float:
+    def backoff_delay(self, retry_number: int, retry_after: float | None = None) -> float:
         """Seconds to wait before retry number n (1-based): exponential with jitter, at least Retry-After."""
         ceiling = min(self.settings.retry_max_delay, self.settings.retry_base_delay * (2 ** (retry_number - 1)))
         delay = ceiling / 2 + self.rng.uniform(0, ceiling / 2)
         return max(delay, retry_after) if retry_after is not None else delay
 
-    def _send(self, method: str, path: str, payload: Any, params: Optional[dict[str, Any]],
-              idempotency_key: Optional[str], timeout: tuple[float, float]) -> requests.Response:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        payload: Any,
+        params: dict[str, Any] | None,
+        idempotency_key: str | None,
+        timeout: tuple[float, float],
+    ) -> requests.Response:
         """Send one signed attempt (a fresh Date and signature every time)."""
         headers = {"Date": http_date(), "Content-Type": "application/json", "X-Api-Key": self.settings.api_key}
         if idempotency_key:
             headers["x-idempotency-key"] = idempotency_key
         data = json.dumps(payload, default=_json_default) if payload is not None else None
-        return self.session.request(method, self.url(path), data=data, params=params, headers=headers,
-                                    auth=self.auth, timeout=timeout, allow_redirects=False)
+        return self.session.request(
+            method,
+            self.url(path),
+            data=data,
+            params=params,
+            headers=headers,
+            auth=self.auth,
+            timeout=timeout,
+            allow_redirects=False,
+        )
 
     def _error(self, status: int, body: Any, kind: str) -> XCoverError:
         """Map a final non-success answer to the XCoverError family."""
@@ -181,9 +216,17 @@ class XCoverClient:
             return XCoverUnavailable(message, status=status, body=body)
         return XCoverError(message, status=status, body=body)
 
-    def call(self, operation: str, method: str, path: str, *, payload: Any = None,
-             params: Optional[dict[str, Any]] = None, idempotency_key: Optional[str] = None,
-             booking: bool = False) -> Any:
+    def call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        payload: Any = None,
+        params: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        booking: bool = False,
+    ) -> Any:
         """Make one logical call with retries inside the budget; return the success body (None if empty)."""
         s = self.settings
         kind = READ if method == "GET" else (KEYED if idempotency_key else UNKEYED)
@@ -200,7 +243,7 @@ class XCoverClient:
             # Connecting and reading share what is left, so a slow connect cannot stretch the call past it.
             connect = min(s.connect_timeout, remaining)
             timeout = (connect, min(read_timeout, max(remaining - connect, MIN_ATTEMPT_SECONDS)))
-            retry_after: Optional[float] = None
+            retry_after: float | None = None
             try:
                 response = self._send(method, path, payload, params, idempotency_key, timeout)
             except requests.RequestException as exc:
@@ -235,18 +278,42 @@ class XCoverClient:
     def _final(failure: XCoverError, maybe_applied: bool) -> XCoverError:
         """The error to raise: outcome unknown if an earlier attempt may have applied the write."""
         if maybe_applied and isinstance(failure, (XCoverRateLimited, XCoverUnavailable)):
-            unknown = XCoverOutcomeUnknown(f"an earlier attempt may have been applied; last answer: {failure.message}",
-                                           status=failure.status, body=failure.body)
+            unknown = XCoverOutcomeUnknown(
+                f"an earlier attempt may have been applied; last answer: {failure.message}",
+                status=failure.status,
+                body=failure.body,
+            )
             unknown.__cause__ = failure
             return unknown
         return failure
 
-    def _log(self, operation: str, method: str, path: str, attempt: int, started: float,
-             status: Optional[int], error: Optional[str]) -> None:
+    def _log(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        attempt: int,
+        started: float,
+        status: int | None,
+        error: str | None,
+    ) -> None:
         """Log one attempt (never bodies: they hold customer data)."""
-        log.info("xcover %s %s", operation, status or error, extra={"xcover": {
-            "operation": operation, "method": method, "path": path, "attempt": attempt, "status": status,
-            "error": error, "ms": round((time.monotonic() - started) * 1000)}})
+        log.info(
+            "xcover %s %s",
+            operation,
+            status or error,
+            extra={
+                "xcover": {
+                    "operation": operation,
+                    "method": method,
+                    "path": path,
+                    "attempt": attempt,
+                    "status": status,
+                    "error": error,
+                    "ms": round((time.monotonic() - started) * 1000),
+                }
+            },
+        )
 
     # ---- quotes ---------------------------------------------------------------------------------
 
@@ -258,33 +325,59 @@ class XCoverClient:
         """Read a quote package (GET quotes/{id}/)."""
         return QuotePackage.from_json(self.call("get_quote", "GET", f"quotes/{_seg(package_id)}/"))
 
-    def update_quote(self, package_id: str, payload: dict[str, Any], *,
-                     idempotency_key: Optional[str] = None) -> QuotePackage:
+    def update_quote(
+        self, package_id: str, payload: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> QuotePackage:
         """Re-price a quote package (PATCH quotes/{id}/)."""
-        return QuotePackage.from_json(self.call("update_quote", "PATCH", f"quotes/{_seg(package_id)}/",
-                                                payload=payload, idempotency_key=idempotency_key))
+        return QuotePackage.from_json(
+            self.call(
+                "update_quote", "PATCH", f"quotes/{_seg(package_id)}/", payload=payload, idempotency_key=idempotency_key
+            )
+        )
 
-    def opt_out(self, package_id: str, *, idempotency_key: str,
-                partner_metadata: Optional[dict[str, Any]] = None) -> None:
+    def opt_out(self, package_id: str, *, idempotency_key: str, partner_metadata: dict[str, Any] | None = None) -> None:
         """Tell XCover the customer declined cover (POST bookings/{id}/opt_out, 204)."""
         payload = {"partner_metadata": partner_metadata} if partner_metadata else {}
-        self.call("opt_out", "POST", f"bookings/{_seg(package_id)}/opt_out", payload=payload,
-                  idempotency_key=idempotency_key)
+        self.call(
+            "opt_out", "POST", f"bookings/{_seg(package_id)}/opt_out", payload=payload, idempotency_key=idempotency_key
+        )
 
     # ---- bookings -------------------------------------------------------------------------------
 
-    def create_booking(self, package_id: str, payload: dict[str, Any], *, idempotency_key: str,
-                       require_payment_confirmation: bool = False) -> Booking:
+    def create_booking(
+        self,
+        package_id: str,
+        payload: dict[str, Any],
+        *,
+        idempotency_key: str,
+        require_payment_confirmation: bool = False,
+    ) -> Booking:
         """Book chosen quotes (POST bookings/{id}/, 200); PENDING_PAYMENT when confirmation is required."""
         if require_payment_confirmation:
             payload = {**payload, "require_payment_confirmation": True}
-        return Booking.from_json(self.call("create_booking", "POST", f"bookings/{_seg(package_id)}/",
-                                           payload=payload, idempotency_key=idempotency_key, booking=True))
+        return Booking.from_json(
+            self.call(
+                "create_booking",
+                "POST",
+                f"bookings/{_seg(package_id)}/",
+                payload=payload,
+                idempotency_key=idempotency_key,
+                booking=True,
+            )
+        )
 
     def confirm_booking(self, package_id: str, *, idempotency_key: str) -> Booking:
         """Confirm a PENDING_PAYMENT booking (PUT bookings/{id}/confirm, 201)."""
-        return Booking.from_json(self.call("confirm_booking", "PUT", f"bookings/{_seg(package_id)}/confirm",
-                                           payload={}, idempotency_key=idempotency_key, booking=True))
+        return Booking.from_json(
+            self.call(
+                "confirm_booking",
+                "PUT",
+                f"bookings/{_seg(package_id)}/confirm",
+                payload={},
+                idempotency_key=idempotency_key,
+                booking=True,
+            )
+        )
 
     def get_booking(self, package_id: str) -> Booking:
         """Read a booking (GET bookings/{id}/)."""
@@ -292,47 +385,90 @@ class XCoverClient:
 
     def list_bookings(self, limit: int = 20, offset: int = 0) -> BookingPage:
         """List the partner's bookings, newest first (GET bookings/)."""
-        return BookingPage.from_json(self.call("list_bookings", "GET", "bookings/",
-                                               params={"limit": limit, "offset": offset}))
+        return BookingPage.from_json(
+            self.call("list_bookings", "GET", "bookings/", params={"limit": limit, "offset": offset})
+        )
 
     def modify_booking(self, package_id: str, payload: dict[str, Any], *, idempotency_key: str) -> Booking:
         """Change policyholder or item details at once (PATCH bookings/{id}/)."""
-        return Booking.from_json(self.call("modify_booking", "PATCH", f"bookings/{_seg(package_id)}/",
-                                           payload=payload, idempotency_key=idempotency_key, booking=True))
+        return Booking.from_json(
+            self.call(
+                "modify_booking",
+                "PATCH",
+                f"bookings/{_seg(package_id)}/",
+                payload=payload,
+                idempotency_key=idempotency_key,
+                booking=True,
+            )
+        )
 
     def quote_for_update(self, package_id: str, payload: dict[str, Any], *, idempotency_key: str) -> UpdateQuote:
         """Price a modification without applying it (PATCH bookings/{id}/quote_for_update)."""
-        return UpdateQuote.from_json(self.call("quote_for_update", "PATCH",
-                                               f"bookings/{_seg(package_id)}/quote_for_update", payload=payload,
-                                               idempotency_key=idempotency_key, booking=True))
+        return UpdateQuote.from_json(
+            self.call(
+                "quote_for_update",
+                "PATCH",
+                f"bookings/{_seg(package_id)}/quote_for_update",
+                payload=payload,
+                idempotency_key=idempotency_key,
+                booking=True,
+            )
+        )
 
     def confirm_update(self, package_id: str, update_id: str, *, idempotency_key: str) -> Booking:
         """Apply a priced modification (POST bookings/{id}/confirm_update/{update_id}/, 201)."""
-        return Booking.from_json(self.call("confirm_update", "POST",
-                                           f"bookings/{_seg(package_id)}/confirm_update/{_seg(update_id)}/",
-                                           payload={}, idempotency_key=idempotency_key, booking=True))
+        return Booking.from_json(
+            self.call(
+                "confirm_update",
+                "POST",
+                f"bookings/{_seg(package_id)}/confirm_update/{_seg(update_id)}/",
+                payload={},
+                idempotency_key=idempotency_key,
+                booking=True,
+            )
+        )
 
-    def cancel(self, package_id: str, *, quotes: Optional[list[dict[str, Any]]] = None, preview: bool = False,
-               idempotency_key: str) -> Cancellation:
+    def cancel(
+        self,
+        package_id: str,
+        *,
+        quotes: list[dict[str, Any]] | None = None,
+        preview: bool = False,
+        idempotency_key: str,
+    ) -> Cancellation:
         """Cancel all or the listed quotes, or only preview the refund (POST bookings/{id}/cancel)."""
         payload: dict[str, Any] = {}
         if quotes:
             payload["quotes"] = quotes
         if preview:
             payload["preview"] = True
-        return Cancellation.from_json(self.call("cancel", "POST", f"bookings/{_seg(package_id)}/cancel",
-                                                payload=payload, idempotency_key=idempotency_key, booking=True))
+        return Cancellation.from_json(
+            self.call(
+                "cancel",
+                "POST",
+                f"bookings/{_seg(package_id)}/cancel",
+                payload=payload,
+                idempotency_key=idempotency_key,
+                booking=True,
+            )
+        )
 
     def confirm_cancellation(self, package_id: str, cancellation_id: str, *, idempotency_key: str) -> Cancellation:
         """Carry out a previewed cancellation (POST bookings/{id}/confirm_cancellation/{cid}/)."""
         path = f"bookings/{_seg(package_id)}/confirm_cancellation/{_seg(cancellation_id)}/"
-        return Cancellation.from_json(self.call("confirm_cancellation", "POST", path, payload={},
-                                                idempotency_key=idempotency_key, booking=True))
+        return Cancellation.from_json(
+            self.call("confirm_cancellation", "POST", path, payload={}, idempotency_key=idempotency_key, booking=True)
+        )
 
-    def send_email(self, package_id: str, *, event: Optional[str] = None, idempotency_key: str) -> None:
+    def send_email(self, package_id: str, *, event: str | None = None, idempotency_key: str) -> None:
         """Ask XCover to (re)send the customer's email (POST bookings/{id}/send_email, 202)."""
-        self.call("send_email", "POST", f"bookings/{_seg(package_id)}/send_email",
-                  payload={"event": event} if event else {}, idempotency_key=idempotency_key)
+        self.call(
+            "send_email",
+            "POST",
+            f"bookings/{_seg(package_id)}/send_email",
+            payload={"event": event} if event else {},
+            idempotency_key=idempotency_key,
+        )
 
 
 def _seg(value: str) -> str:
@@ -349,17 +485,24 @@ def build_client(config: Any, inprocess: InProcess | None = None) -> XCoverClien
     base_url = config.get("XCOVER_BASE_URL") or ""
     if not base_url:
         if inprocess is None:
-            raise RuntimeError("XCOVER_BASE_URL is empty and no in-process XCover was handed over: serve the "
-                               "portal through app.py (it mounts the sandbox) or set XCOVER_BASE_URL")
+            raise RuntimeError(
+                "XCOVER_BASE_URL is empty and no in-process XCover was handed over: serve the "
+                "portal through app.py (it mounts the sandbox) or set XCOVER_BASE_URL"
+            )
         base_url = INPROCESS_BASE + inprocess.mount
         session.mount(INPROCESS_BASE + "/", WSGITransport(inprocess.wsgi_app, inprocess.mount))
     settings = ClientSettings(
         base_url=base_url.rstrip("/"),
-        partner_code=config["XCOVER_PARTNER_CODE"], api_key=config["XCOVER_API_KEY"],
-        api_secret=config["XCOVER_API_SECRET"], algorithm=config["XCOVER_AUTH_ALGORITHM"],
-        connect_timeout=config["XCOVER_CONNECT_TIMEOUT"], read_timeout=config["XCOVER_READ_TIMEOUT"],
-        booking_read_timeout=config["XCOVER_BOOKING_READ_TIMEOUT"], total_budget=config["XCOVER_TOTAL_BUDGET"],
-        max_attempts=config["XCOVER_RETRY_MAX_ATTEMPTS"], retry_base_delay=config["XCOVER_RETRY_BASE_DELAY"],
+        partner_code=config["XCOVER_PARTNER_CODE"],
+        api_key=config["XCOVER_API_KEY"],
+        api_secret=config["XCOVER_API_SECRET"],
+        algorithm=config["XCOVER_AUTH_ALGORITHM"],
+        connect_timeout=config["XCOVER_CONNECT_TIMEOUT"],
+        read_timeout=config["XCOVER_READ_TIMEOUT"],
+        booking_read_timeout=config["XCOVER_BOOKING_READ_TIMEOUT"],
+        total_budget=config["XCOVER_TOTAL_BUDGET"],
+        max_attempts=config["XCOVER_RETRY_MAX_ATTEMPTS"],
+        retry_base_delay=config["XCOVER_RETRY_BASE_DELAY"],
         retry_max_delay=config["XCOVER_RETRY_MAX_DELAY"],
     )
     return XCoverClient(settings, session)
@@ -368,6 +511,7 @@ def build_client(config: Any, inprocess: InProcess | None = None) -> XCoverClien
 def get_client() -> XCoverClient:
     """Return this process's client for the current app (created on first use)."""
     from flask import current_app
+
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     client = app.extensions.get("xcover")
     if client is None:

@@ -1,13 +1,14 @@
 """The XCoverError family: every failure of a call to XCover, with XCover's status and body."""
+
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 
 class XCoverError(Exception):
     """A call to XCover failed."""
 
-    def __init__(self, message: str, *, status: Optional[int] = None, body: Any = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, body: Any = None) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
@@ -62,8 +63,9 @@ class XCoverConflict(XCoverError):
 class XCoverRateLimited(XCoverError):
     """XCover kept answering 429 until the retries or the time budget ran out."""
 
-    def __init__(self, message: str, *, status: Optional[int] = None, body: Any = None,
-                 retry_after: Optional[float] = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, body: Any = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message, status=status, body=body)
         self.retry_after = retry_after
 

@@ -1,18 +1,23 @@
 """XCover's HMAC signature checked the way XCover documents it (reference section 2): the portal checks
 XCover's webhooks with it."""
+
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
 import re
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Mapping, Optional
 from urllib.parse import unquote
 
-HASHES = {"hmac-sha1": hashlib.sha1, "hmac-sha256": hashlib.sha256,
-          "hmac-sha384": hashlib.sha384, "hmac-sha512": hashlib.sha512}
+HASHES = {
+    "hmac-sha1": hashlib.sha1,
+    "hmac-sha256": hashlib.sha256,
+    "hmac-sha384": hashlib.sha384,
+    "hmac-sha512": hashlib.sha512,
+}
 MISMATCH = "Signature string does not match!"
 MALFORMED = "Authorization field missing, malformed or invalid"
 _PARAM = re.compile(r'\s*([A-Za-z]+)="([^"]*)"\s*(?:,|$)')
@@ -26,7 +31,7 @@ def parse_authorization(value: str) -> dict[str, str]:
     """Split `Signature keyId="..",algorithm="..",signature=".."` into its parameters."""
     if not value.startswith("Signature "):
         raise AuthFailure(MALFORMED)
-    rest = value[len("Signature "):].strip()
+    rest = value[len("Signature ") :].strip()
     params: dict[str, str] = {}
     pos = 0
     while pos < len(rest):
@@ -65,8 +70,16 @@ def signature(secret: str, text: str, algorithm: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def verify(*, method: str, path: str, headers: Mapping[str, str], api_key: str, api_secret: str,
-           max_skew: float, now: Optional[datetime] = None) -> None:
+def verify(
+    *,
+    method: str,
+    path: str,
+    headers: Mapping[str, str],
+    api_key: str,
+    api_secret: str,
+    max_skew: float,
+    now: datetime | None = None,
+) -> None:
     """Raise AuthFailure unless the request carries a valid signature by this key within the clock skew."""
     params = parse_authorization(headers.get("Authorization", ""))
     algorithm = params["algorithm"].lower()
@@ -88,14 +101,15 @@ def verify(*, method: str, path: str, headers: Mapping[str, str], api_key: str, 
     except (TypeError, ValueError, IndexError, OverflowError):
         raise AuthFailure(MALFORMED) from None
     if sent.tzinfo is None:
-        sent = sent.replace(tzinfo=timezone.utc)
-    skew = abs(((now or datetime.now(timezone.utc)) - sent).total_seconds())
+        sent = sent.replace(tzinfo=UTC)
+    skew = abs(((now or datetime.now(UTC)) - sent).total_seconds())
     if skew > max_skew:
         raise AuthFailure(f"Request date is {int(skew)} s from the server clock (at most {int(max_skew)} s allowed).")
 
 
-def verify_webhook(headers: Mapping[str, str], api_key: str, api_secret: str, max_skew: float = 300.0,
-                   path: str = "/") -> bool:
+def verify_webhook(
+    headers: Mapping[str, str], api_key: str, api_secret: str, max_skew: float = 300.0, path: str = "/"
+) -> bool:
     """Tell whether an incoming XCover webhook is signed with the key and secret we gave XCover."""
     try:
         verify(method="POST", path=path, headers=headers, api_key=api_key, api_secret=api_secret, max_skew=max_skew)

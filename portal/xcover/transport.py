@@ -5,13 +5,15 @@ WSGI call runs in its own thread so the read timeout is honoured: when it overru
 requests' ReadTimeout while the app finishes the work, which is the real "applied, answer lost" case.
 Like a real server, it answers 500 when the app itself raises, so a failure there is an HTTP answer.
 """
+
 from __future__ import annotations
 
 import io
 import logging
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -54,17 +56,29 @@ class WSGITransport(BaseAdapter):
             body = body.encode("utf-8")
         path = parts.path
         if self.script_name and path.startswith(self.script_name + "/"):
-            path = path[len(self.script_name):]
-        builder = EnvironBuilder(path=path, query_string=parts.query, method=request.method or "GET",
-                                 headers=dict(request.headers), data=body,
-                                 base_url=f"{parts.scheme}://{parts.netloc}{self.script_name}")
+            path = path[len(self.script_name) :]
+        builder = EnvironBuilder(
+            path=path,
+            query_string=parts.query,
+            method=request.method or "GET",
+            headers=dict(request.headers),
+            data=body,
+            base_url=f"{parts.scheme}://{parts.netloc}{self.script_name}",
+        )
         environ = builder.get_environ()
         builder.close()
         environ[INPROCESS_ENVIRON_KEY] = True
         return environ
 
-    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
-             verify: Any = True, cert: Any = None, proxies: Optional[Mapping[str, str]] = None) -> requests.Response:
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
         """Run the request through the app; raise ReadTimeout if the answer takes longer than the read timeout."""
         environ = self._environ(request)
         outcome: dict[str, Any] = {}
@@ -77,8 +91,7 @@ class WSGITransport(BaseAdapter):
                     app_iter.close()
             except Exception:
                 log.exception("in-process XCover app failed")
-                outcome["result"] = ("500 INTERNAL SERVER ERROR", [("Content-Type", "application/json")],
-                                     SERVER_ERROR)
+                outcome["result"] = ("500 INTERNAL SERVER ERROR", [("Content-Type", "application/json")], SERVER_ERROR)
 
         worker = threading.Thread(target=call, name="xcover-inprocess-call", daemon=True)
         worker.start()
@@ -87,8 +100,9 @@ class WSGITransport(BaseAdapter):
         if worker.is_alive():
             raise requests.exceptions.ReadTimeout(f"XCover did not answer within {read_timeout} s", request=request)
         if "result" not in outcome:
-            raise requests.exceptions.ConnectionError("the in-process XCover call ended without an answer",
-                                                      request=request)
+            raise requests.exceptions.ConnectionError(
+                "the in-process XCover call ended without an answer", request=request
+            )
         status, headers, content = outcome["result"]
         response = requests.Response()
         response.status_code = int(status.split(" ", 1)[0])

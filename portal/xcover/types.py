@@ -1,9 +1,10 @@
 """Typed results built from XCover's real response shapes (money as Decimal, the raw body kept)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Any
 
 
 def money(value: Any) -> Decimal:
@@ -41,12 +42,18 @@ class Content:
     underwriter_disclaimer: str
 
     @classmethod
-    def from_policy(cls, policy: dict[str, Any]) -> "Content":
+    def from_policy(cls, policy: dict[str, Any]) -> Content:
         """Build from a quote's `policy` object."""
         content = policy.get("content") or {}
         underwriter = policy.get("underwriter") or {}
-        lines = lambda items: [Benefitish(str(i.get("title") or ""), str(i.get("description") or ""))  # noqa: E731
-                               for i in items or [] if isinstance(i, dict)]
+
+        def lines(items: Any) -> list[Benefitish]:
+            return [
+                Benefitish(str(i.get("title") or ""), str(i.get("description") or ""))
+                for i in items or []
+                if isinstance(i, dict)
+            ]
+
         return cls(
             title=str(content.get("title") or ""),
             description=str(content.get("description") or ""),
@@ -71,17 +78,17 @@ class Quote:
     policy_type: str
     policy_name: str
     policy_version: str
-    policy_start_date: Optional[str]
-    policy_end_date: Optional[str]
-    cover_term_months: Optional[int]
+    policy_start_date: str | None
+    policy_end_date: str | None
+    cover_term_months: int | None
     content: Content
-    pds_url: Optional[str]
+    pds_url: str | None
     benefits: list[dict[str, Any]]
-    can_be_cancelled: Optional[bool]
+    can_be_cancelled: bool | None
     raw: dict[str, Any] = field(repr=False)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Quote":
+    def from_json(cls, data: dict[str, Any]) -> Quote:
         """Build from one element of `quotes`."""
         policy = data.get("policy") or {}
         tax = data.get("tax") or {}
@@ -117,14 +124,14 @@ class QuotePackage:
     currency: str
     total_price: Decimal
     total_price_formatted: str
-    quotes: dict[str, Optional[Quote]]
+    quotes: dict[str, Quote | None]
     errors: Any
-    pds_url: Optional[str]
-    security_token: Optional[str]
+    pds_url: str | None
+    security_token: str | None
     raw: dict[str, Any] = field(repr=False)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "QuotePackage":
+    def from_json(cls, data: dict[str, Any]) -> QuotePackage:
         """Build from a quote-endpoint response (quotes as an object; a list is accepted too)."""
         quotes = data.get("quotes") or {}
         if isinstance(quotes, list):
@@ -142,11 +149,11 @@ class QuotePackage:
             raw=data,
         )
 
-    def quote_for_item(self, index: int) -> Optional[Quote]:
+    def quote_for_item(self, index: int) -> Quote | None:
         """Return the quote for request item `index`, or None if it failed or is absent."""
         return self.quotes.get(str(index))
 
-    def error_for_item(self, index: int) -> Optional[str]:
+    def error_for_item(self, index: int) -> str | None:
         """Return XCover's message(s) for request item `index`, if it has any."""
         errors = self.errors
         entry: Any = None
@@ -174,15 +181,15 @@ class Booking:
     total_price_formatted: str
     quotes: list[Quote]
     errors: Any
-    pds_url: Optional[str]
-    coi_url: Optional[str]
-    coi_pdf_url: Optional[str]
-    account_url: Optional[str]
+    pds_url: str | None
+    coi_url: str | None
+    coi_pdf_url: str | None
+    account_url: str | None
     policyholder: dict[str, Any]
     raw: dict[str, Any] = field(repr=False)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Booking":
+    def from_json(cls, data: dict[str, Any]) -> Booking:
         """Build from a booking-endpoint response."""
         coi = data.get("coi") or {}
         return cls(
@@ -208,15 +215,18 @@ class BookingPage:
 
     count: int
     results: list[Booking]
-    next: Optional[str]
-    previous: Optional[str]
+    next: str | None
+    previous: str | None
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "BookingPage":
+    def from_json(cls, data: dict[str, Any]) -> BookingPage:
         """Build from a list-bookings response."""
-        return cls(count=int(data.get("count") or 0),
-                   results=[Booking.from_json(b) for b in data.get("results") or []],
-                   next=data.get("next"), previous=data.get("previous"))
+        return cls(
+            count=int(data.get("count") or 0),
+            results=[Booking.from_json(b) for b in data.get("results") or []],
+            next=data.get("next"),
+            previous=data.get("previous"),
+        )
 
 
 @dataclass(frozen=True)
@@ -229,10 +239,14 @@ class UpdateQuote:
     raw: dict[str, Any] = field(repr=False)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "UpdateQuote":
+    def from_json(cls, data: dict[str, Any]) -> UpdateQuote:
         """Build from a quote_for_update response."""
-        return cls(update_id=str(data.get("update_id") or ""), total_price_diff=money(data.get("total_price_diff")),
-                   quotes=as_list(data.get("quotes")), raw=data)
+        return cls(
+            update_id=str(data.get("update_id") or ""),
+            total_price_diff=money(data.get("total_price_diff")),
+            quotes=as_list(data.get("quotes")),
+            raw=data,
+        )
 
 
 @dataclass(frozen=True)
@@ -240,8 +254,8 @@ class Cancellation:
     """A cancellation: a preview (with cancellation_id and confirm_before) or a done one."""
 
     package_id: str
-    cancellation_id: Optional[str]
-    confirm_before: Optional[str]
+    cancellation_id: str | None
+    confirm_before: str | None
     total_refund: Decimal
     total_refund_formatted: str
     status: str
@@ -249,10 +263,15 @@ class Cancellation:
     raw: dict[str, Any] = field(repr=False)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Cancellation":
+    def from_json(cls, data: dict[str, Any]) -> Cancellation:
         """Build from a cancel or confirm-cancellation response."""
-        return cls(package_id=str(data.get("id") or ""), cancellation_id=data.get("cancellation_id"),
-                   confirm_before=data.get("confirm_before"), total_refund=money(data.get("total_refund")),
-                   total_refund_formatted=str(data.get("total_refund_formatted") or ""),
-                   status=str(data.get("status") or ""),
-                   quotes=as_list(data.get("quotes")), raw=data)
+        return cls(
+            package_id=str(data.get("id") or ""),
+            cancellation_id=data.get("cancellation_id"),
+            confirm_before=data.get("confirm_before"),
+            total_refund=money(data.get("total_refund")),
+            total_refund_formatted=str(data.get("total_refund_formatted") or ""),
+            status=str(data.get("status") or ""),
+            quotes=as_list(data.get("quotes")),
+            raw=data,
+        )

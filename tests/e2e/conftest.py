@@ -1,4 +1,5 @@
 """Browser tests: a real gunicorn server on a free port, a fresh database, Chromium as an iPad."""
+
 from __future__ import annotations
 
 import os
@@ -7,16 +8,24 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_PASSWORD = "counter-demo-2026"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -62,15 +71,20 @@ class LiveServer:
             "PORT": str(self.port),
             **(extra_env or {}),
         }
-        for name in ("XCOVER_BASE_URL", "XCOVER_SANDBOX_ENABLED", "XCOVER_SANDBOX_FAULTS_ENABLED",
-                     "XCOVER_SANDBOX_ENV"):
+        for name in (
+            "XCOVER_BASE_URL",
+            "XCOVER_SANDBOX_ENABLED",
+            "XCOVER_SANDBOX_FAULTS_ENABLED",
+            "XCOVER_SANDBOX_ENV",
+        ):
             self.env.pop(name, None)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def flask(self, *args: str) -> str:
         """Run a flask command against the server's database."""
-        done = subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=self.env,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "flask", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 
@@ -79,9 +93,14 @@ class LiveServer:
         self.flask("init-db")
         self.flask("seed-demo")
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([gunicorn, "--config", "gunicorn.conf.py", "app:app"], cwd=ROOT,
-                                     env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.log = open(self.log_path, "wb")  # noqa: SIM115 (open while the server runs; closed in stop())
+        self.proc = subprocess.Popen(
+            [gunicorn, "--config", "gunicorn.conf.py", "app:app"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -117,6 +136,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 def playwright_instance() -> Iterator[Any]:
     """The Playwright driver."""
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         yield p
 
@@ -124,8 +144,7 @@ def playwright_instance() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def browser(playwright_instance: Any) -> Iterator[Any]:
     """Headless Chromium (the system one when present)."""
-    browser = playwright_instance.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS,
-                                                  headless=True)
+    browser = playwright_instance.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
     yield browser
     browser.close()
 
@@ -145,6 +164,7 @@ def ipad(browser: Any, playwright_instance: Any, live_server: LiveServer) -> Ite
 @pytest.fixture
 def sign_in(ipad: Any) -> Callable[[str], Any]:
     """Sign in through the real form with touch."""
+
     def _sign_in(username: str, password: str = DEMO_PASSWORD) -> Any:
         ipad.goto("/auth/sign-in")
         ipad.get_by_label("Username").tap()
@@ -153,6 +173,7 @@ def sign_in(ipad: Any) -> Callable[[str], Any]:
         ipad.get_by_role("button", name="Sign in").tap()
         ipad.wait_for_url(lambda url: "/auth/sign-in" not in url)
         return ipad
+
     return _sign_in
 
 
@@ -170,7 +191,10 @@ SMALL_TARGETS_JS = """
     // A checkbox or radio is measured by the label that wraps it: that is what a finger taps.
     if ((el.type === 'checkbox' || el.type === 'radio') && el.closest('label')) target = el.closest('label');
     const t = target.getBoundingClientRect();
-    if (t.width < min || t.height < min) small.push(`${el.tagName.toLowerCase()}#${el.id || ''}.${el.className || ''} "${(el.innerText || el.value || el.name || '').trim().slice(0, 30)}" ${Math.round(t.width)}x${Math.round(t.height)}`);
+    if (t.width >= min && t.height >= min) continue;
+    const label = (el.innerText || el.value || el.name || '').trim().slice(0, 30);
+    const size = `${Math.round(t.width)}x${Math.round(t.height)}`;
+    small.push(`${el.tagName.toLowerCase()}#${el.id || ''}.${el.className || ''} "${label}" ${size}`);
   }
   return small;
 }

@@ -1,4 +1,5 @@
 """The audit log on an iPad: a manager's own store, an admin's store picker, and a chain that verifies."""
+
 from .conftest import small_targets
 
 

@@ -1,11 +1,13 @@
 """The whole stack on PostgreSQL: gunicorn with two workers, the sandbox mounted and called in-process on its own
 PostgreSQL database, a sale booked on an iPad."""
+
 from __future__ import annotations
 
 import os
 import re
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -30,8 +32,9 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveSe
         for each in names:
             conn.execute(f'CREATE DATABASE "{each}"')
     url, sandbox_url = (admin.rsplit("/", 1)[0] + "/" + each for each in names)
-    server = LiveServer(tmp_path_factory.mktemp("live-pg"),
-                        extra_env={"DATABASE_URL": url, "XCOVER_SANDBOX_DATABASE_URL": sandbox_url})
+    server = LiveServer(
+        tmp_path_factory.mktemp("live-pg"), extra_env={"DATABASE_URL": url, "XCOVER_SANDBOX_DATABASE_URL": sandbox_url}
+    )
     server.start()
     yield server, url, sandbox_url
     server.stop()
@@ -77,8 +80,9 @@ def test_two_product_sale_on_postgresql(pg_ipad: Any, pg_server: tuple[LiveServe
     assert INS.match(ref)
     assert small_targets(page) == []
     with psycopg.connect(sandbox_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-        assert conn.execute("SELECT status FROM xcover_sandbox_package WHERE id = %s", (ref,)).fetchall() \
-            == [("CONFIRMED",)]
+        assert conn.execute("SELECT status FROM xcover_sandbox_package WHERE id = %s", (ref,)).fetchall() == [
+            ("CONFIRMED",)
+        ]
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         assert conn.execute("SELECT status FROM sale WHERE xcover_ref = %s", (ref,)).fetchall() == [("booked",)]
         assert conn.execute("SELECT to_regclass('xcover_sandbox_package')").fetchone() == (None,)

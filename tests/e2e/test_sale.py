@@ -1,10 +1,12 @@
 """The sale on an iPad against the running app and its mounted XCover sandbox."""
+
 from __future__ import annotations
 
 import json
 import re
 import sqlite3
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
@@ -119,8 +121,14 @@ def test_two_product_sale_booked_end_to_end(sign_in: Callable[[str], Any], live_
     expect(page.locator("section.product-options")).to_have_count(2)
     assert page.locator("label.choice", has_text="No thanks").count() == 2
     # "No thanks" is as prominent as "Add": same size, same row.
-    boxes = page.locator("section.product-options").first.locator("label.choice").evaluate_all(
-        "els => els.map(e => { const r = e.getBoundingClientRect(); return [Math.round(r.width), Math.round(r.height), Math.round(r.top)]; })")
+    boxes = (
+        page.locator("section.product-options")
+        .first.locator("label.choice")
+        .evaluate_all(
+            "els => els.map(e => { const r = e.getBoundingClientRect();"
+            " return [Math.round(r.width), Math.round(r.height), Math.round(r.top)]; })"
+        )
+    )
     assert len(boxes) == 3 and len({tuple(b) for b in boxes}) == 1, boxes
     wording = page.get_by_role("link", name=re.compile("Policy wording")).first
     assert wording.get_attribute("target") == "_blank"
@@ -165,7 +173,9 @@ def test_two_product_sale_booked_end_to_end(sign_in: Callable[[str], Any], live_
     assert status == [("CONFIRMED",)]
 
 
-def test_decline_with_reason_reaches_the_sandbox_as_opt_out(sign_in: Callable[[str], Any], live_server: LiveServer) -> None:
+def test_decline_with_reason_reaches_the_sandbox_as_opt_out(
+    sign_in: Callable[[str], Any], live_server: LiveServer
+) -> None:
     page = sign_in("ldn.sam")
     start(page, PRODUCTS[:1])
     page.locator("label.choice", has_text="No thanks").tap()
@@ -176,7 +186,7 @@ def test_decline_with_reason_reaches_the_sandbox_as_opt_out(sign_in: Callable[[s
     expect(page.locator("#sale-status")).to_have_text("Declined")
     assert small_targets(page) == []
     ref = page.locator("#xcover-ref").inner_text()
-    (status, doc), = query_sandbox(live_server, "SELECT status, doc FROM xcover_sandbox_package WHERE id = ?", ref)
+    ((status, doc),) = query_sandbox(live_server, "SELECT status, doc FROM xcover_sandbox_package WHERE id = ?", ref)
     assert status == "OPTED_OUT"
     assert json.loads(doc)["_partner_metadata"]["decline_reason"] == "too_expensive"
 
@@ -248,8 +258,9 @@ def test_xcover_down_at_quote_then_retry(sign_in: Callable[[str], Any], live_ser
     expect(page.get_by_role("heading", name=re.compile("Cover options"))).to_be_visible()
 
 
-def test_xcover_down_at_booking_is_not_yet_confirmed_then_checked(sign_in: Callable[[str], Any],
-                                                                  live_server: LiveServer) -> None:
+def test_xcover_down_at_booking_is_not_yet_confirmed_then_checked(
+    sign_in: Callable[[str], Any], live_server: LiveServer
+) -> None:
     page = sign_in("ldn.alex")
     start(page, PRODUCTS[:1])
     add_first_options(page)
@@ -293,10 +304,14 @@ def test_double_submit_books_once(sign_in: Callable[[str], Any], live_server: Li
     }""")
     page.goto(f"/sales/{the_sale}")
     expect(page.locator("#sale-status")).to_have_text("Covered")
-    sent = query(live_server, "SELECT count(*) FROM audit_event WHERE object_type = 'sale' AND object_id = ? "
-                              "AND action = 'sale.booking_sent'", str(the_sale))
+    sent = query(
+        live_server,
+        "SELECT count(*) FROM audit_event WHERE object_type = 'sale' AND object_id = ? "
+        "AND action = 'sale.booking_sent'",
+        str(the_sale),
+    )
     assert sent == [(1,)]
-    (key,), = query(live_server, "SELECT idempotency_key FROM sale WHERE id = ?", the_sale)
+    ((key,),) = query(live_server, "SELECT idempotency_key FROM sale WHERE id = ?", the_sale)
     assert query_sandbox(live_server, "SELECT count(*) FROM xcover_sandbox_idempotency WHERE key = ?", key) == [(1,)]
 
 

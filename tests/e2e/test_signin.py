@@ -1,4 +1,5 @@
 """Sign-in and the home screen on an iPad."""
+
 from .conftest import small_targets
 
 

@@ -1,4 +1,5 @@
 """Fixtures for the sandbox's own tests: the live standalone sandbox, raw signed calls, the app itself."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -1,4 +1,5 @@
 """Raw signed HTTP to a live sandbox, signing as XCover documents it (with knobs to get it wrong on purpose)."""
+
 from __future__ import annotations
 
 import base64
@@ -15,15 +16,27 @@ import requests
 
 from ..xcover_support import LiveSandbox, booking_payload, quote_request
 
-HASHES = {"hmac-sha1": hashlib.sha1, "hmac-sha256": hashlib.sha256, "hmac-sha384": hashlib.sha384,
-          "hmac-sha512": hashlib.sha512}
+HASHES = {
+    "hmac-sha1": hashlib.sha1,
+    "hmac-sha256": hashlib.sha256,
+    "hmac-sha384": hashlib.sha384,
+    "hmac-sha512": hashlib.sha512,
+}
 
 
 class Signer(requests.auth.AuthBase):
     """Signs like XCover documents, with knobs to get it wrong on purpose."""
 
-    def __init__(self, key: str, secret: str, algorithm: str = "hmac-sha512", headers: str | None = None,
-                 when: datetime | None = None, urlsafe: bool = False, api_key_header: str | None = None) -> None:
+    def __init__(
+        self,
+        key: str,
+        secret: str,
+        algorithm: str = "hmac-sha512",
+        headers: str | None = None,
+        when: datetime | None = None,
+        urlsafe: bool = False,
+        api_key_header: str | None = None,
+    ) -> None:
         self.key, self.secret, self.algorithm, self.headers = key, secret, algorithm, headers
         self.when, self.urlsafe, self.api_key_header = when, urlsafe, api_key_header
 
@@ -57,14 +70,28 @@ class Api:
     def url(self, path: str, partner: str | None = None) -> str:
         return f"{self.server.url}/partners/{partner or self.partner}/{path}"
 
-    def call(self, method: str, path: str, body: Any = None, *, auth: Signer | None = None,
-             idem: str | None = None, partner: str | None = None) -> requests.Response:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        auth: Signer | None = None,
+        idem: str | None = None,
+        partner: str | None = None,
+    ) -> requests.Response:
         headers = {"Content-Type": "application/json"}
         if idem:
             headers["x-idempotency-key"] = idem
         data = json.dumps(body) if body is not None else None
-        return requests.request(method, self.url(path, partner), data=data, headers=headers,
-                                auth=auth or Signer(self.key, self.secret), timeout=10)
+        return requests.request(
+            method,
+            self.url(path, partner),
+            data=data,
+            headers=headers,
+            auth=auth or Signer(self.key, self.secret),
+            timeout=10,
+        )
 
     def quote(self, **kwargs: Any) -> dict[str, Any]:
         response = self.call("POST", "quotes/", quote_request(**kwargs))
@@ -73,7 +100,11 @@ class Api:
 
     def book(self, **holder: Any) -> dict[str, Any]:
         package = self.quote()
-        response = self.call("POST", f"bookings/{package['id']}/",
-                             booking_payload(package["quotes"]["0"]["id"], **holder), idem=str(uuid.uuid4()))
+        response = self.call(
+            "POST",
+            f"bookings/{package['id']}/",
+            booking_payload(package["quotes"]["0"]["id"], **holder),
+            idem=str(uuid.uuid4()),
+        )
         assert response.status_code == 200, response.text
         return response.json()

@@ -1,5 +1,6 @@
 """The sandbox itself: authentication, status codes, shapes, validation, eligibility, prices, idempotency,
 webhooks, faults, pages, and state shared across processes."""
+
 from __future__ import annotations
 
 import base64
@@ -26,6 +27,7 @@ from .signing import HASHES, Api, Signer
 
 # ---- authentication -----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("algorithm", sorted(HASHES))
 @pytest.mark.parametrize("headers", [None, "date", "(request-target) date"])
 def test_every_documented_signature_form_is_accepted(api: Api, algorithm: str, headers: str | None) -> None:
@@ -33,12 +35,16 @@ def test_every_documented_signature_form_is_accepted(api: Api, algorithm: str, h
     assert response.status_code == 201, response.text
 
 
-@pytest.mark.parametrize("signer", [
-    lambda a: Signer(a.key, "wrong-secret"),
-    lambda a: Signer("other-key", a.secret),
-    lambda a: Signer(a.key, a.secret, api_key_header="other-key"),
-    lambda a: Signer(a.key, a.secret, urlsafe=True),
-], ids=["secret", "key", "x-api-key", "urlsafe-base64"])
+@pytest.mark.parametrize(
+    "signer",
+    [
+        lambda a: Signer(a.key, "wrong-secret"),
+        lambda a: Signer("other-key", a.secret),
+        lambda a: Signer(a.key, a.secret, api_key_header="other-key"),
+        lambda a: Signer(a.key, a.secret, urlsafe=True),
+    ],
+    ids=["secret", "key", "x-api-key", "urlsafe-base64"],
+)
 def test_wrong_signature_key_or_encoding_gets_401(api: Api, signer: Callable[[Api], Signer]) -> None:
     # URL-safe base64 only differs when the digest has + or /; try dates until one does.
     for offset in range(40):
@@ -59,8 +65,10 @@ def test_wrong_partner_gets_401(api: Api) -> None:
 def test_request_target_must_match_the_path(api: Api) -> None:
     auth = Signer(api.key, api.secret, headers="(request-target) date")
     prepared = requests.Request("GET", api.url("bookings/"), auth=auth).prepare()
-    response = requests.get(api.url("bookings"), headers={"Date": prepared.headers["Date"],
-                                                         "Authorization": prepared.headers["Authorization"]})
+    response = requests.get(
+        api.url("bookings"),
+        headers={"Date": prepared.headers["Date"], "Authorization": prepared.headers["Authorization"]},
+    )
     assert response.status_code == 401
 
 
@@ -82,6 +90,7 @@ def test_missing_authorization_gets_401(api: Api) -> None:
 
 
 # ---- status codes, paths and quirks ---------------------------------------------------------------------
+
 
 def test_status_codes_and_trailing_slash_forms(api: Api) -> None:
     package = api.quote()
@@ -164,8 +173,12 @@ def test_partial_cancellation_keeps_the_rest_in_force(api: Api) -> None:
     package = api.call("POST", "quotes/", quote_request({}, {"product_name": "Soundbar", "product_price": 299})).json()
     ids = [package["quotes"]["0"]["id"], package["quotes"]["1"]["id"]]
     api.call("POST", f"bookings/{package['id']}/", booking_payload(*ids), idem="b1")
-    done = api.call("POST", f"bookings/{package['id']}/cancel",
-                    {"quotes": [{"id": ids[0], "reason_for_cancellation": "No longer wanted."}]}, idem="c1")
+    done = api.call(
+        "POST",
+        f"bookings/{package['id']}/cancel",
+        {"quotes": [{"id": ids[0], "reason_for_cancellation": "No longer wanted."}]},
+        idem="c1",
+    )
     assert done.status_code == 200 and done.json()["cancellation_id"] is None
     after = api.call("GET", f"bookings/{package['id']}/").json()
     assert after["status"] == "CONFIRMED"
@@ -196,11 +209,15 @@ def test_quote_of_another_partner_is_not_found(live_sandbox: LiveSandbox, api: A
 
 # ---- validation ----------------------------------------------------------------------------------------
 
+
 def test_empty_quote_request_names_the_required_fields(api: Api) -> None:
     body = api.call("POST", "quotes/", {}).json()
     assert body["type"] == "validation_error" and body["message"]
-    assert body["errors"] == {"currency": ["This field is required."], "request": ["This field is required."],
-                              "customer_country": ["This field is required."]}
+    assert body["errors"] == {
+        "currency": ["This field is required."],
+        "request": ["This field is required."],
+        "customer_country": ["This field is required."],
+    }
 
 
 def test_unexpected_fields_are_refused(api: Api) -> None:
@@ -210,9 +227,17 @@ def test_unexpected_fields_are_refused(api: Api) -> None:
     assert item["errors"] == {"request": [{"colour": "Unexpected field"}]}
 
 
-@pytest.mark.parametrize("field,value", [("policy_type", "travel"), ("product_category", "boats"),
-                                         ("cover_term_months", 18), ("product_price", -5), ("quantity", 0),
-                                         ("purchase_date", (date.today() + timedelta(days=2)).isoformat())])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("policy_type", "travel"),
+        ("product_category", "boats"),
+        ("cover_term_months", 18),
+        ("product_price", -5),
+        ("quantity", 0),
+        ("purchase_date", (date.today() + timedelta(days=2)).isoformat()),
+    ],
+)
 def test_item_field_errors(api: Api, field: str, value: Any) -> None:
     response = api.call("POST", "quotes/", quote_request({field: value}))
     assert response.status_code == 422 and list(response.json()["errors"]["request"][0]) == [field]
@@ -220,21 +245,32 @@ def test_item_field_errors(api: Api, field: str, value: Any) -> None:
 
 def test_policyholder_phone_must_start_with_plus(api: Api) -> None:
     package = api.quote()
-    body = api.call("POST", f"bookings/{package['id']}/",
-                    booking_payload(package["quotes"]["0"]["id"], phone="07700900123"), idem="v1").json()
-    assert body == {"type": "validation_error", "message": "An API error occurred.",
-                    "errors": {"policyholder": {"phone": ['The phone number should start with "+" character']}}}
+    body = api.call(
+        "POST",
+        f"bookings/{package['id']}/",
+        booking_payload(package["quotes"]["0"]["id"], phone="07700900123"),
+        idem="v1",
+    ).json()
+    assert body == {
+        "type": "validation_error",
+        "message": "An API error occurred.",
+        "errors": {"policyholder": {"phone": ['The phone number should start with "+" character']}},
+    }
 
 
 # ---- eligibility and prices ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("item,reason", [
-    ({"product_category": "jewellery"}, "does not cover"),
-    ({"policy_type": "device_protection", "product_category": "appliances"}, "does not cover"),
-    ({"product_price": 6000}, "priced from"),
-    ({"policy_type": "device_protection", "product_category": "mobile_phones", "product_price": 20}, "priced from"),
-    ({"purchase_date": (date.today() - timedelta(days=45)).isoformat()}, "more than 30 days"),
-])
+
+@pytest.mark.parametrize(
+    "item,reason",
+    [
+        ({"product_category": "jewellery"}, "does not cover"),
+        ({"policy_type": "device_protection", "product_category": "appliances"}, "does not cover"),
+        ({"product_price": 6000}, "priced from"),
+        ({"policy_type": "device_protection", "product_category": "mobile_phones", "product_price": 20}, "priced from"),
+        ({"purchase_date": (date.today() - timedelta(days=45)).isoformat()}, "more than 30 days"),
+    ],
+)
 def test_ineligible_item_is_null_with_an_error(api: Api, item: dict[str, Any], reason: str) -> None:
     package = api.quote()  # warm-up: an eligible package is fine
     assert package["quotes"]["0"]
@@ -245,17 +281,49 @@ def test_ineligible_item_is_null_with_an_error(api: Api, item: dict[str, Any], r
     assert body["total_price"] == body["quotes"]["0"]["price"]
 
 
-@pytest.mark.parametrize("currency,country,item,price,formatted,taxes", [
-    ("AUD", "AU", {"policy_type": "device_protection", "product_category": "mobile_phones", "product_price": 1499,
-                   "cover_term_months": 12}, 356.76, "A$356.76", ["GST", "STAMP_DUTY"]),
-    ("EUR", "DE", {"product_price": 1999, "cover_term_months": 36}, 475.76, "475,76\u00a0€", ["VERSICHERUNGSTEUER"]),
-    ("NZD", "NZ", {"product_price": 25, "cover_term_months": 12}, 5.75, "NZ$5.75", ["GST"]),  # minimum premium
-    ("USD", "US", {"policy_type": "product_insurance", "product_category": "jewellery", "product_price": 12000 / 2,
-                   "quantity": 2}, 1587.6, "US$1,587.60", ["PREMIUM_TAX"]),
-])
-def test_prices_are_deterministic_by_type_category_term_and_country(api: Api, currency: str, country: str,
-                                                                    item: dict[str, Any], price: float,
-                                                                    formatted: str, taxes: list[str]) -> None:
+@pytest.mark.parametrize(
+    "currency,country,item,price,formatted,taxes",
+    [
+        (
+            "AUD",
+            "AU",
+            {
+                "policy_type": "device_protection",
+                "product_category": "mobile_phones",
+                "product_price": 1499,
+                "cover_term_months": 12,
+            },
+            356.76,
+            "A$356.76",
+            ["GST", "STAMP_DUTY"],
+        ),
+        (
+            "EUR",
+            "DE",
+            {"product_price": 1999, "cover_term_months": 36},
+            475.76,
+            "475,76\u00a0€",
+            ["VERSICHERUNGSTEUER"],
+        ),
+        ("NZD", "NZ", {"product_price": 25, "cover_term_months": 12}, 5.75, "NZ$5.75", ["GST"]),  # minimum premium
+        (
+            "USD",
+            "US",
+            {
+                "policy_type": "product_insurance",
+                "product_category": "jewellery",
+                "product_price": 12000 / 2,
+                "quantity": 2,
+            },
+            1587.6,
+            "US$1,587.60",
+            ["PREMIUM_TAX"],
+        ),
+    ],
+)
+def test_prices_are_deterministic_by_type_category_term_and_country(
+    api: Api, currency: str, country: str, item: dict[str, Any], price: float, formatted: str, taxes: list[str]
+) -> None:
     quote_ = api.call("POST", "quotes/", quote_request(item, currency=currency, country=country)).json()["quotes"]["0"]
     assert quote_["price"] == price and quote_["price_formatted"] == formatted
     assert [t["tax_code"] for t in quote_["tax"]["taxes"]] == taxes
@@ -268,6 +336,7 @@ def test_money_formats() -> None:
 
 
 # ---- idempotency --------------------------------------------------------------------------------------
+
 
 @pytest.mark.both_dbs
 def test_replay_returns_409_with_the_stored_body(api: Api) -> None:
@@ -315,6 +384,7 @@ def test_state_and_keys_are_shared_across_processes(sandbox_database_url: str) -
 
 # ---- faults -------------------------------------------------------------------------------------------
 
+
 def test_fault_endpoint_is_signed_and_counts_down(api: Api) -> None:
     assert requests.post(api.url("_faults"), json={"operation": "*", "mode": "error_500"}).status_code == 401
     created = api.call("POST", "_faults", {"operation": "get_booking", "mode": "error_502", "count": 2})
@@ -330,17 +400,30 @@ def test_fault_endpoint_is_signed_and_counts_down(api: Api) -> None:
 
 def test_decline_fault_and_magic_name(api: Api) -> None:
     package = api.quote()
-    declined = api.call("POST", f"bookings/{package['id']}/",
-                        booking_payload(package["quotes"]["0"]["id"], last_name="Declineson"), idem="d1")
+    declined = api.call(
+        "POST",
+        f"bookings/{package['id']}/",
+        booking_payload(package["quotes"]["0"]["id"], last_name="Declineson"),
+        idem="d1",
+    )
     assert declined.status_code == 422 and declined.json()["message"] == "Booking declined."
     api.call("POST", "_faults", {"operation": "create_booking", "mode": "decline"})
-    assert api.call("POST", f"bookings/{package['id']}/", booking_payload(package["quotes"]["0"]["id"]),
-                    idem="d2").status_code == 422
-    assert api.call("POST", f"bookings/{package['id']}/", booking_payload(package["quotes"]["0"]["id"]),
-                    idem="d3").status_code == 200
+    assert (
+        api.call(
+            "POST", f"bookings/{package['id']}/", booking_payload(package["quotes"]["0"]["id"]), idem="d2"
+        ).status_code
+        == 422
+    )
+    assert (
+        api.call(
+            "POST", f"bookings/{package['id']}/", booking_payload(package["quotes"]["0"]["id"]), idem="d3"
+        ).status_code
+        == 200
+    )
 
 
 # ---- webhooks -----------------------------------------------------------------------------------------
+
 
 class Listener:
     """A local webhook receiver that records signed posts; the first `fail_first` answers are 500."""
@@ -355,8 +438,12 @@ class Listener:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 with listener.arrived:
-                    listener.events.append({"headers": requests.structures.CaseInsensitiveDict(self.headers.items()),
-                                            "body": json.loads(body)})
+                    listener.events.append(
+                        {
+                            "headers": requests.structures.CaseInsensitiveDict(self.headers.items()),
+                            "body": json.loads(body),
+                        }
+                    )
                     failing = listener.fail_first > 0
                     listener.fail_first -= 1
                     listener.arrived.notify_all()
@@ -391,10 +478,15 @@ def verify_webhook(headers: Any, secret: str) -> bool:
 
 def test_webhooks_are_signed_and_retried(sandbox_database_url: str) -> None:
     listener = Listener(fail_first=1)
-    server = LiveSandbox(sandbox_database_url, {"XCOVER_SANDBOX_WEBHOOK_URL": listener.url,
-                                                "XCOVER_SANDBOX_WEBHOOK_KEY": "wh-key",
-                                                "XCOVER_SANDBOX_WEBHOOK_SECRET": "wh-secret",
-                                        "XCOVER_SANDBOX_WEBHOOK_RETRY_DELAY": 0.01})
+    server = LiveSandbox(
+        sandbox_database_url,
+        {
+            "XCOVER_SANDBOX_WEBHOOK_URL": listener.url,
+            "XCOVER_SANDBOX_WEBHOOK_KEY": "wh-key",
+            "XCOVER_SANDBOX_WEBHOOK_SECRET": "wh-secret",
+            "XCOVER_SANDBOX_WEBHOOK_RETRY_DELAY": 0.01,
+        },
+    )
     try:
         api = Api(server)
         ins = api.book()["id"]
@@ -411,12 +503,16 @@ def test_webhooks_are_signed_and_retried(sandbox_database_url: str) -> None:
         listener.stop()
 
 
-@pytest.mark.parametrize("listener_kwargs, delivered, attempts", [
-    ({"fail_first": 10}, False, 3),  # gives up after three attempts
-    ({"ok_status": 204}, True, 1),   # any 2xx is a delivery
-])
+@pytest.mark.parametrize(
+    "listener_kwargs, delivered, attempts",
+    [
+        ({"fail_first": 10}, False, 3),  # gives up after three attempts
+        ({"ok_status": 204}, True, 1),  # any 2xx is a delivery
+    ],
+)
 def test_webhook_attempts(listener_kwargs: dict[str, int], delivered: bool, attempts: int) -> None:
     from xcover_sandbox.webhooks import deliver
+
     listener = Listener(**listener_kwargs)
     try:
         assert deliver(listener.url, "k", "s", "BOOKING_CREATED", {"id": "X"}, retry_delay=0.01) is delivered
@@ -426,6 +522,7 @@ def test_webhook_attempts(listener_kwargs: dict[str, int], delivered: bool, atte
 
 
 # ---- pages --------------------------------------------------------------------------------------------
+
 
 def test_wording_and_certificate_pages_work_offline(api: Api) -> None:
     booking = api.book()
@@ -451,14 +548,18 @@ def test_policy_wording_needs_the_security_token(api: Api) -> None:
         assert refused.status_code == 404 and "SN-4242" not in refused.text and refused.json()["type"] == "not_found"
 
 
-@pytest.mark.parametrize("utc_now,latest", [
-    (datetime(2026, 11, 27, 9, 59, tzinfo=UTC), date(2026, 11, 27)),
-    (datetime(2026, 11, 27, 10, 0, tzinfo=UTC), date(2026, 11, 28)),  # Kiribati has reached the 28th
-    (datetime(2026, 11, 27, 23, 30, tzinfo=UTC), date(2026, 11, 28)),
-])
+@pytest.mark.parametrize(
+    "utc_now,latest",
+    [
+        (datetime(2026, 11, 27, 9, 59, tzinfo=UTC), date(2026, 11, 27)),
+        (datetime(2026, 11, 27, 10, 0, tzinfo=UTC), date(2026, 11, 28)),  # Kiribati has reached the 28th
+        (datetime(2026, 11, 27, 23, 30, tzinfo=UTC), date(2026, 11, 28)),
+    ],
+)
 def test_purchase_date_is_judged_by_the_latest_local_date_on_earth(utc_now: datetime, latest: date) -> None:
     """A Sydney store's 'today' is often UTC's tomorrow: that is not a purchase in the future."""
     from xcover_sandbox.service import _check_item, latest_local_date
+
     assert latest_local_date(utc_now) == latest
     item = {"purchase_date": latest.isoformat()}
     assert "purchase_date" not in _check_item(item, latest_local_date(utc_now), partial=True)[1]

@@ -1,4 +1,5 @@
 """The sandbox's commands: through its own app, `python -m xcover_sandbox` and `flask --app xcover_sandbox.wsgi`."""
+
 from __future__ import annotations
 
 import os
@@ -24,16 +25,31 @@ def test_fault_clear_faults_and_purge(sandbox_app: Flask) -> None:
     assert result.exit_code == 0 and "Next 1 create_booking call(s): timeout_after_apply." in result.output
     with sandbox_app.app_context():
         assert control.list_faults("DEMO1")[0]["mode"] == "timeout_after_apply"
-        db.session.add(SandboxIdempotency(partner="DEMO1", key="old", request_hash="x", state="done",
-                                          created_at=datetime.now(UTC) - timedelta(hours=49)))
+        db.session.add(
+            SandboxIdempotency(
+                partner="DEMO1",
+                key="old",
+                request_hash="x",
+                state="done",
+                created_at=datetime.now(UTC) - timedelta(hours=49),
+            )
+        )
         db.session.commit()
     assert "Removed 1" in runner.invoke(args=["clear-faults"]).output
     assert "Purged 1" in runner.invoke(args=["purge"]).output
 
 
-@pytest.mark.parametrize("args", [["nope", "latency"], ["*", "sideways"], ["*", "latency", "--seconds", "nan"],
-                                  ["*", "latency", "--seconds", "1e400"], ["*", "error_500", "--count", "0"],
-                                  ["*", "error_500", "--count", "1000000000000"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["nope", "latency"],
+        ["*", "sideways"],
+        ["*", "latency", "--seconds", "nan"],
+        ["*", "latency", "--seconds", "1e400"],
+        ["*", "error_500", "--count", "0"],
+        ["*", "error_500", "--count", "1000000000000"],
+    ],
+)
 def test_bad_faults_are_refused(sandbox_app: Flask, args: list[str]) -> None:
     result = sandbox_app.test_cli_runner().invoke(args=["fault", *args])
     assert result.exit_code != 0

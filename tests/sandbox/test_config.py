@@ -1,4 +1,5 @@
 """The sandbox's own settings: its database, its environment, its demo credentials and the fault switch."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,10 +14,20 @@ from xcover_sandbox.extensions import db
 from ..xcover_support import LiveSandbox
 from .signing import Api
 
-SANDBOX_VARIABLES = ("XCOVER_SANDBOX_ENV", "PORTAL_ENV", "XCOVER_SANDBOX_DATABASE_URL", "XCOVER_SANDBOX_FAULTS_ENABLED",
-                     "XCOVER_SANDBOX_PARTNER_CODE", "XCOVER_SANDBOX_API_KEY", "XCOVER_SANDBOX_API_SECRET")
-OWN_CREDENTIALS = {"XCOVER_SANDBOX_PARTNER_CODE": "TEAM", "XCOVER_SANDBOX_API_KEY": "team-key",
-                   "XCOVER_SANDBOX_API_SECRET": "team-secret"}
+SANDBOX_VARIABLES = (
+    "XCOVER_SANDBOX_ENV",
+    "PORTAL_ENV",
+    "XCOVER_SANDBOX_DATABASE_URL",
+    "XCOVER_SANDBOX_FAULTS_ENABLED",
+    "XCOVER_SANDBOX_PARTNER_CODE",
+    "XCOVER_SANDBOX_API_KEY",
+    "XCOVER_SANDBOX_API_SECRET",
+)
+OWN_CREDENTIALS = {
+    "XCOVER_SANDBOX_PARTNER_CODE": "TEAM",
+    "XCOVER_SANDBOX_API_KEY": "team-key",
+    "XCOVER_SANDBOX_API_SECRET": "team-secret",
+}
 
 
 @pytest.fixture
@@ -41,7 +52,11 @@ def test_it_creates_its_tables_on_start(env: pytest.MonkeyPatch, tmp_path: Path)
     app = xcover_sandbox.create_app()
     with app.app_context():
         assert set(db.inspect(db.engine).get_table_names()) == {
-            "xcover_sandbox_package", "xcover_sandbox_pending", "xcover_sandbox_idempotency", "xcover_sandbox_fault"}
+            "xcover_sandbox_package",
+            "xcover_sandbox_pending",
+            "xcover_sandbox_idempotency",
+            "xcover_sandbox_fault",
+        }
         db.engine.dispose()
     assert (tmp_path / "instance" / "xcover-sandbox.sqlite").exists()
 
@@ -92,8 +107,14 @@ def test_with_faults_switched_off_there_is_no_endpoint_and_nothing_fires(sandbox
         server.stop()
 
 
-@pytest.mark.parametrize("name,value", [("XCOVER_SANDBOX_CLOCK_SKEW", "soon"), ("XCOVER_SANDBOX_CLOCK_SKEW", "nan"),
-                                        ("XCOVER_SANDBOX_WEBHOOK_RETRY_DELAY", "-1")])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("XCOVER_SANDBOX_CLOCK_SKEW", "soon"),
+        ("XCOVER_SANDBOX_CLOCK_SKEW", "nan"),
+        ("XCOVER_SANDBOX_WEBHOOK_RETRY_DELAY", "-1"),
+    ],
+)
 def test_bad_numbers_are_refused_by_name(env: pytest.MonkeyPatch, name: str, value: str) -> None:
     env.setenv(name, value)
     with pytest.raises(config.ConfigError, match=name):

@@ -1,4 +1,5 @@
 """The portal and the sandbox stay apart: neither package imports the other (read from the source with ast)."""
+
 from __future__ import annotations
 
 import ast
@@ -32,15 +33,22 @@ def imported_packages(path: Path, depth: int) -> set[str]:
 def test_packages_do_not_import_each_other(package: str, forbidden: str) -> None:
     sources = sorted((ROOT / package).rglob("*.py"))
     assert sources
-    offenders = {str(path.relative_to(ROOT)): names for path in sources
-                 if (names := imported_packages(path, len(path.relative_to(ROOT).parent.parts))
-                     & {forbidden, "<outside the package>"})}
+    offenders = {
+        str(path.relative_to(ROOT)): names
+        for path in sources
+        if (
+            names := imported_packages(path, len(path.relative_to(ROOT).parent.parts))
+            & {forbidden, "<outside the package>"}
+        )
+    }
     assert offenders == {}
 
 
 def test_the_scanner_sees_every_kind_of_import(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
-    module.write_text("import xcover_sandbox.views\nfrom xcover_sandbox import control\nfrom .. import portal\n"
-                      "import importlib\nimportlib.import_module('xcover_sandbox.cli')\n__import__('portal')\n")
+    module.write_text(
+        "import xcover_sandbox.views\nfrom xcover_sandbox import control\nfrom .. import portal\n"
+        "import importlib\nimportlib.import_module('xcover_sandbox.cli')\n__import__('portal')\n"
+    )
     assert imported_packages(module, 1) == {"xcover_sandbox", "<outside the package>", "importlib", "portal"}
     assert imported_packages(module, 2) == {"xcover_sandbox", "importlib", "portal"}

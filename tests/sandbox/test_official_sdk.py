@@ -1,4 +1,5 @@
 """The official xcover-python client, pointed at the standalone sandbox over HTTP: no portal code involved."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,8 +11,15 @@ from ..xcover_support import POLICYHOLDER, LiveSandbox, quote_request
 
 def sdk(server: LiveSandbox, **extra: str) -> XCover:
     """The SDK as a partner would configure it (base URL with a trailing slash, as its urljoin needs)."""
-    return XCover(XCoverConfig(base_url=server.url + "/", partner_code=server.partner, auth_api_key=server.key,
-                               auth_api_secret=server.secret, **extra))
+    return XCover(
+        XCoverConfig(
+            base_url=server.url + "/",
+            partner_code=server.partner,
+            auth_api_key=server.key,
+            auth_api_secret=server.secret,
+            **extra,
+        )
+    )
 
 
 @pytest.mark.parametrize("algorithm", ["hmac-sha256", "hmac-sha384", "hmac-sha512"])
@@ -41,7 +49,13 @@ def test_opt_out_and_date_only_signing(live_sandbox: LiveSandbox) -> None:
 
 
 def test_wrong_secret_is_refused(live_sandbox: LiveSandbox) -> None:
-    client = XCover(XCoverConfig(base_url=live_sandbox.url + "/", partner_code=live_sandbox.partner,
-                                 auth_api_key=live_sandbox.key, auth_api_secret="not-the-secret"))
+    client = XCover(
+        XCoverConfig(
+            base_url=live_sandbox.url + "/",
+            partner_code=live_sandbox.partner,
+            auth_api_key=live_sandbox.key,
+            auth_api_secret="not-the-secret",
+        )
+    )
     with pytest.raises(XCoverHttpException, match="401"):
         client.create_quote(quote_request())

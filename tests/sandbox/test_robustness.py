@@ -1,4 +1,5 @@
 """No 500s from the sandbox: odd headers, odd fault settings and odd paging get a clean 4xx in XCover's shape."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -39,29 +40,44 @@ def test_non_ascii_partner_code_is_refused(api: Api) -> None:
     error_shape(api.call("GET", "bookings/", partner="ДЕМО"), 401, "authentication_error")
 
 
-@pytest.mark.parametrize("body", [
-    '{"operation": "*", "mode": "latency", "seconds": NaN}',
-    '{"operation": "*", "mode": "latency", "seconds": "nan"}',
-    '{"operation": "*", "mode": "latency", "seconds": Infinity}',
-    '{"operation": "*", "mode": "latency", "seconds": 1e400}',
-    '{"operation": "*", "mode": "latency", "seconds": 3600}',
-    '{"operation": "*", "mode": "error_500", "count": 1000000000000000000000000}',
-    '{"operation": "*", "mode": "error_500", "count": 1e400}',
-    '{"operation": "*", "mode": "error_500", "count": 0}',
-    '{"operation": "*", "mode": "error_500", "count": true}',
-    '["not", "an", "object"]',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"operation": "*", "mode": "latency", "seconds": NaN}',
+        '{"operation": "*", "mode": "latency", "seconds": "nan"}',
+        '{"operation": "*", "mode": "latency", "seconds": Infinity}',
+        '{"operation": "*", "mode": "latency", "seconds": 1e400}',
+        '{"operation": "*", "mode": "latency", "seconds": 3600}',
+        '{"operation": "*", "mode": "error_500", "count": 1000000000000000000000000}',
+        '{"operation": "*", "mode": "error_500", "count": 1e400}',
+        '{"operation": "*", "mode": "error_500", "count": 0}',
+        '{"operation": "*", "mode": "error_500", "count": true}',
+        '["not", "an", "object"]',
+    ],
+)
 @pytest.mark.both_dbs
 def test_out_of_range_faults_are_refused(live_sandbox: LiveSandbox, api: Api, body: str) -> None:
-    response = requests.post(api.url("_faults"), data=body, headers={"Content-Type": "application/json"},
-                             auth=Signer(api.key, api.secret), timeout=10)
+    response = requests.post(
+        api.url("_faults"),
+        data=body,
+        headers={"Content-Type": "application/json"},
+        auth=Signer(api.key, api.secret),
+        timeout=10,
+    )
     error_shape(response, 422, "validation_error")
     assert api.call("GET", "_faults").json() == {"faults": []}
     assert api.call("GET", "bookings/").status_code == 200  # nothing was stored that could fire
 
 
-@pytest.mark.parametrize("query,field", [("offset=9223372036854775808", "offset"), ("offset=" + "9" * 30, "offset"),
-                                         ("offset=abc", "offset"), ("limit=abc", "limit")])
+@pytest.mark.parametrize(
+    "query,field",
+    [
+        ("offset=9223372036854775808", "offset"),
+        ("offset=" + "9" * 30, "offset"),
+        ("offset=abc", "offset"),
+        ("limit=abc", "limit"),
+    ],
+)
 @pytest.mark.both_dbs
 def test_paging_beyond_the_database_is_refused(api: Api, query: str, field: str) -> None:
     response = api.call("GET", f"bookings/?{query}")
@@ -83,12 +99,14 @@ def test_an_overlong_idempotency_key_is_refused(api: Api) -> None:
     assert api.call("POST", f"bookings/{package['id']}/opt_out", {}, idem="k" * 255).status_code == 204
 
 
-def test_a_failure_inside_the_sandbox_is_a_json_500_and_frees_the_key(live_sandbox: LiveSandbox, api: Api,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failure_inside_the_sandbox_is_a_json_500_and_frees_the_key(
+    live_sandbox: LiveSandbox, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
     package = api.quote()
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("sandbox bug")
+
     monkeypatch.setattr("xcover_sandbox.service.opt_out", broken)
     error_shape(api.call("POST", f"bookings/{package['id']}/opt_out", {}, idem="once"), 500, "server_error")
     monkeypatch.undo()
@@ -105,6 +123,11 @@ def test_unknown_paths_and_methods_answer_json_with_allow(sandbox_app: Flask) ->
 
 
 def test_a_body_over_the_limit_is_413(api: Api) -> None:
-    too_big = requests.post(api.url("quotes/"), data=b"x" * (1024 * 1024 + 1), auth=Signer(api.key, api.secret),
-                            headers={"Content-Type": "application/json"}, timeout=10)
+    too_big = requests.post(
+        api.url("quotes/"),
+        data=b"x" * (1024 * 1024 + 1),
+        auth=Signer(api.key, api.secret),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
     error_shape(too_big, 413, "request_too_large")
