@@ -151,7 +151,7 @@ class MoneyField(DecimalField):
 
 
 class QuantityField(IntegerField):
-    """A whole number from 1 to MAX_QUANTITY in ASCII digits (full-width ones read as such), or one clear error."""
+    """A whole number from 1 to MAX_QUANTITY, or one clear error."""
 
     message = f"Enter a quantity from 1 to {MAX_QUANTITY}."
 
@@ -161,7 +161,8 @@ class QuantityField(IntegerField):
         if not valuelist or not str(valuelist[0]).strip():
             return
         raw = normalise(str(valuelist[0])).strip()
-        if not re.fullmatch(r"[0-9]{1,3}", raw, re.ASCII) or not 1 <= int(raw) <= MAX_QUANTITY:
+        # isdecimal: digits of any script (int() reads them), never "²" or "1e3"; three at most, so never huge.
+        if not (raw.isdecimal() and len(raw) <= 3) or not 1 <= int(raw) <= MAX_QUANTITY:
             raise ValueError(self.message)
         self.data = int(raw)
 
