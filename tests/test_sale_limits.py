@@ -254,3 +254,11 @@ def test_a_valid_foreign_mobile_is_a_phone_not_a_card_number(seller, fake):
     assert db.session.get(Sale, sale_id).phone == "+4915112345678"
     html = seller.get("/sales/", query_string={"q": "+49 151 1234 5678"}).get_data(as_text=True)
     assert "This looks like a card number" not in html and f"/sales/{sale_id}" in html
+
+
+def test_a_mobile_number_has_no_extension():
+    from portal.phones import InvalidPhone, to_e164
+
+    assert to_e164("07400 123456", "GB") == "+447400123456"
+    with pytest.raises(InvalidPhone):
+        to_e164("+44 7400 123456 ext. 12", "GB")

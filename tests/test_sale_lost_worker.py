@@ -115,6 +115,29 @@ def test_the_sale_page_settles_a_booking_whose_worker_died_before_xcover_made_it
 
 
 @pytest.mark.both_dbs
+def test_a_booking_given_up_as_lost_that_xcover_makes_late_is_still_taken(app, sandbox, seller, monkeypatch):
+    """XCover may be slower than our budget: the Retry then meets "already booked", and that booking is ours."""
+    sale_id, total = to_payment(seller)
+    kill_mid_booking(monkeypatch, seller, sale_id, total, applied=False)
+    time_passes(app, sale_id)
+    seller.get(f"/sales/{sale_id}")
+    db.session.expire_all()
+    sale = db.session.get(Sale, sale_id)
+    assert sale.status == SaleStatus.QUOTED
+    partner, ref, body = app.config["XCOVER_PARTNER_CODE"], sale.xcover_ref, booking.booking_payload(sale)
+    with sandbox.app_context():  # the request thought lost completes at XCover after all
+        sandbox_service.create_booking(partner, ref, body, utcnow())
+        sandbox_db.session.commit()
+
+    retry = seller.post(f"/sales/{sale_id}/book", data={"csrf_token": csrf_token(seller, f"/sales/{sale_id}/payment")})
+    assert retry.headers["Location"].endswith(f"/sales/{sale_id}")
+    db.session.expire_all()
+    sale = db.session.get(Sale, sale_id)
+    assert sale.status == SaleStatus.BOOKED, sale.last_error
+    assert booked_packages(sandbox) == ["CONFIRMED"]
+
+
+@pytest.mark.both_dbs
 def test_flask_reconcile_settles_a_booking_xcover_made_but_never_answered(app, sandbox, seller, runner, monkeypatch):
     sale_id, total = to_payment(seller)
     kill_mid_booking(monkeypatch, seller, sale_id, total, applied=True)
@@ -203,3 +226,16 @@ def test_the_stale_limit_is_the_booking_budget_plus_a_margin(monkeypatch):
     assert limits.stale == limits.lost and limits.stale.total_seconds() + 3 < 30
     monkeypatch.setenv("XCOVER_TOTAL_BUDGET", "10")
     assert portal_config.load()["BOOKING_STALE_SECONDS"] == 15
+
+
+def test_a_package_already_booked_is_our_booking_not_a_refusal(app, alex, fake):
+    from portal.xcover.errors import XCoverValidationError
+
+    sale = left_booking(alex, fake, timedelta(seconds=30), applied=False)
+    assert booking.reconcile(sale, None, fake, LIMITS).sale.status == SaleStatus.QUOTED
+    fake.failures.clear()
+    fake.create_booking(sale.xcover_ref, booking.booking_payload(sale), idempotency_key="the-old-request")
+    already = ["Quote package has already been booked."]
+    fake.fail("create_booking", XCoverValidationError("An API error occurred.", status=422, body={"errors": already}))
+    assert booking.book(sale, alex, fake).sale.status == SaleStatus.BOOKED
+    assert len(fake.bookings) == 1

@@ -187,7 +187,11 @@ def _call_and_settle(
             return _back_to_quoted(
                 sale, user, "XCover refused the customer details: please correct them.", errors, reason="validation"
             )
-        # No field to correct: XCover declined the booking itself.
+        # No field to correct: XCover declined the booking itself, unless the package is booked already (an
+        # attempt given up as lost that XCover made late): that booking is ours.
+        made = _booking_of(sale, client)
+        if made is not None:
+            return _accept(sale, user, made)
         reason = " ".join(general) or exc.message
         return _fail(sale, user, f"XCover declined the booking. {reason}"[:500], status=exc.status)
     except (XCoverUnavailable, XCoverRateLimited, XCoverAuthError) as exc:
@@ -231,6 +235,14 @@ def _look_up(sale: Sale, user: User | None, client: XCoverClientLike, lost: time
     )
     db.session.commit()
     return BookingResult(sale, sent=True, message=LOST_MESSAGE)
+
+
+def _booking_of(sale: Sale, client: XCoverClientLike) -> Any:
+    """Return XCover's booking of the sale's package, or None when there is none (or no answer)."""
+    try:
+        return client.get_booking(sale.xcover_ref)
+    except XCoverError:
+        return None
 
 
 def _settle(sale: Sale, new: SaleStatus, **values: Any) -> None:

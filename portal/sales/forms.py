@@ -60,6 +60,8 @@ CARD_MESSAGE = (
     "This looks like a card number. Never type card numbers here: only the last four digits go in the payment step."
 )
 STALE_FORM_MESSAGE = "This form was out of date. Check the details and tap Show cover options again."
+# The largest amount a money column (NUMERIC(12, 2)) holds.
+MAX_AMOUNT = Decimal("9999999999.99")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
@@ -116,7 +118,13 @@ class MoneyField(DecimalField):
 
     widget = TextInput()
 
-    def __init__(self, *args: Any, maximum: Decimal, too_large: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        maximum: Decimal = MAX_AMOUNT,
+        too_large: str = f"Enter an amount of at most {MAX_AMOUNT:,}.",
+        **kwargs: Any,
+    ) -> None:
         """Bind the field; an amount above maximum is refused with the too_large message."""
         super().__init__(*args, **kwargs)
         self.maximum = maximum
