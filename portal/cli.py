@@ -15,7 +15,7 @@ from .audit.verify import verify_chains
 from .extensions import db
 from .models import Store, User
 from .stores import InvalidInput, create_store, create_user
-from .vocab import Role
+from .vocab import Role, SaleStatus
 
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 
@@ -147,16 +147,15 @@ def register_commands(app: Flask) -> None:
     )
     def reconcile_command(stale_seconds: int | None) -> None:
         """Settle every booking whose outcome is unknown, with its own idempotency key."""
-        from datetime import timedelta
-
         from .sales import booking
         from .xcover import get_client
 
-        stale = timedelta(seconds=stale_seconds if stale_seconds is not None else app.config["BOOKING_STALE_SECONDS"])
-        pending = booking.sales_to_reconcile(stale)
+        limits = booking.deadlines(app.config, stale_seconds)
+        pending = booking.sales_to_reconcile(limits.stale)
         if not pending:
             click.echo("Nothing to reconcile.")
             return
         for sale in pending:
-            result = booking.reconcile(sale, None, get_client(), stale)
-            click.echo(f"Sale {sale.id} {sale.xcover_ref}: {result.sale.status.label}")
+            result = booking.reconcile(sale, None, get_client(), limits)
+            line = f"Sale {sale.id} {sale.xcover_ref}: {result.sale.status.label}"
+            click.echo(f"{line} ({result.message})" if result.sale.status == SaleStatus.QUOTED else line)

@@ -204,6 +204,7 @@ class Sale(db.Model):
         sa.CheckConstraint(SaleStatus.sql_in("status"), name="ck_sale_status"),
         sa.Index("ix_sale_store_created", "store_id", "created_at"),
         sa.Index("ix_sale_status", "status"),
+        sa.Index("uq_sale_submission_token", "submission_token", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -211,6 +212,8 @@ class Sale(db.Model):
     associate_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"))
     status: Mapped[SaleStatus] = mapped_column(Vocabulary(SaleStatus, 16), default=SaleStatus.DRAFT)
     currency: Mapped[str] = mapped_column(sa.String(3))
+    # The one-time token of the new-sale form that started it: the same form sent again finds this sale.
+    submission_token: Mapped[str | None] = mapped_column(sa.String(36))
     # The customer (the XCover policyholder).
     first_name: Mapped[str] = mapped_column(sa.String(80))
     last_name: Mapped[str] = mapped_column(sa.String(80))

@@ -75,6 +75,33 @@ def test_a_real_phone_number_is_not_a_card_number(phone: str, region: str) -> No
     assert not find_card_number(phone, phone_region=region)
 
 
+@pytest.mark.parametrize(
+    ("phone", "region"),
+    [
+        ("+44 (0) 7400 123456", "GB"),
+        ("0044 7400 123456", "GB"),
+        ("0011 44 7400 123456", "AU"),
+        ("+49 151 1234 5678", "GB"),
+    ],
+)
+def test_a_phone_number_written_with_its_prefixes_is_still_a_phone(phone: str, region: str) -> None:
+    assert not find_card_number(phone, phone_region=region)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "+44 7400 123456 ext. 4111111111111111",
+        "+44 7400 123456 extension 4111111111111111",
+        "tel:+44-7400-123456;ext=4111111111111111",
+        "tel:+44-7400-123456;isub=4111111111111111",
+    ],
+)
+def test_a_valid_phone_number_does_not_exempt_a_card_number_carried_beside_it(text: str) -> None:
+    """phonenumbers reads these as a valid number plus an extension; the card number rides in the extension."""
+    assert find_card_number(text, phone_region="GB")
+
+
 def test_the_german_mobile_would_be_refused_outside_a_phone_field() -> None:
     """+49 151 1234 5678 happens to be Luhn-valid: only the phone check lets it through."""
     assert find_card_number("+49 151 1234 5678")

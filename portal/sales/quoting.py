@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
 from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..intl import currencies, primary_language
@@ -51,6 +56,25 @@ PRODUCT_FIELDS = (
     "purchase_date",
 )
 
+# Limits of one sale; the form says each beside its field, and save_draft holds to them too.
+MAX_PRODUCTS = 10
+MAX_QUANTITY = 99
+MAX_PRICE = Decimal("1000000")
+# A purchase date before this many years ago is a typo (2016 for 2026), not a product anyone covers now.
+MAX_PURCHASE_AGE_YEARS = 5
+TOO_MANY_PRODUCTS = (
+    f"A sale holds at most {MAX_PRODUCTS} products: the first {MAX_PRODUCTS} are below and the rest were not kept. "
+    "Start another sale for the others."
+)
+
+
+class AlreadySubmitted(SaleError):
+    """The new-sale form was sent before (a double tap, a resend): here is the sale it started."""
+
+    def __init__(self, sale: Sale) -> None:
+        super().__init__("Already sent: this is the sale that form started.")
+        self.sale = sale
+
 
 # XCover's policyholder keys -> our customer fields (the booking payload uses the same names).
 POLICYHOLDER_KEYS = {
@@ -79,6 +103,40 @@ def defaults_for(store: Store) -> dict[str, Any]:
     }
 
 
+def _years_before(day: date, years: int) -> date:
+    """Return the same calendar day some years earlier (29 February becomes the 28th)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
+
+
+def purchase_date_error(day: date, today: date) -> str | None:
+    """Say what is wrong with a purchase date, given today's date in the store (None when it is fine)."""
+    if day > today:
+        return "The purchase date cannot be in the future."
+    if day < _years_before(today, MAX_PURCHASE_AGE_YEARS):
+        return f"Enter a purchase date within the last {MAX_PURCHASE_AGE_YEARS} years."
+    return None
+
+
+def product_errors(products: list[Mapping[str, Any]], today: date) -> dict[str, list[str]]:
+    """Return what breaks the sale's limits, keyed by the form's field names (empty when nothing does)."""
+    if len(products) > MAX_PRODUCTS:
+        return {"__all__": [TOO_MANY_PRODUCTS]}
+    errors: dict[str, list[str]] = {}
+    for i, p in enumerate(products):
+        quantity, price, day = p.get("quantity"), p.get("price"), p.get("purchase_date")
+        if not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
+            errors[f"items-{i}-quantity"] = [f"Enter a quantity from 1 to {MAX_QUANTITY}."]
+        if not isinstance(price, Decimal) or not price.is_finite() or not Decimal("0.01") <= price <= MAX_PRICE:
+            errors[f"items-{i}-price"] = [f"Enter a price from 0.01 to {MAX_PRICE:,} each."]
+        problem = purchase_date_error(day, today) if isinstance(day, date) else "Enter the purchase date."
+        if problem:
+            errors[f"items-{i}-purchase_date"] = [problem]
+    return errors
+
+
 def _products_of(sale: Sale) -> list[dict[str, Any]]:
     """Return the sale's products as plain dicts (the shape the catalogue maps)."""
     return [{f: getattr(item, f) for f in PRODUCT_FIELDS} for item in sale.items]
@@ -93,10 +151,29 @@ def _same_products(sale: Sale, products: list[Mapping[str, Any]]) -> bool:
     return [norm(p) for p in _products_of(sale)] == [norm(p) for p in products]
 
 
+def submitted_sale(user: User, submission: str | None) -> Sale | None:
+    """Return the sale a new-sale form with this token already started for this associate, if any."""
+    if not submission:
+        return None
+    return db.session.scalar(
+        sa.select(Sale).where(
+            Sale.submission_token == submission, Sale.store_id == user.store_id, Sale.associate_id == user.id
+        )
+    )
+
+
 def save_draft(
-    user: User, customer: Mapping[str, Any], products: list[Mapping[str, Any]], sale: Sale | None = None
+    user: User,
+    customer: Mapping[str, Any],
+    products: list[Mapping[str, Any]],
+    sale: Sale | None = None,
+    submission: str | None = None,
 ) -> Sale:
-    """Create or update a sale's customer and products; changed products need a new quote."""
+    """Create or update a sale's customer and products; changed products need a new quote.
+
+    A new sale keeps its form's one-time submission token: the same form sent again (a triple tap) raises
+    AlreadySubmitted with the sale the first one started, so one form never makes two sales.
+    """
     store = user.store
     if store is None:
         raise SaleError("Only store staff can sell.")
@@ -104,6 +181,13 @@ def save_draft(
         raise SaleError("Add at least one product.")
     if sale is not None and sale.status not in (SaleStatus.DRAFT, SaleStatus.QUOTED):
         raise InvalidTransition("This sale can no longer be changed.")
+    if sale is None:
+        earlier = submitted_sale(user, submission)
+        if earlier is not None:
+            raise AlreadySubmitted(earlier)
+    limits = product_errors(products, store_today(store))
+    if limits:
+        raise SaleError("Please check the highlighted fields.", limits)
     clean = {k: (customer.get(k) or "").strip() for k in CUSTOMER_FIELDS}
     try:
         clean["phone"] = to_e164(clean["phone"], store.country)
@@ -111,8 +195,24 @@ def save_draft(
         raise SaleError("Please check the highlighted fields.", {"phone": [exc.message]}) from None
     clean["email"] = clean["email"].lower()
     if sale is None:
-        sale = Sale(store_id=store.id, associate_id=user.id, currency=store.currency, status="draft", **clean)
+        sale = Sale(
+            store_id=store.id,
+            associate_id=user.id,
+            currency=store.currency,
+            status="draft",
+            submission_token=submission or None,
+            **clean,
+        )
         db.session.add(sale)
+        try:
+            db.session.flush()
+        except IntegrityError:
+            # The same form's first send won the unique token a moment ago: land on its sale.
+            db.session.rollback()
+            earlier = submitted_sale(user, submission)
+            if earlier is None:
+                raise SaleError("This form was already used. Tap New sale to start again.") from None
+            raise AlreadySubmitted(earlier) from None
         requote = True
     else:
         requote = (
