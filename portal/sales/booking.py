@@ -26,7 +26,7 @@ from ..xcover.errors import (
 )
 from .lookup import chosen_covers, cover_total
 from .machine import InvalidTransition, SaleError, XCoverClientLike, XCoverDown, audit, compare_and_set
-from .quoting import POLICYHOLDER_KEYS, map_field_errors
+from .quoting import POLICYHOLDER_KEYS, map_field_errors, policyholder_payload
 
 UNKNOWN_MESSAGE = (
     "Not yet confirmed, checking: XCover's answer did not arrive. The customer is not covered until it does."
@@ -83,7 +83,7 @@ def record_payment(
 
 def booking_payload(sale: Sale) -> dict[str, Any]:
     """Build the create-booking body: the chosen quote ids and the policyholder."""
-    holder = {theirs: getattr(sale, ours) for theirs, ours in POLICYHOLDER_KEYS.items() if getattr(sale, ours)}
+    holder = policyholder_payload({ours: getattr(sale, ours) for ours in POLICYHOLDER_KEYS.values()})
     return {"quotes": [{"id": c.quote_id} for c in chosen_covers(sale)], "policyholder": holder}
 
 

@@ -52,7 +52,8 @@ PRODUCT_FIELDS = (
 )
 
 
-# XCover's policyholder keys -> our customer fields (the booking payload uses the same names).
+# XCover's policyholder keys -> our customer fields. Only keys XCover documents and echoes: the customer's
+# language is not one of them (XCover refuses unknown keys); it goes on the quote as customer_language.
 POLICYHOLDER_KEYS = {
     "first_name": "first_name",
     "last_name": "last_name",
@@ -63,8 +64,12 @@ POLICYHOLDER_KEYS = {
     "region": "region",
     "postcode": "postcode",
     "country": "country",
-    "language": "language",
 }
+
+
+def policyholder_payload(customer: Mapping[str, Any]) -> dict[str, Any]:
+    """The booking's policyholder from our customer fields: documented keys only, empty ones left out."""
+    return {theirs: customer.get(ours) for theirs, ours in POLICYHOLDER_KEYS.items() if customer.get(ours)}
 
 
 def defaults_for(store: Store) -> dict[str, Any]:
