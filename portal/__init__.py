@@ -145,7 +145,12 @@ def register_template_helpers(app: Flask) -> None:
         store = context.get("current_store")
         return phones.for_display(number, store.country if store is not None else "")
 
-    app.jinja_env.filters.update(money=money, store_time=store_time, phone=phone)
+    from .xcover.html import content_disclaimer, markup
+
+    # XCover's words are HTML: shown cleaned to an allow-list, never as escaped tags.
+    app.jinja_env.filters.update(
+        money=money, store_time=store_time, phone=phone, xcover_html=markup, xcover_disclaimer=content_disclaimer
+    )
 
     @app.context_processor
     def inject_globals() -> dict[str, Any]:

@@ -13,6 +13,7 @@ from ..extensions import db
 from ..models import AuditEvent, Cover, Sale, User, utcnow
 from ..vocab import AuditAction, CoverStatus, Decision, DeclineReason, SaleStatus
 from ..xcover.errors import XCoverError
+from ..xcover.html import content_disclaimer
 from .lookup import chosen_covers, cover_total, options_by_item
 from .machine import InvalidTransition, SaleError, XCoverClientLike, XCoverDown, audit, new_booking_body, transition
 
@@ -44,10 +45,8 @@ def mark_options_shown(sale: Sale, user: User) -> None:
 
 
 def disclaimer_hash(covers: list[Cover]) -> str:
-    """Return the SHA-256 of the disclaimer text shown for the chosen covers, in order."""
-    text = "\n\n".join(
-        f"{c.content.get('disclaimer') or ''}\n{c.content.get('underwriter_disclaimer') or ''}" for c in covers
-    )
+    """Return the SHA-256 of the disclaimers exactly as the page shows them (cleaned HTML), chosen covers in order."""
+    text = "\n\n".join(str(content_disclaimer(c.content)) for c in covers)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

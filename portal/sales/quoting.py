@@ -13,6 +13,7 @@ from ..phones import InvalidPhone, calling_code, to_e164
 from ..sensitive import mask_email, mask_phone
 from ..vocab import AuditAction, AuditResult, CoverStatus, SaleStatus
 from ..xcover.errors import XCoverError, XCoverValidationError
+from ..xcover.html import clean, plain
 from . import catalogue
 from .lookup import store_today
 from .machine import (
@@ -217,7 +218,6 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
                 )
             )
             continue
-        content = quote.content
         sale.covers.append(
             Cover(
                 item=item,
@@ -226,8 +226,9 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
                 status="quoted",
                 policy_type=quote.policy_type,
                 policy_version=str(quote.policy_version or ""),
-                title=content.title or quote.policy_name,
-                term_months=quote.cover_term_months or line.offer.cover_term_months,
+                title=(plain(quote.content.title) or quote.policy_name)[:200],
+                # Our own catalogue's term: XCover echoes no item fields and may send no end date.
+                term_months=line.offer.cover_term_months,
                 price=quote.price,
                 price_formatted=quote.price_formatted,
                 tax=quote.tax_total,
@@ -235,14 +236,7 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
                 start_date=quote.policy_start_date,
                 end_date=quote.policy_end_date,
                 pds_url=quote.pds_url or package.pds_url,
-                content={
-                    "description": content.description,
-                    "inclusions": [_benefit(b) for b in content.inclusions],
-                    "exclusions": [_benefit(b) for b in content.exclusions],
-                    "disclaimer": content.disclaimer,
-                    "underwriter_name": content.underwriter_name,
-                    "underwriter_disclaimer": content.underwriter_disclaimer,
-                },
+                content=cover_content(quote),
             )
         )
     sale.xcover_ref = package.id
@@ -273,10 +267,35 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
 
 
 def _benefit(b: Any) -> dict[str, str]:
-    """Turn an inclusion/exclusion (dataclass or dict) into a plain dict."""
+    """Turn an inclusion/exclusion (dataclass or dict) into a plain dict: a plain title, a cleaned description."""
     if isinstance(b, Mapping):
-        return {"title": str(b.get("title") or ""), "description": str(b.get("description") or "")}
-    return {"title": str(getattr(b, "title", "") or ""), "description": str(getattr(b, "description", "") or "")}
+        title, description = b.get("title"), b.get("description")
+    else:
+        title, description = getattr(b, "title", ""), getattr(b, "description", "")
+    return {"title": plain(str(title or "")), "description": clean(str(description or ""))}
+
+
+def _benefit_lines(benefits: list[Any]) -> list[dict[str, str]]:
+    """What the policy pays, from XCover's benefits[] (each a description and a limit), as covered lines."""
+    lines = []
+    for b in benefits:
+        if isinstance(b, Mapping) and b.get("description"):
+            limit = b.get("limit_description") or b.get("limit_formatted") or ""
+            lines.append({"title": plain(str(b["description"])), "description": plain(str(limit))})
+    return lines
+
+
+def cover_content(quote: Any) -> dict[str, Any]:
+    """The words kept for a cover: XCover's HTML cleaned; what is covered from the content, else from benefits."""
+    content = quote.content
+    return {
+        "description": clean(content.description),
+        "inclusions": [_benefit(b) for b in content.inclusions] or _benefit_lines(quote.benefits),
+        "exclusions": [_benefit(b) for b in content.exclusions],
+        "disclaimer": clean(content.disclaimer),
+        "underwriter_name": plain(content.underwriter_name),
+        "underwriter_disclaimer": clean(content.underwriter_disclaimer),
+    }
 
 
 def note_error(sale: Sale, message: str) -> None:
