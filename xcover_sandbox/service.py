@@ -50,6 +50,21 @@ ITEM_FIELDS = {
     "quantity",
     "cover_term_months",
 }
+# An Offers-style item's product{} keys -> the flat keys above (None: accepted, not used for pricing).
+PRODUCT_KEYS: dict[str, str | None] = {
+    "sku": "product_sku",
+    "title": "product_name",
+    "quantity": "quantity",
+    "retail_value": "product_price",
+    "brand": "product_brand",
+    "model": "product_model",
+    "category": "product_category",
+    "term": "cover_term_months",
+    "serial_number": "serial_number",
+    "description": None,
+    "variant": None,
+    "condition": None,
+}
 ITEM_REQUIRED = ("policy_type", "product_name", "product_category", "product_price", "cover_term_months")
 UPDATABLE_ITEM_FIELDS = {
     "product_name",
@@ -229,10 +244,40 @@ def latest_local_date(now: datetime) -> date:
     return (now.astimezone(UTC) + timedelta(hours=14)).date()
 
 
+def _from_offers_style(item: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An item nesting `product{...}` as the Offers API does, as the flat item; plus errors of the nesting."""
+    product = item["product"]
+    flat = {k: v for k, v in item.items() if k != "product"}
+    unexpected = {k: UNEXPECTED for k in product if k not in PRODUCT_KEYS}
+    for key, value in product.items():
+        if PRODUCT_KEYS.get(key):
+            flat[PRODUCT_KEYS[key]] = value
+    return flat, ({"product": unexpected} if unexpected else {})
+
+
+def _to_offers_style(errors: dict[str, Any]) -> dict[str, Any]:
+    """Errors of a flat item named as the nested item's keys (product_price -> product.retail_value)."""
+    back = {flat: nested for nested, flat in PRODUCT_KEYS.items() if flat}
+    out: dict[str, Any] = {}
+    for key, value in errors.items():
+        if key in back:
+            out.setdefault("product", {})[back[key]] = value
+        else:
+            out[key] = value
+    return out
+
+
 def _check_item(item: Any, today: date, *, partial: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Validate one request[] element; return (clean item, errors)."""
+    """Validate one request[] element, flat or Offers-style nested; return (clean flat item, errors)."""
     if not isinstance(item, dict):
         return {}, {"non_field_errors": ["Invalid data. Expected a dictionary."]}
+    if isinstance(item.get("product"), dict):
+        flat, nesting = _from_offers_style(item)
+        clean, errors = _check_item(flat, today, partial=partial)
+        errors = _to_offers_style(errors)
+        if nesting:
+            errors.setdefault("product", {}).update(nesting["product"])
+        return clean, errors
     errors: dict[str, Any] = {}
     allowed = ITEM_FIELDS | ({"quote_id"} if partial else set())
     _unexpected(item, allowed, errors)

@@ -158,7 +158,7 @@ def map_field_errors(xcover_errors: Mapping[str, list[str]], lines: list[catalog
         if parts[0] == "policyholder" and len(parts) > 1:
             target = POLICYHOLDER_KEYS.get(parts[1], "__all__")
         elif parts[0] == "request" and len(parts) > 2 and parts[1].isdigit() and int(parts[1]) < len(lines):
-            ours = catalogue.our_field(parts[2])
+            ours = catalogue.our_field(".".join(parts[2:]))
             if ours in PRODUCT_FIELDS:
                 target = f"items-{lines[int(parts[1])].item_position}-{ours}"
         elif parts[0] in ("customer_country", "customer_region", "customer_language"):

@@ -148,3 +148,29 @@ def test_webhooks_carry_the_slim_documented_payload(sandbox_database_url: str) -
     }
     assert set(quote_["policy"]) == {"policy_type", "policy_name", "policy_version"}
     assert "ada@example.com" not in str(event)
+
+
+def test_an_offers_style_nested_item_is_served_and_its_errors_named_as_sent(api: Api) -> None:
+    item = {
+        "policy_type": "product_warranty",
+        "policy_type_version": 1,
+        "purchase_date": datetime.now(UTC).date().isoformat(),
+        "product": {"sku": "S1", "title": "OLED TV", "quantity": 1, "retail_value": 899.99, "category": "electronics"},
+    }
+    body = {
+        "currency": "GBP",
+        "customer_country": "GB",
+        "request": [{**item, "product": {**item["product"], "term": 24}}],
+    }
+    package = api.call("POST", "quotes/", body)
+    assert package.status_code == 201 and package.json()["quotes"]["0"]["price"] == 145.15
+    wrong = {**item, "product": {**item["product"], "term": 24, "retail_value": -1, "colour": "red"}}
+    refused = api.call("POST", "quotes/", {**body, "request": [wrong]})
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == {
+        "request": [
+            {"product": {"retail_value": ["Ensure this value is greater than 0."], "colour": "Unexpected field"}}
+        ]
+    }
+    no_term = api.call("POST", "quotes/", {**body, "request": [item]})
+    assert no_term.json()["errors"] == {"request": [{"product": {"term": ["This field is required."]}}]}
