@@ -60,6 +60,7 @@ DEFAULT_CATALOGUE: dict[str, dict[str, Any]] = {
     },
 }
 
+
 @dataclass(frozen=True)
 class Offer:
     """One kind of cover to request for a product."""
