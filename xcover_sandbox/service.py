@@ -1061,19 +1061,18 @@ def _apply_cancel(
             continue
         refund = _refund(quote, now)
         total_refund += refund["refund"]
-        quote.update(
-            status="CANCELLED",
-            # A preview already shows CANCELLED, with no cancellation date yet.
-            cancelled_at=None if preview else stamp(now),
-            updated_at=stamp(now),
-            policy_cancellation_date=None if preview else stamp(now),
-            policy_coolingoff_date=refund["policy_coolingoff_date"],
-            refund_value=cat.num(refund["refund"]),
-            refund_value_formatted=cat.fmt(refund["refund"], doc["currency"]),
-            adjustment_fee=0.0,
-            refund_type=refund["refund_type"],
-            reason_for_cancellation=targets[quote["id"]],
-        )
+        # A preview already shows CANCELLED, with no cancellation date yet.
+        quote.update(status="CANCELLED", cancelled_at=None if preview else stamp(now), updated_at=stamp(now))
+        # Only cancel answers show the refund; XCover's get-booking of a cancelled booking does not.
+        quote["_cancellation"] = {
+            "policy_cancellation_date": None if preview else stamp(now),
+            "policy_coolingoff_date": refund["policy_coolingoff_date"],
+            "refund_value": cat.num(refund["refund"]),
+            "refund_value_formatted": cat.fmt(refund["refund"], doc["currency"]),
+            "adjustment_fee": 0.0,
+            "refund_type": refund["refund_type"],
+            "reason_for_cancellation": targets[quote["id"]],
+        }
     if all(q["status"] == "CANCELLED" for q in booked_quotes(doc)):
         doc["status"] = "CANCELLED"
     return doc, total_refund
@@ -1082,8 +1081,11 @@ def _apply_cancel(
 def cancellation_view(
     doc: dict[str, Any], pages: str, total_refund: Decimal, cancellation_id: str | None, confirm_before: datetime | None
 ) -> dict[str, Any]:
-    """The booking in cancellation form: refund totals, cancellation_id and confirm_before."""
+    """The booking as a cancel answers it: refunds per cancelled quote and in all, cancellation_id, confirm_before."""
     view = booking_view(doc, pages)
+    cancelled = {q["id"]: q["_cancellation"] for q in booked_quotes(doc) if q.get("_cancellation")}
+    for quote in view["quotes"]:
+        quote.update(cancelled.get(quote["id"], {}))
     view.update(
         total_refund=cat.num(total_refund),
         total_refund_formatted=cat.fmt(total_refund, doc["currency"]),

@@ -73,6 +73,11 @@ def policyholder_payload(customer: Mapping[str, Any]) -> dict[str, Any]:
     return {theirs: customer.get(ours) for theirs, ours in POLICYHOLDER_KEYS.items() if customer.get(ours)}
 
 
+def booking_body(quote_ids: list[str], customer: Mapping[str, Any]) -> dict[str, Any]:
+    """The create-booking body: the chosen quote ids and the policyholder."""
+    return {"quotes": [{"id": quote_id} for quote_id in quote_ids], "policyholder": policyholder_payload(customer)}
+
+
 def defaults_for(store: Store) -> dict[str, Any]:
     """Return what the new-sale form starts with, from the store's settings."""
     return {

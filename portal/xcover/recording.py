@@ -236,7 +236,8 @@ class Scrubber:
             if secret:
                 value = value.replace(secret, SCRUBBED)
         if self.partner_code:
-            value = re.sub(rf"(?<![\w-]){re.escape(self.partner_code)}(?![\w-])", "PARTNER", value)
+            code = re.escape(self.partner_code)
+            value = re.sub(rf"(?<![\w-]){code}(?![\w-])", "PARTNER", value, flags=re.IGNORECASE)
         if "://" in value or value.startswith("/"):
             value = _scrub_url(value)
         value = _EMAIL.sub("scrubbed@example.invalid", value)
