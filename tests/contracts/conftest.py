@@ -6,11 +6,15 @@ A directory that is missing or holds no calls stops the run with an error: the c
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
-from portal.xcover.recording import Recorded, load
+from portal.xcover.recording import Call, Recorded, load
+
+F = TypeVar("F", bound=Callable[..., object])
 
 RECORDED = Path(__file__).resolve().parent / "recorded"
 
@@ -33,8 +37,27 @@ def recorded_calls(config: pytest.Config) -> list[Recorded]:
     return cached
 
 
+def where(predicate: Callable[[Call], bool]) -> Callable[[F], F]:
+    """Run the decorated test only for the recorded calls the predicate accepts."""
+
+    def mark(test: F) -> F:
+        test.recorded_where = predicate  # type: ignore[attr-defined]
+        return test
+
+    return mark
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run a test taking `recorded` once per recorded call."""
+    """Run a test taking `recorded` once per recorded call (of the kind its `where` accepts).
+
+    When a directory holds no call of that kind the test runs once with None and must fail, never skip.
+    """
     if "recorded" in metafunc.fixturenames:
         calls = recorded_calls(metafunc.config)
+        keep = getattr(metafunc.function, "recorded_where", None)
+        if keep is not None:
+            calls = [c for c in calls if keep(c.call)]
+        if not calls:
+            metafunc.parametrize("recorded", [None], ids=["nothing-recorded"])
+            return
         metafunc.parametrize("recorded", calls, ids=[c.name for c in calls])

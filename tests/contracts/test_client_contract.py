@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -29,6 +30,8 @@ from portal.xcover import (
     XCoverValidationError,
 )
 from portal.xcover.recording import Call, Recorded, partner_path
+
+from .conftest import where
 
 KEY = "contract-idempotency-key"
 # What each operation's answer is parsed into (None: an empty 202/204 answer).
@@ -208,3 +211,14 @@ def test_the_client_reads_the_recorded_answer(recorded: Recorded) -> None:
         assert result.update_id
     elif isinstance(result, BookingPage):
         assert result.count >= len(result.results)
+
+
+@where(lambda call: call.status < 400 and TYPES.get(call.operation or "") is Booking)
+def test_a_booking_answer_carries_its_price_difference_if_any(recorded: Recorded | None) -> None:
+    """modify_booking and confirm_update answers give total_price_diff as a Decimal (other bookings: None)."""
+    assert recorded is not None, "no booking answer recorded"
+    call = recorded.call
+    client, _ = client_for(call)
+    booking = invoke(client, call)
+    sent = call.response_body.get("total_price_diff")
+    assert booking.total_price_diff == (None if sent is None else Decimal(str(sent)))
