@@ -26,6 +26,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     if overrides:
         app.config.from_mapping(overrides)
     config.check_production(app.config)
+    check_item_template(app)
     configure_logging(app)
     register_extensions(app)
     register_security(app)
@@ -35,6 +36,16 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     register_template_helpers(app)
     register_commands(app)
     return app
+
+
+def check_item_template(app: Flask) -> None:
+    """Refuse to start with an XCover item template that names unknown fields or is not a JSON object."""
+    from .sales.item_template import TemplateError, configured
+
+    try:
+        configured(app.config)
+    except TemplateError as exc:
+        raise RuntimeError(str(exc)) from None
 
 
 def configure_logging(app: Flask) -> None:
@@ -145,7 +156,12 @@ def register_template_helpers(app: Flask) -> None:
         store = context.get("current_store")
         return phones.for_display(number, store.country if store is not None else "")
 
-    app.jinja_env.filters.update(money=money, store_time=store_time, phone=phone)
+    from .xcover.html import content_disclaimer, markup
+
+    # XCover's words are HTML: shown cleaned to an allow-list, never as escaped tags.
+    app.jinja_env.filters.update(
+        money=money, store_time=store_time, phone=phone, xcover_html=markup, xcover_disclaimer=content_disclaimer
+    )
 
     @app.context_processor
     def inject_globals() -> dict[str, Any]:

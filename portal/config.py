@@ -191,8 +191,12 @@ def load() -> dict[str, Any]:
         # ({"electronics": {"label": "Electronics", "offers": [{"policy_type": ..., "cover_term_months": 24}]}}).
         # Empty uses the built-in default that matches the embedded sandbox (portal/sales/catalogue.py).
         "OFFER_CATALOGUE": _json("OFFER_CATALOGUE"),
-        # Our product field -> XCover item key, as JSON ({"price": "product_price", ...}; null drops a field).
-        # Keys given here override the built-in defaults one by one.
+        # The shape of one retail item in the quote request, as a JSON template over our product fields
+        # ({"product": {"title": "{product_name}", "retail_value": "{price}"}, ...}); nests; empty uses today's flat
+        # shape. XCover has not confirmed its retail item fields (portal/sales/item_template.py, docs/xcover.md).
+        "XCOVER_ITEM_TEMPLATE": _json("XCOVER_ITEM_TEMPLATE"),
+        # Older, flat form: our product field -> XCover item key ({"price": "item_value", "sku": null}), applied to
+        # the default template; not together with XCOVER_ITEM_TEMPLATE.
         "XCOVER_ITEM_FIELD_MAP": _json("XCOVER_ITEM_FIELD_MAP"),
         # Seconds after which a booking still marked "being sent" counts as stuck and is re-checked: by default
         # the whole-call budget plus BOOKING_MARGIN_SECONDS (23 s), so a sale whose worker died settles within 30 s.

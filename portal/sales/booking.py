@@ -29,7 +29,7 @@ from ..xcover.errors import (
 )
 from .lookup import chosen_covers, cover_total
 from .machine import InvalidTransition, SaleError, XCoverClientLike, XCoverDown, audit, compare_and_set
-from .quoting import POLICYHOLDER_KEYS, map_field_errors
+from .quoting import POLICYHOLDER_KEYS, booking_body, map_field_errors
 
 UNKNOWN_MESSAGE = (
     "Not yet confirmed, checking: XCover's answer did not arrive. The customer is not covered until it does."
@@ -111,8 +111,8 @@ def record_payment(
 
 def booking_payload(sale: Sale) -> dict[str, Any]:
     """Build the create-booking body: the chosen quote ids and the policyholder."""
-    holder = {theirs: getattr(sale, ours) for theirs, ours in POLICYHOLDER_KEYS.items() if getattr(sale, ours)}
-    return {"quotes": [{"id": c.quote_id} for c in chosen_covers(sale)], "policyholder": holder}
+    customer = {ours: getattr(sale, ours) for ours in POLICYHOLDER_KEYS.values()}
+    return booking_body([c.quote_id for c in chosen_covers(sale) if c.quote_id], customer)
 
 
 def book(sale: Sale, user: User | None, client: XCoverClientLike) -> BookingResult:

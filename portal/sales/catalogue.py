@@ -1,14 +1,14 @@
-"""The offer catalogue and the one mapping from our product fields to XCover item keys."""
+"""The offer catalogue, and building the quote request through the configured item template (item_template.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from flask import current_app
+
+from . import item_template
 
 # Which cover to ask XCover for, per product category. Matches the embedded sandbox.
 DEFAULT_CATALOGUE: dict[str, dict[str, Any]] = {
@@ -60,23 +60,6 @@ DEFAULT_CATALOGUE: dict[str, dict[str, Any]] = {
     },
 }
 
-# Our product field -> XCover item key (flat in each request[] element). None leaves a field out.
-DEFAULT_FIELD_MAP: dict[str, str | None] = {
-    "policy_type": "policy_type",
-    "policy_type_version": "policy_type_version",
-    "cover_term_months": "cover_term_months",
-    "policy_start_date": "policy_start_date",
-    "product_name": "product_name",
-    "category": "product_category",
-    "price": "product_price",
-    "quantity": "quantity",
-    "brand": "product_brand",
-    "model": "product_model",
-    "sku": "product_sku",
-    "serial_number": "serial_number",
-    "purchase_date": "purchase_date",
-}
-
 
 @dataclass(frozen=True)
 class Offer:
@@ -100,9 +83,9 @@ def catalogue() -> dict[str, dict[str, Any]]:
     return current_app.config.get("OFFER_CATALOGUE") or DEFAULT_CATALOGUE
 
 
-def field_map() -> dict[str, str | None]:
-    """Return the product-field-to-XCover-key mapping, configured keys overriding the defaults."""
-    return {**DEFAULT_FIELD_MAP, **(current_app.config.get("XCOVER_ITEM_FIELD_MAP") or {})}
+def item_shape() -> dict[str, Any]:
+    """Return the configured template of one request[] item (XCOVER_ITEM_TEMPLATE, else today's flat shape)."""
+    return item_template.configured(current_app.config)
 
 
 def category_choices() -> list[tuple[str, str]]:
@@ -124,17 +107,8 @@ def offers_for(category: str) -> list[Offer]:
     ]
 
 
-def _json_value(value: Any) -> Any:
-    """Turn a Python value into what the XCover JSON expects."""
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def item_payload(product: Mapping[str, Any], offer: Offer, mapping: Mapping[str, str | None]) -> dict[str, Any]:
-    """Build one request[] element from a product and an offer, through the field map."""
+def item_payload(product: Mapping[str, Any], offer: Offer, template: Mapping[str, Any]) -> dict[str, Any]:
+    """Build one request[] element from a product and an offer, through the item template."""
     values = {
         **product,
         "policy_type": offer.policy_type,
@@ -142,24 +116,19 @@ def item_payload(product: Mapping[str, Any], offer: Offer, mapping: Mapping[str,
         "cover_term_months": offer.cover_term_months,
         "policy_start_date": f"{product['purchase_date'].isoformat()}T00:00:00Z",
     }
-    element: dict[str, Any] = {}
-    for ours, theirs in mapping.items():
-        value = values.get(ours)
-        if theirs and value not in (None, ""):
-            element[theirs] = _json_value(value)
-    return element
+    return item_template.render(template, values)
 
 
 def build_quote_request(
     products: list[Mapping[str, Any]], *, currency: str, country: str, region: str, language: str
 ) -> tuple[dict[str, Any], list[QuoteLine]]:
     """Build the one quote request for a basket and say which product each element is for."""
-    mapping = field_map()
+    template = item_shape()
     request: list[dict[str, Any]] = []
     lines: list[QuoteLine] = []
     for position, product in enumerate(products):
         for offer in offers_for(product["category"]):
-            request.append(item_payload(product, offer, mapping))
+            request.append(item_payload(product, offer, template))
             lines.append(QuoteLine(position, offer))
     payload: dict[str, Any] = {
         "request": request,
@@ -173,8 +142,5 @@ def build_quote_request(
 
 
 def our_field(xcover_key: str) -> str | None:
-    """Return the product field an XCover item key came from."""
-    for ours, theirs in field_map().items():
-        if theirs == xcover_key:
-            return ours
-    return None
+    """Return the product field an XCover item key (dotted when nested: product.retail_value) came from."""
+    return item_template.field_at(item_shape(), xcover_key.split("."))

@@ -18,6 +18,7 @@ from ..phones import InvalidPhone, calling_code, to_e164
 from ..sensitive import mask_email, mask_phone
 from ..vocab import AuditAction, AuditResult, CoverStatus, SaleStatus
 from ..xcover.errors import XCoverError, XCoverValidationError
+from ..xcover.html import clean, plain
 from . import catalogue
 from .lookup import store_today
 from .machine import (
@@ -76,7 +77,8 @@ class AlreadySubmitted(SaleError):
         self.sale = sale
 
 
-# XCover's policyholder keys -> our customer fields (the booking payload uses the same names).
+# XCover's policyholder keys -> our customer fields. Only keys XCover documents and echoes: the customer's
+# language is not one of them (XCover refuses unknown keys); it goes on the quote as customer_language.
 POLICYHOLDER_KEYS = {
     "first_name": "first_name",
     "last_name": "last_name",
@@ -87,8 +89,17 @@ POLICYHOLDER_KEYS = {
     "region": "region",
     "postcode": "postcode",
     "country": "country",
-    "language": "language",
 }
+
+
+def policyholder_payload(customer: Mapping[str, Any]) -> dict[str, Any]:
+    """The booking's policyholder from our customer fields: documented keys only, empty ones left out."""
+    return {theirs: customer.get(ours) for theirs, ours in POLICYHOLDER_KEYS.items() if customer.get(ours)}
+
+
+def booking_body(quote_ids: list[str], customer: Mapping[str, Any]) -> dict[str, Any]:
+    """The create-booking body: the chosen quote ids and the policyholder."""
+    return {"quotes": [{"id": quote_id} for quote_id in quote_ids], "policyholder": policyholder_payload(customer)}
 
 
 def defaults_for(store: Store) -> dict[str, Any]:
@@ -252,7 +263,7 @@ def map_field_errors(xcover_errors: Mapping[str, list[str]], lines: list[catalog
         if parts[0] == "policyholder" and len(parts) > 1:
             target = POLICYHOLDER_KEYS.get(parts[1], "__all__")
         elif parts[0] == "request" and len(parts) > 2 and parts[1].isdigit() and int(parts[1]) < len(lines):
-            ours = catalogue.our_field(parts[2])
+            ours = catalogue.our_field(".".join(parts[2:]))
             if ours in PRODUCT_FIELDS:
                 target = f"items-{lines[int(parts[1])].item_position}-{ours}"
         elif parts[0] in ("customer_country", "customer_region", "customer_language"):
@@ -312,7 +323,6 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
                 )
             )
             continue
-        content = quote.content
         sale.covers.append(
             Cover(
                 item=item,
@@ -321,8 +331,9 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
                 status="quoted",
                 policy_type=quote.policy_type,
                 policy_version=str(quote.policy_version or ""),
-                title=content.title or quote.policy_name,
-                term_months=quote.cover_term_months or line.offer.cover_term_months,
+                title=(plain(quote.content.title) or quote.policy_name)[:200],
+                # Our own catalogue's term: XCover echoes no item fields and may send no end date.
+                term_months=line.offer.cover_term_months,
                 price=quote.price,
                 price_formatted=quote.price_formatted,
                 tax=quote.tax_total,
@@ -330,14 +341,7 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
                 start_date=quote.policy_start_date,
                 end_date=quote.policy_end_date,
                 pds_url=quote.pds_url or package.pds_url,
-                content={
-                    "description": content.description,
-                    "inclusions": [_benefit(b) for b in content.inclusions],
-                    "exclusions": [_benefit(b) for b in content.exclusions],
-                    "disclaimer": content.disclaimer,
-                    "underwriter_name": content.underwriter_name,
-                    "underwriter_disclaimer": content.underwriter_disclaimer,
-                },
+                content=cover_content(quote),
             )
         )
     sale.xcover_ref = package.id
@@ -368,10 +372,35 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
 
 
 def _benefit(b: Any) -> dict[str, str]:
-    """Turn an inclusion/exclusion (dataclass or dict) into a plain dict."""
+    """Turn an inclusion/exclusion (dataclass or dict) into a plain dict: a plain title, a cleaned description."""
     if isinstance(b, Mapping):
-        return {"title": str(b.get("title") or ""), "description": str(b.get("description") or "")}
-    return {"title": str(getattr(b, "title", "") or ""), "description": str(getattr(b, "description", "") or "")}
+        title, description = b.get("title"), b.get("description")
+    else:
+        title, description = getattr(b, "title", ""), getattr(b, "description", "")
+    return {"title": plain(str(title or "")), "description": clean(str(description or ""))}
+
+
+def _benefit_lines(benefits: list[Any]) -> list[dict[str, str]]:
+    """What the policy pays, from XCover's benefits[] (each a description and a limit), as covered lines."""
+    lines = []
+    for b in benefits:
+        if isinstance(b, Mapping) and b.get("description"):
+            limit = b.get("limit_description") or b.get("limit_formatted") or ""
+            lines.append({"title": plain(str(b["description"])), "description": plain(str(limit))})
+    return lines
+
+
+def cover_content(quote: Any) -> dict[str, Any]:
+    """The words kept for a cover: XCover's HTML cleaned; what is covered from the content, else from benefits."""
+    content = quote.content
+    return {
+        "description": clean(content.description),
+        "inclusions": [_benefit(b) for b in content.inclusions] or _benefit_lines(quote.benefits),
+        "exclusions": [_benefit(b) for b in content.exclusions],
+        "disclaimer": clean(content.disclaimer),
+        "underwriter_name": plain(content.underwriter_name),
+        "underwriter_disclaimer": clean(content.underwriter_disclaimer),
+    }
 
 
 def note_error(sale: Sale, message: str) -> None:
