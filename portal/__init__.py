@@ -93,6 +93,8 @@ def register_security(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount the portal's areas."""
+    from .admin.catalogue_views import bp as catalogue_bp
+    from .admin.views import bp as admin_bp
     from .audit.views import bp as audit_bp
     from .auth.views import bp as auth_bp
     from .main.views import bp as main_bp
@@ -104,6 +106,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(main_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(sales_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(catalogue_bp)
 
 
 def register_xcover(app: Flask) -> None:
@@ -143,7 +147,7 @@ def register_template_helpers(app: Flask) -> None:
     def phone(context: Any, number: str | None) -> str:
         """{{ sale.phone|phone }}: a stored E.164 number as the current store's country writes it."""
         store = context.get("current_store")
-        return phones.for_display(number, store.country if store is not None else "")
+        return phones.for_display(number, store.phone_country if store is not None else "")
 
     app.jinja_env.filters.update(money=money, store_time=store_time, phone=phone)
 

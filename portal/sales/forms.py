@@ -244,7 +244,7 @@ def customer_labels() -> dict[str, str]:
 def sale_form_data(sale: Sale) -> dict[str, Any]:
     """Return the stored sale in the shape the SaleForm takes as data."""
     data: dict[str, Any] = {name: getattr(sale, name) for name in CUSTOMER_FIELDS}
-    data["phone"] = for_display(sale.phone, sale.store.country)
+    data["phone"] = for_display(sale.phone, sale.store.phone_country)
     data["items"] = [{f: getattr(item, f) for f in PRODUCT_FIELDS} for item in sale.items]
     return data
 

@@ -68,7 +68,7 @@ def _blank_form() -> SaleForm:
     """Return screen 1 filled with the store's defaults."""
     defaults = quoting.defaults_for(current_user.store)
     form = SaleForm(
-        phone_region=current_user.store.country,
+        phone_region=current_user.store.phone_country,
         data={
             "country": defaults["country"],
             "language": defaults["language"],
@@ -128,7 +128,7 @@ def _quote(sale: Sale, form: SaleForm | None = None) -> Response | tuple[str, in
     try:
         quoting.request_quote(sale, _user(), get_client())
     except XCoverRejected as exc:
-        form = form or SaleForm(phone_region=sale.store.country, data=sale_form_data(sale))
+        form = form or SaleForm(phone_region=sale.store.phone_country, data=sale_form_data(sale))
         form.apply_errors(exc.field_errors)
         flash(exc.message, "error")
         return _render_products(form, sale, 422)
@@ -161,7 +161,7 @@ def new() -> Response | tuple[str, int] | str:
     """Screen 1 of a new sale: products and customer."""
     if request.method != "POST":  # HEAD is a GET without the body, never a submission
         return _render_products(_blank_form())
-    form = SaleForm(phone_region=current_user.store.country)
+    form = SaleForm(phone_region=current_user.store.phone_country)
     if _rows_changed(form):
         return _render_products(form)
     if not form.validate():
@@ -177,10 +177,10 @@ def edit(sale_id: int) -> Response | tuple[str, int] | str:
     if sale.status not in (SaleStatus.DRAFT, SaleStatus.QUOTED):
         return redirect(url_for("sales.show", sale_id=sale.id))
     if request.method != "POST":
-        form = SaleForm(phone_region=sale.store.country, data=sale_form_data(sale))
+        form = SaleForm(phone_region=sale.store.phone_country, data=sale_form_data(sale))
         form.apply_errors(sale.field_errors or {})
         return _render_products(form, sale)
-    form = SaleForm(phone_region=current_user.store.country)
+    form = SaleForm(phone_region=current_user.store.phone_country)
     if _rows_changed(form):
         return _render_products(form, sale)
     if not form.validate():
