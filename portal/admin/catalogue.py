@@ -116,7 +116,7 @@ def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list
 # --- seeding and importing ---------------------------------------------------------------------------------------
 
 
-def _parse(mapping: Any) -> list[tuple[str, str, list[LineValues]]]:
+def parse_catalogue(mapping: Any) -> list[tuple[str, str, list[LineValues]]]:
     """Read a catalogue in the OFFER_CATALOGUE shape; raise CatalogueError saying what is wrong with it."""
     if not isinstance(mapping, Mapping) or not mapping:
         raise CatalogueError('The catalogue must be a JSON object: {"category": {"label": ..., "offers": [...]}}.')
@@ -161,7 +161,7 @@ def seed() -> CatalogueVersion | None:
         return None
     configured = current_app.config.get("OFFER_CATALOGUE")
     try:
-        categories = _parse(configured or offers.DEFAULT_CATALOGUE)
+        categories = parse_catalogue(configured or offers.DEFAULT_CATALOGUE)
     except CatalogueError as exc:
         raise RuntimeError(f"OFFER_CATALOGUE cannot seed the catalogue: {exc.message}") from None
     version = import_catalogue(categories, None, "OFFER_CATALOGUE" if configured else "built-in")
