@@ -242,6 +242,7 @@ def _lock(username: str) -> None:
 @pytest.mark.both_dbs
 def test_every_administration_request_leaves_its_events(app, client, store, make_user):
     from portal.models import CatalogueVersion, Store, User
+    from tests.test_admin_stores import NEW_STORE
 
     make_user("meg", "manager", store)
     make_user("boss", "admin")
@@ -298,15 +299,7 @@ def test_every_administration_request_leaves_its_events(app, client, store, make
     # Head office opens a store, gives it a manager, changes it, closes and reopens it.
     walk.post(["auth.sign_out"], "auth.sign_out", "/auth/sign-out", {}, "/")
     walk.post(["auth.sign_in"], "auth.sign_in", "/auth/sign-in", {"username": "boss", "password": PASSWORD})
-    new_store = {
-        "code": "MAN01",
-        "name": "Manchester",
-        "country": "GB",
-        "currency": "GBP",
-        "language": "en",
-        "timezone": "Europe/London",
-        "phone_country": "GB",
-    }
+    new_store = dict(NEW_STORE)
     walk.post(["store.created"], "admin.new_store", "/admin/stores/new", new_store)
     man = db.session.scalar(sa.select(Store).where(Store.code == "MAN01"))
     walk.post(

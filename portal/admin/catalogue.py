@@ -84,6 +84,25 @@ def get_version(version_id: int) -> CatalogueVersion | None:
     return db.session.get(CatalogueVersion, version_id)
 
 
+def _record(
+    action: AuditAction,
+    actor: User | None,
+    version: CatalogueVersion,
+    result: AuditResult = AuditResult.SUCCESS,
+    **details: Any,
+) -> None:
+    """Record something done to a catalogue version, in head office's chain."""
+    record(
+        action,
+        actor=actor,
+        store_id=None,
+        object_type="catalogue",
+        object_id=version.number,
+        result=result,
+        details={"version": version.number, **details},
+    )
+
+
 def _next_number() -> int:
     """Return the number the next version takes."""
     return (db.session.scalar(sa.select(sa.func.max(CatalogueVersion.number))) or 0) + 1
@@ -204,13 +223,7 @@ def start_draft(actor: User) -> CatalogueVersion:
         if found is None:
             raise
         return found
-    record(
-        AuditAction.CATALOGUE_DRAFTED,
-        actor=actor,
-        object_type="catalogue",
-        object_id=draft.number,
-        details={"version": draft.number, "from_version": base.number if base else None},
-    )
+    _record(AuditAction.CATALOGUE_DRAFTED, actor, draft, from_version=base.number if base else None)
     db.session.commit()
     return draft
 
@@ -273,13 +286,7 @@ def save_category(
     db.session.flush()
     after = _describe(category)
     if after != before:
-        record(
-            AuditAction.CATALOGUE_EDITED,
-            actor=actor,
-            object_type="catalogue",
-            object_id=draft.number,
-            details={"version": draft.number, "category": key, "before": before, "after": after},
-        )
+        _record(AuditAction.CATALOGUE_EDITED, actor, draft, category=key, before=before, after=after)
     db.session.commit()
     return category
 
@@ -300,13 +307,7 @@ def delete_category(draft: CatalogueVersion, actor: User, category: CatalogueCat
     for position, remaining in enumerate(draft.categories):
         remaining.position = position
     db.session.flush()
-    record(
-        AuditAction.CATALOGUE_EDITED,
-        actor=actor,
-        object_type="catalogue",
-        object_id=draft.number,
-        details={"version": draft.number, "category": category.key, "before": before, "after": None},
-    )
+    _record(AuditAction.CATALOGUE_EDITED, actor, draft, category=category.key, before=before, after=None)
     db.session.commit()
 
 
@@ -315,13 +316,7 @@ def discard(draft: CatalogueVersion, actor: User) -> None:
     _editable(draft)
     if not _compare_and_set(draft, CatalogueStatus.DRAFT, CatalogueStatus.DISCARDED):
         raise CatalogueError("This draft was published or discarded on another screen.")
-    record(
-        AuditAction.CATALOGUE_DISCARDED,
-        actor=actor,
-        object_type="catalogue",
-        object_id=draft.number,
-        details={"version": draft.number},
-    )
+    _record(AuditAction.CATALOGUE_DISCARDED, actor, draft)
     db.session.commit()
 
 
@@ -375,19 +370,15 @@ def _publish(version: CatalogueVersion, actor: User | None) -> None:
         raise CatalogueError("This draft was published or discarded on another screen.")
     offers.forget_in_use()
     new = offers.as_mapping(version)
-    record(
+    _record(
         AuditAction.CATALOGUE_PUBLISHED,
-        actor=actor,
-        object_type="catalogue",
-        object_id=version.number,
-        details={
-            "version": version.number,
-            "replaces": before.number if before else None,
-            "source": version.source,
-            "categories": len(new),
-            "lines": sum(len(entry["offers"]) for entry in new.values()),
-            **_diff(old, new),
-        },
+        actor,
+        version,
+        replaces=before.number if before else None,
+        source=version.source,
+        categories=len(new),
+        lines=sum(len(entry["offers"]) for entry in new.values()),
+        **_diff(old, new),
     )
 
 
@@ -492,18 +483,14 @@ def check(draft: CatalogueVersion, actor: User, client: Any, store: Store, price
     draft.checked_at = utcnow()
     draft.check_sample = sample
     counts = {result: sum(1 for line in lines if line.check_result == result) for result in LineCheck}
-    record(
+    _record(
         AuditAction.CATALOGUE_CHECKED,
-        actor=actor,
-        object_type="catalogue",
-        object_id=draft.number,
-        details={
-            "version": draft.number,
-            **sample,
-            "accepted": counts[LineCheck.ACCEPTED],
-            "refused": counts[LineCheck.REFUSED],
-            "unanswered": counts[LineCheck.UNCHECKED],
-        },
+        actor,
+        draft,
+        **sample,
+        accepted=counts[LineCheck.ACCEPTED],
+        refused=counts[LineCheck.REFUSED],
+        unanswered=counts[LineCheck.UNCHECKED],
     )
     db.session.commit()
     return {str(result): count for result, count in counts.items()}
@@ -511,12 +498,13 @@ def check(draft: CatalogueVersion, actor: User, client: Any, store: Store, price
 
 def _check_failed(draft: CatalogueVersion, actor: User, store: Store, reason: str, status: int | None) -> None:
     """Record a check XCover could not answer; the lines keep what earlier checks learnt (commits)."""
-    record(
+    _record(
         AuditAction.CATALOGUE_CHECKED,
-        actor=actor,
-        result=AuditResult.FAILURE,
-        object_type="catalogue",
-        object_id=draft.number,
-        details={"version": draft.number, "store": store.code, "reason": reason, "status": status},
+        actor,
+        draft,
+        AuditResult.FAILURE,
+        store=store.code,
+        reason=reason,
+        status=status,
     )
     db.session.commit()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -219,25 +221,23 @@ def check(version_id: int) -> tuple[str, int] | Response:
 @role_required(Role.ADMIN)
 def publish(version_id: int) -> Response:
     """Put the draft in use for every store's next quote."""
-    version = _version(version_id)
-    try:
-        catalogue.publish(version, _actor())
-    except CatalogueError as exc:
-        flash(exc.message, "error")
-        return _back(version)
-    flash(f"Version {version.number} is in use: every new quote now follows it.", "success")
-    return redirect(url_for(".index"))
+    return _finish(version_id, catalogue.publish, "Version {number} is in use: every new quote now follows it.")
 
 
 @bp.route("/<int:version_id>/discard", methods=["POST"])
 @role_required(Role.ADMIN)
 def discard(version_id: int) -> Response:
     """Give up the draft (it stays listed, read-only)."""
+    return _finish(version_id, catalogue.discard, "Draft version {number} is discarded.")
+
+
+def _finish(version_id: int, action: Callable[[CatalogueVersion, User], None], done: str) -> Response:
+    """Publish or discard a draft, then go back to the catalogue (or, when refused, to the draft)."""
     version = _version(version_id)
     try:
-        catalogue.discard(version, _actor())
+        action(version, _actor())
     except CatalogueError as exc:
         flash(exc.message, "error")
         return _back(version)
-    flash(f"Draft version {version.number} is discarded.", "success")
+    flash(done.format(number=version.number), "success")
     return redirect(url_for(".index"))

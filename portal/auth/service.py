@@ -7,7 +7,7 @@ import hmac
 import time
 from collections.abc import MutableMapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -254,42 +254,37 @@ def change_password(user: User, current: str, new: str, client: str) -> None:
     now = utcnow()
     here = db.session.get(SignInAddress, (user.id, client))
     password_ok = verify_password(user.password_hash, current)
-    if _locked_out(user, here, now) or not password_ok:
-        details: dict[str, Any] = {"reason": "locked" if password_ok else "bad_password"}
-        signed_out = password_ok  # a locked address cannot change the password at all: its session ends
-        if not password_ok:
-            failures = _count_failure(user.id, client, now)
-            locks = {"address": now} if failures is None else _lock_if_due(user.id, client, failures, now)
-            if failures is not None:
-                details["consecutive_failures"] = failures
-            if locks:
-                details["locked"] = sorted(locks)
-                signed_out = True
-        if signed_out:
-            end_sessions(user)
-        record(
-            AuditAction.PASSWORD_CHANGED,
-            actor=user,
-            object_type="user",
-            object_id=user.id,
-            result=AuditResult.FAILURE,
-            details=details,
-        )
-        db.session.commit()
-        message = "Too many wrong passwords: sign in again." if password_ok else "That is not your current password."
-        raise PasswordRefused({"current_password": [message]}, signed_out)
-    was_temporary = user.must_change_password
-    user.password_hash = hash_password(new)
-    user.must_change_password = False
-    end_sessions(user)
+    refused = _locked_out(user, here, now) or not password_ok
+    if refused:
+        details, signed_out = _refused_change(user, client, now, password_ok)
+    else:
+        details, signed_out = {"was_temporary": user.must_change_password}, False
+        user.password_hash = hash_password(new)
+        user.must_change_password = False
+    if signed_out or not refused:
+        end_sessions(user)
+    result = AuditResult.FAILURE if refused else AuditResult.SUCCESS
     record(
-        AuditAction.PASSWORD_CHANGED,
-        actor=user,
-        object_type="user",
-        object_id=user.id,
-        details={"was_temporary": was_temporary},
+        AuditAction.PASSWORD_CHANGED, actor=user, object_type="user", object_id=user.id, result=result, details=details
     )
     db.session.commit()
+    if refused:
+        message = "Too many wrong passwords: sign in again." if password_ok else "That is not your current password."
+        raise PasswordRefused({"current_password": [message]}, signed_out)
+
+
+def _refused_change(user: User, client: str, now: datetime, password_ok: bool) -> tuple[dict[str, Any], bool]:
+    """Count a wrong current password as a failed sign-in from the address; say whether the session must end."""
+    if password_ok:  # the address is locked out of the account, so it cannot change the password either
+        return {"reason": "locked"}, True
+    details: dict[str, Any] = {"reason": "bad_password"}
+    failures = _count_failure(user.id, client, now)
+    locks = {"address": now} if failures is None else _lock_if_due(user.id, client, failures, now)
+    if failures is not None:
+        details["consecutive_failures"] = failures
+    if locks:
+        details["locked"] = sorted(locks)
+    return details, bool(locks)
 
 
 def lock_state(user_ids: list[int]) -> dict[int, datetime]:
@@ -308,7 +303,6 @@ def lock_state(user_ids: list[int]) -> dict[int, datetime]:
         .where(table.c.user_id.in_(user_ids), table.c.locked_until > now)
         .group_by(table.c.user_id)
     ):
-        until = until.replace(tzinfo=UTC) if until.tzinfo is None else until  # SQLite's MAX() is plain text
         found[user_id] = max(found.get(user_id, until), until)
     return found
 

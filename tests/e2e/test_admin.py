@@ -10,17 +10,14 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import DEMO_PASSWORD, LiveServer, small_targets
+from tests.e2e.conftest import DEMO_PASSWORD, LiveServer, ipad_context, small_targets
 from tests.e2e.test_sale import add_first_options, pay, start
 
 
 @pytest.fixture
 def other_ipad(browser: Any, playwright_instance: Any, live_server: LiveServer) -> Iterator[Any]:
     """A second iPad (its own cookies), as a colleague's at the same counter."""
-    device = dict(playwright_instance.devices["iPad Pro 11"])
-    device.pop("default_browser_type", None)
-    context = browser.new_context(**device, base_url=live_server.url)
-    context.set_default_timeout(15000)
+    context = ipad_context(browser, playwright_instance, live_server)
     yield context.new_page()
     context.close()
 
