@@ -202,5 +202,6 @@ def sign_in_again(page: Any, username: str, password: str = DEMO_PASSWORD) -> An
     """Sign out and sign in as someone else on the same iPad."""
     page.goto("/")
     page.get_by_role("button", name="Sign out").tap()
+    page.wait_for_url("**/auth/sign-in")
     sign_in_on(page, username, password)
     return page
