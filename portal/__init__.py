@@ -104,6 +104,8 @@ def register_security(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount the portal's areas."""
+    from .admin.catalogue_views import bp as catalogue_bp
+    from .admin.views import bp as admin_bp
     from .audit.views import bp as audit_bp
     from .auth.views import bp as auth_bp
     from .main.views import bp as main_bp
@@ -115,6 +117,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(main_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(sales_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(catalogue_bp)
 
 
 def register_xcover(app: Flask) -> None:
@@ -154,7 +158,7 @@ def register_template_helpers(app: Flask) -> None:
     def phone(context: Any, number: str | None) -> str:
         """{{ sale.phone|phone }}: a stored E.164 number as the current store's country writes it."""
         store = context.get("current_store")
-        return phones.for_display(number, store.country if store is not None else "")
+        return phones.for_display(number, store.phone_country if store is not None else "")
 
     from .xcover.html import content_disclaimer, markup
 

@@ -11,6 +11,7 @@ from flask import Flask
 from flask.cli import AppGroup
 from flask_migrate import upgrade
 
+from .admin.catalogue import seed as seed_catalogue
 from .audit.verify import verify_chains
 from .extensions import db
 from .models import Store, User
@@ -27,9 +28,10 @@ DEMO_STORES = [
 
 
 def init_db() -> None:
-    """Bring the schema up to date; never drops anything."""
+    """Bring the schema up to date and seed the offer catalogue on an empty database; never drops anything."""
     # "heads": a feature may add its migration as a branch before the branches are merged.
     upgrade(directory=MIGRATIONS, revision="heads")
+    seed_catalogue()
 
 
 def seed_demo() -> list[tuple[str, str, str]]:
@@ -60,7 +62,7 @@ def register_commands(app: Flask) -> None:
 
     @app.cli.command("init-db")
     def init_db_command() -> None:
-        """Create or upgrade the database schema (safe to run again)."""
+        """Create or upgrade the database schema, and seed the offer catalogue once (safe to run again)."""
         init_db()
         click.echo("Database is up to date.")
 

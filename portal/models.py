@@ -9,7 +9,17 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from .extensions import db
-from .vocab import CoverStatus, Decision, DeclineReason, PaymentMethod, RichStrEnum, Role, SaleStatus
+from .vocab import (
+    CatalogueStatus,
+    CoverStatus,
+    Decision,
+    DeclineReason,
+    LineCheck,
+    PaymentMethod,
+    RichStrEnum,
+    Role,
+    SaleStatus,
+)
 
 
 def utcnow() -> datetime:
@@ -82,6 +92,9 @@ class Store(db.Model):
     currency: Mapped[str] = mapped_column(sa.String(3))
     language: Mapped[str] = mapped_column(sa.String(8))
     timezone: Mapped[str] = mapped_column(sa.String(64))
+    # The country a customer's phone number typed without + is read as (the store's country unless changed).
+    phone_country: Mapped[str] = mapped_column(sa.String(2))
+    # An inactive store's people cannot sign in (their open sessions end too); its history stays readable.
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -110,6 +123,8 @@ class User(db.Model):
     role: Mapped[Role] = mapped_column(Vocabulary(Role, 16))
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     active: Mapped[bool] = mapped_column(default=True)
+    # Set with a temporary password (a manager's reset, a new account): nothing but choosing a new one is allowed.
+    must_change_password: Mapped[bool] = mapped_column(default=False)
     # Failed sign-ins in a row from any address; past ACCOUNT_LOCKOUT_THRESHOLD, locked_until closes the
     # account to addresses it has not signed in from lately (per-address locks: SignInAddress).
     failed_sign_ins: Mapped[int] = mapped_column(default=0)
@@ -248,6 +263,8 @@ class Sale(db.Model):
     field_errors: Mapped[dict | None] = mapped_column(sa.JSON)
     coi_url: Mapped[str | None] = mapped_column(sa.String(500))
     pds_url: Mapped[str | None] = mapped_column(sa.String(500))
+    # The offer catalogue version that decided what was quoted (none for sales quoted before versions existed).
+    catalogue_version_id: Mapped[int | None] = mapped_column(sa.ForeignKey("offer_catalogue.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -369,3 +386,103 @@ class SignInAddress(db.Model):
     last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CatalogueVersion(db.Model):
+    """One version of the offer catalogue: a draft head office edits, the one in use, or one it replaced."""
+
+    __tablename__ = "offer_catalogue"
+    __table_args__ = (
+        sa.CheckConstraint(CatalogueStatus.sql_in("status"), name="ck_offer_catalogue_status"),
+        # At most one draft and one version in use, whatever two head-office screens do at once.
+        sa.Index(
+            "uq_offer_catalogue_one_draft",
+            "status",
+            unique=True,
+            sqlite_where=sa.text("status = 'draft'"),
+            postgresql_where=sa.text("status = 'draft'"),
+        ),
+        sa.Index(
+            "uq_offer_catalogue_one_published",
+            "status",
+            unique=True,
+            sqlite_where=sa.text("status = 'published'"),
+            postgresql_where=sa.text("status = 'published'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(unique=True)
+    status: Mapped[CatalogueStatus] = mapped_column(Vocabulary(CatalogueStatus, 16), default=CatalogueStatus.DRAFT)
+    # Where it came from: "screen" (head office), "OFFER_CATALOGUE" or "built-in" (the first, seeded).
+    source: Mapped[str] = mapped_column(sa.String(32), default="screen")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    published_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    # The last "Check with XCover": when, and the sample it quoted (store, country, currency, price).
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    check_sample: Mapped[dict | None] = mapped_column(sa.JSON)
+
+    categories: Mapped[list[CatalogueCategory]] = relationship(
+        back_populates="version", order_by="CatalogueCategory.position", cascade="all, delete-orphan"
+    )
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    published_by: Mapped[User | None] = relationship(foreign_keys=[published_by_id])
+
+    @validates("status")
+    def _status(self, key: str, value: str) -> RichStrEnum | None:
+        """Keep the status as its member."""
+        return _member(CatalogueStatus, value)
+
+    @property
+    def lines(self) -> list[CatalogueLine]:
+        """Return every line of every category, in the order they are quoted."""
+        return [line for category in self.categories for line in category.lines]
+
+
+class CatalogueCategory(db.Model):
+    """A product category of a catalogue version: the Category choice at the counter and what it is quoted for."""
+
+    __tablename__ = "offer_category"
+    __table_args__ = (sa.UniqueConstraint("catalogue_id", "key", name="uq_offer_category_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    catalogue_id: Mapped[int] = mapped_column(sa.ForeignKey("offer_catalogue.id", ondelete="CASCADE"), index=True)
+    # Sent to XCover as product_category and kept on each sale item (SaleItem.category).
+    key: Mapped[str] = mapped_column(sa.String(40))
+    label: Mapped[str] = mapped_column(sa.String(80))
+    position: Mapped[int] = mapped_column()
+
+    version: Mapped[CatalogueVersion] = relationship(back_populates="categories")
+    lines: Mapped[list[CatalogueLine]] = relationship(
+        back_populates="category", order_by="CatalogueLine.position", cascade="all, delete-orphan"
+    )
+
+
+class CatalogueLine(db.Model):
+    """One cover to quote for a category: XCover policy type, its version and the term; and the last check."""
+
+    __tablename__ = "offer_line"
+    __table_args__ = (
+        sa.CheckConstraint(LineCheck.sql_in("check_result"), name="ck_offer_line_check"),
+        sa.CheckConstraint("cover_term_months IS NULL OR cover_term_months > 0", name="ck_offer_line_term"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category_id: Mapped[int] = mapped_column(sa.ForeignKey("offer_category.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column()
+    policy_type: Mapped[str] = mapped_column(sa.String(64))
+    # As XCover names it: usually a number (sent as one), sometimes an identifier (sent as text).
+    policy_type_version: Mapped[str] = mapped_column(sa.String(64), default="1")
+    cover_term_months: Mapped[int | None] = mapped_column()
+    check_result: Mapped[LineCheck] = mapped_column(Vocabulary(LineCheck, 16), default=LineCheck.UNCHECKED)
+    # What the check learnt: the sample's price and title, or XCover's reasons for refusing it.
+    check_detail: Mapped[dict | None] = mapped_column(sa.JSON)
+
+    category: Mapped[CatalogueCategory] = relationship(back_populates="lines")
+
+    @validates("check_result")
+    def _check(self, key: str, value: str) -> RichStrEnum | None:
+        """Keep the check result as its member."""
+        return _member(LineCheck, value)

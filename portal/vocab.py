@@ -111,6 +111,32 @@ class PaymentMethod(RichStrEnum):
     OTHER = "other", "Other"
 
 
+class PersonState(TonedStrEnum):
+    """Where a person's account stands, as the People screen shows it (worked out, never stored)."""
+
+    ACTIVE = "active", "Active", "ok"
+    TEMPORARY = "temporary", "Must choose a password", "wait"
+    LOCKED = "locked", "Locked", "bad"
+    DISABLED = "disabled", "Disabled", "neutral"
+
+
+class CatalogueStatus(TonedStrEnum):
+    """Where a version of the offer catalogue stands: drafted, in use, or replaced by a later one."""
+
+    DRAFT = "draft", "Draft", "wait"
+    PUBLISHED = "published", "In use", "ok"
+    RETIRED = "retired", "Replaced", "neutral"
+    DISCARDED = "discarded", "Discarded", "neutral"
+
+
+class LineCheck(TonedStrEnum):
+    """What XCover said when a catalogue line's sample product was quoted."""
+
+    UNCHECKED = "unchecked", "Not checked yet", "wait"
+    ACCEPTED = "accepted", "XCover quotes it", "ok"
+    REFUSED = "refused", "XCover refused it", "bad"
+
+
 class AuditResult(TonedStrEnum):
     """How an audited action ended."""
 
@@ -144,3 +170,18 @@ class AuditAction(RichStrEnum):
     SALE_OUTCOME_UNKNOWN = "sale.outcome_unknown", "Booking outcome unknown"
     SALE_RECONCILED = "sale.reconciled", "Booking outcome settled"
     SALE_EMAIL_RESENT = "sale.email_resent", "Confirmation email resent"
+    # Administration (issue 10): people, stores, the offer catalogue, one's own password.
+    PASSWORD_CHANGED = "auth.password_changed", "Password changed"
+    STORE_UPDATED = "store.updated", "Store settings changed"
+    STORE_DEACTIVATED = "store.deactivated", "Store deactivated"
+    STORE_REACTIVATED = "store.reactivated", "Store reactivated"
+    USER_DISABLED = "user.disabled", "Person disabled"
+    USER_ENABLED = "user.enabled", "Person re-enabled"
+    USER_UNLOCKED = "user.unlocked", "Person unlocked"
+    USER_PASSWORD_RESET = "user.password_reset", "Temporary password set"
+    USER_SIGNED_OUT = "user.signed_out", "Person signed out everywhere"
+    CATALOGUE_DRAFTED = "catalogue.drafted", "Catalogue draft started"
+    CATALOGUE_EDITED = "catalogue.edited", "Catalogue draft changed"
+    CATALOGUE_CHECKED = "catalogue.checked", "Catalogue checked with XCover"
+    CATALOGUE_PUBLISHED = "catalogue.published", "Catalogue published"
+    CATALOGUE_DISCARDED = "catalogue.discarded", "Catalogue draft discarded"

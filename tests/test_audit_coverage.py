@@ -33,6 +33,27 @@ WALKED = {
     "sales.check",
     "sales.resend_email",
 }
+# The administration routes, walked by test_every_administration_request_leaves_its_events.
+ADMIN_WALKED = {
+    "auth.change_password",
+    "admin.new_person",
+    "admin.disable_person",
+    "admin.enable_person",
+    "admin.unlock_person",
+    "admin.sign_out_person",
+    "admin.reset_password",
+    "admin.new_store",
+    "admin.store_settings",
+    "admin.deactivate_store",
+    "admin.reactivate_store",
+    "catalogue.start_draft",
+    "catalogue.new_category",
+    "catalogue.edit_category",
+    "catalogue.delete_category",
+    "catalogue.check",
+    "catalogue.publish",
+    "catalogue.discard",
+}
 
 
 def top() -> int:
@@ -195,7 +216,7 @@ def test_every_state_changing_route_is_walked(app):
         for rule in app.url_map.iter_rules()
         if rule.methods & {"POST", "PUT", "PATCH", "DELETE"} and not rule.endpoint.startswith("xcover_sandbox.")
     }
-    assert changing == WALKED
+    assert changing == WALKED | ADMIN_WALKED
 
 
 def test_seed_demo_records_each_store_and_person_it_creates(runner):
@@ -204,5 +225,135 @@ def test_seed_demo_records_each_store_and_person_it_creates(runner):
     db.session.expire_all()
     actions = list(db.session.scalars(sa.select(AuditEvent.action).order_by(AuditEvent.id)))
     per_store = ["store.created", "user.created", "user.created", "user.created"]
-    assert actions == ["user.created", *per_store, *per_store]  # the admin, then each store and its three people
+    # The catalogue init-db seeded, the admin, then each store and its three people.
+    assert actions == ["catalogue.published", "user.created", *per_store, *per_store]
     assert runner.invoke(args=["seed-demo"]).exit_code == 0 and top() == len(actions)  # a second run adds nothing
+
+
+def _lock(username: str) -> None:
+    """Lock an account as ten wrong passwords would."""
+    from portal.models import User, utcnow
+
+    user = db.session.scalar(sa.select(User).where(User.username == username))
+    user.locked_until = utcnow() + timedelta(minutes=5)
+    db.session.commit()
+
+
+@pytest.mark.both_dbs
+def test_every_administration_request_leaves_its_events(app, client, store, make_user):
+    from portal.models import CatalogueVersion, Store, User
+    from tests.test_admin_stores import NEW_STORE
+
+    make_user("meg", "manager", store)
+    make_user("boss", "admin")
+    walk = Walk(client)
+    people = f"/admin/stores/{store.id}/people"
+
+    # A manager runs the store's people and settings: one event per change, none for a change that changes nothing.
+    walk.post(["auth.sign_in"], "auth.sign_in", "/auth/sign-in", {"username": "meg", "password": PASSWORD})
+    walk.post(
+        ["user.created"],
+        "admin.new_person",
+        f"{people}/new",
+        {"username": "jo.b", "display_name": "Jo Bloggs", "role": "associate", "password": "first-day-pass"},
+    )
+    jo = db.session.scalar(sa.select(User).where(User.username == "jo.b"))
+    page = f"/admin/people/{jo.id}"
+    settings = {"name": "London Oxford St", "timezone": "Europe/London", "language": "en", "phone_country": "GB"}
+    walk.post(["store.updated"], "admin.store_settings", f"/admin/stores/{store.id}/settings", settings)
+    walk.post([], "admin.store_settings", f"/admin/stores/{store.id}/settings", settings)
+    _lock("jo.b")
+    walk.post(["user.unlocked"], "admin.unlock_person", f"{page}/unlock", {}, page)
+    walk.post([], "admin.unlock_person", f"{page}/unlock", {}, page)
+    walk.post(["user.password_reset"], "admin.reset_password", f"{page}/password", {"password": ""}, page)
+    walk.post(["user.signed_out"], "admin.sign_out_person", f"{page}/sign-out", {}, page)
+    walk.post(["user.disabled"], "admin.disable_person", f"{page}/disable", {}, page)
+    walk.post([], "admin.disable_person", f"{page}/disable", {}, page)
+    walk.post(["user.enabled"], "admin.enable_person", f"{page}/enable", {}, page)
+    walk.post(
+        ["user.password_reset"], "admin.reset_password", f"{page}/password", {"password": "second-day-pass"}, page
+    )
+    change = {"current_password": PASSWORD, "new_password": "my-own-passphrase", "confirm": "my-own-passphrase"}
+    walk.post(["auth.password_changed"], "auth.change_password", "/auth/password", change)
+
+    # The associate, on a temporary password: a wrong current one fails (and counts), the right one changes it.
+    associate = Walk(client.application.test_client())
+    associate.post(
+        ["auth.sign_in"], "auth.sign_in", "/auth/sign-in", {"username": "jo.b", "password": "second-day-pass"}
+    )
+    mine = {"new_password": "jo-chooses-this", "confirm": "jo-chooses-this"}
+    associate.post(
+        ["auth.password_changed"], "auth.change_password", "/auth/password", {**mine, "current_password": "nope-nope-1"}
+    )
+    associate.post(
+        ["auth.password_changed"],
+        "auth.change_password",
+        "/auth/password",
+        {**mine, "current_password": "second-day-pass"},
+    )
+    results = db.session.scalars(
+        sa.select(AuditEvent.result).where(AuditEvent.action == "auth.password_changed").order_by(AuditEvent.id)
+    ).all()
+    assert results == ["success", "failure", "success"]
+
+    # Head office opens a store, gives it a manager, changes it, closes and reopens it.
+    walk.post(["auth.sign_out"], "auth.sign_out", "/auth/sign-out", {}, "/")
+    walk.post(["auth.sign_in"], "auth.sign_in", "/auth/sign-in", {"username": "boss", "password": PASSWORD})
+    new_store = dict(NEW_STORE)
+    walk.post(["store.created"], "admin.new_store", "/admin/stores/new", new_store)
+    man = db.session.scalar(sa.select(Store).where(Store.code == "MAN01"))
+    walk.post(
+        ["user.created"],
+        "admin.new_person",
+        f"/admin/stores/{man.id}/people/new",
+        {"username": "man.manager", "display_name": "Mo Manager", "role": "manager", "password": ""},
+    )
+    del new_store["code"]
+    walk.post(
+        ["store.updated"], "admin.store_settings", f"/admin/stores/{man.id}/settings", {**new_store, "currency": "EUR"}
+    )
+    store_page = f"/admin/stores/{man.id}"
+    walk.post(["store.deactivated"], "admin.deactivate_store", f"{store_page}/deactivate", {}, store_page)
+    walk.post([], "admin.deactivate_store", f"{store_page}/deactivate", {}, store_page)
+    walk.post(["store.reactivated"], "admin.reactivate_store", f"{store_page}/reactivate", {}, store_page)
+
+    # The catalogue: a draft, a category XCover refuses, a change, the check, publishing; a draft discarded.
+    walk.post(["catalogue.drafted"], "catalogue.start_draft", "/admin/catalogue/draft", {}, "/admin/catalogue/")
+    walk.post([], "catalogue.start_draft", "/admin/catalogue/draft", {}, "/admin/catalogue/")  # the same draft again
+    draft = db.session.scalar(sa.select(CatalogueVersion).where(CatalogueVersion.status == "draft"))
+    base = f"/admin/catalogue/{draft.id}"
+    bikes = {
+        "label": "Bicycles",
+        "lines-0-policy_type": "bike_cover",
+        "lines-0-policy_type_version": "1",
+        "lines-0-cover_term_months": "12",
+    }
+    walk.post(["catalogue.edited"], "catalogue.new_category", f"{base}/categories/new", {"key": "bikes", **bikes})
+    electronics = next(c for c in draft.categories if c.key == "electronics")
+    lines = {
+        f"lines-{i}-{f}": str(getattr(line, f))
+        for i, line in enumerate(electronics.lines)
+        for f in ("policy_type", "policy_type_version", "cover_term_months")
+    }
+    category = f"{base}/categories/{electronics.id}"
+    walk.post(["catalogue.edited"], "catalogue.edit_category", category, {"label": "TV and audio", **lines})
+    walk.post([], "catalogue.edit_category", category, {"label": "TV and audio", **lines})
+    check = {"store": str(store.id), "price": "499.00"}
+    walk.post(["catalogue.checked"], "catalogue.check", f"{base}/check", check, base)
+    walk.post([], "catalogue.publish", f"{base}/publish", {}, base)  # the refused line keeps it from being published
+    bikes_id = next(c.id for c in draft.categories if c.key == "bikes")
+    walk.post(["catalogue.edited"], "catalogue.delete_category", f"{base}/categories/{bikes_id}/delete", {}, base)
+    fault(app, "create_quote", "error_503")
+    walk.post(["catalogue.checked"], "catalogue.check", f"{base}/check", check, base)  # XCover down: a failure
+    walk.post(["catalogue.checked"], "catalogue.check", f"{base}/check", check, base)
+    walk.post(["catalogue.published"], "catalogue.publish", f"{base}/publish", {}, base)
+    walk.post(["catalogue.drafted"], "catalogue.start_draft", "/admin/catalogue/draft", {}, "/admin/catalogue/")
+    draft = db.session.scalar(sa.select(CatalogueVersion).where(CatalogueVersion.status == "draft"))
+    base = f"/admin/catalogue/{draft.id}"
+    walk.post(["catalogue.discarded"], "catalogue.discard", f"{base}/discard", {}, base)
+
+    assert walk.seen | associate.seen >= ADMIN_WALKED
+    assert all(report.ok for report in verify_chains())
+    details = str(db.session.scalars(sa.select(AuditEvent.details)).all())
+    for secret in ("first-day-pass", "second-day-pass", "my-own-passphrase", "jo-chooses-this", PASSWORD):
+        assert secret not in details

@@ -150,13 +150,28 @@ def test_catalogue_maps_each_product_to_configured_offers(app):
     }
 
 
-def test_catalogue_and_field_map_come_from_configuration(app):
+def publish_catalogue(mapping: dict) -> None:
+    """Put a catalogue in the OFFER_CATALOGUE shape in use, as the next version."""
+    from portal.admin.catalogue import import_catalogue, parse_catalogue
+
+    import_catalogue(parse_catalogue(mapping), None, "test")
+    db.session.commit()
+
+
+def test_offer_catalogue_seeds_an_empty_database_and_the_field_map_comes_from_configuration(app):
+    from portal.admin.catalogue import seed
+    from portal.models import CatalogueVersion
+
+    for version in db.session.scalars(sa.select(CatalogueVersion)):
+        db.session.delete(version)
+    db.session.commit()
     app.config["OFFER_CATALOGUE"] = {
         "bikes": {
             "label": "Bicycles",
             "offers": [{"policy_type": "product_insurance", "policy_type_version": 2, "cover_term_months": 36}],
         }
     }
+    assert seed().source == "OFFER_CATALOGUE" and seed() is None  # only an empty database is seeded
     app.config["XCOVER_ITEM_FIELD_MAP"] = {"price": "item_value", "sku": None}
     payload, lines = catalogue.build_quote_request(
         [product("Bike", "bikes")], currency="GBP", country="GB", region="London", language="en"
@@ -265,10 +280,12 @@ def test_two_product_sale_books_with_one_quote_request(app, alex, fake):
 
 
 def test_ineligible_item_is_shown_as_unavailable(app, alex, fake):
-    app.config["OFFER_CATALOGUE"] = {
-        **catalogue.DEFAULT_CATALOGUE,
-        "boats": {"label": "Boats", "offers": [{"policy_type": "product_insurance", "cover_term_months": 12}]},
-    }
+    publish_catalogue(
+        {
+            **catalogue.DEFAULT_CATALOGUE,
+            "boats": {"label": "Boats", "offers": [{"policy_type": "product_insurance", "cover_term_months": 12}]},
+        }
+    )
     sale2 = quoted_sale(alex, fake, [product(), product("Boat", "boats")])
     boat = sale2.items[1]
     assert [c.status for c in boat.covers] == ["failed"] and boat.covers[0].error == "Not eligible"

@@ -1,7 +1,7 @@
 """one new-sale form makes one sale
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0008
 A new-sale form carries a one-time token; the sale it starts keeps it under a unique index, so the same
 form sent again (a triple tap) lands on that sale instead of making another.
 
@@ -12,7 +12,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0010"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

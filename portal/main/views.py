@@ -20,6 +20,8 @@ class Area(NamedTuple):
     title: str
     summary: str
     roles: tuple[Role, ...]
+    # The tile opens the person's own store's page of the area (the endpoint takes store_id).
+    own_store: bool = False
 
 
 # The tiles each role sees, in the order shown.
@@ -31,6 +33,22 @@ AREAS = (
         "Find a sale by reference, name, email, phone or receipt.",
         (Role.ASSOCIATE, Role.MANAGER),
     ),
+    Area(
+        "admin.people_list",
+        "People",
+        "Add associates, unlock, reset passwords, disable.",
+        (Role.MANAGER,),
+        own_store=True,
+    ),
+    Area(
+        "admin.store_settings",
+        "Store settings",
+        "Name, time zone, language, phone country.",
+        (Role.MANAGER,),
+        own_store=True,
+    ),
+    Area("admin.stores", "Stores", "Every store: today's sales, exceptions, people.", (Role.ADMIN,)),
+    Area("catalogue.index", "Offer catalogue", "What XCover is asked to quote, per category.", (Role.ADMIN,)),
     Area("audit.events", "Audit log", "Every action, filtered and exported.", (Role.MANAGER, Role.ADMIN)),
 )
 
@@ -41,7 +59,12 @@ def home() -> str:
     """Show the signed-in person's starting point."""
     role = current_user.role
     areas = [
-        {"url": url_for(a.endpoint), "title": a.title, "summary": a.summary, "endpoint": a.endpoint}
+        {
+            "url": url_for(a.endpoint, **({"store_id": current_user.store_id} if a.own_store else {})),
+            "title": a.title,
+            "summary": a.summary,
+            "endpoint": a.endpoint,
+        }
         for a in AREAS
         if role in a.roles
     ]

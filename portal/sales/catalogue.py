@@ -1,4 +1,4 @@
-"""The offer catalogue, and building the quote request through the configured item template (item_template.py)."""
+"""The offer catalogue in use (published in the database), and the quote request built through the item template."""
 
 from __future__ import annotations
 
@@ -6,11 +6,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
+import sqlalchemy as sa
+from flask import current_app, g, has_request_context
 
+from ..extensions import db
+from ..models import CatalogueVersion
+from ..vocab import CatalogueStatus
 from . import item_template
 
-# Which cover to ask XCover for, per product category. Matches the embedded sandbox.
+# Which cover to ask XCover for, per product category, on a database with no catalogue yet: `flask init-db`
+# publishes it (or OFFER_CATALOGUE instead) as version 1; head office edits later versions on screen.
+# Matches the embedded sandbox.
 DEFAULT_CATALOGUE: dict[str, dict[str, Any]] = {
     "electronics": {
         "label": "Electronics",
@@ -78,9 +84,61 @@ class QuoteLine:
     offer: Offer
 
 
+@dataclass(frozen=True)
+class Catalogue:
+    """The catalogue in use: its version (none before one is published) and its categories, key -> entry."""
+
+    version_id: int | None
+    number: int | None
+    categories: dict[str, dict[str, Any]]
+
+
+_IN_USE = "offer_catalogue_in_use"
+
+
+def version_value(text: str) -> Any:
+    """Return a policy type version as XCover takes it: a number when it is one, else the text."""
+    return int(text) if text.isdigit() else text
+
+
+def as_mapping(version: CatalogueVersion) -> dict[str, dict[str, Any]]:
+    """Return a catalogue version's categories in the OFFER_CATALOGUE shape."""
+    return {
+        category.key: {
+            "label": category.label,
+            "offers": [
+                {
+                    "policy_type": line.policy_type,
+                    "policy_type_version": version_value(line.policy_type_version),
+                    "cover_term_months": line.cover_term_months,
+                }
+                for line in category.lines
+            ],
+        }
+        for category in version.categories
+    }
+
+
+def in_use() -> Catalogue:
+    """Return the published catalogue version, read once per request (empty until `flask init-db` seeds one)."""
+    if has_request_context() and _IN_USE in g:
+        return g.get(_IN_USE)
+    version = db.session.scalar(sa.select(CatalogueVersion).where(CatalogueVersion.status == CatalogueStatus.PUBLISHED))
+    found = Catalogue(None, None, {}) if version is None else Catalogue(version.id, version.number, as_mapping(version))
+    if has_request_context():
+        setattr(g, _IN_USE, found)
+    return found
+
+
+def forget_in_use() -> None:
+    """Drop this request's copy of the catalogue in use (after publishing a new one)."""
+    if has_request_context():
+        g.pop(_IN_USE, None)
+
+
 def catalogue() -> dict[str, dict[str, Any]]:
-    """Return the configured offer catalogue (or the default)."""
-    return current_app.config.get("OFFER_CATALOGUE") or DEFAULT_CATALOGUE
+    """Return the catalogue in use, category key -> {"label", "offers"}."""
+    return in_use().categories
 
 
 def item_shape() -> dict[str, Any]:
@@ -130,6 +188,13 @@ def build_quote_request(
         for offer in offers_for(product["category"]):
             request.append(item_payload(product, offer, template))
             lines.append(QuoteLine(position, offer))
+    return quote_payload(request, currency=currency, country=country, region=region, language=language), lines
+
+
+def quote_payload(
+    request: list[dict[str, Any]], *, currency: str, country: str, region: str, language: str
+) -> dict[str, Any]:
+    """Wrap request[] elements in a quote request: currency, the customer's country, region and language."""
     payload: dict[str, Any] = {
         "request": request,
         "currency": currency,
@@ -138,7 +203,7 @@ def build_quote_request(
     }
     if region:
         payload["customer_region"] = region
-    return payload, lines
+    return payload
 
 
 def our_field(xcover_key: str) -> str | None:

@@ -319,9 +319,9 @@ class SaleForm(GuardedForm):
     )
 
     def __init__(self, *args: Any, store: Store, **kwargs: Any) -> None:
-        """Bind the form to the store: a phone without + is read as its country's, dates end at its today."""
+        """Bind the form to the store: a phone without + is read in its default phone country, dates end at its today."""
         super().__init__(*args, **kwargs)
-        self.phone_region = store.country
+        self.phone_region = store.phone_country
         self.today = store_today(store)
         # The prefix in the phone box follows the Country chosen (static/js/sale.js).
         self.country.render_kw = {
@@ -368,7 +368,7 @@ def customer_labels() -> dict[str, str]:
 def sale_form_data(sale: Sale) -> dict[str, Any]:
     """Return the stored sale in the shape the SaleForm takes as data."""
     data: dict[str, Any] = {name: getattr(sale, name) for name in CUSTOMER_FIELDS}
-    data["phone"] = for_display(sale.phone, sale.store.country)
+    data["phone"] = for_display(sale.phone, sale.store.phone_country)
     data["items"] = [{f: getattr(item, f) for f in PRODUCT_FIELDS} for item in sale.items]
     return data
 

@@ -50,7 +50,7 @@ def search_sales(store: Store, query: str, limit: int = 50) -> list[Sale]:
         return todays_sales(store)
     like = f"%{q.lower()}%"
     try:  # a number typed as the customer would say it: 07400 123456 in a British store
-        same_phone = Sale.phone == to_e164(q, store.country)
+        same_phone = Sale.phone == to_e164(q, store.phone_country)
     except InvalidPhone:
         same_phone = sa.false()
     serial_match = sa.select(SaleItem.sale_id).where(sa.func.lower(SaleItem.serial_number) == q.lower())

@@ -109,7 +109,7 @@ def defaults_for(store: Store) -> dict[str, Any]:
         "language": primary_language(store.language),
         "currency": store.currency,
         "currency_name": currencies().get(store.currency, store.currency),
-        "phone_prefix": calling_code(store.country),
+        "phone_prefix": calling_code(store.phone_country),
         "purchase_date": store_today(store),
     }
 
@@ -201,7 +201,7 @@ def save_draft(
         raise SaleError("Please check the highlighted fields.", limits)
     clean = {k: (customer.get(k) or "").strip() for k in CUSTOMER_FIELDS}
     try:
-        clean["phone"] = to_e164(clean["phone"], store.country)
+        clean["phone"] = to_e164(clean["phone"], store.phone_country)
     except InvalidPhone as exc:
         raise SaleError("Please check the highlighted fields.", {"phone": [exc.message]}) from None
     clean["email"] = clean["email"].lower()
@@ -245,6 +245,7 @@ def save_draft(
         if sale.status == SaleStatus.QUOTED:
             transition(sale, SaleStatus.DRAFT)
         sale.xcover_ref = None
+        sale.catalogue_version_id = None
         sale.quote_total = None
     sale.field_errors = None
     sale.last_error = None
@@ -345,6 +346,7 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
             )
         )
     sale.xcover_ref = package.id
+    sale.catalogue_version_id = catalogue.in_use().version_id  # the version build_quote_request read
     sale.quote_total = package.total_price
     sale.pds_url = package.pds_url
     sale.field_errors = None
@@ -366,6 +368,7 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
         unavailable=len(sale.covers) - len(offered),
         total=str(package.total_price),
         currency=sale.currency,
+        catalogue_version=catalogue.in_use().number,
     )
     db.session.commit()
     return sale

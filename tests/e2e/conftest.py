@@ -149,15 +149,20 @@ def browser(playwright_instance: Any) -> Iterator[Any]:
     browser.close()
 
 
-@pytest.fixture
-def ipad(browser: Any, playwright_instance: Any, live_server: LiveServer) -> Iterator[Any]:
-    """A fresh page in an iPad Pro 11 profile with touch, pointed at the live server."""
+def ipad_context(browser: Any, playwright_instance: Any, live_server: LiveServer) -> Any:
+    """A new browser context (cookies of its own) in an iPad Pro 11 profile with touch, pointed at the live server."""
     device = dict(playwright_instance.devices["iPad Pro 11"])
     device.pop("default_browser_type", None)
     context = browser.new_context(**device, base_url=live_server.url)
     context.set_default_timeout(15000)
-    page = context.new_page()
-    yield page
+    return context
+
+
+@pytest.fixture
+def ipad(browser: Any, playwright_instance: Any, live_server: LiveServer) -> Iterator[Any]:
+    """A fresh page in an iPad Pro 11 profile with touch, pointed at the live server."""
+    context = ipad_context(browser, playwright_instance, live_server)
+    yield context.new_page()
     context.close()
 
 
