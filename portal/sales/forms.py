@@ -319,7 +319,7 @@ class SaleForm(GuardedForm):
     )
 
     def __init__(self, *args: Any, store: Store, **kwargs: Any) -> None:
-        """Bind the form to the store: a phone without + is read in its default phone country, dates end at its today."""
+        """Bind the form to the store: a phone without + is read in its phone country, dates end at its today."""
         super().__init__(*args, **kwargs)
         self.phone_region = store.phone_country
         self.today = store_today(store)
