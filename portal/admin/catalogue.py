@@ -430,7 +430,7 @@ def check(draft: CatalogueVersion, actor: User, client: Any, store: Store, price
     lines = draft.lines
     if not lines:
         raise CatalogueError("Add a category with at least one line before checking.")
-    mapping = offers.field_map()
+    mapping = offers.item_shape()
     results: dict[int, tuple[LineCheck, dict[str, Any]]] = {}
     todo = list(lines)
     for _ in range(CHECK_ROUNDS):
