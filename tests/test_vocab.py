@@ -17,10 +17,13 @@ from portal.models import Cover, Sale, SaleItem
 from portal.vocab import (
     AuditAction,
     AuditResult,
+    CorrectionStatus,
     CoverStatus,
     Decision,
     DeclineReason,
     PaymentMethod,
+    ReturnReason,
+    ReturnStatus,
     RichStrEnum,
     Role,
     SaleStatus,
@@ -29,8 +32,11 @@ from portal.vocab import (
 
 # What release 1 wrote to the database and into the hashed audit chain; a value that changes breaks old rows.
 STORED = {
-    SaleStatus: ["draft", "quoted", "declined", "booking", "booked", "outcome_unknown", "failed"],
-    CoverStatus: ["quoted", "chosen", "not_taken", "booked", "failed"],
+    SaleStatus: ["draft", "quoted", "declined", "booking", "booked", "outcome_unknown", "failed", "cancelled"],
+    CoverStatus: ["quoted", "chosen", "not_taken", "booked", "failed", "returning", "cancelling", "cancelled"],
+    ReturnStatus: ["previewed", "approved", "confirming", "confirmed", "refused", "expired", "failed", "withdrawn"],
+    ReturnReason: ["product_returned", "changed_mind", "bought_twice", "other"],
+    CorrectionStatus: ["quoted", "confirming", "confirmed", "failed", "discarded"],
     Role: ["associate", "manager", "admin"],
     Decision: ["add", "decline"],
     DeclineReason: ["already_covered", "too_expensive", "not_interested", "decide_later", "other"],
@@ -59,6 +65,25 @@ STORED = {
         "sale.outcome_unknown",
         "sale.reconciled",
         "sale.email_resent",
+        "return.requested",
+        "return.previewed",
+        "return.preview_failed",
+        "return.approved",
+        "return.refused",
+        "return.approval_denied",
+        "return.confirmed",
+        "return.refunded",
+        "return.outcome_unknown",
+        "return.failed",
+        "return.expired",
+        "return.withdrawn",
+        "correction.quoted",
+        "correction.confirmed",
+        "correction.failed",
+        "correction.discarded",
+        "sale.refund_recorded",
+        "xcover.booking_updated",
+        "xcover.booking_cancelled",
     ],
 }
 
@@ -81,7 +106,7 @@ def test_lookups_never_raise_and_old_values_still_show():
     assert AuditAction.label_of("sale.retired_action") == "sale.retired_action"
     assert DeclineReason.choices()[0] == ("already_covered", "Already covered")
     assert SaleStatus.sql_in("status") == (
-        "status IN ('draft', 'quoted', 'declined', 'booking', 'booked', 'outcome_unknown', 'failed')"
+        "status IN ('draft', 'quoted', 'declined', 'booking', 'booked', 'outcome_unknown', 'failed', 'cancelled')"
     )
 
 
