@@ -205,7 +205,7 @@ def may_approve(ret: PolicyReturn, person: User) -> str | None:
 def decide(ret: PolicyReturn, approver: User, approve: bool, *, on_session_of: User | None = None) -> None:
     """Record a manager's approval or refusal; on_session_of: the person whose iPad it was signed on."""
     sale = ret.sale
-    here = {"on_session_of": on_session_of.username} if on_session_of is not None else {}
+    here = {"on_ipad_of": on_session_of.username} if on_session_of is not None else {}
     denied = may_approve(ret, approver)
     if denied:
         audit(
