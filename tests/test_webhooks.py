@@ -90,7 +90,8 @@ def test_verify_webhook_follows_the_reference_procedure_and_its_test_vector():
     sent = datetime(2021, 8, 29, 12, 7, 26, tzinfo=UTC)
     headers = {
         "Date": "Sun, 29 Aug 2021 12:07:26 GMT",
-        "Authorization": 'Signature keyId="k",algorithm="hmac-sha256",signature="bfxytCfvFqito27v0%2FKcN1jBJsgnCReimKXdAWwoi0k%3D"',
+        "Authorization": 'Signature keyId="k",algorithm="hmac-sha256",'
+        'signature="bfxytCfvFqito27v0%2FKcN1jBJsgnCReimKXdAWwoi0k%3D"',
     }
     assert verify_webhook(headers, "k", "test_api_secret", now=sent)
     assert not verify_webhook(headers, "k", "other-secret", now=sent)
