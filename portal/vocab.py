@@ -198,6 +198,7 @@ class AuditAction(RichStrEnum):
     CORRECTION_CONFIRMED = "correction.confirmed", "Correction applied"
     CORRECTION_FAILED = "correction.failed", "Correction failed"
     CORRECTION_DISCARDED = "correction.discarded", "Correction discarded"
+    CORRECTION_OUTCOME_UNKNOWN = "correction.outcome_unknown", "Correction outcome unknown"
     SALE_REFUND_RECORDED = "sale.refund_recorded", "Refund for cover not booked recorded"
     XCOVER_BOOKING_UPDATED = "xcover.booking_updated", "Booking updated at XCover"
     XCOVER_BOOKING_CANCELLED = "xcover.booking_cancelled", "Booking cancelled at XCover"

@@ -12,8 +12,8 @@ from portal.models import AuditEvent, Sale
 from tests.conftest import Auth
 from tests.test_sales_views import start_sale
 
-# Routes that take no sign-in by design.
-PUBLIC = {"auth.sign_in", "main.healthz", "static"}
+# Routes that take no sign-in by design; XCover's webhook is signed by XCover instead (tests/test_webhooks.py).
+PUBLIC = {"auth.sign_in", "main.healthz", "static", "webhooks.xcover"}
 
 
 def _app_routes(app):
@@ -22,7 +22,8 @@ def _app_routes(app):
 
 
 def _url(rule, sale_id: int) -> str:
-    return re.sub(r"<int:sale_id>", str(sale_id), rule.rule).replace("<fmt>", "csv")
+    # A return, product or correction id that is not the sale's is a 404 like another store's sale.
+    return re.sub(r"<int:\w+>", str(sale_id), rule.rule).replace("<fmt>", "csv")
 
 
 @pytest.fixture
@@ -124,3 +125,23 @@ def test_a_refused_method_says_which_are_allowed_on_every_route(app, client, sal
             allowed = {m.strip() for m in response.headers.get("Allow", "").split(",")}
             assert rule.methods <= allowed, (method, rule.rule, response.headers.get("Allow"))
             assert "text/html" in response.content_type  # still the portal's own page
+
+
+def test_after_sale_routes_answer_404_for_another_stores_sale_to_its_manager_too(app, sale_id, other_store, make_user):
+    from tests.conftest import csrf_token
+
+    make_user("sydney", "manager", other_store)
+    client = app.test_client()
+    Auth(client).sign_in("sydney")
+    token = csrf_token(client, "/")
+    for rule in _app_routes(app):
+        if not rule.endpoint.startswith("policies.") or "<int:sale_id>" not in rule.rule:
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(_url(rule, sale_id), method=method, data={"csrf_token": token})
+            assert response.status_code == 404, (method, rule.rule, response.status_code)
+
+
+def test_the_webhook_takes_no_sign_in_but_refuses_what_xcover_did_not_sign(client):
+    response = client.post("/webhooks/xcover", json={"event": "BOOKING_CANCELLED", "payload": {"id": "X"}})
+    assert response.status_code == 401

@@ -13,7 +13,7 @@ from portal.audit import record
 from portal.audit.service import canonical, digest, hashable_fields
 from portal.audit.verify import verify_chains
 from portal.extensions import db
-from portal.models import Cover, Sale, SaleItem
+from portal.models import Correction, Cover, PolicyReturn, ReturnLine, Sale, SaleItem
 from portal.vocab import (
     AuditAction,
     AuditResult,
@@ -81,6 +81,7 @@ STORED = {
         "correction.confirmed",
         "correction.failed",
         "correction.discarded",
+        "correction.outcome_unknown",
         "sale.refund_recorded",
         "xcover.booking_updated",
         "xcover.booking_cancelled",
@@ -159,6 +160,47 @@ def test_the_database_checks_accept_every_member_and_nothing_else(store, make_us
     db.session.commit()
     with pytest.raises(IntegrityError):
         db.session.execute(sa.text(f"UPDATE {table} SET {column} = 'nope'"))  # short enough for every column
+        db.session.flush()
+    db.session.rollback()
+
+
+@pytest.mark.both_dbs
+@pytest.mark.parametrize(
+    ("table", "vocabulary"), [("policy_return", ReturnStatus), ("sale_correction", CorrectionStatus)]
+)
+def test_the_after_sale_checks_accept_every_member_and_nothing_else(store, make_user, table, vocabulary):
+    ann = make_user("ann", "associate", store)
+    sale = _sale_with_a_cover(store, ann)
+    cover = sale.covers[0]
+    row = (
+        PolicyReturn(
+            sale=sale,
+            reason=ReturnReason.OTHER,
+            requested_by_id=ann.id,
+            cancellation_id="a-CCL",
+            currency="GBP",
+            total_refund=Decimal("1.00"),
+            idempotency_key="k",
+            lines=[ReturnLine(cover=cover, refund=Decimal("1.00"))],
+        )
+        if table == "policy_return"
+        else Correction(
+            sale=sale,
+            item=cover.item,
+            requested_by_id=ann.id,
+            changes={},
+            update_id="u-UPD",
+            price_diff=0,
+            idempotency_key="k",
+        )
+    )
+    db.session.add(row)
+    db.session.commit()
+    for member in vocabulary:
+        db.session.execute(sa.text(f"UPDATE {table} SET status = :value"), {"value": member.value})
+    db.session.commit()
+    with pytest.raises(IntegrityError):
+        db.session.execute(sa.text(f"UPDATE {table} SET status = 'nope'"))
         db.session.flush()
     db.session.rollback()
 

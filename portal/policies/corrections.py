@@ -190,12 +190,29 @@ def _send(correction: Correction, user: User, client: AfterSaleClient, *, retry:
         booking = client.confirm_update(
             sale.xcover_ref, correction.update_id, idempotency_key=correction.idempotency_key
         )
-    except (XCoverOutcomeUnknown, XCoverConflict):
+    except (XCoverOutcomeUnknown, XCoverConflict) as exc:
+        audit(
+            AuditAction.CORRECTION_OUTCOME_UNKNOWN,
+            user,
+            sale,
+            result=AuditResult.PENDING,
+            correction_id=correction.id,
+            reason=type(exc).__name__,
+        )
+        db.session.commit()
         return UNKNOWN
-    except (XCoverUnavailable, XCoverRateLimited, XCoverAuthError):
-        if retry:
+    except (XCoverUnavailable, XCoverRateLimited, XCoverAuthError) as exc:
+        if retry:  # an earlier attempt may still have been applied
             return UNKNOWN
         move(correction, [CorrectionStatus.CONFIRMING], CorrectionStatus.QUOTED, last_error=DOWN)
+        audit(
+            AuditAction.CORRECTION_FAILED,
+            user,
+            sale,
+            result=AuditResult.FAILURE,
+            correction_id=correction.id,
+            reason=type(exc).__name__,
+        )
         db.session.commit()
         return DOWN
     except XCoverError as exc:
