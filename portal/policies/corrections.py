@@ -18,23 +18,15 @@ from ..models import Correction, Cover, Sale, SaleItem, User, utcnow
 from ..sales import catalogue
 from ..sales.machine import InvalidTransition, SaleError, XCoverDown, XCoverRejected, audit
 from ..vocab import AuditAction, AuditResult, CorrectionStatus, CoverStatus
-from ..xcover.errors import (
-    XCoverAuthError,
-    XCoverConflict,
-    XCoverError,
-    XCoverOutcomeUnknown,
-    XCoverRateLimited,
-    XCoverUnavailable,
-    XCoverValidationError,
-)
+from ..xcover.errors import XCoverError, XCoverValidationError
 from ..xcover.types import money
-from .machine import AfterSaleClient, move
+from .machine import DONE, NOT_APPLIED, REFUSED, UNKNOWN, AfterSaleClient, confirmation, move
 from .returns import RETURNABLE_SALES
 
 # Our product fields a booking may change at XCover (its item keys come from the configured field map).
 FIELDS = ("serial_number", "brand", "model", "sku", "price")
 DOWN = "XCover is not answering right now. Nothing was changed and everything is kept: try again."
-UNKNOWN = "XCover's answer did not arrive, so the change may or may not be applied: tap Check again."
+LOST = "XCover's answer did not arrive, so the change may or may not be applied: tap Check again."
 
 
 def correctable_items(sale: Sale) -> list[SaleItem]:
@@ -186,39 +178,30 @@ def check_again(correction: Correction, user: User, client: AfterSaleClient) -> 
 def _send(correction: Correction, user: User, client: AfterSaleClient, *, retry: bool) -> str:
     """Call confirm_update with the correction's key and settle it from the answer."""
     sale = correction.sale
-    try:
-        booking = client.confirm_update(
-            sale.xcover_ref, correction.update_id, idempotency_key=correction.idempotency_key
-        )
-    except (XCoverOutcomeUnknown, XCoverConflict) as exc:
-        audit(
-            AuditAction.CORRECTION_OUTCOME_UNKNOWN,
-            user,
-            sale,
-            result=AuditResult.PENDING,
-            correction_id=correction.id,
-            reason=type(exc).__name__,
-        )
-        db.session.commit()
-        return UNKNOWN
-    except (XCoverUnavailable, XCoverRateLimited, XCoverAuthError) as exc:
-        if retry:  # an earlier attempt may still have been applied
-            return UNKNOWN
-        move(correction, [CorrectionStatus.CONFIRMING], CorrectionStatus.QUOTED, last_error=DOWN)
-        audit(
-            AuditAction.CORRECTION_FAILED,
-            user,
-            sale,
-            result=AuditResult.FAILURE,
-            correction_id=correction.id,
-            reason=type(exc).__name__,
-        )
-        db.session.commit()
-        return DOWN
-    except XCoverError as exc:
-        _fail(correction, user, f"XCover refused the change: {exc.message} Nothing was changed; correct it again.")
+    answer = confirmation(
+        lambda: client.confirm_update(sale.xcover_ref, correction.update_id, idempotency_key=correction.idempotency_key)
+    )
+    if answer.kind == DONE:
+        return _accept(correction, user, answer.body)
+    if answer.kind == REFUSED:
+        reason = answer.error.message if answer.error else ""
+        _fail(correction, user, f"XCover refused the change: {reason} Nothing was changed; correct it again.")
         return correction.last_error or ""
-    return _accept(correction, user, booking)
+    if answer.kind == NOT_APPLIED and retry:  # an earlier attempt may still have been applied
+        return LOST
+    if answer.kind == NOT_APPLIED:
+        move(correction, [CorrectionStatus.CONFIRMING], CorrectionStatus.QUOTED, last_error=DOWN)
+    unknown = answer.kind == UNKNOWN
+    audit(
+        AuditAction.CORRECTION_OUTCOME_UNKNOWN if unknown else AuditAction.CORRECTION_FAILED,
+        user,
+        sale,
+        result=AuditResult.PENDING if unknown else AuditResult.FAILURE,
+        correction_id=correction.id,
+        reason=type(answer.error).__name__,
+    )
+    db.session.commit()
+    return LOST if unknown else DOWN
 
 
 def _fail(correction: Correction, user: User, message: str) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -11,6 +12,14 @@ import sqlalchemy as sa
 from ..extensions import db
 from ..models import Correction, Cover, PolicyReturn, utcnow
 from ..vocab import CorrectionStatus, ReturnStatus, TonedStrEnum
+from ..xcover.errors import (
+    XCoverAuthError,
+    XCoverConflict,
+    XCoverError,
+    XCoverOutcomeUnknown,
+    XCoverRateLimited,
+    XCoverUnavailable,
+)
 
 # Allowed moves of a return: a preview waits for a manager; approved, it is confirmed with XCover.
 RETURN_TRANSITIONS: dict[ReturnStatus, frozenset[ReturnStatus]] = {
@@ -69,6 +78,31 @@ class AfterSaleClient(Protocol):
     def confirm_cancellation(self, package_id: str, cancellation_id: str, *, idempotency_key: str) -> Any: ...
     def quote_for_update(self, package_id: str, payload: dict[str, Any], *, idempotency_key: str) -> Any: ...
     def confirm_update(self, package_id: str, update_id: str, *, idempotency_key: str) -> Any: ...
+
+
+# How a confirmation (one idempotency key for every attempt) ended.
+DONE, UNKNOWN, NOT_APPLIED, REFUSED = "done", "unknown", "not_applied", "refused"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """XCover's answer to a confirmation: its body when done, else the error and what it means."""
+
+    kind: str
+    body: Any = None
+    error: XCoverError | None = None
+
+
+def confirmation(call: Callable[[], Any]) -> Answer:
+    """Make a keyed confirmation call and say how it ended: done, maybe applied, certainly not, or refused."""
+    try:
+        return Answer(DONE, call())
+    except (XCoverOutcomeUnknown, XCoverConflict) as exc:
+        return Answer(UNKNOWN, error=exc)
+    except (XCoverUnavailable, XCoverRateLimited, XCoverAuthError) as exc:
+        return Answer(NOT_APPLIED, error=exc)
+    except XCoverError as exc:
+        return Answer(REFUSED, error=exc)
 
 
 def move(row: PolicyReturn | Correction, expected: Iterable[TonedStrEnum], new: TonedStrEnum, **values: Any) -> bool:

@@ -16,18 +16,20 @@ from ..intl import store_time
 from ..models import Cover, PolicyReturn, ReturnLine, Sale, User, utcnow
 from ..sales.machine import InvalidTransition, SaleError, XCoverDown, audit, compare_and_set
 from ..vocab import AuditAction, AuditResult, CoverStatus, ReturnReason, ReturnStatus, Role, SaleStatus
-from ..xcover.errors import (
-    XCoverAuthError,
-    XCoverConflict,
-    XCoverError,
-    XCoverNotFound,
-    XCoverOutcomeUnknown,
-    XCoverRateLimited,
-    XCoverUnavailable,
-    XCoverValidationError,
-)
+from ..xcover.errors import XCoverError, XCoverNotFound, XCoverValidationError
 from ..xcover.types import money
-from .machine import OPEN_RETURN, AfterSaleClient, moment, move, move_covers
+from .machine import (
+    DONE,
+    NOT_APPLIED,
+    OPEN_RETURN,
+    REFUSED,
+    UNKNOWN,
+    AfterSaleClient,
+    confirmation,
+    moment,
+    move,
+    move_covers,
+)
 
 # A return can be asked for on a booked sale, and on one whose booking partly failed (the booked part).
 RETURNABLE_SALES = (SaleStatus.BOOKED, SaleStatus.FAILED)
@@ -35,7 +37,7 @@ RETURNABLE_SALES = (SaleStatus.BOOKED, SaleStatus.FAILED)
 IN_FORCE = (CoverStatus.BOOKED, CoverStatus.RETURNING, CoverStatus.CANCELLING)
 
 DOWN = "XCover is not answering right now. Nothing was cancelled and everything is kept: try again."
-UNKNOWN = (
+LOST = (
     "XCover's answer did not arrive, so the cancellation may or may not have gone through. "
     "The policies are not cancelled in the portal until XCover confirms: tap Check again."
 )
@@ -321,39 +323,37 @@ def check_again(ret: PolicyReturn, user: User, client: AfterSaleClient) -> str:
 def _send(ret: PolicyReturn, user: User, client: AfterSaleClient, *, retry: bool) -> str:
     """Call confirm_cancellation with the return's key and settle the return from the answer."""
     sale = ret.sale
-    try:
-        done = client.confirm_cancellation(sale.xcover_ref, ret.cancellation_id, idempotency_key=ret.idempotency_key)
-    except (XCoverOutcomeUnknown, XCoverConflict) as exc:
-        audit(
-            AuditAction.RETURN_OUTCOME_UNKNOWN,
-            user,
-            sale,
-            result=AuditResult.PENDING,
-            return_id=ret.id,
-            reason=type(exc).__name__,
-        )
-        db.session.commit()
-        return UNKNOWN
-    except (XCoverUnavailable, XCoverRateLimited, XCoverAuthError) as exc:
-        if retry:  # an earlier attempt may still have been applied
-            return UNKNOWN
-        move(ret, [ReturnStatus.CONFIRMING], ReturnStatus.APPROVED, last_error=DOWN)
-        move_covers(_cover_ids(ret), [CoverStatus.CANCELLING], CoverStatus.RETURNING)
-        audit(
-            AuditAction.RETURN_FAILED,
-            user,
-            sale,
-            result=AuditResult.FAILURE,
-            return_id=ret.id,
-            reason=type(exc).__name__,
-        )
-        db.session.commit()
-        return DOWN
-    except XCoverError as exc:
+    answer = confirmation(
+        lambda: client.confirm_cancellation(sale.xcover_ref, ret.cancellation_id, idempotency_key=ret.idempotency_key)
+    )
+    if answer.kind == DONE:
+        return _settle(ret, user, answer.body)
+    if answer.kind == REFUSED:
         if _already_cancelled(ret, client):  # a refusal of a repeat after the first attempt went through
             return _accept(ret, user, ret.total_refund)
-        _fail(ret, user, f"XCover refused the cancellation: {_reason(exc)} Nothing was cancelled; preview again.")
+        reason = _reason(answer.error) if answer.error else ""
+        _fail(ret, user, f"XCover refused the cancellation: {reason} Nothing was cancelled; preview again.")
         return ret.last_error or ""
+    if answer.kind == NOT_APPLIED and retry:  # an earlier attempt may still have been applied
+        return LOST
+    if answer.kind == NOT_APPLIED:
+        move(ret, [ReturnStatus.CONFIRMING], ReturnStatus.APPROVED, last_error=DOWN)
+        move_covers(_cover_ids(ret), [CoverStatus.CANCELLING], CoverStatus.RETURNING)
+    unknown = answer.kind == UNKNOWN
+    audit(
+        AuditAction.RETURN_OUTCOME_UNKNOWN if unknown else AuditAction.RETURN_FAILED,
+        user,
+        sale,
+        result=AuditResult.PENDING if unknown else AuditResult.FAILURE,
+        return_id=ret.id,
+        reason=type(answer.error).__name__,
+    )
+    db.session.commit()
+    return LOST if unknown else DOWN
+
+
+def _settle(ret: PolicyReturn, user: User, done: Any) -> str:
+    """Accept XCover's confirmation when it cancelled every policy of the return; otherwise fail the return."""
     cancelled = {str(q.get("id")) for q in done.quotes if isinstance(q, dict) and q.get("status") == "CANCELLED"}
     missing = [line.cover for line in ret.lines if line.cover.quote_id not in cancelled]
     if missing:
