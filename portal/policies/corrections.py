@@ -49,7 +49,7 @@ def get_correction(sale: Sale, correction_id: int) -> Correction | None:
 def _text(value: Any) -> str:
     """A field value as it is compared and kept in the record."""
     if isinstance(value, Decimal):
-        return f"{value:.2f}"
+        return str(value.quantize(Decimal("0.01")))
     return "" if value is None else str(value).strip()
 
 
