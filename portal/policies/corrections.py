@@ -20,7 +20,7 @@ from ..sales.machine import InvalidTransition, SaleError, XCoverDown, XCoverReje
 from ..vocab import AuditAction, AuditResult, CorrectionStatus, CoverStatus
 from ..xcover.errors import XCoverError, XCoverValidationError
 from ..xcover.types import money
-from .machine import DONE, NOT_APPLIED, REFUSED, UNKNOWN, AfterSaleClient, confirmation, move
+from .machine import DONE, NOT_APPLIED, REFUSED, AfterSaleClient, confirmation, move, record_unsettled
 from .returns import RETURNABLE_SALES
 
 # Our product fields a booking may change at XCover (its item keys come from the configured field map).
@@ -191,16 +191,14 @@ def _send(correction: Correction, user: User, client: AfterSaleClient, *, retry:
         return LOST
     if answer.kind == NOT_APPLIED:
         move(correction, [CorrectionStatus.CONFIRMING], CorrectionStatus.QUOTED, last_error=DOWN)
-    unknown = answer.kind == UNKNOWN
-    audit(
-        AuditAction.CORRECTION_OUTCOME_UNKNOWN if unknown else AuditAction.CORRECTION_FAILED,
+    unknown = record_unsettled(
+        answer,
         user,
         sale,
-        result=AuditResult.PENDING if unknown else AuditResult.FAILURE,
+        AuditAction.CORRECTION_OUTCOME_UNKNOWN,
+        AuditAction.CORRECTION_FAILED,
         correction_id=correction.id,
-        reason=type(answer.error).__name__,
     )
-    db.session.commit()
     return LOST if unknown else DOWN
 
 

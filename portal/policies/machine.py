@@ -10,8 +10,9 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..models import Correction, Cover, PolicyReturn, utcnow
-from ..vocab import CorrectionStatus, ReturnStatus, TonedStrEnum
+from ..models import Correction, Cover, PolicyReturn, Sale, User, utcnow
+from ..sales.machine import audit
+from ..vocab import AuditAction, AuditResult, CorrectionStatus, ReturnStatus, TonedStrEnum
 from ..xcover.errors import (
     XCoverAuthError,
     XCoverConflict,
@@ -103,6 +104,23 @@ def confirmation(call: Callable[[], Any]) -> Answer:
         return Answer(NOT_APPLIED, error=exc)
     except XCoverError as exc:
         return Answer(REFUSED, error=exc)
+
+
+def record_unsettled(
+    answer: Answer, user: User | None, sale: Sale, unknown: AuditAction, failed: AuditAction, **details: Any
+) -> bool:
+    """Record a confirmation XCover did not settle (pending when maybe applied, else failed); True when unknown."""
+    maybe = answer.kind == UNKNOWN
+    audit(
+        unknown if maybe else failed,
+        user,
+        sale,
+        result=AuditResult.PENDING if maybe else AuditResult.FAILURE,
+        reason=type(answer.error).__name__,
+        **details,
+    )
+    db.session.commit()
+    return maybe
 
 
 def move(row: PolicyReturn | Correction, expected: Iterable[TonedStrEnum], new: TonedStrEnum, **values: Any) -> bool:

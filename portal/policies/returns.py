@@ -23,12 +23,12 @@ from .machine import (
     NOT_APPLIED,
     OPEN_RETURN,
     REFUSED,
-    UNKNOWN,
     AfterSaleClient,
     confirmation,
     moment,
     move,
     move_covers,
+    record_unsettled,
 )
 
 # A return can be asked for on a booked sale, and on one whose booking partly failed (the booked part).
@@ -339,16 +339,9 @@ def _send(ret: PolicyReturn, user: User, client: AfterSaleClient, *, retry: bool
     if answer.kind == NOT_APPLIED:
         move(ret, [ReturnStatus.CONFIRMING], ReturnStatus.APPROVED, last_error=DOWN)
         move_covers(_cover_ids(ret), [CoverStatus.CANCELLING], CoverStatus.RETURNING)
-    unknown = answer.kind == UNKNOWN
-    audit(
-        AuditAction.RETURN_OUTCOME_UNKNOWN if unknown else AuditAction.RETURN_FAILED,
-        user,
-        sale,
-        result=AuditResult.PENDING if unknown else AuditResult.FAILURE,
-        return_id=ret.id,
-        reason=type(answer.error).__name__,
+    unknown = record_unsettled(
+        answer, user, sale, AuditAction.RETURN_OUTCOME_UNKNOWN, AuditAction.RETURN_FAILED, return_id=ret.id
     )
-    db.session.commit()
     return LOST if unknown else DOWN
 
 
