@@ -109,6 +109,8 @@ def register_blueprints(app: Flask) -> None:
     from .audit.views import bp as audit_bp
     from .auth.views import bp as auth_bp
     from .main.views import bp as main_bp
+    from .policies.views import bp as policies_bp
+    from .policies.views import hooks as webhooks_bp
     from .sales.views import bp as sales_bp
     from .urls import DatabaseIdConverter
 
@@ -119,6 +121,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(sales_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(catalogue_bp)
+    app.register_blueprint(policies_bp)
+    app.register_blueprint(webhooks_bp)
 
 
 def register_xcover(app: Flask) -> None:

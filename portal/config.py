@@ -206,6 +206,12 @@ def load() -> dict[str, Any]:
         # Backoff: the first retry waits about this many seconds, doubling up to the max (jittered).
         "XCOVER_RETRY_BASE_DELAY": _float("XCOVER_RETRY_BASE_DELAY", 0.5),
         "XCOVER_RETRY_MAX_DELAY": _float("XCOVER_RETRY_MAX_DELAY", 4.0),
+        # XCover's webhooks (POST /webhooks/xcover): the key and secret we gave XCover for signing them. Unset,
+        # every webhook is refused with 401 (and logged).
+        "XCOVER_WEBHOOK_KEY": os.environ.get("XCOVER_WEBHOOK_KEY", "").strip(),
+        "XCOVER_WEBHOOK_SECRET": os.environ.get("XCOVER_WEBHOOK_SECRET", "").strip(),
+        # Seconds a webhook's signed Date may differ from our clock (a replayed old delivery is refused).
+        "XCOVER_WEBHOOK_MAX_SKEW": _float("XCOVER_WEBHOOK_MAX_SKEW", 300.0),
         # Mount the XCover sandbox (built by app.py) under /sandbox/xcover; unset means "only when XCOVER_BASE_URL is
         # empty", and never in production unless set to 1.
         "XCOVER_SANDBOX_ENABLED": _bool("XCOVER_SANDBOX_ENABLED", False)

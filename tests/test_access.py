@@ -12,8 +12,8 @@ from portal.models import AuditEvent, Sale
 from tests.conftest import Auth
 from tests.test_sales_views import start_sale
 
-# Routes that take no sign-in by design.
-PUBLIC = {"auth.sign_in", "main.healthz", "static"}
+# Routes that take no sign-in by design; XCover's webhook is signed by XCover instead (tests/test_webhooks.py).
+PUBLIC = {"auth.sign_in", "main.healthz", "static", "webhooks.xcover"}
 
 
 def _app_routes(app):
@@ -22,9 +22,15 @@ def _app_routes(app):
 
 
 def _url(rule, ids: int | dict[str, int]) -> str:
-    """The rule's path with each <int:name> taken from ids (a sale id alone is the sale's)."""
-    ids = ids if isinstance(ids, dict) else {"sale_id": ids}
-    return re.sub(r"<int:(\w+)>", lambda m: str(ids.get(m.group(1), 1)), rule.rule).replace("<fmt>", "csv")
+    """The rule's path with each <int:name> taken from ids; a sale id alone stands for every id.
+
+    A return, product or correction id that is not the sale's is a 404 like another store's sale.
+    """
+
+    def value(match: re.Match[str]) -> str:
+        return str(ids.get(match.group(1), 1) if isinstance(ids, dict) else ids)
+
+    return re.sub(r"<int:(\w+)>", value, rule.rule).replace("<fmt>", "csv")
 
 
 @pytest.fixture
@@ -239,3 +245,23 @@ def test_nobody_manages_head_office_accounts_from_a_store(app, store, make_user)
         assert client.get(f"/admin/people/{boss.id}").status_code == 404
         token = csrf_token(client, "/")
         assert client.post(f"/admin/people/{boss.id}/disable", data={"csrf_token": token}).status_code == 404
+
+
+def test_after_sale_routes_answer_404_for_another_stores_sale_to_its_manager_too(app, sale_id, other_store, make_user):
+    from tests.conftest import csrf_token
+
+    make_user("sydney", "manager", other_store)
+    client = app.test_client()
+    Auth(client).sign_in("sydney")
+    token = csrf_token(client, "/")
+    for rule in _app_routes(app):
+        if not rule.endpoint.startswith("policies.") or "<int:sale_id>" not in rule.rule:
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(_url(rule, sale_id), method=method, data={"csrf_token": token})
+            assert response.status_code == 404, (method, rule.rule, response.status_code)
+
+
+def test_the_webhook_takes_no_sign_in_but_refuses_what_xcover_did_not_sign(client):
+    response = client.post("/webhooks/xcover", json={"event": "BOOKING_CANCELLED", "payload": {"id": "X"}})
+    assert response.status_code == 401

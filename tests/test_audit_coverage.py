@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
 
 from portal.audit.verify import verify_chains
 from portal.extensions import db
-from portal.models import AuditEvent, Sale
+from portal.models import AuditEvent, Correction, PolicyReturn, Sale
 from tests.conftest import PASSWORD, csrf_token
 from xcover_sandbox import control
 
+HOOK_KEY, HOOK_SECRET = "hook-key", "hook-secret"
 # One attempt per call, so injected faults settle at once instead of after real back-off sleeps.
-pytestmark = pytest.mark.parametrize("app_overrides", [{"XCOVER_RETRY_MAX_ATTEMPTS": 1}])
+pytestmark = pytest.mark.parametrize(
+    "app_overrides",
+    [{"XCOVER_RETRY_MAX_ATTEMPTS": 1, "XCOVER_WEBHOOK_KEY": HOOK_KEY, "XCOVER_WEBHOOK_SECRET": HOOK_SECRET}],
+)
 
 # Every route that changes something, and the endpoints the walk below exercises. A new state-changing
 # route fails test_every_state_changing_route_is_walked until it is added to the walk with its events.
@@ -32,6 +42,19 @@ WALKED = {
     "sales.book",
     "sales.check",
     "sales.resend_email",
+    "policies.refund_failed",
+    "policies.new_return",
+    "policies.approve_here",
+    "policies.decide",
+    "policies.confirm_return",
+    "policies.check_return",
+    "policies.preview_again",
+    "policies.withdraw_return",
+    "policies.new_correction",
+    "policies.confirm_correction",
+    "policies.check_correction",
+    "policies.discard_correction",
+    "webhooks.xcover",
 }
 # The administration routes, walked by test_every_administration_request_leaves_its_events.
 ADMIN_WALKED = {
@@ -165,6 +188,7 @@ def test_every_state_changing_request_leaves_its_events(app, client, store, make
         {**PAY, "amount_collected": total},
     )
     walk.post(["sale.email_resent"], "sales.resend_email", f"/sales/{sale_id}/email", {}, f"/sales/{sale_id}")
+    first_booked = sale_id
 
     # XCover down while quoting, then Retry.
     fault(app, "create_quote", "error_503")
@@ -192,6 +216,7 @@ def test_every_state_changing_request_leaves_its_events(app, client, store, make
     )
     # Check again: XCover books it with the same key; the booking and the settling of the unknown.
     walk.post(["sale.booked", "sale.reconciled"], "sales.check", f"/sales/{sale_id}/check", {}, f"/sales/{sale_id}")
+    second_booked = sale_id
 
     # Declined, with XCover down for the opt-out, then Retry: one event per product declined, one for the opt-out.
     fault(app, "opt_out", "error_503")
@@ -200,14 +225,117 @@ def test_every_state_changing_request_leaves_its_events(app, client, store, make
     walk.post(["sale.declined"], "sales.options", f"/sales/{sale_id}/options", choice(sale_id, decline=True))
     walk.post(["sale.opted_out"], "sales.opt_out", f"/sales/{sale_id}/opt-out", {}, f"/sales/{sale_id}/options")
 
+    after_the_sale(app, walk, first_booked, second_booked)
+    waiting = f"/sales/{second_booked}/returns/{latest(PolicyReturn)}"
+
     walk.post(["auth.sign_out"], "auth.sign_out", "/auth/sign-out", {}, "/")
     walk.post(["auth.sign_in"], "auth.sign_in", "/auth/sign-in", sign_in("meg"))
+    walk.post(["return.refused"], "policies.decide", f"{waiting}/decide", {"decision": "refuse"}, waiting)
+    # XCover cancels the second sale's booking on its own side and tells the portal.
+    sale = db.session.get(Sale, second_booked)
+    body = json.dumps({"event": "BOOKING_CANCELLED", "payload": {"id": sale.xcover_ref, "status": "CANCELLED"}})
+    walk.expect(
+        ["xcover.booking_cancelled"],
+        lambda: client.post("/webhooks/xcover", data=body, headers=signed_webhook()),
+        "webhooks.xcover",
+    )
     walk.expect(["audit.viewed"], lambda: client.get("/audit/"))
     walk.expect(["audit.exported"], lambda: client.get("/audit/export.csv", buffered=True))
     walk.expect(["audit.exported"], lambda: client.get("/audit/export.jsonl", buffered=True))
 
     assert walk.seen >= WALKED
     assert all(report.ok for report in verify_chains())
+
+
+def latest(model: Any) -> int:
+    """The newest row id of a model."""
+    db.session.expire_all()
+    return db.session.scalar(sa.select(sa.func.max(model.id)))
+
+
+def booked_cover(sale_id: int) -> str:
+    """The id of a sale's first policy in force, as a form sends it."""
+    db.session.expire_all()
+    return str(next(c.id for c in db.session.get(Sale, sale_id).covers if c.status == "booked"))
+
+
+def signed_webhook() -> dict[str, str]:
+    """Headers XCover signs a webhook with (reference section 11)."""
+    when = format_datetime(datetime.now(UTC), usegmt=True)
+    digest = hmac.new(HOOK_SECRET.encode(), f"date: {when}".encode(), hashlib.sha256).digest()
+    signature = quote(base64.b64encode(digest).decode(), safe="")
+    return {
+        "Date": when,
+        "Authorization": f'Signature keyId="{HOOK_KEY}",algorithm="hmac-sha256",signature="{signature}"',
+        "Content-Type": "application/json",
+    }
+
+
+def after_the_sale(app: Any, walk: Walk, first: int, second: int) -> None:
+    """A failed booking's refund, returns and corrections, each request with its events (an associate signed in)."""
+    sale_id = new_sale(walk, ["sale.saved", "sale.quoted"])
+    walk.client.get(f"/sales/{sale_id}/options")
+    walk.post(["sale.acknowledged"], "sales.options", f"/sales/{sale_id}/options", choice(sale_id))
+    total = str(db.session.get(Sale, sale_id).cover_total)
+    fault(app, "create_booking", "decline")
+    walk.post(
+        ["sale.payment_recorded", "sale.booking_sent", "sale.booking_failed"],
+        "sales.payment",
+        f"/sales/{sale_id}/payment",
+        {**PAY, "amount_collected": total},
+    )
+    refund = f"/sales/{sale_id}/refund"
+    walk.post(["sale.refund_recorded"], "policies.refund_failed", refund, {"refund_reference": "R-1"})
+
+    # A return approved by a manager on this iPad (after one wrong password), confirmed through XCover's hiccups.
+    new = f"/sales/{first}/returns/new"
+    chosen = {"covers": booked_cover(first), "reason": "product_returned"}
+    walk.post(["return.requested", "return.previewed"], "policies.new_return", new, chosen)
+    ret = f"/sales/{first}/returns/{latest(PolicyReturn)}"
+    sheet = {"username": "meg", "decision": "approve"}
+    wrong = {**sheet, "password": "wrong-password-1"}
+    walk.post(["auth.sign_in_failed"], "policies.approve_here", f"{ret}/approve-here", wrong, ret)
+    walk.post(["return.approved"], "policies.approve_here", f"{ret}/approve-here", {**sheet, "password": PASSWORD}, ret)
+    fault(app, "confirm_cancellation", "rate_limit")
+    walk.post(["return.failed"], "policies.confirm_return", f"{ret}/confirm", {"refund_reference": "R-2"}, ret)
+    fault(app, "confirm_cancellation", "error_503")
+    walk.post(["return.outcome_unknown"], "policies.confirm_return", f"{ret}/confirm", {"refund_reference": "R-2"}, ret)
+    walk.post(["return.confirmed", "return.refunded"], "policies.check_return", f"{ret}/check", {}, ret)
+
+    # Corrections: applied, discarded, and one whose answer was lost.
+    item = db.session.get(Sale, second).items[0]
+    form = f"/sales/{second}/items/{item.id}/correct"
+    fields = {"brand": "", "model": "", "sku": "", "price": f"{item.price:.2f}"}
+    for serial, finish in (("SN-1", "confirm"), ("SN-2", "discard"), ("SN-3", "unknown")):
+        walk.post(["correction.quoted"], "policies.new_correction", form, {**fields, "serial_number": serial})
+        page = f"/sales/{second}/corrections/{latest(Correction)}"
+        if finish == "confirm":
+            walk.post(["correction.confirmed"], "policies.confirm_correction", f"{page}/confirm", {}, page)
+        elif finish == "discard":
+            walk.post(["correction.discarded"], "policies.discard_correction", f"{page}/discard", {}, page)
+        else:
+            fault(app, "confirm_update", "error_503")
+            walk.post(["correction.outcome_unknown"], "policies.confirm_correction", f"{page}/confirm", {}, page)
+            walk.post(["correction.confirmed"], "policies.check_correction", f"{page}/check", {}, page)
+
+    # A preview that expired, run again, withdrawn; then one left for a manager to decide.
+    new = f"/sales/{second}/returns/new"
+    chosen = {"covers": booked_cover(second), "reason": "changed_mind"}
+    walk.post(["return.requested", "return.previewed"], "policies.new_return", new, chosen)
+    expired = latest(PolicyReturn)
+    db.session.execute(
+        sa.update(PolicyReturn)
+        .where(PolicyReturn.id == expired)
+        .values(confirm_before=datetime.now(UTC) - timedelta(minutes=1))
+    )
+    db.session.commit()
+    ret = f"/sales/{second}/returns/{expired}"
+    walk.post(
+        ["return.expired", "return.requested", "return.previewed"], "policies.preview_again", f"{ret}/again", {}, ret
+    )
+    ret = f"/sales/{second}/returns/{latest(PolicyReturn)}"
+    walk.post(["return.withdrawn"], "policies.withdraw_return", f"{ret}/withdraw", {}, ret)
+    walk.post(["return.requested", "return.previewed"], "policies.new_return", new, chosen)
 
 
 def test_every_state_changing_route_is_walked(app):

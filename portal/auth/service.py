@@ -22,6 +22,9 @@ from .passwords import hash_password, needs_rehash, password_problem, verify_pas
 
 # An address's failures at an account are forgotten this long after the last one, once the account signs in.
 FORGET_FAILURES_AFTER = timedelta(days=1)
+# What a password is checked for: signing in, or one approval on another person's session.
+SIGN_IN = "sign_in"
+APPROVAL = "approval"
 # Verified against when the username is unknown, so both failures take the same time.
 _DUMMY_HASH: dict[tuple[int, int], str] = {}
 
@@ -56,16 +59,22 @@ def find_user(username: str) -> User | None:
     return db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == name))
 
 
-def authenticate(username: str, password: str, client: str) -> SignInResult:
-    """Check credentials from a client address, apply the lockout rules, record the attempt and commit."""
+def authenticate(username: str, password: str, client: str, purpose: str = SIGN_IN) -> SignInResult:
+    """Check credentials from a client address, apply the lockout rules, record the attempt and commit.
+
+    With purpose APPROVAL (a manager's password typed on someone else's iPad for one approval) the same
+    rules apply and a failure counts and is recorded like a failed sign-in; a success starts no session,
+    so it is recorded by the approval it allows rather than as a sign-in.
+    """
     user = find_user(username)
     now = utcnow()
+    tag = {} if purpose == SIGN_IN else {"purpose": purpose}
     if user is None:
         verify_password(_dummy_hash(), password)
         record(
             AuditAction.SIGN_IN_FAILED,
             result=AuditResult.FAILURE,
-            details={"username_hmac": _name_tag(username), "reason": "unknown"},
+            details={"username_hmac": _name_tag(username), "reason": "unknown", **tag},
         )
         db.session.commit()
         return SignInResult(None, False)
@@ -77,15 +86,16 @@ def authenticate(username: str, password: str, client: str) -> SignInResult:
     if password_ok and may_sign_in(user) and not locked:
         _signed_in_from(user.id, client, now)
         user.failed_sign_ins = 0
-        user.last_sign_in_at = now
         if needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
-        record(AuditAction.SIGN_IN, actor=user, object_type="user", object_id=user.id)
+        if purpose == SIGN_IN:
+            user.last_sign_in_at = now
+            record(AuditAction.SIGN_IN, actor=user, object_type="user", object_id=user.id)
         db.session.commit()
         return SignInResult(user, True)
 
     reason = "locked" if locked else ("disabled" if not user.active else _closed_store(user) or "bad_password")
-    details: dict[str, Any] = {"reason": reason}
+    details: dict[str, Any] = {"reason": reason, **tag}
     action = AuditAction.SIGN_IN_FAILED
     if not locked and not password_ok:
         failures = _count_failure(user.id, client, now)

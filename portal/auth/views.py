@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
@@ -35,12 +35,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
-@throttle.limiter.limit(
-    lambda: current_app.config["SIGN_IN_RATE_LIMIT"],
-    methods=["POST"],
-    deduct_when=throttle.failed_attempt,
-    on_breach=throttle.refuse_breach,
-)
+@throttle.sign_in_limit()
 def sign_in() -> str | Response:
     """Show the sign-in form and sign a person in."""
     if current_user.is_authenticated:

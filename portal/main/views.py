@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import NamedTuple
 
-from flask import Blueprint, render_template, url_for
+from flask import Blueprint, current_app, render_template, url_for
 from flask_login import current_user, login_required
 
+from ..policies.exceptions import needs_attention
 from ..sales.lookup import todays_sales
 from ..vocab import Role
 
@@ -49,6 +51,7 @@ AREAS = (
     ),
     Area("admin.stores", "Stores", "Every store: today's sales, exceptions, people.", (Role.ADMIN,)),
     Area("catalogue.index", "Offer catalogue", "What XCover is asked to quote, per category.", (Role.ADMIN,)),
+    Area("policies.queue", "Returns", "Approve or refuse returns and their refunds.", (Role.MANAGER,)),
     Area("audit.events", "Audit log", "Every action, filtered and exported.", (Role.MANAGER, Role.ADMIN)),
 )
 
@@ -69,7 +72,11 @@ def home() -> str:
         if role in a.roles
     ]
     sales = todays_sales(current_user.store) if role == Role.ASSOCIATE else []
-    return render_template("main/home.html", title="Home", user=current_user, areas=areas, todays_sales=sales)
+    stale = timedelta(seconds=current_app.config["BOOKING_STALE_SECONDS"])
+    exceptions = needs_attention(current_user.store, stale) if role == Role.MANAGER else None
+    return render_template(
+        "main/home.html", title="Home", user=current_user, areas=areas, todays_sales=sales, exceptions=exceptions
+    )
 
 
 @bp.route("/healthz")

@@ -15,7 +15,15 @@ from ..models import AuditEvent, Cover, Sale, SaleItem, Store, User
 from ..phones import InvalidPhone, to_e164
 from ..vocab import CoverStatus
 
-_CHOSEN = (CoverStatus.CHOSEN, CoverStatus.BOOKED, CoverStatus.FAILED)
+# Chosen by the customer, then booked or not; a booked policy may later be returned and cancelled.
+_CHOSEN = (
+    CoverStatus.CHOSEN,
+    CoverStatus.BOOKED,
+    CoverStatus.FAILED,
+    CoverStatus.RETURNING,
+    CoverStatus.CANCELLING,
+    CoverStatus.CANCELLED,
+)
 
 
 def get_sale(user: User, sale_id: int) -> Sale | None:

@@ -17,6 +17,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_PASSWORD = "counter-demo-2026"
+WEBHOOK_KEY, WEBHOOK_SECRET = "e2e-webhook-key", "e2e-webhook-secret"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -69,6 +70,13 @@ class LiveServer:
             "GUNICORN_BIND": f"127.0.0.1:{self.port}",
             "WEB_CONCURRENCY": "2",
             "PORT": str(self.port),
+            # The mounted sandbox posts its signed webhooks to the portal it is mounted in, as XCover would.
+            "XCOVER_WEBHOOK_KEY": WEBHOOK_KEY,
+            "XCOVER_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "XCOVER_SANDBOX_WEBHOOK_URL": f"{self.url}/webhooks/xcover",
+            "XCOVER_SANDBOX_WEBHOOK_KEY": WEBHOOK_KEY,
+            "XCOVER_SANDBOX_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "XCOVER_SANDBOX_WEBHOOK_RETRY_DELAY": "0.2",
             **(extra_env or {}),
         }
         for name in (
