@@ -151,3 +151,12 @@ def test_a_sale_quotes_with_the_offers_style_template_on_the_sandbox(app, seller
     product = sent["request"][0]["product"]
     assert product["title"] == sale.items[0].product_name and product["retail_value"] == float(sale.items[0].price)
     assert "product_name" not in sent["request"][0] and product["description"]
+
+
+def test_only_fields_sent_whole_at_the_top_level_can_be_named_for_an_update() -> None:
+    from portal.sales.item_template import DEFAULT_TEMPLATE, OFFERS_STYLE_TEMPLATE, top_level_keys
+
+    assert top_level_keys(DEFAULT_TEMPLATE)["serial_number"] == "serial_number"
+    assert top_level_keys(DEFAULT_TEMPLATE)["price"] == "product_price"
+    nested = top_level_keys(OFFERS_STYLE_TEMPLATE)
+    assert "price" not in nested and nested["purchase_date"] == "purchase_date"

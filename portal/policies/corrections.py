@@ -71,7 +71,7 @@ def quote_correction(
     covers = _booked(item) if item in correctable_items(sale) else []
     if not covers:
         raise InvalidTransition("This product has no policy in force to correct.")
-    mapping = catalogue.field_map()
+    mapping = catalogue.field_keys()
     changes = {f: [_text(getattr(item, f)), _text(values.get(f))] for f in FIELDS if f in values}
     changes = {f: pair for f, pair in changes.items() if pair[0] != pair[1]}
     if not changes:
@@ -80,7 +80,7 @@ def quote_correction(
     if unsendable:
         raise SaleError(
             "XCover is not sent these details, so they cannot be corrected there.",
-            {f: ["Not sent to XCover (see XCOVER_ITEM_FIELD_MAP)."] for f in unsendable},
+            {f: ["Not sent to XCover as a detail of its own (see XCOVER_ITEM_TEMPLATE)."] for f in unsendable},
         )
     update = {mapping[f]: _wire(values[f]) for f in changes}
     payload = {"quotes": [{"id": c.quote_id, "update_fields": update} for c in covers]}

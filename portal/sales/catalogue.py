@@ -206,6 +206,11 @@ def quote_payload(
     return payload
 
 
+def field_keys() -> dict[str, str]:
+    """Our fields that the item template sends whole at its top level, with their XCover keys."""
+    return item_template.top_level_keys(item_shape())
+
+
 def our_field(xcover_key: str) -> str | None:
     """Return the product field an XCover item key (dotted when nested: product.retail_value) came from."""
     return item_template.field_at(item_shape(), xcover_key.split("."))

@@ -162,6 +162,16 @@ def field_at(template: Mapping[str, Any], path: Sequence[str]) -> str | None:
     return None
 
 
+def top_level_keys(template: Mapping[str, Any]) -> dict[str, str]:
+    """Our fields sent whole as a top-level key of the item ({"serial_number": "serial_number"}), e.g. to update."""
+    keys: dict[str, str] = {}
+    for key, node in template.items():
+        whole = _WHOLE.match(node) if isinstance(node, str) else None
+        if whole:
+            keys.setdefault(whole.group(1), key)
+    return keys
+
+
 def from_field_map(field_map: Mapping[str, str | None], base: Mapping[str, Any] = DEFAULT_TEMPLATE) -> dict[str, Any]:
     """The flat template a legacy XCOVER_ITEM_FIELD_MAP ({our field: XCover key or null}) makes of `base`."""
     template = dict(base)
