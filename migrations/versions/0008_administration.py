@@ -106,8 +106,10 @@ def upgrade():
 
 def downgrade():
     if op.get_bind().dialect.name == "sqlite":
-        # SQLite (3.35+) drops a plain column in place; the column's REFERENCES goes with it.
-        op.execute("ALTER TABLE sale DROP COLUMN catalogue_version_id")
+        # A rebuild: a later migration's rebuild may have made the column's REFERENCES a table-level foreign key,
+        # which a native DROP COLUMN refuses.
+        with op.batch_alter_table("sale", schema=None, recreate="always") as batch_op:
+            batch_op.drop_column("catalogue_version_id")
     else:
         op.drop_constraint("fk_sale_catalogue_version_id_offer_catalogue", "sale", type_="foreignkey")
         op.drop_column("sale", "catalogue_version_id")

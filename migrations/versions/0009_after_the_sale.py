@@ -137,7 +137,11 @@ def downgrade():
     op.drop_table("return_line")
     op.drop_table("policy_return")
     _replace_check("cover", "ck_cover_status", OLD_COVER)
-    _replace_check("sale", "ck_sale_status", OLD_SALE)
-    with op.batch_alter_table("sale", schema=None) as batch_op:
+    # One rebuild on SQLite for the check and both columns: a native DROP COLUMN after a rebuild trips over the
+    # catalogue_version_id reference that 0008 added in place.
+    recreate = "always" if bind.dialect.name == "sqlite" else "auto"
+    with op.batch_alter_table("sale", schema=None, recreate=recreate) as batch_op:
+        batch_op.drop_constraint("ck_sale_status", type_="check")
+        batch_op.create_check_constraint("ck_sale_status", OLD_SALE)
         batch_op.drop_column("refunded_at")
         batch_op.drop_column("refund_reference")

@@ -24,6 +24,9 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table("sale", schema=None) as batch_op:
+    # A rebuild on SQLite: the sale table may carry a table-level reference (catalogue_version_id) that a native
+    # DROP COLUMN refuses to re-parse.
+    recreate = "always" if op.get_bind().dialect.name == "sqlite" else "auto"
+    with op.batch_alter_table("sale", schema=None, recreate=recreate) as batch_op:
         batch_op.drop_index("uq_sale_submission_token")
         batch_op.drop_column("submission_token")
