@@ -19,7 +19,8 @@ from xcover_sandbox.models import SandboxPackage
 
 @pytest.fixture
 def app_overrides() -> dict[str, Any]:
-    return {"XCOVER_BOOKING_READ_TIMEOUT": 0.5, "XCOVER_RETRY_MAX_ATTEMPTS": 1}
+    """One attempt per call: the sandbox's faults settle at once."""
+    return {"XCOVER_RETRY_MAX_ATTEMPTS": 1}
 
 
 @pytest.fixture

@@ -9,10 +9,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.extensions import db
 from portal.models import AuditEvent, Cover, PolicyReturn, Sale, SignInAddress, User, utcnow
+from portal.policies import returns
 from portal.sales.forms import CARD_MESSAGE
+from portal.vocab import ReturnStatus
+from portal.xcover import get_client
 from tests.conftest import Auth, csrf_token
 from tests.returns_support import (
     actions_since,
@@ -32,8 +36,8 @@ from xcover_sandbox.models import SandboxPackage, SandboxPending
 
 @pytest.fixture
 def app_overrides() -> dict[str, Any]:
-    """Short XCover timeouts, one attempt: the sandbox's late answers and faults settle at once."""
-    return {"XCOVER_BOOKING_READ_TIMEOUT": 0.5, "XCOVER_RETRY_MAX_ATTEMPTS": 1}
+    """One attempt per call: the sandbox's faults settle at once."""
+    return {"XCOVER_RETRY_MAX_ATTEMPTS": 1}
 
 
 @pytest.fixture
@@ -219,12 +223,13 @@ def test_a_refused_preview_keeps_the_choice_on_screen(app, seller, people):
     assert db.session.get(Cover, laptop.id).status == "booked"
 
 
+@pytest.mark.parametrize("app_overrides", [{"XCOVER_BOOKING_READ_TIMEOUT": 2.0, "XCOVER_RETRY_MAX_ATTEMPTS": 1}])
 def test_a_cancellation_whose_answer_is_lost_is_settled_with_the_same_key(app, sandbox, seller, people):
     sale = book_sale(seller)
     laptop, _ = booked(sale)
     request_return(seller, sale, laptop.id)
     approve_here(seller, latest_return(), "meg")
-    fault(app, "confirm_cancellation", "timeout_after_apply", 1.0)
+    fault(app, "confirm_cancellation", "timeout_after_apply", 4.0)  # longer than the 2 s read timeout
     before = last_event_id()
     confirm(seller, latest_return())
     assert actions_since(before) == ["return.outcome_unknown"]
@@ -257,7 +262,6 @@ def test_xcover_down_at_confirmation_keeps_the_approval_and_the_reference(app, s
     assert latest_return().status == "confirmed"
 
 
-@pytest.mark.parametrize("app_overrides", [{"XCOVER_RETRY_MAX_ATTEMPTS": 1}])
 def test_a_double_tap_on_confirm_cancels_once(app, sandbox, store, seller, people):
     sale = book_sale(seller)
     laptop, _ = booked(sale)
@@ -290,6 +294,27 @@ def test_a_double_tap_on_confirm_cancels_once(app, sandbox, store, seller, peopl
     )
     assert confirmed == 1 and latest_return().status == "confirmed"
     assert sandbox_quotes(sandbox, sale.xcover_ref)[laptop.quote_id] == "CANCELLED"
+
+
+@pytest.mark.both_dbs
+def test_a_tap_that_read_the_return_before_another_sent_it_changes_nothing(app, seller, people):
+    sale = book_sale(seller)
+    laptop, _ = booked(sale)
+    request_return(seller, sale, laptop.id)
+    approve_here(seller, latest_return(), "meg")
+    ret = latest_return()
+    with db.engine.begin() as first_tap:  # the first tap claimed the return and sent the cancellation
+        first_tap.execute(sa.update(PolicyReturn).where(PolicyReturn.id == ret.id).values(status="confirming"))
+        first_tap.execute(sa.update(Cover).where(Cover.id == laptop.id).values(status="cancelling"))
+    stale = latest_return()
+    # This tap read the return just before that, and its policies just after.
+    set_committed_value(stale, "status", ReturnStatus.APPROVED)
+    before = last_event_id()
+    message = returns.confirm(stale, people["alex"], get_client(), "R-3")
+    assert message == "This cancellation is already on its way."
+    assert actions_since(before) == []
+    db.session.expire_all()
+    assert (latest_return().status, db.session.get(Cover, laptop.id).status) == ("confirming", "cancelling")
 
 
 def test_the_refund_reference_is_required_and_never_a_card_number(app, seller, people):

@@ -152,9 +152,7 @@ def confirm_correction(correction: Correction, user: User, client: AfterSaleClie
     if correction.price_diff != 0 and not reference:
         message = "Enter the till's reference for the price difference."
         raise SaleError(message, {"till_reference": [message]})
-    if not _booked(correction.item):
-        _fail(correction, user, "This product's policy is no longer in force; nothing was changed.")
-        raise SaleError(correction.last_error or "")
+    # Only the request whose conditional UPDATE wins calls XCover; the rest is checked after winning.
     if not move(
         correction,
         [CorrectionStatus.QUOTED],
@@ -164,6 +162,9 @@ def confirm_correction(correction: Correction, user: User, client: AfterSaleClie
     ):
         db.session.rollback()
         return "This correction is already on its way."
+    if not _booked(correction.item):
+        _fail(correction, user, "This product's policy is no longer in force; nothing was changed.")
+        raise SaleError(correction.last_error or "")
     db.session.commit()
     return _send(correction, user, client, retry=False)
 

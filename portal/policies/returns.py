@@ -253,17 +253,20 @@ def decide(ret: PolicyReturn, approver: User, approve: bool, *, on_session_of: U
 
 def expire(ret: PolicyReturn, user: User | None) -> None:
     """Close a return whose preview passed XCover's deadline, and raise so the caller says so."""
-    if move(ret, [ReturnStatus.PREVIEWED, ReturnStatus.APPROVED], ReturnStatus.EXPIRED):
-        move_covers(_cover_ids(ret), [CoverStatus.RETURNING], CoverStatus.BOOKED)
-        audit(
-            AuditAction.RETURN_EXPIRED,
-            user,
-            ret.sale,
-            result=AuditResult.FAILURE,
-            return_id=ret.id,
-            confirm_before=ret.confirm_before.isoformat() if ret.confirm_before else None,
-        )
-        db.session.commit()
+    if not move(ret, [ReturnStatus.PREVIEWED, ReturnStatus.APPROVED], ReturnStatus.EXPIRED):
+        db.session.rollback()
+        db.session.refresh(ret)
+        raise InvalidTransition(f"This return is {ret.status.label.lower()} now.")
+    move_covers(_cover_ids(ret), [CoverStatus.RETURNING], CoverStatus.BOOKED)
+    audit(
+        AuditAction.RETURN_EXPIRED,
+        user,
+        ret.sale,
+        result=AuditResult.FAILURE,
+        return_id=ret.id,
+        confirm_before=ret.confirm_before.isoformat() if ret.confirm_before else None,
+    )
+    db.session.commit()
     raise ReturnExpired(
         f"The refund preview expired at {_when(ret)}: XCover no longer holds it. Nothing was cancelled; "
         "run the preview again."
@@ -293,10 +296,8 @@ def confirm(ret: PolicyReturn, user: User, client: AfterSaleClient, refund_refer
         )
     if ret.expired():
         expire(ret, user)
-    if any(line.cover.status != CoverStatus.RETURNING for line in ret.lines):
-        _fail(ret, user, "Some of these policies changed at XCover meanwhile. Nothing was cancelled; preview again.")
-        raise SaleError(ret.last_error or "")
-    # Only the request whose conditional UPDATE wins calls XCover: a double tap cancels once.
+    # Only the request whose conditional UPDATE wins calls XCover: a double tap cancels once. Everything
+    # below is checked after winning, so a tap that read the return before another one moved it changes nothing.
     if not move(
         ret,
         [ReturnStatus.APPROVED],
@@ -307,8 +308,14 @@ def confirm(ret: PolicyReturn, user: User, client: AfterSaleClient, refund_refer
         last_error=None,
     ):
         db.session.rollback()
-        return "This cancellation is already on its way."
-    move_covers(_cover_ids(ret), [CoverStatus.RETURNING], CoverStatus.CANCELLING)
+        db.session.refresh(ret)
+        if ret.status in (ReturnStatus.CONFIRMING, ReturnStatus.CONFIRMED):
+            return "This cancellation is already on its way."
+        raise InvalidTransition(f"This return is {ret.status.label.lower()} now.")
+    ids = _cover_ids(ret)
+    if move_covers(ids, [CoverStatus.RETURNING], CoverStatus.CANCELLING) != len(ids):
+        _fail(ret, user, "Some of these policies changed at XCover meanwhile. Nothing was cancelled; preview again.")
+        raise SaleError(ret.last_error or "")
     db.session.commit()
     return _send(ret, user, client, retry=False)
 
