@@ -53,6 +53,15 @@ def _name_tag(username: str) -> str:
     return hmac.new(key, username.strip().lower().encode(), hashlib.sha256).hexdigest()[:16]
 
 
+def failed_message() -> str:
+    """The one answer to every failed sign-in or approval, naming the lockout the settings give."""
+    tries, minutes = current_app.config["LOCKOUT_THRESHOLD"], current_app.config["LOCKOUT_MINUTES"]
+    return (
+        f"Those details did not match. After {tries} failed tries an account is locked for "
+        f"{minutes} minute{'' if minutes == 1 else 's'}."
+    )
+
+
 def find_user(username: str) -> User | None:
     """Look a user up by username, ignoring case and surrounding spaces."""
     name = username.strip().lower()

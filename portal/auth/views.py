@@ -16,8 +16,6 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 # What a person signed in with a temporary password may still reach: everything else leads to choosing one.
 TEMPORARY_ALLOWS = frozenset({"auth.change_password", "auth.sign_out", "auth.sign_in", "static", "main.healthz"})
 
-FAILED_MESSAGE = "Those details did not match. After 10 failed tries an account is locked for 5 minutes."
-
 
 def _safe_next(target: str | None) -> str:
     """Return a local path to continue to, never another site nor anything a header cannot carry."""
@@ -50,7 +48,7 @@ def sign_in() -> str | Response:
             login_user(result.user)
             service.start_session(session)
             return redirect(_safe_next(request.args.get("next")))
-        form.password.errors.append(FAILED_MESSAGE)
+        form.password.errors.append(service.failed_message())
         form.password.data = ""
     return render_template("auth/sign_in.html", form=form, title="Sign in")
 

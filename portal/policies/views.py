@@ -38,7 +38,6 @@ hooks = Blueprint("webhooks", __name__)
 log = logging.getLogger("portal.webhooks")
 
 SELLERS = (Role.ASSOCIATE, Role.MANAGER)
-APPROVAL_FAILED = "Those details did not match. After 10 failed tries an account is locked for 5 minutes."
 
 
 @dataclass(frozen=True)
@@ -174,7 +173,7 @@ def approve_here(sale_id: int, return_id: int) -> Response | tuple[str, int]:
     form.password.data = ""
     if not result.ok or result.user is None:
         throttle.password_refused()
-        form.password.errors.append(APPROVAL_FAILED)
+        form.password.errors.append(auth_service.failed_message())
         return _render_return(ret, 422, approval=form)
     return _decide(ret, result.user, form.decision.data == "approve", form, on_session_of=_user())
 
