@@ -30,7 +30,7 @@ from portal.xcover import (
     build_client,
     get_client,
 )
-from portal.xcover.client import parse_retry_after
+from portal.xcover.retry import parse_retry_after
 from xcover_sandbox import control
 from xcover_sandbox.models import SandboxIdempotency
 
@@ -449,7 +449,7 @@ def test_retry_after_on_a_503_is_honoured_too() -> None:
 def test_the_whole_call_stays_inside_the_budget_even_when_every_attempt_uses_its_timeouts(monkeypatch) -> None:
     # A fake clock: each attempt spends its full connect and read timeouts, each back-off its delay.
     clock = [1000.0]
-    monkeypatch.setattr("portal.xcover.client.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("portal.xcover.retry.time.monotonic", lambda: clock[0])
 
     class Slow(requests.adapters.BaseAdapter):
         def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:

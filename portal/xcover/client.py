@@ -2,46 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
 import requests
-from urllib3.exceptions import MaxRetryError, NewConnectionError
 from xcover.auth import XCoverAuth
 from xcover.config import AuthConfig, SignatureAlgorithm
-from xcover.utils import http_date
 
-from .errors import (
-    XCoverAuthError,
-    XCoverConflict,
-    XCoverError,
-    XCoverNotFound,
-    XCoverOutcomeUnknown,
-    XCoverRateLimited,
-    XCoverUnavailable,
-    XCoverValidationError,
-)
-from .transport import INPROCESS_BASE, INPROCESS_EXTENSION, InProcess, WSGITransport
+from . import retry
+from .transport import INPROCESS_EXTENSION, InProcess, new_session, send_signed
 from .types import Booking, BookingPage, Cancellation, QuotePackage, UpdateQuote
 
 log = logging.getLogger("portal.xcover")
 
-RETRY_STATUSES = frozenset({423, 429, 502, 503, 504})
 ALGORITHMS = tuple(a.value for a in SignatureAlgorithm)
-# A retry is not started unless at least this much of the budget is left for the attempt itself.
-MIN_ATTEMPT_SECONDS = 0.05
-
-READ, KEYED, UNKEYED = "read", "keyed", "unkeyed"
 
 
 @dataclass(frozen=True)
@@ -71,70 +51,6 @@ class ClientSettings:
         object.__setattr__(self, "read_timeout", min(self.read_timeout, 5.0))
         object.__setattr__(self, "booking_read_timeout", min(self.booking_read_timeout, 10.0))
         object.__setattr__(self, "total_budget", min(self.total_budget, 19.0))
-
-
-def _json_default(value: Any) -> Any:
-    """Encode Decimals as JSON numbers and dates as RFC 3339 text."""
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    raise TypeError(f"cannot encode {type(value).__name__}")
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Read a Retry-After header: seconds (fractions accepted) or an HTTP date; None if absent or bad."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def _never_sent(exc: requests.RequestException) -> bool:
-    """Tell whether the request certainly never reached XCover (no connection was made)."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.exceptions.ConnectionError) and not isinstance(exc, requests.exceptions.ReadTimeout):
-        reason = exc.args[0] if exc.args else None
-        if isinstance(reason, MaxRetryError):
-            reason = reason.reason
-        return isinstance(reason, NewConnectionError)
-    return False
-
-
-def _body(response: requests.Response) -> Any:
-    """Parse a response body: JSON when there is some, None when empty, the text otherwise."""
-    if not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return {"message": response.text[:500]}
-
-
-def _is_replay(body: Any) -> bool:
-    """A 409 carrying a stored success body (not an error envelope) is our own request replayed."""
-    if body is None:
-        return True
-    return not (isinstance(body, dict) and "id" not in body and ("type" in body or "message" in body))
-
-
-def _message(body: Any, fallback: str) -> str:
-    """Pick XCover's message out of an error body (`message`, then `error`, then `detail`)."""
-    if isinstance(body, dict):
-        for key in ("message", "error", "detail"):
-            if body.get(key):
-                return str(body[key])
-    return fallback
 
 
 class XCoverClient:
@@ -168,53 +84,8 @@ class XCoverClient:
 
     def backoff_delay(self, retry_number: int, retry_after: float | None = None) -> float:
         """Seconds to wait before retry number n (1-based): exponential with jitter, at least Retry-After."""
-        ceiling = min(self.settings.retry_max_delay, self.settings.retry_base_delay * (2 ** (retry_number - 1)))
-        delay = ceiling / 2 + self.rng.uniform(0, ceiling / 2)
-        return max(delay, retry_after) if retry_after is not None else delay
-
-    def _send(
-        self,
-        method: str,
-        path: str,
-        payload: Any,
-        params: dict[str, Any] | None,
-        idempotency_key: str | None,
-        timeout: tuple[float, float],
-    ) -> requests.Response:
-        """Send one signed attempt (a fresh Date and signature every time)."""
-        headers = {"Date": http_date(), "Content-Type": "application/json", "X-Api-Key": self.settings.api_key}
-        if idempotency_key:
-            headers["x-idempotency-key"] = idempotency_key
-        data = json.dumps(payload, default=_json_default) if payload is not None else None
-        return self.session.request(
-            method,
-            self.url(path),
-            data=data,
-            params=params,
-            headers=headers,
-            auth=self.auth,
-            timeout=timeout,
-            allow_redirects=False,
-        )
-
-    def _error(self, status: int, body: Any, kind: str) -> XCoverError:
-        """Map a final non-success answer to the XCoverError family."""
-        message = _message(body, f"XCover answered {status}")
-        if status == 404:
-            return XCoverNotFound(message, status=status, body=body)
-        if status in (401, 403) or (status == 400 and "authori" in message.lower()):
-            return XCoverAuthError(message, status=status, body=body)
-        if status in (400, 422):
-            return XCoverValidationError(message, status=status, body=body)
-        if status == 409:
-            return XCoverConflict(message, status=status, body=body)
-        if status == 429:
-            return XCoverRateLimited(message, status=status, body=body)
-        if status == 423 or status >= 500:
-            if kind == KEYED:
-                return XCoverOutcomeUnknown(message, status=status, body=body)
-            return XCoverUnavailable(message, status=status, body=body)
-        return XCoverError(message, status=status, body=body)
+        s = self.settings
+        return retry.backoff_delay(retry_number, s.retry_base_delay, s.retry_max_delay, self.rng, retry_after)
 
     def call(
         self,
@@ -227,65 +98,39 @@ class XCoverClient:
         idempotency_key: str | None = None,
         booking: bool = False,
     ) -> Any:
-        """Make one logical call with retries inside the budget; return the success body (None if empty)."""
+        """Make one logical call with retries inside the budget (retry.py); return the success body (None if empty)."""
         s = self.settings
-        kind = READ if method == "GET" else (KEYED if idempotency_key else UNKEYED)
-        read_timeout = s.booking_read_timeout if booking else s.read_timeout
-        started = time.monotonic()
-        deadline = started + s.total_budget
-        attempt = 0
-        # Once an attempt of a keyed write may have been applied, a later "not applied" answer (429, no
-        # connection, the budget running out) cannot clear it: the call's outcome stays unknown.
-        maybe_applied = False
-        while True:
-            attempt += 1
-            remaining = deadline - time.monotonic()
-            # Connecting and reading share what is left, so a slow connect cannot stretch the call past it.
-            connect = min(s.connect_timeout, remaining)
-            timeout = (connect, min(read_timeout, max(remaining - connect, MIN_ATTEMPT_SECONDS)))
-            retry_after: float | None = None
-            try:
-                response = self._send(method, path, payload, params, idempotency_key, timeout)
-            except requests.RequestException as exc:
-                never_sent = _never_sent(exc)
-                self._log(operation, method, path, attempt, started, None, type(exc).__name__)
-                retryable = never_sent or kind != UNKEYED
-                if never_sent or kind != KEYED:
-                    failure: XCoverError = XCoverUnavailable(f"XCover could not be reached: {exc}")
-                else:
-                    failure = XCoverOutcomeUnknown(f"XCover did not answer; the request may have been applied: {exc}")
-            else:
-                status = response.status_code
-                body = _body(response)
-                self._log(operation, method, path, attempt, started, status, None)
-                if 200 <= status < 300 or (status == 409 and idempotency_key and _is_replay(body)):
-                    return body
-                failure = self._error(status, body, kind)
-                retryable = status in RETRY_STATUSES and kind != UNKEYED
-                # 429 and 503 (and 423 from some gateways) may say when to come back.
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                if isinstance(failure, XCoverRateLimited):
-                    failure.retry_after = retry_after
-            maybe_applied = maybe_applied or isinstance(failure, XCoverOutcomeUnknown)
-            if not retryable or attempt >= s.max_attempts:
-                raise self._final(failure, maybe_applied)
-            delay = self.backoff_delay(attempt, retry_after)
-            if time.monotonic() + delay + MIN_ATTEMPT_SECONDS > deadline:
-                raise self._final(failure, maybe_applied)
-            self.sleep(delay)
 
-    @staticmethod
-    def _final(failure: XCoverError, maybe_applied: bool) -> XCoverError:
-        """The error to raise: outcome unknown if an earlier attempt may have applied the write."""
-        if maybe_applied and isinstance(failure, (XCoverRateLimited, XCoverUnavailable)):
-            unknown = XCoverOutcomeUnknown(
-                f"an earlier attempt may have been applied; last answer: {failure.message}",
-                status=failure.status,
-                body=failure.body,
+        def attempt(timeout: tuple[float, float]) -> requests.Response:
+            """Send the request once, signed afresh."""
+            return send_signed(
+                self.session,
+                self.auth,
+                s.api_key,
+                method,
+                self.url(path),
+                payload=payload,
+                params=params,
+                idempotency_key=idempotency_key,
+                timeout=timeout,
             )
-            unknown.__cause__ = failure
-            return unknown
-        return failure
+
+        def log_attempt(number: int, started: float, status: int | None, error: str | None) -> None:
+            """Log this call's attempt."""
+            self._log(operation, method, path, number, started, status, error)
+
+        return retry.with_retries(
+            attempt,
+            kind=retry.kind_of(method, idempotency_key),
+            idempotency_key=idempotency_key,
+            connect_timeout=s.connect_timeout,
+            read_timeout=s.booking_read_timeout if booking else s.read_timeout,
+            total_budget=s.total_budget,
+            max_attempts=s.max_attempts,
+            backoff=self.backoff_delay,
+            sleep=self.sleep,
+            log_attempt=log_attempt,
+        )
 
     def _log(
         self,
@@ -481,16 +326,7 @@ _lock = threading.Lock()
 
 def build_client(config: Any, inprocess: InProcess | None = None) -> XCoverClient:
     """Build a client from an app config mapping; with no XCOVER_BASE_URL, call the handed-over XCover in-process."""
-    session = requests.Session()
-    base_url = config.get("XCOVER_BASE_URL") or ""
-    if not base_url:
-        if inprocess is None:
-            raise RuntimeError(
-                "XCOVER_BASE_URL is empty and no in-process XCover was handed over: serve the "
-                "portal through app.py (it mounts the sandbox) or set XCOVER_BASE_URL"
-            )
-        base_url = INPROCESS_BASE + inprocess.mount
-        session.mount(INPROCESS_BASE + "/", WSGITransport(inprocess.wsgi_app, inprocess.mount))
+    session, base_url = new_session(config.get("XCOVER_BASE_URL") or "", inprocess)
     settings = ClientSettings(
         base_url=base_url.rstrip("/"),
         partner_code=config["XCOVER_PARTNER_CODE"],

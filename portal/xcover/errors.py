@@ -1,4 +1,4 @@
-"""The XCoverError family: every failure of a call to XCover, with XCover's status and body."""
+"""The XCoverError family: every failure of a call to XCover, with its status and body; an answer mapped to it."""
 
 from __future__ import annotations
 
@@ -76,3 +76,32 @@ class XCoverUnavailable(XCoverError):
 
 class XCoverOutcomeUnknown(XCoverError):
     """The request may have been applied: reconcile with the same idempotency key or get_booking."""
+
+
+def message_of(body: Any, fallback: str) -> str:
+    """Pick XCover's message out of an error body (`message`, then `error`, then `detail`)."""
+    if isinstance(body, dict):
+        for key in ("message", "error", "detail"):
+            if body.get(key):
+                return str(body[key])
+    return fallback
+
+
+def error_for_status(status: int, body: Any, *, may_have_applied: bool) -> XCoverError:
+    """Map a final non-success answer to the family; a 423 or 5xx is outcome unknown if the write may have applied."""
+    message = message_of(body, f"XCover answered {status}")
+    if status == 404:
+        return XCoverNotFound(message, status=status, body=body)
+    if status in (401, 403) or (status == 400 and "authori" in message.lower()):
+        return XCoverAuthError(message, status=status, body=body)
+    if status in (400, 422):
+        return XCoverValidationError(message, status=status, body=body)
+    if status == 409:
+        return XCoverConflict(message, status=status, body=body)
+    if status == 429:
+        return XCoverRateLimited(message, status=status, body=body)
+    if status == 423 or status >= 500:
+        if may_have_applied:
+            return XCoverOutcomeUnknown(message, status=status, body=body)
+        return XCoverUnavailable(message, status=status, body=body)
+    return XCoverError(message, status=status, body=body)

@@ -1,18 +1,22 @@
-"""An in-process transport: requests reaches an XCover WSGI app (the sandbox) by calling it, with no socket.
+"""Transport: the requests session, one signed attempt, its timeouts, and the in-process WSGI transport.
 
-It works under gunicorn, in `flask` commands and in the Flask test client with no port to know. The
-WSGI call runs in its own thread so the read timeout is honoured: when it overruns, the caller gets
-requests' ReadTimeout while the app finishes the work, which is the real "applied, answer lost" case.
+The in-process transport lets requests reach an XCover WSGI app (the sandbox) by calling it, with no socket.
+It works under gunicorn, in `flask` commands and in the Flask test client with no port to know. The WSGI
+call runs in its own thread so the read timeout is honoured: when it overruns, the caller gets requests'
+ReadTimeout while the app finishes the work, which is the real "applied, answer lost" case.
 Like a real server, it answers 500 when the app itself raises, so a failure there is an HTTP answer.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,6 +24,8 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from werkzeug.test import EnvironBuilder, run_wsgi_app
+from xcover.auth import XCoverAuth
+from xcover.utils import http_date
 
 log = logging.getLogger("portal.xcover")
 
@@ -117,3 +123,65 @@ class WSGITransport(BaseAdapter):
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def new_session(base_url: str, inprocess: InProcess | None) -> tuple[requests.Session, str]:
+    """A session and the base URL to call: the configured one, or the handed-over XCover in-process when empty."""
+    session = requests.Session()
+    if not base_url:
+        if inprocess is None:
+            raise RuntimeError(
+                "XCOVER_BASE_URL is empty and no in-process XCover was handed over: serve the "
+                "portal through app.py (it mounts the sandbox) or set XCOVER_BASE_URL"
+            )
+        base_url = INPROCESS_BASE + inprocess.mount
+        session.mount(INPROCESS_BASE + "/", WSGITransport(inprocess.wsgi_app, inprocess.mount))
+    return session, base_url
+
+
+def attempt_timeout(connect_timeout: float, read_timeout: float, remaining: float, floor: float) -> tuple[float, float]:
+    """One attempt's (connect, read) timeouts: connecting and reading share what is left of the budget."""
+    # So a slow connect cannot stretch the call past the budget.
+    connect = min(connect_timeout, remaining)
+    return connect, min(read_timeout, max(remaining - connect, floor))
+
+
+def json_default(value: Any) -> Any:
+    """Encode Decimals as JSON numbers and dates as RFC 3339 text."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def send_signed(
+    session: requests.Session,
+    auth: XCoverAuth,
+    api_key: str,
+    method: str,
+    url: str,
+    *,
+    payload: Any,
+    params: dict[str, Any] | None,
+    idempotency_key: str | None,
+    timeout: tuple[float, float],
+) -> requests.Response:
+    """Send one signed attempt (a fresh Date and signature every time), never following redirects."""
+    headers = {"Date": http_date(), "Content-Type": "application/json", "X-Api-Key": api_key}
+    if idempotency_key:
+        headers["x-idempotency-key"] = idempotency_key
+    data = json.dumps(payload, default=json_default) if payload is not None else None
+    return session.request(
+        method, url, data=data, params=params, headers=headers, auth=auth, timeout=timeout, allow_redirects=False
+    )
+
+
+def response_body(response: requests.Response) -> Any:
+    """Parse a response body: JSON when there is some, None when empty, the text otherwise."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return {"message": response.text[:500]}
