@@ -33,11 +33,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         sa.event.listen(db.engine, "connect", _sqlite_pragmas)
         create_tables()
 
+    from . import routes  # noqa: F401  (importing it adds XCover's paths to the API blueprint)
     from .cli import commands
     from .errors import register_error_handlers
+    from .pages import bp as pages_bp
     from .views import bp, faults_bp
 
     app.register_blueprint(bp)
+    app.register_blueprint(pages_bp)
     if app.config["XCOVER_SANDBOX_FAULTS_ENABLED"]:
         app.register_blueprint(faults_bp)
     register_error_handlers(app)

@@ -577,10 +577,10 @@ def test_policy_wording_needs_the_security_token(api: Api) -> None:
 )
 def test_purchase_date_is_judged_by_the_latest_local_date_on_earth(utc_now: datetime, latest: date) -> None:
     """A Sydney store's 'today' is often UTC's tomorrow: that is not a purchase in the future."""
-    from xcover_sandbox.service import _check_item, latest_local_date
+    from xcover_sandbox.validation import check_item, latest_local_date
 
     assert latest_local_date(utc_now) == latest
     item = {"purchase_date": latest.isoformat()}
-    assert "purchase_date" not in _check_item(item, latest_local_date(utc_now), partial=True)[1]
+    assert "purchase_date" not in check_item(item, latest_local_date(utc_now), partial=True)[1]
     item = {"purchase_date": (latest + timedelta(days=1)).isoformat()}
-    assert "purchase_date" in _check_item(item, latest_local_date(utc_now), partial=True)[1]
+    assert "purchase_date" in check_item(item, latest_local_date(utc_now), partial=True)[1]
