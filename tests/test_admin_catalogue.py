@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from portal.admin import catalogue
+from portal.admin import catalogue, catalogue_check
 from portal.admin.catalogue import CatalogueError, CheckUnavailable, LineValues
 from portal.extensions import db
 from portal.models import AuditEvent, CatalogueVersion, Sale
@@ -96,7 +96,7 @@ def test_checked_and_published_a_draft_replaces_the_version_in_use_which_stays_r
     with pytest.raises(CatalogueError, match="11 line"):
         catalogue.publish(draft, boss)
     spy = Spy()
-    counts = catalogue.check(draft, boss, spy, store, Decimal("499.00"))
+    counts = catalogue_check.check(draft, boss, spy, store, Decimal("499.00"))
     assert counts == {"unchecked": 0, "accepted": 11, "refused": 0}
     (payload,) = spy.payloads
     assert (payload["currency"], payload["customer_country"], len(payload["request"])) == ("GBP", "GB", 11)
@@ -130,7 +130,7 @@ def test_lines_xcover_refuses_carry_its_reasons_and_the_rest_are_still_checked(a
         draft, boss, electronics, "", "Electronics", [*kept, LineValues("device_protection", "1", 12)]
     )
     spy = Spy()
-    counts = catalogue.check(draft, boss, spy, store, Decimal("499.00"))
+    counts = catalogue_check.check(draft, boss, spy, store, Decimal("499.00"))
     assert counts == {"unchecked": 0, "accepted": 11, "refused": 2}
     assert len(spy.payloads) == 2  # the 422 named one line; the others went again without it
     checked = lines_of(draft)
@@ -148,7 +148,7 @@ def test_lines_xcover_refuses_carry_its_reasons_and_the_rest_are_still_checked(a
 
 def test_changing_a_category_clears_only_the_lines_that_changed(app, boss, store):
     draft = catalogue.start_draft(boss)
-    catalogue.check(draft, boss, Spy(), store, Decimal("499.00"))
+    catalogue_check.check(draft, boss, Spy(), store, Decimal("499.00"))
     tablets = next(c for c in draft.categories if c.key == "tablets")
     first, second = tablets.lines
     catalogue.save_category(
@@ -171,10 +171,10 @@ def test_changing_a_category_clears_only_the_lines_that_changed(app, boss, store
 
 def test_xcover_down_during_a_check_changes_nothing_and_is_recorded_as_a_failure(app, boss, store):
     draft = catalogue.start_draft(boss)
-    catalogue.check(draft, boss, Spy(), store, Decimal("499.00"))
+    catalogue_check.check(draft, boss, Spy(), store, Decimal("499.00"))
     fault(app, "create_quote", "error_503")
     with pytest.raises(CheckUnavailable):
-        catalogue.check(draft, boss, Spy(), store, Decimal("499.00"))
+        catalogue_check.check(draft, boss, Spy(), store, Decimal("499.00"))
     assert {line.check_result for line in draft.lines} == {LineCheck.ACCEPTED}
     results = db.session.scalars(
         sa.select(AuditEvent.result).where(AuditEvent.action == "catalogue.checked").order_by(AuditEvent.id)

@@ -1,4 +1,4 @@
-"""The offer catalogue's rules: seeding it, drafts head office edits, the check with XCover, publishing.
+"""The offer catalogue's rules: seeding it, drafts head office edits, publishing; the check is in catalogue_check.py.
 
 A version is a draft until it is published; publishing retires the version in use, which stays readable (sales
 keep the version that quoted them). One draft and one published version at most, held by the database.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,22 +17,15 @@ from sqlalchemy.exc import IntegrityError
 
 from ..audit import record
 from ..extensions import db
-from ..intl import primary_language
-from ..models import CatalogueCategory, CatalogueLine, CatalogueVersion, Store, User, utcnow
+from ..models import CatalogueCategory, CatalogueLine, CatalogueVersion, User, utcnow
 from ..sales import catalogue as offers
-from ..sales.lookup import store_today
 from ..vocab import AuditAction, AuditResult, CatalogueStatus, LineCheck
-from ..xcover.errors import XCoverError, XCoverValidationError
 
 _KEY = re.compile(r"^[a-z0-9_]{2,40}$")
 _POLICY_TYPE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _POLICY_VERSION = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_TERM_MONTHS = 120
 MAX_LINES = 10
-# The price of the sample product each line is quoted for, unless head office picks another.
-SAMPLE_PRICE = Decimal("499.00")
-# Requests one check may send: a 422 about some lines says nothing of the others, which go again without them.
-CHECK_ROUNDS = 3
 
 
 class CatalogueError(Exception):
@@ -84,7 +76,7 @@ def get_version(version_id: int) -> CatalogueVersion | None:
     return db.session.get(CatalogueVersion, version_id)
 
 
-def _record(
+def record_event(
     action: AuditAction,
     actor: User | None,
     version: CatalogueVersion,
@@ -223,12 +215,12 @@ def start_draft(actor: User) -> CatalogueVersion:
         if found is None:
             raise
         return found
-    _record(AuditAction.CATALOGUE_DRAFTED, actor, draft, from_version=base.number if base else None)
+    record_event(AuditAction.CATALOGUE_DRAFTED, actor, draft, from_version=base.number if base else None)
     db.session.commit()
     return draft
 
 
-def _editable(version: CatalogueVersion) -> None:
+def check_editable(version: CatalogueVersion) -> None:
     """Refuse to change anything but a draft."""
     if version.status != CatalogueStatus.DRAFT:
         raise CatalogueError(f"Version {version.number} is {version.status.label.lower()}: it can no longer change.")
@@ -256,7 +248,7 @@ def save_category(
     lines: Sequence[LineValues],
 ) -> CatalogueCategory:
     """Add a category to a draft or change one (its key stays); lines not changed keep their check (commits)."""
-    _editable(draft)
+    check_editable(draft)
     key, label = (category.key if category else key.strip().lower()), label.strip()
     errors: dict[str, list[str]] = {}
     if category is None:
@@ -286,7 +278,7 @@ def save_category(
     db.session.flush()
     after = _describe(category)
     if after != before:
-        _record(AuditAction.CATALOGUE_EDITED, actor, draft, category=key, before=before, after=after)
+        record_event(AuditAction.CATALOGUE_EDITED, actor, draft, category=key, before=before, after=after)
     db.session.commit()
     return category
 
@@ -301,22 +293,22 @@ def _kept_or_new(line: CatalogueLine | None, values: LineValues, position: int) 
 
 def delete_category(draft: CatalogueVersion, actor: User, category: CatalogueCategory) -> None:
     """Take a category out of a draft (commits)."""
-    _editable(draft)
+    check_editable(draft)
     before = _describe(category)
     draft.categories.remove(category)
     for position, remaining in enumerate(draft.categories):
         remaining.position = position
     db.session.flush()
-    _record(AuditAction.CATALOGUE_EDITED, actor, draft, category=category.key, before=before, after=None)
+    record_event(AuditAction.CATALOGUE_EDITED, actor, draft, category=category.key, before=before, after=None)
     db.session.commit()
 
 
 def discard(draft: CatalogueVersion, actor: User) -> None:
     """Give up a draft: it stays in the list, read-only (commits)."""
-    _editable(draft)
+    check_editable(draft)
     if not _compare_and_set(draft, CatalogueStatus.DRAFT, CatalogueStatus.DISCARDED):
         raise CatalogueError("This draft was published or discarded on another screen.")
-    _record(AuditAction.CATALOGUE_DISCARDED, actor, draft)
+    record_event(AuditAction.CATALOGUE_DISCARDED, actor, draft)
     db.session.commit()
 
 
@@ -340,7 +332,7 @@ def unaccepted(draft: CatalogueVersion) -> list[CatalogueLine]:
 
 def publish(draft: CatalogueVersion, actor: User) -> None:
     """Put a draft in use, once XCover has accepted every line; the version it replaces is kept (commits)."""
-    _editable(draft)
+    check_editable(draft)
     if not draft.categories:
         raise CatalogueError("Add at least one category before publishing.")
     waiting = unaccepted(draft)
@@ -370,7 +362,7 @@ def _publish(version: CatalogueVersion, actor: User | None) -> None:
         raise CatalogueError("This draft was published or discarded on another screen.")
     offers.forget_in_use()
     new = offers.as_mapping(version)
-    _record(
+    record_event(
         AuditAction.CATALOGUE_PUBLISHED,
         actor,
         version,
@@ -380,131 +372,3 @@ def _publish(version: CatalogueVersion, actor: User | None) -> None:
         lines=sum(len(entry["offers"]) for entry in new.values()),
         **_diff(old, new),
     )
-
-
-# --- the check with XCover ----------------------------------------------------------------------------------------
-
-
-def sample_stores() -> list[Store]:
-    """Return the stores whose country and currency a check can quote in (open ones, by code)."""
-    return list(db.session.scalars(sa.select(Store).where(Store.active.is_(True)).order_by(Store.code)))
-
-
-def _sample_product(category: CatalogueCategory, price: Decimal, store: Store) -> dict[str, Any]:
-    """Return the product a category's lines are quoted for: its category, a price, bought today."""
-    return {
-        "product_name": f"Sample {category.label}"[:200],
-        "category": category.key,
-        "price": price,
-        "quantity": 1,
-        "purchase_date": store_today(store),
-    }
-
-
-def _offer(line: CatalogueLine) -> offers.Offer:
-    """Return a stored line as the quote request's offer."""
-    return offers.Offer(line.policy_type, offers.version_value(line.policy_type_version), line.cover_term_months)
-
-
-def _refusals(errors: Mapping[str, list[str]], count: int) -> tuple[dict[int, list[str]], list[str]]:
-    """Split XCover's 422 into reasons per request[] element and reasons about the request as a whole."""
-    per_element: dict[int, list[str]] = {}
-    general: list[str] = []
-    for key, messages in errors.items():
-        parts = key.split(".")
-        if parts[0] == "request" and len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < count:
-            field = ".".join(parts[2:])
-            per_element.setdefault(int(parts[1]), []).extend(f"{field}: {m}" if field else m for m in messages)
-        else:
-            general.extend(f"{key}: {m}" if key else m for m in messages)
-    return per_element, general
-
-
-def check(draft: CatalogueVersion, actor: User, client: Any, store: Store, price: Decimal) -> dict[str, int]:
-    """Quote a sample product for every line of a draft, as the store would, and keep what XCover says (commits).
-
-    One quote request for all the lines; when XCover refuses some of them with a 422, the rest go again without
-    them. The quotes are never booked.
-    """
-    _editable(draft)
-    lines = draft.lines
-    if not lines:
-        raise CatalogueError("Add a category with at least one line before checking.")
-    mapping = offers.item_shape()
-    results: dict[int, tuple[LineCheck, dict[str, Any]]] = {}
-    todo = list(lines)
-    for _ in range(CHECK_ROUNDS):
-        elements = [
-            offers.item_payload(_sample_product(line.category, price, store), _offer(line), mapping) for line in todo
-        ]
-        payload = offers.quote_payload(
-            elements,
-            currency=store.currency,
-            country=store.country,
-            region="",
-            language=primary_language(store.language),
-        )
-        try:
-            package = client.create_quote(payload)
-        except XCoverValidationError as exc:
-            refused, general = _refusals(exc.field_errors(), len(todo))
-            if general or not refused:
-                _check_failed(draft, actor, store, "validation", exc.status)
-                raise CatalogueError(
-                    "XCover refused the sample request itself: " + " ".join(general or [exc.message])
-                ) from None
-            for index, reasons in refused.items():
-                results[todo[index].id] = (LineCheck.REFUSED, {"reasons": reasons})
-            todo = [line for index, line in enumerate(todo) if index not in refused]
-            if not todo:
-                break
-            continue
-        except XCoverError as exc:
-            _check_failed(draft, actor, store, type(exc).__name__, exc.status)
-            raise CheckUnavailable("XCover is not answering right now. Nothing was changed: try again.") from None
-        for index, line in enumerate(todo):
-            quote = package.quote_for_item(index)
-            if quote is None:
-                reason = package.error_for_item(index) or "Not available for this product"
-                results[line.id] = (LineCheck.REFUSED, {"reasons": [reason]})
-            else:
-                title = quote.content.title or quote.policy_name
-                results[line.id] = (LineCheck.ACCEPTED, {"price": str(quote.price), "title": title})
-        break
-    for line in lines:
-        line.check_result, line.check_detail = results.get(line.id, (LineCheck.UNCHECKED, None))
-    sample = {
-        "store": store.code,
-        "country": store.country,
-        "currency": store.currency,
-        "language": primary_language(store.language),
-        "price": str(price),
-    }
-    draft.checked_at = utcnow()
-    draft.check_sample = sample
-    counts = {result: sum(1 for line in lines if line.check_result == result) for result in LineCheck}
-    _record(
-        AuditAction.CATALOGUE_CHECKED,
-        actor,
-        draft,
-        **sample,
-        accepted=counts[LineCheck.ACCEPTED],
-        refused=counts[LineCheck.REFUSED],
-        unanswered=counts[LineCheck.UNCHECKED],
-    )
-    db.session.commit()
-    return {str(result): count for result, count in counts.items()}
-
-
-def _check_failed(draft: CatalogueVersion, actor: User, store: Store, reason: str, status: int | None) -> None:
-    """Record a check XCover could not answer; the lines keep what earlier checks learnt (commits)."""
-    _record(
-        AuditAction.CATALOGUE_CHECKED,
-        actor,
-        draft,
-        AuditResult.FAILURE,
-        store=store.code,
-        reason=reason,
-        status=status,
-    )
-    db.session.commit()

@@ -14,7 +14,7 @@ from ..models import CatalogueCategory, CatalogueVersion, Store, User
 from ..security import role_required
 from ..vocab import CatalogueStatus, LineCheck, Role
 from ..xcover import get_client
-from . import catalogue
+from . import catalogue, catalogue_check
 from .catalogue import CatalogueError, LineValues
 from .forms import CategoryForm, CheckForm
 
@@ -45,7 +45,7 @@ def _category(version: CatalogueVersion, category_id: int) -> CatalogueCategory:
 
 def _check_form(formdata: object = None) -> CheckForm:
     """The check form, offering the open stores (the first by code chosen)."""
-    stores = catalogue.sample_stores()
+    stores = catalogue_check.sample_stores()
     form = CheckForm(formdata=formdata) if formdata is not None else CheckForm(store=stores[0].id if stores else None)
     form.store.choices = [(s.id, f"{s.code} · {s.name} ({s.country}, {s.currency})") for s in stores]
     return form
@@ -203,7 +203,7 @@ def check(version_id: int) -> tuple[str, int] | Response:
         return _version_page(version, form)
     store = db.session.get(Store, form.store.data)
     try:
-        counts = catalogue.check(version, _actor(), get_client(), store, form.price.data)
+        counts = catalogue_check.check(version, _actor(), get_client(), store, form.price.data)
     except CatalogueError as exc:
         flash(exc.message, "error")
         return _back(version, "check")

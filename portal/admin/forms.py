@@ -15,7 +15,8 @@ from ..models import Store
 from ..phones import calling_code
 from ..sales.forms import GuardedForm, MoneyField
 from ..vocab import Role
-from .catalogue import MAX_LINES, MAX_TERM_MONTHS, SAMPLE_PRICE
+from .catalogue import MAX_LINES, MAX_TERM_MONTHS
+from .catalogue_check import SAMPLE_PRICE
 
 TEMPORARY_HINT = "Leave empty and the portal makes one up and shows it once. " + NEW_PASSWORD_HINT
 CODE_KEYBOARD = {"autocapitalize": "characters", "autocorrect": "off", "spellcheck": "false"}
