@@ -112,6 +112,7 @@ def register_blueprints(app: Flask) -> None:
     from .audit.views import bp as audit_bp
     from .auth.views import bp as auth_bp
     from .main.views import bp as main_bp
+    from .policies import correction_views  # noqa: F401  (importing it adds its routes to policies_bp)
     from .policies.views import bp as policies_bp
     from .policies.views import hooks as webhooks_bp
     from .sales.views import bp as sales_bp

@@ -1,4 +1,4 @@
-"""After the sale: returns and their approval, corrections, refunds of failed bookings, the approval queue, webhooks."""
+"""After the sale: returns and their approval, the queue, webhooks (corrections and refunds: correction_views.py)."""
 
 from __future__ import annotations
 
@@ -18,18 +18,15 @@ from ..auth import throttle
 from ..extensions import csrf
 from ..models import Cover, PolicyReturn, Sale, SaleItem
 from ..sales import lookup
-from ..sales.machine import InvalidTransition, SaleError, XCoverDown, XCoverRejected
+from ..sales.machine import InvalidTransition, SaleError, XCoverDown
 from ..security import role_required
 from ..vocab import ReturnStatus, Role
 from ..xcover import get_client, verify_webhook
 from . import corrections, refunds, returns, webhooks
 from .forms import (
     ApprovalForm,
-    ConfirmCorrectionForm,
     ConfirmReturnForm,
-    CorrectionForm,
     DecisionForm,
-    RefundForm,
     ReturnForm,
 )
 
@@ -63,14 +60,14 @@ def after_sale_helpers() -> dict[str, Any]:
     return {"after_sale": after_sale}
 
 
-def _user() -> Any:
+def acting_user() -> Any:
     """Return the signed-in user object (not the proxy)."""
     return current_user._get_current_object()
 
 
-def _sale(sale_id: int) -> Sale:
+def own_sale(sale_id: int) -> Sale:
     """Load a sale of the user's own store, or 404."""
-    sale = lookup.get_sale(_user(), sale_id)
+    sale = lookup.get_sale(acting_user(), sale_id)
     if sale is None:
         abort(404)
     return sale
@@ -78,7 +75,7 @@ def _sale(sale_id: int) -> Sale:
 
 def _return(sale_id: int, return_id: int) -> PolicyReturn:
     """Load a return of a sale of the user's own store, or 404."""
-    ret = returns.get_return(_sale(sale_id), return_id)
+    ret = returns.get_return(own_sale(sale_id), return_id)
     if ret is None:
         abort(404)
     return ret
@@ -96,7 +93,7 @@ def _to_return(ret: PolicyReturn) -> Response:
 @role_required(*SELLERS)
 def new_return(sale_id: int) -> Response | tuple[str, int] | str:
     """Choose the policies the customer is returning; XCover previews the refund."""
-    sale = _sale(sale_id)
+    sale = own_sale(sale_id)
     covers = returns.returnable_covers(sale)
     if not covers:
         flash("No policy of this sale can be returned now.", "info")
@@ -108,7 +105,7 @@ def new_return(sale_id: int) -> Response | tuple[str, int] | str:
     if not form.validate():
         return _render_new_return(sale, form, 422)
     try:
-        ret = returns.request_return(sale, _user(), get_client(), form.covers.data, form.reason.data)
+        ret = returns.request_return(sale, acting_user(), get_client(), form.covers.data, form.reason.data)
     except XCoverDown as exc:
         return _render_new_return(sale, form, 503, retry=exc.message)
     except InvalidTransition as exc:
@@ -142,7 +139,7 @@ def _render_return(
     message: str = "",
 ) -> tuple[str, int]:
     """Render a return's page with its forms."""
-    user = _user()
+    user = acting_user()
     return render_template(
         "policies/return_show.html",
         ret=ret,
@@ -175,7 +172,7 @@ def approve_here(sale_id: int, return_id: int) -> Response | tuple[str, int]:
         throttle.password_refused()
         form.password.errors.append(auth_service.failed_message())
         return _render_return(ret, 422, approval=form)
-    return _decide(ret, result.user, form.decision.data == "approve", form, on_session_of=_user())
+    return _decide(ret, result.user, form.decision.data == "approve", form, on_session_of=acting_user())
 
 
 @bp.route("/sales/<int:sale_id>/returns/<int:return_id>/decide", methods=["POST"])
@@ -188,7 +185,7 @@ def decide(sale_id: int, return_id: int) -> Response | tuple[str, int]:
     form = DecisionForm()
     if not form.validate():
         return _render_return(ret, 422)
-    return _decide(ret, _user(), form.decision.data == "approve", None)
+    return _decide(ret, acting_user(), form.decision.data == "approve", None)
 
 
 def _decide(ret: PolicyReturn, approver: Any, approve: bool, form: ApprovalForm | None, **kw: Any) -> Any:
@@ -218,7 +215,7 @@ def confirm_return(sale_id: int, return_id: int) -> Response | tuple[str, int]:
     if not form.validate():
         return _render_return(ret, 422, confirm=form)
     try:
-        message = returns.confirm(ret, _user(), get_client(), form.refund_reference.data or "")
+        message = returns.confirm(ret, acting_user(), get_client(), form.refund_reference.data or "")
     except SaleError as exc:
         form.apply_errors(exc.field_errors)
         if exc.field_errors:
@@ -234,7 +231,7 @@ def confirm_return(sale_id: int, return_id: int) -> Response | tuple[str, int]:
 def check_return(sale_id: int, return_id: int) -> Response:
     """Ask XCover again about a confirmation whose answer did not arrive."""
     ret = _return(sale_id, return_id)
-    message = returns.check_again(ret, _user(), get_client())
+    message = returns.check_again(ret, acting_user(), get_client())
     flash(message, "success" if ret.status == ReturnStatus.CONFIRMED else "warning")
     return _to_return(ret)
 
@@ -245,7 +242,7 @@ def preview_again(sale_id: int, return_id: int) -> Response:
     """Run the refund preview again for an expired or refused return."""
     ret = _return(sale_id, return_id)
     try:
-        new = returns.preview_again(ret, _user(), get_client())
+        new = returns.preview_again(ret, acting_user(), get_client())
     except SaleError as exc:
         flash(exc.message, "error")
         return _to_return(ret)
@@ -258,7 +255,7 @@ def withdraw_return(sale_id: int, return_id: int) -> Response:
     """Drop a return that was not confirmed; the policies stay in force."""
     ret = _return(sale_id, return_id)
     try:
-        returns.withdraw(ret, _user())
+        returns.withdraw(ret, acting_user())
         flash("Return withdrawn: the policies stay in force.", "info")
     except SaleError as exc:
         flash(exc.message, "error")
@@ -271,7 +268,7 @@ def throttled(error: TooManyRequests) -> tuple[str, int, dict[str, str]] | TooMa
     args = request.view_args or {}
     if request.endpoint != "policies.approve_here" or not current_user.is_authenticated:
         return error
-    ret = returns.get_return(_sale(args["sale_id"]), args["return_id"])
+    ret = returns.get_return(own_sale(args["sale_id"]), args["return_id"])
     if ret is None:
         abort(404)
     refusal = error if isinstance(error, throttle.SignInThrottled) else g.get("sign_in_refusal")
@@ -287,7 +284,7 @@ def throttled(error: TooManyRequests) -> tuple[str, int, dict[str, str]] | TooMa
 @role_required(Role.MANAGER)
 def queue() -> str:
     """The manager's approval queue: this store's returns not yet finished."""
-    user = _user()
+    user = acting_user()
     waiting = returns.open_returns(user.store_id)
     return render_template(
         "policies/queue.html",
@@ -296,148 +293,6 @@ def queue() -> str:
         decision=DecisionForm(formdata=None),
         title="Returns",
     )
-
-
-# ---- corrections --------------------------------------------------------------------------------
-
-
-@bp.route("/sales/<int:sale_id>/items/<int:item_id>/correct", methods=["GET", "POST"])
-@role_required(*SELLERS)
-def new_correction(sale_id: int, item_id: int) -> Response | tuple[str, int]:
-    """Correct a booked product's serial number or other details; XCover prices the change first."""
-    sale = _sale(sale_id)
-    item = next((i for i in corrections.correctable_items(sale) if i.id == item_id), None)
-    if item is None:
-        abort(404)
-    if request.method != "POST":
-        return _render_new_correction(sale, item, CorrectionForm.for_item(item))
-    form = CorrectionForm()
-    if not form.validate():
-        return _render_new_correction(sale, item, form, 422)
-    try:
-        correction = corrections.quote_correction(sale, item, _user(), get_client(), form.values())
-    except XCoverRejected as exc:
-        form.apply_errors(exc.field_errors)
-        form.form_errors.append(exc.message)
-        return _render_new_correction(sale, item, form, 422)
-    except XCoverDown as exc:
-        return _render_new_correction(sale, item, form, 503, retry=exc.message)
-    except SaleError as exc:
-        form.apply_errors(exc.field_errors)
-        form.form_errors.append(exc.message)
-        return _render_new_correction(sale, item, form, 422)
-    return redirect(url_for("policies.show_correction", sale_id=sale.id, correction_id=correction.id))
-
-
-def _render_new_correction(
-    sale: Sale, item: SaleItem, form: CorrectionForm, status: int = 200, retry: str = ""
-) -> tuple[str, int]:
-    """Render the correction form."""
-    return render_template(
-        "policies/correction_new.html", sale=sale, item=item, form=form, retry=retry, title="Correct details"
-    ), status
-
-
-def _correction(sale_id: int, correction_id: int) -> Any:
-    """Load a correction of a sale of the user's own store, or 404."""
-    correction = corrections.get_correction(_sale(sale_id), correction_id)
-    if correction is None:
-        abort(404)
-    return correction
-
-
-@bp.route("/sales/<int:sale_id>/corrections/<int:correction_id>")
-@role_required(*SELLERS)
-def show_correction(sale_id: int, correction_id: int) -> tuple[str, int]:
-    """A correction: what changes, XCover's price difference, and Apply."""
-    return _render_correction(_correction(sale_id, correction_id))
-
-
-def _render_correction(
-    correction: Any, status: int = 200, form: ConfirmCorrectionForm | None = None
-) -> tuple[str, int]:
-    """Render a correction's page."""
-    return render_template(
-        "policies/correction_show.html",
-        correction=correction,
-        sale=correction.sale,
-        form=form or ConfirmCorrectionForm(formdata=None),
-        labels={name: CorrectionForm.__dict__[name].args[0] for name in corrections.FIELDS},
-        title="Correction",
-    ), status
-
-
-def _to_correction(correction: Any) -> Response:
-    """Go to a correction's page."""
-    return redirect(url_for("policies.show_correction", sale_id=correction.sale_id, correction_id=correction.id))
-
-
-@bp.route("/sales/<int:sale_id>/corrections/<int:correction_id>/confirm", methods=["POST"])
-@role_required(*SELLERS)
-def confirm_correction(sale_id: int, correction_id: int) -> Response | tuple[str, int]:
-    """Apply the priced correction at XCover."""
-    correction = _correction(sale_id, correction_id)
-    form = ConfirmCorrectionForm()
-    if not form.validate():
-        return _render_correction(correction, 422, form)
-    try:
-        message = corrections.confirm_correction(correction, _user(), get_client(), form.till_reference.data or "")
-    except SaleError as exc:
-        form.apply_errors(exc.field_errors)
-        if exc.field_errors:
-            return _render_correction(correction, 422, form)
-        flash(exc.message, "error")
-        return _to_correction(correction)
-    flash(message, "success" if correction.status == "confirmed" else "warning")
-    return _to_correction(correction)
-
-
-@bp.route("/sales/<int:sale_id>/corrections/<int:correction_id>/check", methods=["POST"])
-@role_required(*SELLERS)
-def check_correction(sale_id: int, correction_id: int) -> Response:
-    """Ask XCover again about a correction whose answer did not arrive."""
-    correction = _correction(sale_id, correction_id)
-    flash(corrections.check_again(correction, _user(), get_client()), "info")
-    return _to_correction(correction)
-
-
-@bp.route("/sales/<int:sale_id>/corrections/<int:correction_id>/discard", methods=["POST"])
-@role_required(*SELLERS)
-def discard_correction(sale_id: int, correction_id: int) -> Response:
-    """Drop a priced correction that was not applied."""
-    correction = _correction(sale_id, correction_id)
-    try:
-        corrections.discard(correction, _user())
-        flash("Correction discarded: nothing was changed.", "info")
-    except SaleError as exc:
-        flash(exc.message, "error")
-    return redirect(url_for("sales.show", sale_id=correction.sale_id))
-
-
-# ---- refunds of failed bookings --------------------------------------------------------------------
-
-
-@bp.route("/sales/<int:sale_id>/refund", methods=["GET", "POST"])
-@role_required(*SELLERS)
-def refund_failed(sale_id: int) -> Response | tuple[str, int]:
-    """Record the till's refund of cover the customer paid for and XCover did not book."""
-    sale = _sale(sale_id)
-    if not refunds.needs_refund(sale):
-        return redirect(url_for("sales.show", sale_id=sale.id))
-    form = RefundForm() if request.method == "POST" else RefundForm(formdata=None)
-    if request.method == "POST" and form.validate():
-        try:
-            refunds.record_refund(sale, _user(), form.refund_reference.data or "")
-        except SaleError as exc:
-            form.apply_errors(exc.field_errors)
-            flash(exc.message, "error")
-        else:
-            flash("Refund recorded.", "success")
-            return redirect(url_for("sales.show", sale_id=sale.id))
-    status = 422 if request.method == "POST" else 200
-    return render_template(
-        "policies/refund.html", sale=sale, form=form, due=refunds.refund_due(sale), title="Refund"
-    ), status
 
 
 # ---- XCover's webhooks ----------------------------------------------------------------------------
