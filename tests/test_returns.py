@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.extensions import db
 from portal.models import AuditEvent, Cover, PolicyReturn, Sale, SignInAddress, User, utcnow
-from portal.policies import returns
+from portal.policies import return_confirmation
 from portal.sales.forms import CARD_MESSAGE
 from portal.vocab import ReturnStatus
 from portal.xcover import get_client
@@ -310,7 +310,7 @@ def test_a_tap_that_read_the_return_before_another_sent_it_changes_nothing(app, 
     # This tap read the return just before that, and its policies just after.
     set_committed_value(stale, "status", ReturnStatus.APPROVED)
     before = last_event_id()
-    message = returns.confirm(stale, people["alex"], get_client(), "R-3")
+    message = return_confirmation.confirm(stale, people["alex"], get_client(), "R-3")
     assert message == "This cancellation is already on its way."
     assert actions_since(before) == []
     db.session.expire_all()

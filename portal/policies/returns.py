@@ -1,34 +1,27 @@
-"""Returns: XCover's refund preview for chosen policies, a manager's decision, then the confirmed cancellation."""
+"""Returns: XCover's refund preview for chosen policies, a manager's decision; return_confirmation.py confirms."""
 
 from __future__ import annotations
 
 import contextlib
 import uuid
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..intl import money as show_money
 from ..intl import store_time
 from ..models import Cover, PolicyReturn, ReturnLine, Sale, User, utcnow
-from ..sales.machine import InvalidTransition, SaleError, XCoverDown, audit, compare_and_set
+from ..sales.machine import InvalidTransition, SaleError, XCoverDown, audit
 from ..vocab import AuditAction, AuditResult, CoverStatus, ReturnReason, ReturnStatus, Role, SaleStatus
 from ..xcover.errors import XCoverError, XCoverNotFound, XCoverValidationError
 from ..xcover.types import money
 from .machine import (
-    DONE,
-    NOT_APPLIED,
     OPEN_RETURN,
-    REFUSED,
     AfterSaleClient,
-    confirmation,
     moment,
     move,
     move_covers,
-    record_unsettled,
 )
 
 # A return can be asked for on a booked sale, and on one whose booking partly failed (the booked part).
@@ -77,7 +70,7 @@ def get_return(sale: Sale, return_id: int) -> PolicyReturn | None:
     )
 
 
-def _cover_ids(ret: PolicyReturn) -> list[int]:
+def cover_ids(ret: PolicyReturn) -> list[int]:
     """The policies a return is about."""
     return [line.cover_id for line in ret.lines]
 
@@ -112,7 +105,7 @@ def request_return(
         lines = _preview_lines(preview, chosen)
     except XCoverError as exc:
         refused = isinstance(exc, (XCoverValidationError, XCoverNotFound))
-        message = f"XCover refused the refund preview: {_reason(exc)}" if refused else DOWN
+        message = f"XCover refused the refund preview: {xcover_reason(exc)}" if refused else DOWN
         audit(AuditAction.RETURN_REQUESTED, user, sale, **requested)
         audit(
             AuditAction.RETURN_PREVIEW_FAILED,
@@ -186,7 +179,7 @@ def _preview_lines(preview: Any, chosen: list[Cover]) -> list[ReturnLine]:
     return lines
 
 
-def _reason(exc: XCoverError) -> str:
+def xcover_reason(exc: XCoverError) -> str:
     """XCover's own words for a refusal."""
     if isinstance(exc, XCoverValidationError):
         words = [m for messages in exc.field_errors().values() for m in messages]
@@ -236,7 +229,7 @@ def decide(ret: PolicyReturn, approver: User, approve: bool, *, on_session_of: U
         db.session.rollback()
         raise InvalidTransition("Another manager decided on this return meanwhile.")
     if not approve:
-        move_covers(_cover_ids(ret), [CoverStatus.RETURNING], CoverStatus.BOOKED)
+        move_covers(cover_ids(ret), [CoverStatus.RETURNING], CoverStatus.BOOKED)
     audit(
         AuditAction.RETURN_APPROVED if approve else AuditAction.RETURN_REFUSED,
         approver,
@@ -257,7 +250,7 @@ def expire(ret: PolicyReturn, user: User | None) -> None:
         db.session.rollback()
         db.session.refresh(ret)
         raise InvalidTransition(f"This return is {ret.status.label.lower()} now.")
-    move_covers(_cover_ids(ret), [CoverStatus.RETURNING], CoverStatus.BOOKED)
+    move_covers(cover_ids(ret), [CoverStatus.RETURNING], CoverStatus.BOOKED)
     audit(
         AuditAction.RETURN_EXPIRED,
         user,
@@ -278,143 +271,9 @@ def withdraw(ret: PolicyReturn, user: User) -> None:
     if not move(ret, [ReturnStatus.PREVIEWED, ReturnStatus.APPROVED], ReturnStatus.WITHDRAWN):
         db.session.rollback()
         raise InvalidTransition("This return can no longer be withdrawn.")
-    move_covers(_cover_ids(ret), [CoverStatus.RETURNING], CoverStatus.BOOKED)
+    move_covers(cover_ids(ret), [CoverStatus.RETURNING], CoverStatus.BOOKED)
     audit(AuditAction.RETURN_WITHDRAWN, user, ret.sale, return_id=ret.id)
     db.session.commit()
-
-
-def confirm(ret: PolicyReturn, user: User, client: AfterSaleClient, refund_reference: str) -> str:
-    """Confirm an approved return with XCover (one idempotency key for every attempt) and record the refund."""
-    if ret.status == ReturnStatus.CONFIRMED:
-        return "This return is already cancelled and refunded."
-    if ret.status != ReturnStatus.APPROVED:
-        raise InvalidTransition(f"This return is {ret.status.label.lower()}; it cannot be confirmed now.")
-    reference = refund_reference.strip()
-    if not reference:
-        raise SaleError(
-            "Enter the till's refund reference.", {"refund_reference": ["Enter the till's refund reference."]}
-        )
-    if ret.expired():
-        expire(ret, user)
-    # Only the request whose conditional UPDATE wins calls XCover: a double tap cancels once. Everything
-    # below is checked after winning, so a tap that read the return before another one moved it changes nothing.
-    if not move(
-        ret,
-        [ReturnStatus.APPROVED],
-        ReturnStatus.CONFIRMING,
-        refund_reference=reference,
-        confirmed_by_id=user.id,
-        confirm_started_at=utcnow(),
-        last_error=None,
-    ):
-        db.session.rollback()
-        db.session.refresh(ret)
-        if ret.status in (ReturnStatus.CONFIRMING, ReturnStatus.CONFIRMED):
-            return "This cancellation is already on its way."
-        raise InvalidTransition(f"This return is {ret.status.label.lower()} now.")
-    ids = _cover_ids(ret)
-    if move_covers(ids, [CoverStatus.RETURNING], CoverStatus.CANCELLING) != len(ids):
-        _fail(ret, user, "Some of these policies changed at XCover meanwhile. Nothing was cancelled; preview again.")
-        raise SaleError(ret.last_error or "")
-    db.session.commit()
-    return _send(ret, user, client, retry=False)
-
-
-def check_again(ret: PolicyReturn, user: User, client: AfterSaleClient) -> str:
-    """Settle a confirmation whose answer did not arrive: the same call with the same key."""
-    if ret.status != ReturnStatus.CONFIRMING:
-        return f"This return is {ret.status.label.lower()}."
-    return _send(ret, user, client, retry=True)
-
-
-def _send(ret: PolicyReturn, user: User, client: AfterSaleClient, *, retry: bool) -> str:
-    """Call confirm_cancellation with the return's key and settle the return from the answer."""
-    sale = ret.sale
-    answer = confirmation(
-        lambda: client.confirm_cancellation(sale.xcover_ref, ret.cancellation_id, idempotency_key=ret.idempotency_key)
-    )
-    if answer.kind == DONE:
-        return _settle(ret, user, answer.body)
-    if answer.kind == REFUSED:
-        if _already_cancelled(ret, client):  # a refusal of a repeat after the first attempt went through
-            return _accept(ret, user, ret.total_refund)
-        reason = _reason(answer.error) if answer.error else ""
-        _fail(ret, user, f"XCover refused the cancellation: {reason} Nothing was cancelled; preview again.")
-        return ret.last_error or ""
-    if answer.kind == NOT_APPLIED and retry:  # an earlier attempt may still have been applied
-        return LOST
-    if answer.kind == NOT_APPLIED:
-        move(ret, [ReturnStatus.CONFIRMING], ReturnStatus.APPROVED, last_error=DOWN)
-        move_covers(_cover_ids(ret), [CoverStatus.CANCELLING], CoverStatus.RETURNING)
-    unknown = record_unsettled(
-        answer, user, sale, AuditAction.RETURN_OUTCOME_UNKNOWN, AuditAction.RETURN_FAILED, return_id=ret.id
-    )
-    return LOST if unknown else DOWN
-
-
-def _settle(ret: PolicyReturn, user: User, done: Any) -> str:
-    """Accept XCover's confirmation when it cancelled every policy of the return; otherwise fail the return."""
-    cancelled = {str(q.get("id")) for q in done.quotes if isinstance(q, dict) and q.get("status") == "CANCELLED"}
-    missing = [line.cover for line in ret.lines if line.cover.quote_id not in cancelled]
-    if missing:
-        names = ", ".join(c.title or c.policy_type for c in missing)
-        _fail(ret, user, f"XCover did not cancel {names}. Nothing was cancelled in the portal; preview again.")
-        return ret.last_error or ""
-    return _accept(ret, user, done.total_refund)
-
-
-def _already_cancelled(ret: PolicyReturn, client: AfterSaleClient) -> bool:
-    """Ask XCover whether every policy of the return is cancelled already."""
-    try:
-        booking = client.get_booking(ret.sale.xcover_ref)
-    except XCoverError:
-        return False
-    status = {q.id: q.status for q in booking.quotes}
-    return all(status.get(line.cover.quote_id) == "CANCELLED" for line in ret.lines)
-
-
-def _fail(ret: PolicyReturn, user: User | None, message: str) -> None:
-    """Close a return XCover refused; its policies stay in force (those still waiting in it)."""
-    open_ = [ReturnStatus.PREVIEWED, ReturnStatus.APPROVED, ReturnStatus.CONFIRMING]
-    if move(ret, open_, ReturnStatus.FAILED, last_error=message[:500]):
-        move_covers(_cover_ids(ret), [CoverStatus.RETURNING, CoverStatus.CANCELLING], CoverStatus.BOOKED)
-        audit(AuditAction.RETURN_FAILED, user, ret.sale, result=AuditResult.FAILURE, return_id=ret.id, reason=message)
-    db.session.commit()
-
-
-def _accept(ret: PolicyReturn, user: User, refunded: Decimal) -> str:
-    """XCover cancelled the policies: close the return, the policies and (when nothing is left) the sale."""
-    sale = ret.sale
-    if not move(
-        ret, [ReturnStatus.CONFIRMING], ReturnStatus.CONFIRMED, refunded_amount=refunded, confirmed_at=utcnow()
-    ):
-        db.session.rollback()
-        return "Settled by another check."
-    move_covers(_cover_ids(ret), [*IN_FORCE], CoverStatus.CANCELLED)
-    left = [c for c in sale.covers if c.status in IN_FORCE]
-    if not left and sale.status == SaleStatus.BOOKED:
-        compare_and_set(sale, SaleStatus.BOOKED, SaleStatus.CANCELLED)
-        db.session.refresh(sale)
-    audit(
-        AuditAction.RETURN_CONFIRMED,
-        user,
-        sale,
-        return_id=ret.id,
-        cancellation_id=ret.cancellation_id,
-        policies=[line.cover.quote_id for line in ret.lines],
-        still_covered=len(left),
-    )
-    audit(
-        AuditAction.RETURN_REFUNDED,
-        user,
-        sale,
-        return_id=ret.id,
-        amount=str(refunded),
-        currency=ret.currency,
-        refund_reference=ret.refund_reference,
-    )
-    db.session.commit()
-    return f"Cancelled. Refunded {show_money(refunded, ret.currency, sale.store)}."
 
 
 def preview_again(ret: PolicyReturn, user: User, client: AfterSaleClient) -> PolicyReturn:

@@ -22,7 +22,7 @@ from ..sales.machine import InvalidTransition, SaleError, XCoverDown
 from ..security import role_required
 from ..vocab import ReturnStatus, Role
 from ..xcover import get_client, verify_webhook
-from . import corrections, refunds, returns, webhooks
+from . import corrections, refunds, return_confirmation, returns, webhooks
 from .forms import (
     ApprovalForm,
     ConfirmReturnForm,
@@ -215,7 +215,7 @@ def confirm_return(sale_id: int, return_id: int) -> Response | tuple[str, int]:
     if not form.validate():
         return _render_return(ret, 422, confirm=form)
     try:
-        message = returns.confirm(ret, acting_user(), get_client(), form.refund_reference.data or "")
+        message = return_confirmation.confirm(ret, acting_user(), get_client(), form.refund_reference.data or "")
     except SaleError as exc:
         form.apply_errors(exc.field_errors)
         if exc.field_errors:
@@ -231,7 +231,7 @@ def confirm_return(sale_id: int, return_id: int) -> Response | tuple[str, int]:
 def check_return(sale_id: int, return_id: int) -> Response:
     """Ask XCover again about a confirmation whose answer did not arrive."""
     ret = _return(sale_id, return_id)
-    message = returns.check_again(ret, acting_user(), get_client())
+    message = return_confirmation.check_again(ret, acting_user(), get_client())
     flash(message, "success" if ret.status == ReturnStatus.CONFIRMED else "warning")
     return _to_return(ret)
 
