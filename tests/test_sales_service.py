@@ -237,7 +237,7 @@ def test_ordinary_long_numbers_are_not_card_numbers(app, store):
 
 
 def _all_fields(form):
-    from portal.sales.forms import _leaf_fields
+    from portal.sales.fields import _leaf_fields
 
     return list(_leaf_fields(form))
 

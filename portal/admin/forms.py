@@ -13,7 +13,7 @@ from ..auth.passwords import MAX_LENGTH
 from ..intl import countries, currencies, languages, time_zones, zones_of
 from ..models import Store
 from ..phones import calling_code
-from ..sales.forms import GuardedForm, MoneyField
+from ..sales.fields import GuardedForm, MoneyField
 from ..vocab import Role
 from .catalogue import MAX_LINES, MAX_TERM_MONTHS
 from .catalogue_check import SAMPLE_PRICE

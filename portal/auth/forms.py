@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import Field, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
-from ..sales.forms import GuardedForm
+from ..sales.fields import GuardedForm
 from .passwords import MAX_LENGTH, MIN_LENGTH, password_problem
 
 USERNAME_KEYBOARD = {"autocapitalize": "none", "autocorrect": "off", "spellcheck": "false"}

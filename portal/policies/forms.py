@@ -9,7 +9,7 @@ from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Optiona
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..models import Cover, SaleItem
-from ..sales.forms import GuardedForm, MoneyField
+from ..sales.fields import GuardedForm, MoneyField
 from ..vocab import ReturnReason
 from .corrections import FIELDS
 
