@@ -1,10 +1,13 @@
-"""Payment and booking: the till payment, the one booking call, and settling an outcome that did not arrive."""
+"""Payment and booking: the till payment, the one booking call, and settling an outcome that did not arrive.
+
+How an answer settles the sale (covered, back to payment, failed) is in settlement.py.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -14,9 +17,9 @@ import sqlalchemy as sa
 from ..config import BOOKING_MARGIN_SECONDS
 from ..extensions import db
 from ..intl import money
-from ..models import Cover, Sale, User, utcnow
+from ..models import Sale, User, utcnow
 from ..sensitive import mask_email
-from ..vocab import AuditAction, AuditResult, CoverStatus, PaymentMethod, SaleStatus
+from ..vocab import AuditAction, AuditResult, PaymentMethod, SaleStatus
 from ..xcover.errors import (
     XCoverAuthError,
     XCoverConflict,
@@ -30,6 +33,7 @@ from ..xcover.errors import (
 from .lookup import chosen_covers, cover_total
 from .machine import InvalidTransition, SaleError, XCoverClientLike, XCoverDown, audit, compare_and_set
 from .quoting import POLICYHOLDER_KEYS, booking_body, map_field_errors
+from .settlement import BookingResult, Raced, accept, back_to_quoted, fail, settle
 
 UNKNOWN_MESSAGE = (
     "Not yet confirmed, checking: XCover's answer did not arrive. The customer is not covered until it does."
@@ -60,16 +64,6 @@ def deadlines(config: Mapping[str, Any], stale_seconds: float | None = None) -> 
     stale = config["BOOKING_STALE_SECONDS"] if stale_seconds is None else stale_seconds
     lost = float(config["XCOVER_TOTAL_BUDGET"]) + BOOKING_MARGIN_SECONDS
     return Deadlines(stale=timedelta(seconds=stale), lost=timedelta(seconds=lost))
-
-
-@dataclass
-class BookingResult:
-    """What came of a booking attempt, for the page."""
-
-    sale: Sale
-    sent: bool
-    message: str = ""
-    problems: list[str] = field(default_factory=list)
 
 
 def amount_errors(sale: Sale, amount: Decimal | None) -> dict[str, list[str]]:
@@ -139,17 +133,13 @@ def book(sale: Sale, user: User | None, client: XCoverClientLike) -> BookingResu
     return _send_booking(sale, user, client, expected=SaleStatus.BOOKING)
 
 
-class _Raced(Exception):
-    """Another request settled the sale first."""
-
-
 def _send_booking(
     sale: Sale, user: User | None, client: XCoverClientLike, expected: SaleStatus, lost: timedelta | None = None
 ) -> BookingResult:
     """Call create booking with the sale's key and settle the sale, unless another check settled it first."""
     try:
         return _call_and_settle(sale, user, client, expected, lost)
-    except _Raced:
+    except Raced:
         db.session.rollback()
         db.session.refresh(sale)
         return BookingResult(sale, sent=True, message="Settled by another check.")
@@ -169,7 +159,7 @@ def _call_and_settle(
                 return found
         # Maybe applied: never say covered, never say failed; the same key settles it later.
         if expected == SaleStatus.BOOKING:
-            _settle(sale, SaleStatus.OUTCOME_UNKNOWN, last_error=None)
+            settle(sale, SaleStatus.OUTCOME_UNKNOWN, last_error=None)
             audit(
                 AuditAction.SALE_OUTCOME_UNKNOWN,
                 user,
@@ -184,24 +174,24 @@ def _call_and_settle(
         errors = map_field_errors(exc.field_errors(), [])
         general = errors.pop("__all__", [])
         if errors:
-            return _back_to_quoted(
+            return back_to_quoted(
                 sale, user, "XCover refused the customer details: please correct them.", errors, reason="validation"
             )
         # No field to correct: XCover declined the booking itself, unless the package is booked already (an
         # attempt given up as lost that XCover made late): that booking is ours.
         made = _booking_of(sale, client)
         if made is not None:
-            return _accept(sale, user, made)
+            return accept(sale, user, made)
         reason = " ".join(general) or exc.message
-        return _fail(sale, user, f"XCover declined the booking. {reason}"[:500], status=exc.status)
+        return fail(sale, user, f"XCover declined the booking. {reason}"[:500], status=exc.status)
     except (XCoverUnavailable, XCoverRateLimited, XCoverAuthError) as exc:
         if expected == SaleStatus.OUTCOME_UNKNOWN:
             # This retry did not get through; the first attempt may still have been applied.
             return BookingResult(sale, sent=True, message=UNKNOWN_MESSAGE)
-        return _back_to_quoted(sale, user, DOWN_MESSAGE, None, reason=type(exc).__name__)
+        return back_to_quoted(sale, user, DOWN_MESSAGE, None, reason=type(exc).__name__)
     except XCoverError as exc:
-        return _fail(sale, user, f"XCover refused the booking: {exc.message}"[:500], status=exc.status)
-    return _accept(sale, user, booking)
+        return fail(sale, user, f"XCover refused the booking: {exc.message}"[:500], status=exc.status)
+    return accept(sale, user, booking)
 
 
 def _look_up(sale: Sale, user: User | None, client: XCoverClientLike, lost: timedelta | None) -> BookingResult | None:
@@ -218,13 +208,11 @@ def _look_up(sale: Sale, user: User | None, client: XCoverClientLike, lost: time
     except XCoverError:
         return None
     if found is not None:
-        return _accept(sale, user, found)
+        return accept(sale, user, found)
     started = sale.booking_started_at or sale.updated_at
     if lost is None or utcnow() - started < lost:
         return None
-    _settle(
-        sale, SaleStatus.QUOTED, last_error=LOST_MESSAGE, idempotency_key=str(uuid.uuid4()), booking_started_at=None
-    )
+    settle(sale, SaleStatus.QUOTED, last_error=LOST_MESSAGE, idempotency_key=str(uuid.uuid4()), booking_started_at=None)
     audit(
         AuditAction.SALE_BOOKING_FAILED,
         user,
@@ -243,107 +231,6 @@ def _booking_of(sale: Sale, client: XCoverClientLike) -> Any:
         return client.get_booking(sale.xcover_ref)
     except XCoverError:
         return None
-
-
-def _settle(sale: Sale, new: SaleStatus, **values: Any) -> None:
-    """Move a sale on from booking/outcome unknown, only if nobody else did meanwhile."""
-    if not compare_and_set(sale, sale.status, new, **values):
-        raise _Raced()
-    db.session.refresh(sale)
-
-
-def _back_to_quoted(
-    sale: Sale, user: User | None, message: str, errors: dict[str, list[str]] | None, reason: str
-) -> BookingResult:
-    """Nothing was applied at XCover: let the associate fix or retry with everything kept."""
-    _settle(sale, SaleStatus.QUOTED, last_error=message, field_errors=errors)
-    audit(
-        AuditAction.SALE_BOOKING_FAILED,
-        user,
-        sale,
-        result=AuditResult.FAILURE,
-        xcover_ref=sale.xcover_ref,
-        reason=reason,
-        fields=sorted(errors or {}),
-    )
-    db.session.commit()
-    return BookingResult(sale, sent=True, message=message)
-
-
-def _fail(
-    sale: Sale, user: User | None, message: str, problems: list[str] | None = None, **details: Any
-) -> BookingResult:
-    """Close the booking as failed, saying why."""
-    _settle(sale, SaleStatus.FAILED, last_error=message)
-    audit(
-        AuditAction.SALE_BOOKING_FAILED, user, sale, result=AuditResult.FAILURE, xcover_ref=sale.xcover_ref, **details
-    )
-    db.session.commit()
-    return BookingResult(sale, sent=True, message=message, problems=problems or [])
-
-
-def check_booking(booking: Any, covers: list[Cover]) -> list[str]:
-    """Return what is wrong with a booking answer: status, prices and errors (empty when it is good)."""
-    problems: list[str] = []
-    if booking.status != "CONFIRMED":
-        problems.append(f"XCover says the booking is {booking.status}, not confirmed.")
-    if booking.errors:
-        problems.append(f"XCover reported errors: {booking.errors}")
-    booked = {q.id: q for q in booking.quotes}
-    for cover in covers:
-        quote = booked.get(cover.quote_id)
-        name = cover.title or cover.policy_type
-        if quote is None:
-            problems.append(f"{name} is missing from the booking.")
-        elif quote.status != "CONFIRMED":
-            problems.append(f"{name} is {quote.status}.")
-        elif quote.price != cover.price:
-            sale = cover.sale
-            problems.append(
-                f"{name} was booked at {money(quote.price, sale.currency, sale.store)}, "
-                f"quoted at {money(cover.price, sale.currency, sale.store)}."
-            )
-    return problems
-
-
-def _accept(sale: Sale, user: User | None, booking: Any) -> BookingResult:
-    """Accept a booking only when confirmed, at the quoted prices, with no errors."""
-    covers = chosen_covers(sale)
-    booked = {q.id: q for q in booking.quotes}
-    for cover in covers:
-        quote = booked.get(cover.quote_id)
-        good = quote is not None and quote.status == "CONFIRMED" and quote.price == cover.price
-        cover.status = CoverStatus.BOOKED if good else CoverStatus.FAILED
-        if quote is not None:
-            cover.start_date = quote.policy_start_date or cover.start_date
-            cover.end_date = quote.policy_end_date or cover.end_date
-            cover.pds_url = quote.pds_url or cover.pds_url
-    sale.coi_url = booking.coi_url or booking.coi_pdf_url
-    sale.pds_url = booking.pds_url or sale.pds_url
-    problems = check_booking(booking, covers)
-    if problems:
-        in_force = [c for c in covers if c.status == CoverStatus.BOOKED]
-        message = "Booking partly failed." if in_force else "XCover did not confirm the booking."
-        return _fail(
-            sale,
-            user,
-            f"{message} {' '.join(problems)}"[:500],
-            problems,
-            issues=problems[:5],
-            xcover_status=booking.status,
-        )
-    _settle(sale, SaleStatus.BOOKED, booked_at=utcnow(), last_error=None, field_errors=None)
-    audit(
-        AuditAction.SALE_BOOKED,
-        user,
-        sale,
-        xcover_ref=booking.id,
-        policies=len(covers),
-        total=str(booking.total_price),
-        currency=booking.currency,
-    )
-    db.session.commit()
-    return BookingResult(sale, sent=True, message="Covered.")
 
 
 def reconcile(
