@@ -68,16 +68,17 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    """Bind the database, migrations, CSRF protection, sign-in throttling, compression and sign-in to the app."""
+    """Bind the database, migrations, CSRF, sign-in throttling, compression, translations and sign-in to the app."""
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
     csrf.init_app(app)
     from .auth import throttle
 
     throttle.init_app(app)  # after CSRF: a forged post is refused before it counts against an address
-    from . import wire
+    from . import i18n, wire
 
     wire.init_app(app)
+    i18n.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.sign_in"
     login_manager.login_message = "Sign in to continue."
@@ -144,6 +145,7 @@ def register_errorhandlers(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     """Expose helpers that every template uses: the vocabularies and the store-locale filters."""
+    from flask import g
     from jinja2 import pass_context
 
     from . import intl, phones
@@ -154,12 +156,12 @@ def register_template_helpers(app: Flask) -> None:
     @pass_context
     def money(context: Any, amount: Any, currency: str, store: Any = None) -> str:
         """{{ amount|money(currency) }}: the amount as the current store's locale writes it."""
-        return intl.money(amount, currency, store or context.get("current_store"))
+        return intl.money(amount, currency, store or context.get("current_store"), locale=g.get("portal_locale"))
 
     @pass_context
     def store_time(context: Any, moment: Any, store: Any = None, fmt: str = "datetime") -> str:
         """{{ moment|store_time }}: a time in the store's zone and locale (fmt: time, date, datetime, seconds)."""
-        return intl.store_time(moment, store or context.get("current_store"), fmt)
+        return intl.store_time(moment, store or context.get("current_store"), fmt, locale=g.get("portal_locale"))
 
     @pass_context
     def phone(context: Any, number: str | None) -> str:

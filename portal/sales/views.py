@@ -10,6 +10,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from ..i18n import N_
 from ..models import Sale, Store
 from ..security import role_required
 from ..sensitive import find_card_number
@@ -106,7 +107,7 @@ def _render_products(form: SaleForm, sale: Sale | None = None, status: int = 200
         "sales/products.html",
         form=form,
         sale=sale,
-        title="New sale" if sale is None else "Sale",
+        title=N_("New sale") if sale is None else N_("Sale"),
         defaults=quoting.defaults_for(current_user.store),
     ), status
 
@@ -156,7 +157,7 @@ def index() -> str:
         query = ""  # neither searched for nor echoed back into the page
     sales = lookup.search_sales(current_user.store, query)
     return render_template(
-        "sales/index.html", sales=sales, query=query, refused=refused, card_message=CARD_MESSAGE, title="Sales"
+        "sales/index.html", sales=sales, query=query, refused=refused, card_message=CARD_MESSAGE, title=N_("Sales")
     )
 
 
@@ -244,7 +245,7 @@ def _render_options(sale: Sale, form: Any, status: int = 200, retry_opt_out: str
         form=form,
         groups=lookup.options_by_item(sale),
         retry_opt_out=retry_opt_out,
-        title="Cover options",
+        title=N_("Cover options"),
     ), status
 
 
@@ -311,7 +312,7 @@ def _render_payment(sale: Sale, form: PaymentForm, total: Any, status: int = 200
         total=total,
         covers=lookup.chosen_covers(sale),
         labels=customer_labels(),
-        title="Payment",
+        title=N_("Payment"),
     ), status
 
 
