@@ -115,6 +115,7 @@ def register_blueprints(app: Flask) -> None:
     from .main.views import bp as main_bp
     from .policies.views import bp as policies_bp
     from .policies.views import hooks as webhooks_bp
+    from .sales.customer_views import bp as customer_bp
     from .sales.views import bp as sales_bp
     from .urls import DatabaseIdConverter
 
@@ -123,6 +124,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(main_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(sales_bp)
+    app.register_blueprint(customer_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(catalogue_bp)
     app.register_blueprint(policies_bp)

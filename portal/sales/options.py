@@ -58,8 +58,13 @@ def record_choices(
     choices: Mapping[int, int | None],
     reasons: Mapping[int, str],
     acknowledged: bool,
+    on_customer_view: bool = False,
 ) -> Sale:
-    """Store the customer's pick (or "No thanks" and why) per product; all declined sends XCover an opt-out."""
+    """Store the customer's pick (or "No thanks" and why) per product; all declined sends XCover an opt-out.
+
+    on_customer_view: the customer acknowledged the key facts themselves, on the customer view.
+    """
+    acknowledged = acknowledged or on_customer_view
     if sale.status != SaleStatus.QUOTED:
         raise InvalidTransition("The options for this sale can no longer be changed.")
     errors: dict[str, list[str]] = {}
@@ -120,6 +125,7 @@ def record_choices(
             xcover_ref=sale.xcover_ref,
             policy_versions=sale.ack_policy_versions,
             disclaimer_sha256=sale.ack_disclaimer_hash,
+            **({"acknowledged_on": "customer_view"} if on_customer_view else {}),
         )
         db.session.commit()
         return sale

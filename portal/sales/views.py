@@ -17,6 +17,7 @@ from ..sensitive import find_card_number
 from ..vocab import CoverStatus, Role, SaleStatus
 from ..xcover import get_client
 from . import booking, catalogue, lookup, quoting
+from .customer_view import customer_acknowledgement, offered
 from .forms import (
     CARD_MESSAGE,
     PaymentForm,
@@ -216,6 +217,7 @@ def options(sale_id: int) -> Response | tuple[str, int] | str:
     if request.method != "POST":
         mark_options_shown(sale, _user())
         form = options_form_for(sale)
+        form.acknowledged.data = customer_acknowledgement(sale) is not None
         for item in sale.items:
             chosen = next((c for c in item.covers if c.status == CoverStatus.CHOSEN), None)
             if item.decision:
@@ -228,7 +230,8 @@ def options(sale_id: int) -> Response | tuple[str, int] | str:
         return _render_options(sale, form, 422)
     choices, reasons = read_choices(form, sale)
     try:
-        record_choices(sale, _user(), get_client(), choices, reasons, bool(form.acknowledged.data))
+        by_customer = customer_acknowledgement(sale) is not None
+        record_choices(sale, _user(), get_client(), choices, reasons, bool(form.acknowledged.data), by_customer)
     except XCoverDown as exc:
         return _render_options(sale, form, 503, retry_opt_out=exc.message)
     except SaleError as exc:
@@ -245,6 +248,8 @@ def _render_options(sale: Sale, form: Any, status: int = 200, retry_opt_out: str
         form=form,
         groups=lookup.options_by_item(sale),
         retry_opt_out=retry_opt_out,
+        customer_ack=customer_acknowledgement(sale),
+        can_show=bool(offered(sale)),
         title=N_("Cover options"),
     ), status
 
