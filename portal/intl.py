@@ -65,6 +65,20 @@ def languages() -> dict[str, str]:
 
 
 @cache
+def countries_in(locale: str) -> dict[str, str]:
+    """Return countries() named in a locale (fr: Allemagne, Royaume-Uni), by name: for the sale form."""
+    names = Locale.parse(locale).territories
+    return dict(sorted(((code, names.get(code, name)) for code, name in countries().items()), key=_by_name))
+
+
+@cache
+def languages_in(locale: str) -> dict[str, str]:
+    """Return languages() named in a locale (de: Deutsch, Französisch), by name: for the sale form."""
+    names = Locale.parse(locale).languages
+    return dict(sorted(((code, names.get(code, name)) for code, name in languages().items()), key=_by_name))
+
+
+@cache
 def time_zones() -> list[str]:
     """Return the IANA time zones CLDR places in a country (plus UTC), by name: the choices for a store."""
     zones = {zone for listed in get_global("territory_zones").values() for zone in listed}

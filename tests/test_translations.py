@@ -4,6 +4,7 @@ with the code, compile, and the pages speak the store's (or the customer's) lang
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -106,7 +107,7 @@ def test_sale_screens_and_customer_view_are_translated(language: str) -> None:
 
 
 @pytest.mark.parametrize("language", i18n.COMPLETE)
-def test_placeholders_match(language: str) -> None:
+def test_placeholders_and_quotes(language: str) -> None:
     """A translation keeps exactly the placeholders of its msgid (a missing %(total)s would raise at render)."""
     import re
 
@@ -117,6 +118,9 @@ def test_placeholders_match(language: str) -> None:
         source = m.id if isinstance(m.id, str) else m.id[1]
         for text in m.string if isinstance(m.string, tuple) else (m.string,):
             assert sorted(holder.findall(text)) == sorted(holder.findall(source)), (m.id, text)
+            # _() returns markup that is not escaped again, and some land in attributes (aria-label="..."):
+            # quotes are typographic (« », „ “), never the ASCII ones.
+            assert '"' not in text or '"' in source, (m.id, text)
 
 
 def test_compiled_catalogues_match_their_sources(app: Flask) -> None:
@@ -182,6 +186,8 @@ def test_french_store_sells_in_french(seller_in: Callable[..., FlaskClient]) -> 
     assert '<html lang="fr-FR">' in page
     for words in ("Nouvelle vente", "Produits et client", "Nom du produit", "Numéro de série", "Code postal"):
         assert words in page, words
+    assert re.search(r'<option (selected value="FR"|value="FR" selected)>France</option>', page)
+    assert ">Royaume-Uni</option>" in page and ">français</option>" in page  # CLDR names in French
     sale_id = start_sale(client, **{"country": "FR", "phone": "+33 6 12 34 56 78", "postcode": "75001"})
     options = client.get(f"/sales/{sale_id}/options").get_data(as_text=True)
     assert "Options de garantie" in options and "Non merci" in options and "Trop cher" in options

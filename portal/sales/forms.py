@@ -40,8 +40,8 @@ from wtforms.validators import (
 )
 from wtforms.widgets import TextInput
 
-from ..i18n import N_
-from ..intl import countries, languages
+from ..i18n import N_, current_locale
+from ..intl import countries_in, languages_in
 from ..models import Sale, Store
 from ..phones import InvalidPhone, calling_codes, for_display, to_e164
 from ..sensitive import find_card_number, normalise
@@ -323,10 +323,14 @@ class SaleForm(GuardedForm):
     region = _text(N_("Region"), autocomplete="address-level1")
     postcode = _text(N_("Postcode"), required=N_("Enter the postcode."), autocomplete="postal-code", maxlength=20)
     country = SelectField(
-        N_("Country"), choices=lambda: list(countries().items()), render_kw={"autocomplete": "country"}
+        N_("Country"),
+        choices=lambda: list(countries_in(str(current_locale())).items()),
+        render_kw={"autocomplete": "country"},
     )
     language = SelectField(
-        N_("Language"), choices=lambda: list(languages().items()), render_kw={"autocomplete": "language"}
+        N_("Language"),
+        choices=lambda: list(languages_in(str(current_locale())).items()),
+        render_kw={"autocomplete": "language"},
     )
 
     def __init__(self, *args: Any, store: Store, **kwargs: Any) -> None:
