@@ -161,7 +161,9 @@ def test_vocab_extractor_reads_labels() -> None:
 
 def store_in(code: str, country: str, language: str, tz: str) -> Store:
     """A store with its language."""
-    s = create_store(code, code, country, {"FR": "EUR", "DE": "EUR", "US": "USD"}.get(country, "GBP"), language, tz)
+    s = create_store(
+        code, code, country, {"FR": "EUR", "DE": "EUR", "US": "USD", "AU": "AUD"}.get(country, "GBP"), language, tz
+    )
     db.session.commit()
     return s
 
@@ -209,6 +211,14 @@ def test_us_store_spells_american(seller_in: Callable[..., FlaskClient]) -> None
     assert '<html lang="en-US">' in page
     assert "ZIP code" in page and "Postcode" not in page
     assert "New sale" in page
+
+
+def test_australian_store_words(seller_in: Callable[..., FlaskClient]) -> None:
+    """An Australian store keeps British spelling and its terms (Mobile phone, Postcode), with State for Region."""
+    client = seller_in("AU", "en", "Australia/Sydney")
+    page = client.get("/sales/new").get_data(as_text=True)
+    assert '<html lang="en-AU">' in page
+    assert ">State</label>" in page and ">Postcode</label>" in page and ">Mobile phone</label>" in page
 
 
 def test_british_store_is_unchanged(seller: FlaskClient) -> None:
