@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export FLASK_APP := app.py
 
-.PHONY: run test test-fast lint format setup setup-dev bench clean
+.PHONY: run test test-fast lint format setup setup-dev bench clean translations
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,13 @@ lint: setup-dev
 format: setup-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+## Translations: extract the words into translations/messages.pot, update each catalogue's .po, compile the .mo
+translations: setup-dev
+	PYTHONPATH=. $(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --ignore-dirs=".* instance node_modules" --add-location=file --sort-output \
+		--project="Store Cover Portal" --copyright-holder="Store Cover Portal" -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d translations --statistics
 
 ## Benchmarks under bench/ (results are written to bench/results/)
 bench: setup-dev

@@ -68,16 +68,17 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    """Bind the database, migrations, CSRF protection, sign-in throttling, compression and sign-in to the app."""
+    """Bind the database, migrations, CSRF, sign-in throttling, compression, translations and sign-in to the app."""
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
     csrf.init_app(app)
     from .auth import throttle
 
     throttle.init_app(app)  # after CSRF: a forged post is refused before it counts against an address
-    from . import wire
+    from . import i18n, wire
 
     wire.init_app(app)
+    i18n.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.sign_in"
     login_manager.login_message = "Sign in to continue."
@@ -115,6 +116,7 @@ def register_blueprints(app: Flask) -> None:
     from .policies import correction_views  # noqa: F401  (importing it adds its routes to policies_bp)
     from .policies.views import bp as policies_bp
     from .policies.views import hooks as webhooks_bp
+    from .sales.customer_views import bp as customer_bp
     from .sales.views import bp as sales_bp
     from .urls import DatabaseIdConverter
 
@@ -123,6 +125,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(main_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(sales_bp)
+    app.register_blueprint(customer_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(catalogue_bp)
     app.register_blueprint(policies_bp)
@@ -145,6 +148,7 @@ def register_errorhandlers(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     """Expose helpers that every template uses: the vocabularies and the store-locale filters."""
+    from flask import g
     from jinja2 import pass_context
 
     from . import intl, phones
@@ -155,12 +159,12 @@ def register_template_helpers(app: Flask) -> None:
     @pass_context
     def money(context: Any, amount: Any, currency: str, store: Any = None) -> str:
         """{{ amount|money(currency) }}: the amount as the current store's locale writes it."""
-        return intl.money(amount, currency, store or context.get("current_store"))
+        return intl.money(amount, currency, store or context.get("current_store"), locale=g.get("portal_locale"))
 
     @pass_context
     def store_time(context: Any, moment: Any, store: Any = None, fmt: str = "datetime") -> str:
         """{{ moment|store_time }}: a time in the store's zone and locale (fmt: time, date, datetime, seconds)."""
-        return intl.store_time(moment, store or context.get("current_store"), fmt)
+        return intl.store_time(moment, store or context.get("current_store"), fmt, locale=g.get("portal_locale"))
 
     @pass_context
     def phone(context: Any, number: str | None) -> str:

@@ -65,6 +65,20 @@ def languages() -> dict[str, str]:
 
 
 @cache
+def countries_in(locale: str) -> dict[str, str]:
+    """Return countries() named in a locale (fr: Allemagne, Royaume-Uni), by name: for the sale form."""
+    names = Locale.parse(locale).territories
+    return dict(sorted(((code, names.get(code, name)) for code, name in countries().items()), key=_by_name))
+
+
+@cache
+def languages_in(locale: str) -> dict[str, str]:
+    """Return languages() named in a locale (de: Deutsch, Französisch), by name: for the sale form."""
+    names = Locale.parse(locale).languages
+    return dict(sorted(((code, names.get(code, name)) for code, name in languages().items()), key=_by_name))
+
+
+@cache
 def time_zones() -> list[str]:
     """Return the IANA time zones CLDR places in a country (plus UTC), by name: the choices for a store."""
     zones = {zone for listed in get_global("territory_zones").values() for zone in listed}
@@ -93,6 +107,11 @@ def _locale(language: str, country: str) -> Locale:
     return UI_LOCALE
 
 
+def customer_locale(language: str, country: str) -> Locale:
+    """Return the locale a customer reads in: their language as spoken in their country (fr + GB -> fr)."""
+    return _locale(language or "en", country or "")
+
+
 def store_locale(store: HasLocale | None) -> Locale:
     """Return a store's locale from its language and country (en + GB -> en_GB); head office uses English."""
     return _locale(store.language, store.country) if store is not None else UI_LOCALE
@@ -103,18 +122,22 @@ def store_zone(store: HasLocale | None) -> Any:
     return get_timezone(store.timezone if store is not None else "UTC")
 
 
-def money(amount: Decimal | int | str, currency: str, store: HasLocale | None = None) -> str:
-    """Format an amount in a currency the way the store's locale writes it: £1,299.00, 1 299,00 €, $89.00."""
-    return format_currency(Decimal(amount), currency, locale=store_locale(store))
+def money(
+    amount: Decimal | int | str, currency: str, store: HasLocale | None = None, locale: Locale | None = None
+) -> str:
+    """Format an amount in a currency the way the store's locale (or the given one) writes it: £1,299.00, 1 299,00 €."""
+    return format_currency(Decimal(amount), currency, locale=locale or store_locale(store))
 
 
-def store_time(moment: datetime | date, store: HasLocale | None = None, fmt: str = "datetime") -> str:
+def store_time(
+    moment: datetime | date, store: HasLocale | None = None, fmt: str = "datetime", locale: Locale | None = None
+) -> str:
     """Format a time in the store's zone and locale, or a date in its locale.
 
     fmt: "time" (09:30 BST), "date" (1 May 2026), "datetime" (1 May 2026, 09:30 BST) or
-    "seconds" (1 May 2026, 09:30:05 BST, for the audit log).
+    "seconds" (1 May 2026, 09:30:05 BST, for the audit log). A locale given (the customer's) wins over the store's.
     """
-    locale = store_locale(store)
+    locale = locale or store_locale(store)
     if not isinstance(moment, datetime):
         return format_date(moment, "medium", locale=locale)
     if moment.tzinfo is None:

@@ -20,6 +20,10 @@ CSP = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
     "form-action 'self'"
 )
+# No page may use the camera, microphone or location, except the products screen's Scan (CAMERA_PERMISSIONS,
+# set by that view): the camera for this origin only.
+PERMISSIONS = "camera=(), microphone=(), geolocation=()"
+CAMERA_PERMISSIONS = "camera=(self), microphone=(), geolocation=()"
 # A client's request id is taken only as a canonical (lowercase) UUID: it lands in the audit chain, the log and
 # exports, so nothing free-form may come in with it.
 _REQUEST_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -77,7 +81,7 @@ def _set_headers(response: Response) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    response.headers.setdefault("Permissions-Policy", PERMISSIONS)
     if request.is_secure:
         response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     if g.get("request_id"):

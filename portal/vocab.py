@@ -243,3 +243,10 @@ class AuditAction(RichStrEnum):
     SALE_REFUND_RECORDED = "sale.refund_recorded", "Refund for cover not booked recorded"
     XCOVER_BOOKING_UPDATED = "xcover.booking_updated", "Booking updated at XCover"
     XCOVER_BOOKING_CANCELLED = "xcover.booking_cancelled", "Booking cancelled at XCover"
+    # The customer's screen (issue 16): the iPad turned to the customer, their acknowledgement, the unlock.
+    CUSTOMER_VIEW_SHOWN = "sale.customer_view_shown", "Options shown to the customer on the customer view"
+    SALE_CUSTOMER_ACKNOWLEDGED = (
+        "sale.customer_acknowledged",
+        "Key facts acknowledged by the customer on the customer view",
+    )
+    CUSTOMER_VIEW_UNLOCKED = "sale.customer_view_unlocked", "Customer view unlocked by the associate"

@@ -42,6 +42,9 @@ WALKED = {
     "sales.book",
     "sales.check",
     "sales.resend_email",
+    "customer.show_customer",
+    "customer.acknowledge",
+    "customer.unlock",
     "policies.refund_failed",
     "policies.new_return",
     "policies.approve_here",
@@ -179,6 +182,22 @@ def test_every_state_changing_request_leaves_its_events(app, client, store, make
     walk.expect([], lambda: client.get(f"/sales/{sale_id}/options"))  # once per quote, not per look
     walk.post(["sale.saved", "sale.quoted"], "sales.edit", f"/sales/{sale_id}/edit", sale_data("900.00"))
     client.get(f"/sales/{sale_id}/options")
+    # The customer view: shown, acknowledged by the customer, a wrong password, then the associate's unlock.
+    options = f"/sales/{sale_id}/options"
+    walk.post(["sale.customer_view_shown"], "customer.show_customer", f"/sales/{sale_id}/customer-view", {}, options)
+    walk.post(
+        ["sale.customer_acknowledged"], "customer.acknowledge", "/customer-view/acknowledge", {}, "/customer-view"
+    )
+    walk.post(
+        ["sale.customer_view_unlocked"], "customer.unlock", "/customer-view/unlock", {"secret": "x"}, "/customer-view"
+    )
+    walk.post(
+        ["sale.customer_view_unlocked"],
+        "customer.unlock",
+        "/customer-view/unlock",
+        {"secret": PASSWORD},
+        "/customer-view",
+    )
     walk.post(["sale.acknowledged"], "sales.options", f"/sales/{sale_id}/options", choice(sale_id))
     total = str(db.session.get(Sale, sale_id).cover_total)
     walk.post(
@@ -197,6 +216,22 @@ def test_every_state_changing_request_leaves_its_events(app, client, store, make
 
     # XCover down while booking (nothing applied), then Retry the booking.
     client.get(f"/sales/{sale_id}/options")
+    # The customer view: shown, acknowledged by the customer, a wrong password, then the associate's unlock.
+    options = f"/sales/{sale_id}/options"
+    walk.post(["sale.customer_view_shown"], "customer.show_customer", f"/sales/{sale_id}/customer-view", {}, options)
+    walk.post(
+        ["sale.customer_acknowledged"], "customer.acknowledge", "/customer-view/acknowledge", {}, "/customer-view"
+    )
+    walk.post(
+        ["sale.customer_view_unlocked"], "customer.unlock", "/customer-view/unlock", {"secret": "x"}, "/customer-view"
+    )
+    walk.post(
+        ["sale.customer_view_unlocked"],
+        "customer.unlock",
+        "/customer-view/unlock",
+        {"secret": PASSWORD},
+        "/customer-view",
+    )
     walk.post(["sale.acknowledged"], "sales.options", f"/sales/{sale_id}/options", choice(sale_id))
     total = str(db.session.get(Sale, sale_id).cover_total)
     fault(app, "create_booking", "rate_limit")

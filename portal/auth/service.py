@@ -354,6 +354,16 @@ def sign_out(user: User) -> None:
     db.session.commit()
 
 
+def verify_unlock(user: User, secret: str) -> bool:
+    """Tell whether a secret unlocks a screen the user locked (the customer view): their password for now.
+
+    The one place a locked screen asks who is there; a PIN (the quick switch) is meant to be checked here too.
+    """
+    if not secret or not may_sign_in(user):
+        return False
+    return verify_password(user.password_hash, secret)
+
+
 def start_session(session: MutableMapping[str, Any]) -> None:
     """Stamp a fresh session with its start and last-activity times."""
     now = time.time()

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from ..config import BOOKING_MARGIN_SECONDS
 from ..extensions import db
+from ..i18n import N_
 from ..intl import money
 from ..models import Sale, User, utcnow
 from ..sensitive import mask_email
@@ -35,11 +36,11 @@ from .machine import InvalidTransition, SaleError, XCoverClientLike, XCoverDown,
 from .quoting import POLICYHOLDER_KEYS, booking_body, map_field_errors
 from .settlement import BookingResult, Raced, accept, back_to_quoted, fail, settle
 
-UNKNOWN_MESSAGE = (
+UNKNOWN_MESSAGE = N_(
     "Not yet confirmed, checking: XCover's answer did not arrive. The customer is not covered until it does."
 )
-DOWN_MESSAGE = "XCover is not answering right now. Nothing was booked and everything is kept: tap Retry."
-LOST_MESSAGE = (
+DOWN_MESSAGE = N_("XCover is not answering right now. Nothing was booked and everything is kept: tap Retry.")
+LOST_MESSAGE = N_(
     "The booking was lost on its way and XCover never made it. Nothing was booked and everything is kept: tap Retry."
 )
 # XCover's answer to a request whose key is still held by an earlier request in flight.
@@ -79,12 +80,12 @@ def record_payment(
 ) -> Sale:
     """Store the till payment for the cover; the amount must equal the cover total."""
     if sale.status != SaleStatus.QUOTED or not chosen_covers(sale):
-        raise InvalidTransition("This sale is not waiting for payment.")
+        raise InvalidTransition(N_("This sale is not waiting for payment."))
     wrong_amount = amount_errors(sale, amount)
     if wrong_amount:
-        raise SaleError("The amount must equal the cover total.", wrong_amount)
+        raise SaleError(N_("The amount must equal the cover total."), wrong_amount)
     if PaymentMethod.get(method) is None:
-        raise SaleError("Choose a payment method.", {"payment_method": ["Choose card, cash or other."]})
+        raise SaleError(N_("Choose a payment method."), {"payment_method": [N_("Choose card, cash or other.")]})
     sale.payment_method = method
     sale.receipt_number = receipt_number.strip()
     sale.amount_collected = amount
@@ -112,14 +113,14 @@ def booking_payload(sale: Sale) -> dict[str, Any]:
 def book(sale: Sale, user: User | None, client: XCoverClientLike) -> BookingResult:
     """Send the booking once: claim the sale with a compare-and-set, then call XCover with the stored key."""
     if sale.payment_recorded_at is None or sale.idempotency_key is None:
-        raise InvalidTransition("Record the payment before booking.")
+        raise InvalidTransition(N_("Record the payment before booking."))
     if sale.amount_collected != cover_total(sale):
-        raise InvalidTransition("The amount collected does not match the cover chosen: record the payment again.")
+        raise InvalidTransition(N_("The amount collected does not match the cover chosen: record the payment again."))
     db.session.commit()
     # Only the request whose conditional UPDATE wins may call XCover: a double tap never books twice.
     if not compare_and_set(sale, SaleStatus.QUOTED, SaleStatus.BOOKING, booking_started_at=utcnow()):
         db.session.rollback()
-        return BookingResult(sale, sent=False, message="This booking is already on its way.")
+        return BookingResult(sale, sent=False, message=N_("This booking is already on its way."))
     db.session.refresh(sale)
     audit(
         AuditAction.SALE_BOOKING_SENT,
@@ -142,7 +143,7 @@ def _send_booking(
     except Raced:
         db.session.rollback()
         db.session.refresh(sale)
-        return BookingResult(sale, sent=True, message="Settled by another check.")
+        return BookingResult(sale, sent=True, message=N_("Settled by another check."))
 
 
 def _call_and_settle(
@@ -175,7 +176,7 @@ def _call_and_settle(
         general = errors.pop("__all__", [])
         if errors:
             return back_to_quoted(
-                sale, user, "XCover refused the customer details: please correct them.", errors, reason="validation"
+                sale, user, N_("XCover refused the customer details: please correct them."), errors, reason="validation"
             )
         # No field to correct: XCover declined the booking itself, unless the package is booked already (an
         # attempt given up as lost that XCover made late): that booking is ours.
@@ -244,10 +245,10 @@ def reconcile(
     if sale.status == SaleStatus.BOOKING:
         started = sale.booking_started_at or sale.updated_at
         if utcnow() - started < limits.stale:
-            return BookingResult(sale, sent=False, message="The booking is still on its way.")
+            return BookingResult(sale, sent=False, message=N_("The booking is still on its way."))
         if not compare_and_set(sale, SaleStatus.BOOKING, SaleStatus.OUTCOME_UNKNOWN):
             db.session.rollback()
-            return BookingResult(sale, sent=False, message="Already settled.")
+            return BookingResult(sale, sent=False, message=N_("Already settled."))
         db.session.refresh(sale)
         audit(
             AuditAction.SALE_OUTCOME_UNKNOWN,
@@ -259,7 +260,7 @@ def reconcile(
         )
         db.session.commit()
     if sale.status != SaleStatus.OUTCOME_UNKNOWN:
-        return BookingResult(sale, sent=False, message="Nothing to check.")
+        return BookingResult(sale, sent=False, message=N_("Nothing to check."))
     result = _send_booking(sale, user, client, expected=SaleStatus.OUTCOME_UNKNOWN, lost=limits.lost)
     if result.sale.status == SaleStatus.OUTCOME_UNKNOWN:
         return result
@@ -288,10 +289,10 @@ def sales_to_reconcile(stale_after: timedelta) -> list[Sale]:
 def resend_email(sale: Sale, user: User, client: XCoverClientLike) -> None:
     """Ask XCover to email the customer their policy confirmation again."""
     if sale.status != SaleStatus.BOOKED:
-        raise InvalidTransition("Only a booked sale has a confirmation to send.")
+        raise InvalidTransition(N_("Only a booked sale has a confirmation to send."))
     try:
         client.send_email(sale.xcover_ref, idempotency_key=str(uuid.uuid4()))
     except XCoverError:
-        raise XCoverDown("XCover is not answering right now; try sending the email again in a moment.") from None
+        raise XCoverDown(N_("XCover is not answering right now; try sending the email again in a moment.")) from None
     audit(AuditAction.SALE_EMAIL_RESENT, user, sale, xcover_ref=sale.xcover_ref, to=mask_email(sale.email))
     db.session.commit()

@@ -13,10 +13,11 @@ from wtforms.utils import unset_value
 from wtforms.validators import StopValidation
 from wtforms.widgets import TextInput
 
+from ..i18n import N_
 from ..sensitive import find_card_number, normalise
 from .quoting import MAX_QUANTITY, TOO_MANY_PRODUCTS
 
-CARD_MESSAGE = (
+CARD_MESSAGE = N_(
     "This looks like a card number. Never type card numbers here: only the last four digits go in the payment step."
 )
 # The largest amount a money column (NUMERIC(12, 2)) holds.
@@ -100,11 +101,11 @@ class MoneyField(DecimalField):
             raw = raw.replace(",", ".")
         self.data = None
         if not re.fullmatch(r"\d+(\.\d{1,2})?", raw):
-            raise ValueError("Enter an amount like 899.00.")
+            raise ValueError(N_("Enter an amount like 899.00."))
         try:
             amount = Decimal(raw)
         except InvalidOperation:
-            raise ValueError("Enter an amount like 899.00.") from None
+            raise ValueError(N_("Enter an amount like 899.00.")) from None
         # Refused here, not by a validator: a huge amount must never reach the page's rounding or the database.
         if amount > self.maximum:
             raise ValueError(self.too_large)

@@ -8,6 +8,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 from wtforms import (
     BooleanField,
@@ -31,7 +32,8 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from ..intl import countries, languages
+from ..i18n import N_, current_locale
+from ..intl import countries_in, languages_in
 from ..models import Sale, Store
 from ..phones import InvalidPhone, calling_codes, for_display, to_e164
 from ..sensitive import find_card_number, normalise
@@ -52,7 +54,7 @@ from .quoting import (
     purchase_date_error,
 )
 
-STALE_FORM_MESSAGE = "This form was out of date. Check the details and tap Show cover options again."
+STALE_FORM_MESSAGE = N_("This form was out of date. Check the details and tap Show cover options again.")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
@@ -86,10 +88,10 @@ def _text(
     autocomplete: str = "off",
     inputmode: str | None = None,
     maxlength: int = 100,
-    required: bool = False,
+    required: str = "",
     type_: str | None = None,
 ) -> StringField:
-    """A text field with the right keyboard and autofill hints."""
+    """A text field with the right keyboard and autofill hints; `required` is the message when it is left empty."""
     kw: dict[str, Any] = {"autocomplete": autocomplete, "maxlength": maxlength}
     if inputmode:
         kw["inputmode"] = inputmode
@@ -97,45 +99,45 @@ def _text(
         kw["type"] = type_
     if required:
         kw["required"] = True
-    checks = [DataRequired(message=f"Enter the {label.lower()}.")] if required else [Optional()]
+    checks = [DataRequired(message=required)] if required else [Optional()]
     return StringField(label, validators=[*checks, Length(max=maxlength), *validators], render_kw=kw)
 
 
 class ProductForm(Form):
     """One product in the basket."""
 
-    product_name = _text("Product name", required=True, maxlength=200)
-    category = SelectField("Category", validators=[DataRequired(message="Choose a category.")])
+    product_name = _text(N_("Product name"), required=N_("Enter the product name."), maxlength=200)
+    category = SelectField(N_("Category"), validators=[DataRequired(message=N_("Choose a category."))])
     price = MoneyField(
-        "Price",
+        N_("Price"),
         places=2,
         maximum=MAX_PRICE,
         too_large=f"Enter a price of at most {MAX_PRICE:,} each.",
         validators=[
-            InputRequired(message="Enter the price."),
-            NumberRange(min=Decimal("0.01"), message="Enter a price above zero."),
+            InputRequired(message=N_("Enter the price.")),
+            NumberRange(min=Decimal("0.01"), message=N_("Enter a price above zero.")),
         ],
         render_kw={"inputmode": "decimal", "autocomplete": "off", "required": True},
     )
     quantity = QuantityField(
-        "Quantity",
+        N_("Quantity"),
         default=1,
-        validators=[InputRequired(message="Enter the quantity.")],
+        validators=[InputRequired(message=N_("Enter the quantity."))],
         render_kw={"inputmode": "numeric", "type": "number", "min": 1, "max": MAX_QUANTITY, "autocomplete": "off"},
     )
-    brand = _text("Brand")
-    model = _text("Model")
-    sku = _text("SKU / barcode", maxlength=64)
-    serial_number = _text("Serial number", maxlength=64)
+    brand = _text(N_("Brand"))
+    model = _text(N_("Model"))
+    sku = _text(N_("SKU / barcode"), maxlength=64)
+    serial_number = _text(N_("Serial number"), maxlength=64)
     purchase_date = DateField(
-        "Purchase date",
-        validators=[InputRequired(message="Enter the purchase date.")],
+        N_("Purchase date"),
+        validators=[InputRequired(message=N_("Enter the purchase date."))],
         render_kw={"autocomplete": "off"},
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.category.choices = [("", "Choose…"), *catalogue.category_choices()]
+        self.category.choices = [("", _l("Choose…")), *catalogue.category_choices()]
 
     def as_product(self) -> dict[str, Any]:
         """Return the product as the service takes it."""
@@ -148,25 +150,38 @@ class SaleForm(GuardedForm):
     items = ProductRows(FormField(ProductForm), min_entries=1, max_entries=MAX_PRODUCTS)
     # Issued with a blank new-sale form: every tap that sends this one form lands on the one sale it started.
     submission = HiddenField(validators=[Optional(), Regexp(_UUID, message=STALE_FORM_MESSAGE)])
-    first_name = _text("First name", required=True, autocomplete="given-name", maxlength=80)
-    last_name = _text("Last name", required=True, autocomplete="family-name", maxlength=80)
+    first_name = _text(N_("First name"), required=N_("Enter the first name."), autocomplete="given-name", maxlength=80)
+    last_name = _text(N_("Last name"), required=N_("Enter the last name."), autocomplete="family-name", maxlength=80)
     email = _text(
-        "Email",
-        Email(message="Enter an email address like name@example.com."),
-        required=True,
+        N_("Email"),
+        Email(message=N_("Enter an email address like name@example.com.")),
+        required=N_("Enter the email."),
         autocomplete="email",
         inputmode="email",
         type_="email",
         maxlength=254,
     )
-    phone = _text("Mobile phone", required=True, autocomplete="tel", inputmode="tel", type_="tel", maxlength=32)
-    address1 = _text("Address", required=True, autocomplete="address-line1", maxlength=200)
-    city = _text("City", required=True, autocomplete="address-level2")
-    region = _text("Region", autocomplete="address-level1")
-    postcode = _text("Postcode", required=True, autocomplete="postal-code", maxlength=20)
-    country = SelectField("Country", choices=lambda: list(countries().items()), render_kw={"autocomplete": "country"})
+    phone = _text(
+        N_("Mobile phone"),
+        required=N_("Enter the mobile phone."),
+        autocomplete="tel",
+        inputmode="tel",
+        type_="tel",
+        maxlength=32,
+    )
+    address1 = _text(N_("Address"), required=N_("Enter the address."), autocomplete="address-line1", maxlength=200)
+    city = _text(N_("City"), required=N_("Enter the city."), autocomplete="address-level2")
+    region = _text(N_("Region"), autocomplete="address-level1")
+    postcode = _text(N_("Postcode"), required=N_("Enter the postcode."), autocomplete="postal-code", maxlength=20)
+    country = SelectField(
+        N_("Country"),
+        choices=lambda: list(countries_in(str(current_locale())).items()),
+        render_kw={"autocomplete": "country"},
+    )
     language = SelectField(
-        "Language", choices=lambda: list(languages().items()), render_kw={"autocomplete": "language"}
+        N_("Language"),
+        choices=lambda: list(languages_in(str(current_locale())).items()),
+        render_kw={"autocomplete": "language"},
     )
 
     def __init__(self, *args: Any, store: Store, **kwargs: Any) -> None:
@@ -228,7 +243,9 @@ def options_form_for(sale: Sale, formdata: Any = None) -> GuardedForm:
     """Build screen 2's form: per product Add (one option) or No thanks with a reason, and the acknowledgement."""
 
     class OptionsForm(GuardedForm):
-        acknowledged = BooleanField("The customer has seen the key facts, price and disclaimer of the cover chosen.")
+        acknowledged = BooleanField(
+            N_("The customer has seen the key facts, price and disclaimer of the cover chosen.")
+        )
 
     for item, covers in options_by_item(sale):
         offered = [(str(c.id), c.title) for c in covers if c.quote_id]
@@ -237,7 +254,7 @@ def options_form_for(sale: Sale, formdata: Any = None) -> GuardedForm:
             f"choice_{item.id}",
             RadioField(
                 item.product_name,
-                choices=[*offered, ("none", "No thanks")],
+                choices=[*offered, ("none", _l("No thanks"))],
                 validate_choice=False,
                 validators=[Optional()],
             ),
@@ -246,7 +263,12 @@ def options_form_for(sale: Sale, formdata: Any = None) -> GuardedForm:
             OptionsForm,
             f"reason_{item.id}",
             SelectField(
-                "Reason", choices=[("", "Choose a reason…"), *DeclineReason.choices()], validators=[Optional()]
+                N_("Reason"),
+                choices=[
+                    ("", _l("Choose a reason…")),
+                    *((value, _l(label)) for value, label in DeclineReason.choices()),
+                ],
+                validators=[Optional()],
             ),
         )
     return OptionsForm(formdata=formdata) if formdata is not None else OptionsForm()
@@ -270,24 +292,24 @@ class PaymentForm(GuardedForm):
     """Screen 3: the till payment for products and cover together."""
 
     payment_method = RadioField(
-        "Payment method",
-        choices=PaymentMethod.choices(),
+        N_("Payment method"),
+        choices=[(value, _l(label)) for value, label in PaymentMethod.choices()],
         default=PaymentMethod.CARD.value,
-        validators=[DataRequired(message="Choose how the customer paid.")],
+        validators=[DataRequired(message=N_("Choose how the customer paid."))],
     )
-    receipt_number = _text("Receipt number", required=True, maxlength=64)
+    receipt_number = _text(N_("Receipt number"), required=N_("Enter the receipt number."), maxlength=64)
     amount_collected = MoneyField(
-        "Amount collected",
+        N_("Amount collected"),
         places=2,
         maximum=MAX_PRICE * MAX_QUANTITY * MAX_PRODUCTS,
-        too_large="Enter the amount collected: exactly the cover total.",
-        validators=[InputRequired(message="Enter the amount collected for the cover.")],
+        too_large=N_("Enter the amount collected: exactly the cover total."),
+        validators=[InputRequired(message=N_("Enter the amount collected for the cover."))],
         render_kw={"inputmode": "decimal", "autocomplete": "off", "required": True},
     )
     card_last4 = StringField(
-        "Card last four digits",
+        N_("Card last four digits"),
         # Full-width digits become ASCII ones; any other digit system is refused, so only 0-9 is stored.
         filters=[lambda value: normalise(value).strip() if isinstance(value, str) else value],
-        validators=[Optional(), Regexp(r"^[0-9]{4}$", re.ASCII, message="Exactly 4 digits, or leave it empty.")],
+        validators=[Optional(), Regexp(r"^[0-9]{4}$", re.ASCII, message=N_("Exactly 4 digits, or leave it empty."))],
         render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 4, "pattern": "[0-9]{4}"},
     )

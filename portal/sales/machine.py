@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from ..audit.service import record
 from ..extensions import db
+from ..i18n import N_
 from ..models import Sale, User, utcnow
 from ..vocab import AuditAction, AuditResult, SaleStatus
 
@@ -112,5 +113,5 @@ def new_booking_body(sale: Sale) -> None:
         sale, SaleStatus.QUOTED, SaleStatus.QUOTED, idempotency_key=str(uuid.uuid4()), booking_started_at=None
     ):
         db.session.rollback()
-        raise InvalidTransition("This booking is already on its way; it can no longer be changed.")
+        raise InvalidTransition(N_("This booking is already on its way; it can no longer be changed."))
     db.session.refresh(sale)

@@ -10,6 +10,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from ..extensions import db
+from ..i18n import N_
 from ..models import AuditEvent, Cover, Sale, User, utcnow
 from ..vocab import AuditAction, CoverStatus, Decision, DeclineReason, SaleStatus
 from ..xcover.errors import XCoverError
@@ -17,7 +18,7 @@ from ..xcover.html import content_disclaimer
 from .lookup import chosen_covers, cover_total, options_by_item
 from .machine import InvalidTransition, SaleError, XCoverClientLike, XCoverDown, audit, new_booking_body, transition
 
-OPT_OUT_DOWN_MESSAGE = "XCover did not receive the opt-out. Tap Retry; the customer's answer is kept."
+OPT_OUT_DOWN_MESSAGE = N_("XCover did not receive the opt-out. Tap Retry; the customer's answer is kept.")
 
 
 def mark_options_shown(sale: Sale, user: User) -> None:
@@ -57,8 +58,13 @@ def record_choices(
     choices: Mapping[int, int | None],
     reasons: Mapping[int, str],
     acknowledged: bool,
+    on_customer_view: bool = False,
 ) -> Sale:
-    """Store the customer's pick (or "No thanks" and why) per product; all declined sends XCover an opt-out."""
+    """Store the customer's pick (or "No thanks" and why) per product; all declined sends XCover an opt-out.
+
+    on_customer_view: the customer acknowledged the key facts themselves, on the customer view.
+    """
+    acknowledged = acknowledged or on_customer_view
     if sale.status != SaleStatus.QUOTED:
         raise InvalidTransition("The options for this sale can no longer be changed.")
     errors: dict[str, list[str]] = {}
@@ -68,20 +74,20 @@ def record_choices(
         offered = {c.id: c for c in covers if c.quote_id}
         if pick is None and item.id not in choices:
             if offered:
-                errors[f"choice_{item.id}"] = ["Choose an option or No thanks."]
+                errors[f"choice_{item.id}"] = [N_("Choose an option or No thanks.")]
             continue
         if pick is None:
             if DeclineReason.get(reasons.get(item.id)) is None:
-                errors[f"reason_{item.id}"] = ["Ask the customer why, and choose a reason."]
+                errors[f"reason_{item.id}"] = [N_("Ask the customer why, and choose a reason.")]
             continue
         if pick not in offered:
-            errors[f"choice_{item.id}"] = ["That option is not on offer; choose again."]
+            errors[f"choice_{item.id}"] = [N_("That option is not on offer; choose again.")]
             continue
         chosen.append(offered[pick])
     if chosen and not acknowledged:
-        errors["acknowledged"] = ["The customer must confirm they have seen the key facts."]
+        errors["acknowledged"] = [N_("The customer must confirm they have seen the key facts.")]
     if errors:
-        raise SaleError("Please check the highlighted choices.", errors)
+        raise SaleError(N_("Please check the highlighted choices."), errors)
     chosen_ids = {c.id for c in chosen}
     if chosen_ids != {c.id for c in chosen_covers(sale)}:
         # A payment recorded for other cover no longer holds: the amount must be collected again.
@@ -119,6 +125,7 @@ def record_choices(
             xcover_ref=sale.xcover_ref,
             policy_versions=sale.ack_policy_versions,
             disclaimer_sha256=sale.ack_disclaimer_hash,
+            **({"acknowledged_on": "customer_view"} if on_customer_view else {}),
         )
         db.session.commit()
         return sale

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
+from ..i18n import N_
 from ..intl import currencies, primary_language
 from ..models import Cover, Sale, SaleItem, Store, User
 from ..phones import InvalidPhone, calling_code, to_e164
@@ -74,7 +75,7 @@ class AlreadySubmitted(SaleError):
     """The new-sale form was sent before (a double tap, a resend): here is the sale it started."""
 
     def __init__(self, sale: Sale) -> None:
-        super().__init__("Already sent: this is the sale that form started.")
+        super().__init__(N_("Already sent: this is the sale that form started."))
         self.sale = sale
 
 
@@ -126,7 +127,7 @@ def _years_before(day: date, years: int) -> date:
 def purchase_date_error(day: date, today: date) -> str | None:
     """Say what is wrong with a purchase date, given today's date in the store (None when it is fine)."""
     if day > today:
-        return "The purchase date cannot be in the future."
+        return N_("The purchase date cannot be in the future.")
     if day < _years_before(today, MAX_PURCHASE_AGE_YEARS):
         return f"Enter a purchase date within the last {MAX_PURCHASE_AGE_YEARS} years."
     return None
@@ -143,7 +144,7 @@ def product_errors(products: list[Mapping[str, Any]], today: date) -> dict[str, 
             errors[f"items-{i}-quantity"] = [f"Enter a quantity from 1 to {MAX_QUANTITY}."]
         if not isinstance(price, Decimal) or not price.is_finite() or not Decimal("0.01") <= price <= MAX_PRICE:
             errors[f"items-{i}-price"] = [f"Enter a price from 0.01 to {MAX_PRICE:,} each."]
-        problem = purchase_date_error(day, today) if isinstance(day, date) else "Enter the purchase date."
+        problem = purchase_date_error(day, today) if isinstance(day, date) else N_("Enter the purchase date.")
         if problem:
             errors[f"items-{i}-purchase_date"] = [problem]
     return errors
@@ -188,23 +189,23 @@ def save_draft(
     """
     store = user.store
     if store is None:
-        raise SaleError("Only store staff can sell.")
+        raise SaleError(N_("Only store staff can sell."))
     if not products:
-        raise SaleError("Add at least one product.")
+        raise SaleError(N_("Add at least one product."))
     if sale is not None and sale.status not in (SaleStatus.DRAFT, SaleStatus.QUOTED):
-        raise InvalidTransition("This sale can no longer be changed.")
+        raise InvalidTransition(N_("This sale can no longer be changed."))
     if sale is None:
         earlier = submitted_sale(user, submission)
         if earlier is not None:
             raise AlreadySubmitted(earlier)
     limits = product_errors(products, store_today(store))
     if limits:
-        raise SaleError("Please check the highlighted fields.", limits)
+        raise SaleError(N_("Please check the highlighted fields."), limits)
     clean = {k: (customer.get(k) or "").strip() for k in CUSTOMER_FIELDS}
     try:
         clean["phone"] = to_e164(clean["phone"], store.phone_country)
     except InvalidPhone as exc:
-        raise SaleError("Please check the highlighted fields.", {"phone": [exc.message]}) from None
+        raise SaleError(N_("Please check the highlighted fields."), {"phone": [exc.message]}) from None
     clean["email"] = clean["email"].lower()
     if sale is None:
         sale = Sale(
@@ -223,7 +224,7 @@ def save_draft(
             db.session.rollback()
             earlier = submitted_sale(user, submission)
             if earlier is None:
-                raise SaleError("This form was already used. Tap New sale to start again.") from None
+                raise SaleError(N_("This form was already used. Tap New sale to start again.")) from None
             raise AlreadySubmitted(earlier) from None
         requote = True
     else:
@@ -277,12 +278,12 @@ def map_field_errors(xcover_errors: Mapping[str, list[str]], lines: list[catalog
 def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
     """Ask XCover for one package quote for the whole basket and store each option offered."""
     if sale.status != SaleStatus.DRAFT:
-        raise InvalidTransition("This sale already has a quote.")
+        raise InvalidTransition(N_("This sale already has a quote."))
     payload, lines = catalogue.build_quote_request(
         _products_of(sale), currency=sale.currency, country=sale.country, region=sale.region, language=sale.language
     )
     if not lines:
-        raise SaleError("No cover is offered for these product categories.")
+        raise SaleError(N_("No cover is offered for these product categories."))
     try:
         package = client.create_quote(payload)
     except XCoverValidationError as exc:
@@ -297,7 +298,7 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
         )
         db.session.commit()
         raise XCoverRejected(
-            "XCover could not quote: please check the highlighted fields.", sale.field_errors
+            N_("XCover could not quote: please check the highlighted fields."), sale.field_errors
         ) from None
     except XCoverError as exc:
         audit(
@@ -309,7 +310,7 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
             status=exc.status,
         )
         db.session.commit()
-        raise XCoverDown("XCover is not answering right now. Everything you typed is kept: tap Retry.") from None
+        raise XCoverDown(N_("XCover is not answering right now. Everything you typed is kept: tap Retry.")) from None
     for index, line in enumerate(lines):
         quote = package.quote_for_item(index)
         item = sale.items[line.item_position]
@@ -321,7 +322,7 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
                     status=CoverStatus.FAILED,
                     policy_type=line.offer.policy_type,
                     term_months=line.offer.cover_term_months,
-                    error=(package.error_for_item(index) or "Not available for this product")[:500],
+                    error=(package.error_for_item(index) or N_("Not available for this product"))[:500],
                 )
             )
             continue
@@ -357,7 +358,7 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
     db.session.flush()
     if not compare_and_set(sale, SaleStatus.DRAFT, SaleStatus.QUOTED):
         db.session.rollback()
-        raise InvalidTransition("This sale was quoted at the same time on another screen.")
+        raise InvalidTransition(N_("This sale was quoted at the same time on another screen."))
     db.session.refresh(sale)
     offered = [c for c in sale.covers if c.status == CoverStatus.QUOTED]
     audit(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..extensions import db
+from ..i18n import N_
 from ..intl import money
 from ..models import Cover, Sale, User, utcnow
 from ..vocab import AuditAction, AuditResult, CoverStatus, SaleStatus
@@ -108,7 +109,7 @@ def accept(sale: Sale, user: User | None, booking: Any) -> BookingResult:
     problems = check_booking(booking, covers)
     if problems:
         in_force = [c for c in covers if c.status == CoverStatus.BOOKED]
-        message = "Booking partly failed." if in_force else "XCover did not confirm the booking."
+        message = N_("Booking partly failed.") if in_force else N_("XCover did not confirm the booking.")
         return fail(
             sale,
             user,
@@ -128,4 +129,4 @@ def accept(sale: Sale, user: User | None, booking: Any) -> BookingResult:
         currency=booking.currency,
     )
     db.session.commit()
-    return BookingResult(sale, sent=True, message="Covered.")
+    return BookingResult(sale, sent=True, message=N_("Covered."))

@@ -10,12 +10,14 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from ..i18n import N_
 from ..models import Sale, Store
-from ..security import role_required
+from ..security import CAMERA_PERMISSIONS, role_required
 from ..sensitive import find_card_number
 from ..vocab import CoverStatus, Role, SaleStatus
 from ..xcover import get_client
 from . import booking, catalogue, lookup, quoting
+from .customer_view import customer_acknowledgement, offered
 from .forms import (
     CARD_MESSAGE,
     PaymentForm,
@@ -35,6 +37,8 @@ from .quoting import AlreadySubmitted
 
 bp = Blueprint("sales", __name__, url_prefix="/sales")
 SELLERS = (Role.ASSOCIATE, Role.MANAGER)
+# A rendered page: body and status, and the headers screen 1 adds (the camera allowed for Scan).
+Page = tuple[str, int] | tuple[str, int, dict[str, str]]
 
 
 @bp.app_template_filter("category_label")
@@ -100,18 +104,19 @@ def _rows_changed(form: SaleForm, store: Store) -> SaleForm | None:
     return form
 
 
-def _render_products(form: SaleForm, sale: Sale | None = None, status: int = 200) -> tuple[str, int]:
-    """Render screen 1."""
-    return render_template(
+def _render_products(form: SaleForm, sale: Sale | None = None, status: int = 200) -> tuple[str, int, dict[str, str]]:
+    """Render screen 1 (the one screen allowed the camera, for Scan)."""
+    html = render_template(
         "sales/products.html",
         form=form,
         sale=sale,
-        title="New sale" if sale is None else "Sale",
+        title=N_("New sale") if sale is None else N_("Sale"),
         defaults=quoting.defaults_for(current_user.store),
-    ), status
+    )
+    return html, status, {"Permissions-Policy": CAMERA_PERMISSIONS}
 
 
-def _save_and_quote(form: SaleForm, sale: Sale | None) -> Response | tuple[str, int]:
+def _save_and_quote(form: SaleForm, sale: Sale | None) -> Response | Page:
     """Store what was typed, then ask XCover for the options."""
     submission = form.submission.data if sale is None else None
     try:
@@ -128,7 +133,7 @@ def _save_and_quote(form: SaleForm, sale: Sale | None) -> Response | tuple[str, 
     return _quote(sale, form)
 
 
-def _quote(sale: Sale, form: SaleForm | None = None) -> Response | tuple[str, int]:
+def _quote(sale: Sale, form: SaleForm | None = None) -> Response | Page:
     """Request the quote for a stored draft and go on to the options."""
     try:
         quoting.request_quote(sale, _user(), get_client())
@@ -156,13 +161,13 @@ def index() -> str:
         query = ""  # neither searched for nor echoed back into the page
     sales = lookup.search_sales(current_user.store, query)
     return render_template(
-        "sales/index.html", sales=sales, query=query, refused=refused, card_message=CARD_MESSAGE, title="Sales"
+        "sales/index.html", sales=sales, query=query, refused=refused, card_message=CARD_MESSAGE, title=N_("Sales")
     )
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @role_required(*SELLERS)
-def new() -> Response | tuple[str, int] | str:
+def new() -> Response | Page | str:
     """Screen 1 of a new sale: products and customer."""
     if request.method != "POST":  # HEAD is a GET without the body, never a submission
         return _render_products(_blank_form())
@@ -177,7 +182,7 @@ def new() -> Response | tuple[str, int] | str:
 
 @bp.route("/<int:sale_id>/edit", methods=["GET", "POST"])
 @role_required(*SELLERS)
-def edit(sale_id: int) -> Response | tuple[str, int] | str:
+def edit(sale_id: int) -> Response | Page | str:
     """Screen 1 for a stored sale: fix what XCover refused, or retry the quote."""
     sale = _load(sale_id)
     if sale.status not in (SaleStatus.DRAFT, SaleStatus.QUOTED):
@@ -197,7 +202,7 @@ def edit(sale_id: int) -> Response | tuple[str, int] | str:
 
 @bp.route("/<int:sale_id>/quote", methods=["POST"])
 @role_required(*SELLERS)
-def quote(sale_id: int) -> Response | tuple[str, int]:
+def quote(sale_id: int) -> Response | Page:
     """Retry the quote from the stored draft."""
     sale = _load(sale_id)
     if sale.status != SaleStatus.DRAFT:
@@ -215,6 +220,7 @@ def options(sale_id: int) -> Response | tuple[str, int] | str:
     if request.method != "POST":
         mark_options_shown(sale, _user())
         form = options_form_for(sale)
+        form.acknowledged.data = customer_acknowledgement(sale) is not None
         for item in sale.items:
             chosen = next((c for c in item.covers if c.status == CoverStatus.CHOSEN), None)
             if item.decision:
@@ -227,7 +233,8 @@ def options(sale_id: int) -> Response | tuple[str, int] | str:
         return _render_options(sale, form, 422)
     choices, reasons = read_choices(form, sale)
     try:
-        record_choices(sale, _user(), get_client(), choices, reasons, bool(form.acknowledged.data))
+        by_customer = customer_acknowledgement(sale) is not None
+        record_choices(sale, _user(), get_client(), choices, reasons, bool(form.acknowledged.data), by_customer)
     except XCoverDown as exc:
         return _render_options(sale, form, 503, retry_opt_out=exc.message)
     except SaleError as exc:
@@ -244,7 +251,9 @@ def _render_options(sale: Sale, form: Any, status: int = 200, retry_opt_out: str
         form=form,
         groups=lookup.options_by_item(sale),
         retry_opt_out=retry_opt_out,
-        title="Cover options",
+        customer_ack=customer_acknowledgement(sale),
+        can_show=bool(offered(sale)),
+        title=N_("Cover options"),
     ), status
 
 
@@ -311,7 +320,7 @@ def _render_payment(sale: Sale, form: PaymentForm, total: Any, status: int = 200
         total=total,
         covers=lookup.chosen_covers(sale),
         labels=customer_labels(),
-        title="Payment",
+        title=N_("Payment"),
     ), status
 
 

@@ -1,0 +1,136 @@
+"""The portal's words in the reader's language: Flask-Babel, its catalogues under translations/, and the locale.
+
+Staff screens are in the store's locale (its language and country, the same Locale `portal.intl` formats
+money and dates with); the customer view is in the customer's language (`use_customer_locale`).
+The compiled catalogues (.mo) are not kept in git: `compile_catalogues` builds any that are missing or
+older than their .po when the app starts, and `make translations` rebuilds them all.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from babel import Locale
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from flask import Flask, g
+from flask_babel import Babel, get_locale, gettext
+
+from . import config, intl
+
+TRANSLATIONS = config.ROOT / "translations"
+# The catalogues kept; en is the source (British English), en_AU and en_US only where the spelling differs.
+LANGUAGES = ("en", "en_AU", "en_US", "fr", "de")
+# Complete for the sale screens and the customer view (tests/test_translations.py fails on a gap).
+COMPLETE = ("fr", "de")
+
+babel = Babel()
+
+
+def N_(message: str) -> str:  # the name gettext tools look for
+    """Mark a message for the catalogue without translating it here (services never know the reader)."""
+    return message
+
+
+def translate(message: Any) -> str:
+    """{{ message|translate }}: a known message in the reader's language, anything else as it is.
+
+    For words that are data (vocabulary labels, a service's message): a plain string, escaped by Jinja,
+    never marked safe (Jinja's own `_()` would mark the result safe, wrong for text that may carry input).
+    """
+    text = str(message) if message is not None else ""
+    return gettext(text) if text else text
+
+
+def use_customer_locale(language: str, country: str) -> Locale:
+    """Speak the customer's language for the rest of this request (the customer view); return that locale."""
+    locale = intl.customer_locale(language, country)
+    g.portal_locale = locale
+    from flask_babel import refresh
+
+    refresh()
+    return locale
+
+
+def select_locale() -> str:
+    """The locale of this request: the customer's on the customer view, else the signed-in person's store's."""
+    forced = g.get("portal_locale")
+    if forced is not None:
+        return str(forced)
+    from flask_login import current_user
+
+    store = current_user.store if current_user and current_user.is_authenticated else None
+    return str(intl.store_locale(store))
+
+
+def current_locale() -> Locale:
+    """The locale the page is being written in (a Locale, for formatting)."""
+    return get_locale() or intl.UI_LOCALE
+
+
+def html_lang() -> str:
+    """The page's lang attribute: en-GB, fr-FR, de."""
+    return str(current_locale()).replace("_", "-")
+
+
+def catalogue_files(root: Path = TRANSLATIONS) -> Iterator[tuple[Path, Path]]:
+    """Yield each catalogue's .po and .mo paths."""
+    for po in sorted(root.glob("*/LC_MESSAGES/messages.po")):
+        yield po, po.with_suffix(".mo")
+
+
+def compile_catalogue(po: Path, mo: Path) -> None:
+    """Compile one .po into its .mo, written whole and then moved into place (workers may start together)."""
+    with po.open("rb") as source:
+        catalog = read_po(source, locale=po.parent.parent.name)
+    handle, temporary = tempfile.mkstemp(dir=mo.parent, prefix=".messages-", suffix=".mo")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            write_mo(out, catalog, use_fuzzy=False)
+        os.replace(temporary, mo)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def compile_catalogues(root: Path = TRANSLATIONS, force: bool = False) -> list[Path]:
+    """Compile every catalogue whose .mo is missing or older than its .po; return the ones compiled."""
+    done = []
+    for po, mo in catalogue_files(root):
+        if force or not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            compile_catalogue(po, mo)
+            done.append(mo)
+    return done
+
+
+def init_app(app: Flask) -> None:
+    """Compile the catalogues if needed and bind Flask-Babel with the portal's locale selector."""
+    compile_catalogues()
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", "en_GB")
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
+    babel.init_app(app, locale_selector=select_locale)
+    app.jinja_env.filters["translate"] = translate
+    app.jinja_env.globals.update(html_lang=html_lang)
+
+
+def extract_vocab(fileobj: IO[bytes], keywords: Any, comment_tags: Any, options: dict[str, str]) -> Iterator[tuple]:
+    """A Babel extractor for portal/vocab.py: the label of every member of the enums named in `options["enums"]`.
+
+    `DRAFT = "draft", "Not quoted yet"` gives the msgid "Not quoted yet" (shown through `|translate`).
+    """
+    wanted = {name.strip() for name in options.get("enums", "").split(",") if name.strip()}
+    tree = ast.parse(fileobj.read().decode("utf-8"))
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef) or node.name not in wanted:
+            continue
+        for statement in node.body:
+            value = getattr(statement, "value", None)
+            if isinstance(statement, ast.Assign) and isinstance(value, ast.Tuple) and len(value.elts) >= 2:
+                label = value.elts[1]
+                if isinstance(label, ast.Constant) and isinstance(label.value, str):
+                    yield statement.lineno, None, label.value, [f"{node.name} label"]
