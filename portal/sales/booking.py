@@ -402,8 +402,12 @@ def resend_email(sale: Sale, user: User, client: XCoverClientLike) -> None:
     """Ask XCover to email the customer their policy confirmation again."""
     if sale.status != SaleStatus.BOOKED:
         raise InvalidTransition("Only a booked sale has a confirmation to send.")
+    # One key per sale and minute: taps of Resend at once (or a retry after a lost answer) send one email, as XCover
+    # replays a key it has seen; a resend a minute later is a new email.
+    minute = int(utcnow().timestamp() // 60)
+    key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"send-email:{sale.xcover_ref}:{minute}"))
     try:
-        client.send_email(sale.xcover_ref, idempotency_key=str(uuid.uuid4()))
+        client.send_email(sale.xcover_ref, idempotency_key=key)
     except XCoverError:
         raise XCoverDown("XCover is not answering right now; try sending the email again in a moment.") from None
     audit(AuditAction.SALE_EMAIL_RESENT, user, sale, xcover_ref=sale.xcover_ref, to=mask_email(sale.email))

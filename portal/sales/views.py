@@ -140,6 +140,8 @@ def _quote(sale: Sale, form: SaleForm | None = None) -> Response | tuple[str, in
     except XCoverDown as exc:
         quoting.note_error(sale, exc.message)
         return redirect(url_for("sales.edit", sale_id=sale.id))
+    except InvalidTransition:  # another tap quoted it meanwhile: go where the sale now stands
+        return _next_screen(sale)
     except SaleError as exc:
         flash(exc.message, "error")
         return redirect(url_for("sales.edit", sale_id=sale.id))
