@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from .flows import Stack
-from .support import Databases, PortalServer, SandboxServer
+from .support import Databases, PortalServer, SandboxServer, stop_all
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -36,6 +36,5 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         portal.wait_up()
         yield Stack(portal, sandbox)
     finally:
-        portal.stop()
-        sandbox.stop()
+        stop_all(portal, sandbox)
         dbs.drop()

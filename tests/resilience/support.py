@@ -120,10 +120,15 @@ class Server:
         self.log.flush()
         return self.log_path.read_text(errors="replace")
 
+    def signal_stop(self) -> None:
+        """Tell gunicorn to stop (quick shutdown: nothing is left to finish); stop() waits for it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+
     def stop(self) -> None:
         """Stop gunicorn (the master stops its workers)."""
+        self.signal_stop()
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # quick shutdown: nothing is left to finish
             try:
                 self.proc.wait(timeout=40)
             except subprocess.TimeoutExpired:
@@ -262,6 +267,14 @@ class PortalServer(Server):
         """Stop the server and let go of its database."""
         super().stop()
         self.engine.dispose()
+
+
+def stop_all(*servers: Server) -> None:
+    """Stop several servers at once."""
+    for server in servers:
+        server.signal_stop()
+    for server in servers:
+        server.stop()
 
 
 def sqlalchemy_url(url: str) -> str:

@@ -18,7 +18,16 @@ from portal.stores import create_user
 
 from . import flows
 from .flows import Stack
-from .support import DEMO_PASSWORD, FAST_HASHING, Counter, Databases, PortalServer, SandboxServer, sqlalchemy_url
+from .support import (
+    DEMO_PASSWORD,
+    FAST_HASHING,
+    Counter,
+    Databases,
+    PortalServer,
+    SandboxServer,
+    sqlalchemy_url,
+    stop_all,
+)
 from .test_faults import at_once
 
 ASSOCIATES = 20
@@ -43,7 +52,8 @@ def two_instances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Po
     try:
         sandbox.start()
         first.release()  # once per release, not per instance
-        app = create_app({"SQLALCHEMY_DATABASE_URI": sqlalchemy_url(url), "TESTING": True, **FAST_HASHING})
+        hashing = {name: int(value) for name, value in FAST_HASHING.items()}
+        app = create_app({"SQLALCHEMY_DATABASE_URI": sqlalchemy_url(url), "TESTING": True, **hashing})
         with app.app_context():
             for username, store in people(ASSOCIATES):
                 create_user(username, username.title(), "associate", DEMO_PASSWORD, store)
@@ -55,9 +65,7 @@ def two_instances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Po
             server.wait_up()
         yield first, second, Stack(first, sandbox)
     finally:
-        first.stop()
-        second.stop()
-        sandbox.stop()
+        stop_all(first, second, sandbox)
         dbs.drop()
 
 
