@@ -398,14 +398,14 @@ def sales_to_reconcile(stale_after: timedelta) -> list[Sale]:
     )
 
 
-def resend_email(sale: Sale, user: User, client: XCoverClientLike) -> None:
-    """Ask XCover to email the customer their policy confirmation again."""
+def resend_email(sale: Sale, user: User, client: XCoverClientLike, form_token: str = "") -> None:
+    """Ask XCover to email the customer their policy confirmation again (once per form the associate taps)."""
     if sale.status != SaleStatus.BOOKED:
         raise InvalidTransition("Only a booked sale has a confirmation to send.")
-    # One key per sale and minute: taps of Resend at once (or a retry after a lost answer) send one email, as XCover
-    # replays a key it has seen; a resend a minute later is a new email.
-    minute = int(utcnow().timestamp() // 60)
-    key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"send-email:{sale.xcover_ref}:{minute}"))
+    # The key is derived from the tapped form's own token: taps of one form at once (or a resent request) carry the
+    # same key and XCover sends one email; the button on a page loaded again is a new email.
+    seed = form_token or str(uuid.uuid4())
+    key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"send-email:{sale.xcover_ref}:{seed}"))
     try:
         client.send_email(sale.xcover_ref, idempotency_key=key)
     except XCoverError:

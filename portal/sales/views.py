@@ -358,7 +358,7 @@ def resend_email(sale_id: int) -> Response:
     """Send the customer's confirmation email again."""
     sale = _load(sale_id)
     try:
-        booking.resend_email(sale, _user(), get_client())
+        booking.resend_email(sale, _user(), get_client(), request.form.get("csrf_token", ""))
         flash(f"Confirmation emailed again to {sale.email}.", "success")
     except SaleError as exc:
         flash(exc.message, "error")
