@@ -158,10 +158,15 @@ class SandboxServer(Server):
         self.engine = sa.create_engine(sqlalchemy_url(database_url), poolclass=sa.pool.NullPool)
 
     def start(self) -> None:
-        """Serve xcover_sandbox.wsgi:app; threaded, so a slow answer holds one thread, not the server."""
+        """Serve xcover_sandbox.wsgi:app; threaded, so a slow answer holds one thread, not the server.
+
+        No keep-alive: a connection from a portal worker to XCover is open only while a call is under way (the
+        worker-kill test finds the worker in the middle of a booking that way).
+        """
         gunicorn = str(BIN / "gunicorn")
         args = [gunicorn, "--bind", f"127.0.0.1:{self.port}", "--worker-class", "gthread", "--workers", "2"]
-        self.spawn([*args, "--threads", "16", "xcover_sandbox.wsgi:app"], self.env, "/")
+        args += ["--threads", "16", "--keep-alive", "0"]
+        self.spawn([*args, "xcover_sandbox.wsgi:app"], self.env, "/")
 
     def fault(self, operation: str, mode: str, count: int = 1, seconds: float = 0) -> None:
         """Add a fault through the sandbox's signed endpoint (POST partners/{code}/_faults)."""
