@@ -95,6 +95,13 @@ def quote_correction(
     except XCoverError as exc:
         _failed(sale, user, item, sorted(changes), reason=type(exc).__name__)
         raise XCoverDown(DOWN) from None
+    # Taps at once each get a price from XCover; the first to store its correction wins and the others land on it.
+    # The no-op UPDATE takes the item's row lock (the write lock on SQLite) until the commit, so they run in turn.
+    db.session.execute(sa.update(SaleItem).where(SaleItem.id == item.id).values(id=SaleItem.id))
+    twin = next((c for c in _open_corrections(item) if c.changes == changes), None)
+    if twin is not None:
+        db.session.commit()
+        return twin
     quoted = {c.quote_id for c in covers}
     correction = Correction(
         sale=sale,
@@ -126,6 +133,15 @@ def quote_correction(
     )
     db.session.commit()
     return correction
+
+
+def _open_corrections(item: SaleItem) -> list[Correction]:
+    """The item's corrections priced and not yet applied or dropped."""
+    return list(
+        db.session.scalars(
+            sa.select(Correction).where(Correction.item_id == item.id, Correction.status == CorrectionStatus.QUOTED)
+        )
+    )
 
 
 def _failed(sale: Sale, user: User, item: SaleItem, fields: list[str], **details: Any) -> None:

@@ -286,12 +286,16 @@ def sales_to_reconcile(stale_after: timedelta) -> list[Sale]:
     )
 
 
-def resend_email(sale: Sale, user: User, client: XCoverClientLike) -> None:
-    """Ask XCover to email the customer their policy confirmation again."""
+def resend_email(sale: Sale, user: User, client: XCoverClientLike, form_token: str = "") -> None:
+    """Ask XCover to email the customer their policy confirmation again (once per form the associate taps)."""
     if sale.status != SaleStatus.BOOKED:
         raise InvalidTransition(N_("Only a booked sale has a confirmation to send."))
+    # The key is derived from the tapped form's own token: taps of one form at once (or a resent request) carry the
+    # same key and XCover sends one email; the button on a page loaded again is a new email.
+    seed = form_token or str(uuid.uuid4())
+    key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"send-email:{sale.xcover_ref}:{seed}"))
     try:
-        client.send_email(sale.xcover_ref, idempotency_key=str(uuid.uuid4()))
+        client.send_email(sale.xcover_ref, idempotency_key=key)
     except XCoverError:
         raise XCoverDown(N_("XCover is not answering right now; try sending the email again in a moment.")) from None
     audit(AuditAction.SALE_EMAIL_RESENT, user, sale, xcover_ref=sale.xcover_ref, to=mask_email(sale.email))

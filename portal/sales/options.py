@@ -16,7 +16,15 @@ from ..vocab import AuditAction, CoverStatus, Decision, DeclineReason, SaleStatu
 from ..xcover.errors import XCoverError
 from ..xcover.html import content_disclaimer
 from .lookup import chosen_covers, cover_total, options_by_item
-from .machine import InvalidTransition, SaleError, XCoverClientLike, XCoverDown, audit, new_booking_body, transition
+from .machine import (
+    InvalidTransition,
+    SaleError,
+    XCoverClientLike,
+    XCoverDown,
+    audit,
+    compare_and_set,
+    new_booking_body,
+)
 
 OPT_OUT_DOWN_MESSAGE = N_("XCover did not receive the opt-out. Tap Retry; the customer's answer is kept.")
 
@@ -156,6 +164,12 @@ def send_opt_out(sale: Sale, user: User, client: XCoverClientLike) -> None:
         client.opt_out(sale.xcover_ref, idempotency_key=key, partner_metadata=opt_out_metadata(reasons, str(sale.id)))
     except XCoverError:
         raise XCoverDown(OPT_OUT_DOWN_MESSAGE) from None
-    transition(sale, SaleStatus.DECLINED)
+    # Taps at once all reach XCover with the one key (it replays the opt-out); only the winner of the conditional
+    # UPDATE closes the sale and records it.
+    if not compare_and_set(sale, SaleStatus.QUOTED, SaleStatus.DECLINED):
+        db.session.rollback()
+        db.session.refresh(sale)
+        return
+    db.session.refresh(sale)
     audit(AuditAction.SALE_OPTED_OUT, user, sale, xcover_ref=sale.xcover_ref, reasons=reasons)
     db.session.commit()

@@ -311,6 +311,12 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
         )
         db.session.commit()
         raise XCoverDown(N_("XCover is not answering right now. Everything you typed is kept: tap Retry.")) from None
+    # Only the request whose conditional UPDATE wins stores its options: taps of Retry at once quote the sale once
+    # (the losers' packages stay unbooked at XCover, as any quote not taken does).
+    if not compare_and_set(sale, SaleStatus.DRAFT, SaleStatus.QUOTED):
+        db.session.rollback()
+        raise InvalidTransition(N_("This sale was quoted at the same time on another screen."))
+    db.session.refresh(sale)
     for index, line in enumerate(lines):
         quote = package.quote_for_item(index)
         item = sale.items[line.item_position]
@@ -356,10 +362,6 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
     # A booking key per quote package, stored before any booking can be sent and reused on every retry.
     sale.idempotency_key = str(uuid.uuid4())
     db.session.flush()
-    if not compare_and_set(sale, SaleStatus.DRAFT, SaleStatus.QUOTED):
-        db.session.rollback()
-        raise InvalidTransition(N_("This sale was quoted at the same time on another screen."))
-    db.session.refresh(sale)
     offered = [c for c in sale.covers if c.status == CoverStatus.QUOTED]
     audit(
         AuditAction.SALE_QUOTED,

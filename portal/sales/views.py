@@ -145,6 +145,8 @@ def _quote(sale: Sale, form: SaleForm | None = None) -> Response | Page:
     except XCoverDown as exc:
         quoting.note_error(sale, exc.message)
         return redirect(url_for("sales.edit", sale_id=sale.id))
+    except InvalidTransition:  # another tap quoted it meanwhile: go where the sale now stands
+        return _next_screen(sale)
     except SaleError as exc:
         flash(exc.message, "error")
         return redirect(url_for("sales.edit", sale_id=sale.id))
@@ -365,7 +367,7 @@ def resend_email(sale_id: int) -> Response:
     """Send the customer's confirmation email again."""
     sale = _load(sale_id)
     try:
-        booking.resend_email(sale, _user(), get_client())
+        booking.resend_email(sale, _user(), get_client(), request.form.get("csrf_token", ""))
         flash(f"Confirmation emailed again to {sale.email}.", "success")
     except SaleError as exc:
         flash(exc.message, "error")
