@@ -243,3 +243,10 @@ class AuditAction(RichStrEnum):
     SALE_REFUND_RECORDED = "sale.refund_recorded", "Refund for cover not booked recorded"
     XCOVER_BOOKING_UPDATED = "xcover.booking_updated", "Booking updated at XCover"
     XCOVER_BOOKING_CANCELLED = "xcover.booking_cancelled", "Booking cancelled at XCover"
+    # Quick switch on a shared iPad (docs/quick-switch.md): PINs, locking, switching person.
+    PIN_SET = "auth.pin_set", "PIN set"
+    PIN_CLEARED = "auth.pin_cleared", "PIN removed"
+    PIN_FAILED = "auth.pin_failed", "PIN refused"
+    PIN_BLOCKED = "auth.pin_blocked", "PIN blocked: password needed"
+    DEVICE_LOCKED = "auth.device_locked", "iPad locked"
+    USER_SWITCHED = "auth.user_switched", "Switched person with a PIN"
