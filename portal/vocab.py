@@ -248,5 +248,5 @@ class AuditAction(RichStrEnum):
     PIN_CLEARED = "auth.pin_cleared", "PIN removed"
     PIN_FAILED = "auth.pin_failed", "PIN refused"
     PIN_BLOCKED = "auth.pin_blocked", "PIN blocked: password needed"
-    DEVICE_LOCKED = "auth.device_locked", "iPad locked"
+    DEVICE_LOCKED = "auth.device_locked", "Screen locked for quick switch"
     USER_SWITCHED = "auth.user_switched", "Switched person with a PIN"

@@ -690,9 +690,8 @@ def lock_device(user: User, device_id: str | None, reason: str) -> None:
     db.session.commit()
 
 
-def idle_too_long(session: MutableMapping[str, Any]) -> bool:
-    """Tell whether a session's last noted activity is older than LOCK_IDLE_SECONDS."""
-    seen_at = session.get("seen_at")
+def idle_too_long(seen_at: Any) -> bool:
+    """Tell whether a session's last noted activity (its seen_at) is older than LOCK_IDLE_SECONDS."""
     return isinstance(seen_at, (int, float)) and time.time() - seen_at > current_app.config["LOCK_IDLE_SECONDS"]
 
 

@@ -166,8 +166,10 @@ def quick_switch_gate() -> Response | None:
         return None
     if session.get(LOCKED) is not None:
         return None if endpoint in LOCKED_ALLOWS else redirect(url_for("auth.locked"))
-    # Read before the user is loaded: loading notes this request as the session's latest activity.
-    if endpoint == "auth.sign_out" or not service.idle_too_long(session) or not current_user.is_authenticated:
+    if endpoint == "auth.sign_out" or not current_user.is_authenticated:
+        return None
+    # The activity before this request: loading the user has already noted this one.
+    if not service.idle_too_long(g.get("seen_before", session.get("seen_at"))):
         return None
     user = current_user._get_current_object()
     device_id = device.current_device()
