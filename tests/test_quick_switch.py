@@ -389,6 +389,15 @@ def test_the_resume_place_is_each_persons_own(app, ipad, fake):
     assert response.headers["Location"].endswith("/")  # the foreign address was not kept
 
 
+def test_the_resume_place_survives_someone_elses_password_sign_in(app, ipad, store, make_user):
+    make_user("joe", "associate", store)
+    lock(ipad, next_="/sales/?q=sam")
+    Auth(ipad).sign_in("joe")
+    lock(ipad)
+    response = unlock(ipad, user("sam"), SAM_PIN)
+    assert response.headers["Location"].endswith("/sales/?q=sam")
+
+
 def test_wrong_pins_on_the_pad_then_the_password(app, ipad):
     alex = user("alex")
     lock(ipad)

@@ -69,9 +69,12 @@ def sign_in() -> str | Response:
         with throttle.password_slot(familiar=service.is_familiar(username, client)):
             result = service.authenticate(username, form.password.data or "", client)
         if result.ok and result.user is not None:
+            places = session.get(RESUME)  # where people who locked this iPad were: kept for their PIN's return
             session.clear()
             login_user(result.user)
             service.start_session(session)
+            if isinstance(places, dict) and places:
+                session[RESUME] = places
             return _signed_in_here(result.user, _safe_next(request.args.get("next")))
         form.password.errors.append(service.failed_message())
         form.password.data = ""
