@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -269,7 +270,7 @@ def _pin_pad(person: User, form: UnlockForm, status: int = 200) -> tuple[str, in
     return render_template("auth/unlock.html", person=person, form=form, title=person.display_name), status
 
 
-def _switched(person: User, signed_in_at: Any) -> Response:
+def _switched(person: User, signed_in_at: datetime) -> Response:
     """Start the person's session on this iPad (a new session, a new CSRF token) and take them back where they were."""
     kept = session.get(RESUME)
     places = {k: v for k, v in kept.items() if isinstance(v, str)} if isinstance(kept, dict) else {}
