@@ -335,12 +335,13 @@ def test_someone_else_signs_in_with_a_password_from_the_locked_screen(app, ipad,
 def test_an_idle_session_locks_on_its_next_request_without_the_script(app, ipad):
     with ipad.session_transaction() as session:
         session["seen_at"] = time.time() - 121
-    response = ipad.get("/sales/?q=x")
+    response = ipad.get("/sales/?q=4111111111111111")
     assert response.status_code == 302 and response.headers["Location"].endswith("/auth/locked")
     locked = events("auth.device_locked")[-1]
     assert locked.actor_name == "sam" and locked.details["reason"] == "idle"
     response = unlock(ipad, user("sam"), SAM_PIN)
-    assert response.status_code == 302 and response.headers["Location"].endswith("/sales/?q=x")  # back where Sam was
+    assert response.status_code == 302 and response.headers["Location"].endswith("/sales/")  # back where Sam was
+    assert "4111" not in str(response.headers)  # the query (what was typed into a search) is not kept
 
 
 def test_an_idle_session_without_a_pin_is_not_locked(app, store, make_user):
@@ -391,11 +392,11 @@ def test_the_resume_place_is_each_persons_own(app, ipad, fake):
 
 def test_the_resume_place_survives_someone_elses_password_sign_in(app, ipad, store, make_user):
     make_user("joe", "associate", store)
-    lock(ipad, next_="/sales/?q=sam")
+    lock(ipad, next_="/sales/")
     Auth(ipad).sign_in("joe")
     lock(ipad)
     response = unlock(ipad, user("sam"), SAM_PIN)
-    assert response.headers["Location"].endswith("/sales/?q=sam")
+    assert response.headers["Location"].endswith("/sales/")
 
 
 def test_wrong_pins_on_the_pad_then_the_password(app, ipad):
@@ -467,6 +468,11 @@ def test_another_stores_person_has_no_pin_pad_here(app, ipad, other_store, make_
 
 
 @pytest.mark.parametrize("app_overrides", [{"SESSION_COOKIE_SECURE": True}, {"SESSION_COOKIE_SECURE": False}])
+def test_the_lock_button_keeps_the_page_but_never_its_query(app, ipad):
+    html = ipad.get("/sales/?q=4111111111111111").get_data(as_text=True)
+    assert 'name="next" value="/sales/"' in html and "4111111111111111" not in html
+
+
 def test_the_device_cookie_is_long_lived_signed_and_http_only(app, store, make_user, app_overrides):
     make_user("alex", "associate", store)
     client = app.test_client()

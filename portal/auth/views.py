@@ -179,7 +179,8 @@ def quick_switch_gate() -> Response | None:
     device_id = device.current_device()
     if not service.may_use_pin(user, device_id):
         return None  # without a PIN to come back with, the longer IDLE_TIMEOUT_MINUTES applies instead
-    return _lock(user, device_id, "idle", request.full_path.rstrip("?") if request.method == "GET" else None)
+    # The path only: a query string may hold what was typed into a search (never kept in the readable cookie).
+    return _lock(user, device_id, "idle", request.path if request.method == "GET" else None)
 
 
 def _lock(user: User, device_id: str | None, reason: str, resume: str | None) -> Response:
@@ -189,7 +190,7 @@ def _lock(user: User, device_id: str | None, reason: str, resume: str | None) ->
     places = {k: v for k, v in kept.items() if isinstance(v, str)} if isinstance(kept, dict) else {}
     places.pop(str(user.id), None)
     if _local(resume):
-        places[str(user.id)] = resume
+        places[str(user.id)] = urlsplit(resume).path  # never a query: it may hold what was typed into a search
     logout_user()
     session.clear()
     session[LOCKED] = {"store": user.store_id, "by": user.id}
