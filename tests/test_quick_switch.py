@@ -467,20 +467,21 @@ def test_another_stores_person_has_no_pin_pad_here(app, ipad, other_store, make_
     assert ipad.get("/auth/locked/2147483647").status_code == 404
 
 
-@pytest.mark.parametrize("app_overrides", [{"SESSION_COOKIE_SECURE": True}, {"SESSION_COOKIE_SECURE": False}])
 def test_the_lock_button_keeps_the_page_but_never_its_query(app, ipad):
     html = ipad.get("/sales/?q=4111111111111111").get_data(as_text=True)
     assert 'name="next" value="/sales/"' in html and "4111111111111111" not in html
 
 
-def test_the_device_cookie_is_long_lived_signed_and_http_only(app, store, make_user, app_overrides):
+@pytest.mark.parametrize("secure", [True, False])
+def test_the_device_cookie_is_long_lived_signed_and_http_only(app, store, make_user, secure):
+    app.config["SESSION_COOKIE_SECURE"] = secure
     make_user("alex", "associate", store)
     client = app.test_client()
     token = csrf_token(client)
     response = client.post("/auth/sign-in", data={"username": "alex", "password": PASSWORD, "csrf_token": token})
     cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("portal_device="))
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Max-Age=31536000" in cookie and "Path=/" in cookie
-    assert ("Secure" in cookie) is app_overrides["SESSION_COOKIE_SECURE"]
+    assert ("Secure" in cookie) is secure
 
 
 def test_the_same_browser_keeps_its_device_id_across_sign_ins(app, ipad):
