@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, session
+from flask import Flask, g, session
 from sqlalchemy.engine import Engine
 
 from . import config
@@ -92,6 +92,8 @@ def register_extensions(app: Flask) -> None:
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
         """Load the signed-in user if the session is still valid for them."""
+        # The activity this request follows, before session_is_valid notes this one (the idle lock reads it).
+        g.seen_before = session.get("seen_at")
         user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
         if user is None or not session_is_valid(user, session):
             session.clear()

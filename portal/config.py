@@ -129,6 +129,16 @@ def load() -> dict[str, Any]:
         "SESSION_ACTIVITY_STEP_SECONDS": _int("SESSION_ACTIVITY_STEP_SECONDS", 60),
         # Hours after sign-in after which a session ends whatever the activity.
         "ABSOLUTE_SESSION_HOURS": _int("ABSOLUTE_SESSION_HOURS", 12),
+        # Quick switch (docs/quick-switch.md). Seconds without a tap after which the iPad locks to the names screen
+        # (for a person who could unlock again with their PIN on it).
+        "LOCK_IDLE_SECONDS": _int("LOCK_IDLE_SECONDS", 120),
+        # Hours after a person's last password sign-in on a device during which their PIN unlocks that device.
+        "QUICK_SWITCH_HOURS": _int("QUICK_SWITCH_HOURS", 12),
+        # Wrong PINs in a row after which the PIN is blocked until the person signs in with their password.
+        "PIN_MAX_FAILURES": _int("PIN_MAX_FAILURES", 5),
+        # The device cookie (a signed random id; HttpOnly, SameSite=Lax, Secure like the session cookie) and its days.
+        "DEVICE_COOKIE_NAME": os.environ.get("DEVICE_COOKIE_NAME", "portal_device"),
+        "DEVICE_COOKIE_DAYS": _int("DEVICE_COOKIE_DAYS", 365),
         # Failed sign-ins in a row, to one account from one client address, that lock that address out of it.
         "LOCKOUT_THRESHOLD": _int("LOCKOUT_THRESHOLD", 10),
         # Minutes that address stays locked out of the account.

@@ -394,6 +394,32 @@ class SignInAddress(db.Model):
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class UserPin(db.Model):
+    """A person's quick-switch PIN (argon2id, like passwords) and the wrong PINs typed in a row since."""
+
+    __tablename__ = "user_pin"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+    pin_hash: Mapped[str] = mapped_column(sa.String(255))
+    # At PIN_MAX_FAILURES the PIN is blocked until the person signs in with their password again.
+    failures: Mapped[int] = mapped_column(default=0)
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DeviceSignIn(db.Model):
+    """The last full (password) sign-in of one person on one device (a browser holding the device cookie)."""
+
+    __tablename__ = "device_sign_in"
+    __table_args__ = (sa.Index("ix_device_sign_in_device_time", "device_id", "signed_in_at"),)
+
+    # The random id in the device cookie (the cookie is signed, so an id read from the database alone is no key).
+    device_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+    signed_in_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship()
+
+
 class CatalogueVersion(db.Model):
     """One version of the offer catalogue: a draft head office edits, the one in use, or one it replaced."""
 

@@ -250,3 +250,10 @@ class AuditAction(RichStrEnum):
         "Key facts acknowledged by the customer on the customer view",
     )
     CUSTOMER_VIEW_UNLOCKED = "sale.customer_view_unlocked", "Customer view unlocked by the associate"
+    # Quick switch on a shared iPad (docs/quick-switch.md): PINs, locking, switching person.
+    PIN_SET = "auth.pin_set", "PIN set"
+    PIN_CLEARED = "auth.pin_cleared", "PIN removed"
+    PIN_FAILED = "auth.pin_failed", "PIN refused"
+    PIN_BLOCKED = "auth.pin_blocked", "PIN blocked: password needed"
+    DEVICE_LOCKED = "auth.device_locked", "Screen locked for quick switch"
+    USER_SWITCHED = "auth.user_switched", "Switched person with a PIN"

@@ -13,7 +13,9 @@ from tests.conftest import Auth
 from tests.test_sales_views import start_sale
 
 # Routes that take no sign-in by design; XCover's webhook is signed by XCover instead (tests/test_webhooks.py).
-PUBLIC = {"auth.sign_in", "main.healthz", "static", "webhooks.xcover"}
+# A locked iPad's names screen and PIN pad serve a device, not a session: its signed device cookie decides whose
+# names show, and the PIN is the credential (tests/test_quick_switch.py checks their CSRF and refusals).
+PUBLIC = {"auth.sign_in", "main.healthz", "static", "webhooks.xcover", "auth.locked", "auth.unlock"}
 
 
 def _app_routes(app):
@@ -169,6 +171,7 @@ ADMIN_ACCESS = {
     "admin.unlock_person": ("403", "ok", "404", "ok"),
     "admin.sign_out_person": ("403", "ok", "404", "ok"),
     "admin.reset_password": ("403", "ok", "404", "ok"),
+    "admin.clear_pin": ("403", "ok", "404", "ok"),
     "admin.stores": ("403", "403", "403", "ok"),
     "admin.new_store": ("403", "403", "403", "ok"),
     "admin.store": ("403", "ok", "404", "ok"),
@@ -265,3 +268,38 @@ def test_after_sale_routes_answer_404_for_another_stores_sale_to_its_manager_too
 def test_the_webhook_takes_no_sign_in_but_refuses_what_xcover_did_not_sign(client):
     response = client.post("/webhooks/xcover", json={"event": "BOOKING_CANCELLED", "payload": {"id": "X"}})
     assert response.status_code == 401
+
+
+# Quick switch, per role (London associate, its manager, Sydney's manager, head office): a PIN and locking are for
+# store staff; head office, with no store's names screen, gets 403.
+QUICK_ACCESS = {
+    "auth.set_pin": ("ok", "ok", "ok", "403"),
+    "auth.clear_pin": ("ok", "ok", "ok", "403"),
+    "auth.activity": ("ok", "ok", "ok", "ok"),
+    "auth.lock": ("ok", "ok", "ok", "403"),  # last: it ends the session
+}
+
+
+def test_the_quick_switch_table_names_every_signed_in_quick_switch_route(app):
+    quick = {"auth.set_pin", "auth.clear_pin", "auth.activity", "auth.lock", "auth.locked", "auth.unlock"}
+    routes = {r.endpoint for r in app.url_map.iter_rules() if r.endpoint in quick}
+    assert routes == set(QUICK_ACCESS) | {"auth.locked", "auth.unlock"}
+
+
+@pytest.mark.parametrize("who", list(WHO))
+def test_quick_switch_routes_by_role(app, ids, store, other_store, make_user, who):
+    from tests.conftest import csrf_token
+
+    make_user("meg", "manager", store)
+    make_user("syd", "manager", other_store)
+    username, column = WHO[who]
+    client = app.test_client()
+    Auth(client).sign_in(username)
+    token = csrf_token(client, "/")
+    rules = {r.endpoint: r for r in app.url_map.iter_rules()}
+    for endpoint, expected in QUICK_ACCESS.items():
+        rule = rules[endpoint]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(rule.rule, method=method, data={"csrf_token": token}, headers={"X-CSRFToken": token})
+            got, want = response.status_code, expected[column]
+            assert got in {200, 204, 302, 422} if want == "ok" else got == int(want), (who, method, rule.rule, got)

@@ -81,6 +81,9 @@ ADMIN_WALKED = {
     "catalogue.discard",
 }
 
+# Quick switch (docs/quick-switch.md), walked by test_every_quick_switch_request_leaves_its_events.
+SWITCH_WALKED = {"auth.set_pin", "auth.clear_pin", "auth.activity", "auth.lock", "auth.unlock", "admin.clear_pin"}
+
 
 def top() -> int:
     """The highest event id so far."""
@@ -375,7 +378,7 @@ def after_the_sale(app: Any, walk: Walk, first: int, second: int) -> None:
 
 def test_every_state_changing_route_is_walked(app):
     changing = {rule.endpoint for rule in app.url_map.iter_rules() if rule.methods & {"POST", "PUT", "PATCH", "DELETE"}}
-    assert changing == WALKED | ADMIN_WALKED
+    assert changing == WALKED | ADMIN_WALKED | SWITCH_WALKED
 
 
 def test_seed_demo_records_each_store_and_person_it_creates(runner):
@@ -516,3 +519,49 @@ def test_every_administration_request_leaves_its_events(app, client, store, make
     details = str(db.session.scalars(sa.select(AuditEvent.details)).all())
     for secret in ("first-day-pass", "second-day-pass", "my-own-passphrase", "jo-chooses-this", PASSWORD):
         assert secret not in details
+
+
+@pytest.mark.both_dbs
+def test_every_quick_switch_request_leaves_its_events(app, client, store, make_user):
+    from portal.models import User
+
+    for name, role in (("alex", "associate"), ("meg", "manager")):
+        make_user(name, role, store)
+    alex = db.session.scalar(sa.select(User).where(User.username == "alex"))
+    walk = Walk(client)
+    pin, pad, sign_in = {"pin": "284710", "confirm": "284710"}, f"/auth/locked/{alex.id}", "/auth/sign-in"
+
+    # Alex sets a PIN, locks the iPad, mistypes it once, comes back with it, then removes it.
+    walk.post(["auth.sign_in"], "auth.sign_in", sign_in, {"username": "alex", "password": PASSWORD})
+    walk.post(["auth.pin_set"], "auth.set_pin", "/auth/pin", pin)
+    walk.post([], "auth.set_pin", "/auth/pin", {"pin": "123456", "confirm": "123456"})  # too easy: refused
+    token = csrf_token(client, "/")
+    walk.expect([], lambda: client.post("/auth/activity", headers={"X-CSRFToken": token}), "auth.activity")
+    walk.post(["auth.device_locked"], "auth.lock", "/auth/lock", {}, "/")
+    walk.post(["auth.pin_failed"], "auth.unlock", pad, {"pin": "999000"}, sign_in)
+    walk.post(["auth.user_switched"], "auth.unlock", pad, {"pin": "284710"}, sign_in)
+    walk.post(["auth.pin_cleared"], "auth.clear_pin", "/auth/pin/clear", {}, "/auth/pin")
+    walk.post([], "auth.clear_pin", "/auth/pin/clear", {}, "/auth/pin")
+
+    # Again with a PIN: five wrong ones block it (the fifth is auth.pin_blocked), and then even the right one fails.
+    walk.post(["auth.sign_out"], "auth.sign_out", "/auth/sign-out", {}, "/")
+    walk.post(["auth.sign_in"], "auth.sign_in", sign_in, {"username": "alex", "password": PASSWORD})
+    walk.post(["auth.pin_set"], "auth.set_pin", "/auth/pin", pin)
+    walk.post(["auth.device_locked"], "auth.lock", "/auth/lock", {}, "/")
+    for _ in range(4):
+        walk.post(["auth.pin_failed"], "auth.unlock", pad, {"pin": "999000"}, sign_in)
+    walk.post(["auth.pin_blocked"], "auth.unlock", pad, {"pin": "999000"}, sign_in)
+    walk.post(["auth.pin_failed"], "auth.unlock", pad, {"pin": "284710"}, sign_in)
+
+    # The manager, signing in on the same iPad, removes Alex's PIN.
+    walk.post(["auth.sign_in"], "auth.sign_in", sign_in, {"username": "meg", "password": PASSWORD})
+    person = f"/admin/people/{alex.id}"
+    walk.post(["auth.pin_cleared"], "admin.clear_pin", f"{person}/pin/clear", {}, person)
+    walk.post([], "admin.clear_pin", f"{person}/pin/clear", {}, person)
+
+    assert walk.seen >= SWITCH_WALKED
+    assert all(report.ok for report in verify_chains())
+    switched = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "auth.user_switched")).one()
+    assert switched.details["from"] == "alex" and switched.details["to"] == "alex"
+    details = str(db.session.scalars(sa.select(AuditEvent.details)).all())
+    assert "284710" not in details and "999000" not in details

@@ -11,12 +11,13 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 
 from ..audit import record
 from ..auth.passwords import generate_password, hash_password, password_problem
-from ..auth.service import clear_locks, end_sessions, lock_state
+from ..auth.service import clear_locks, end_sessions, lock_state, remove_pin
 from ..extensions import db
-from ..models import Store, User, utcnow
+from ..models import Store, User, UserPin, utcnow
 from ..stores import InvalidInput, create_user
 from ..vocab import AuditAction, PersonState, Role
 
@@ -178,3 +179,21 @@ def sign_out_everywhere(actor: User, user: User) -> None:
     end_sessions(user)
     _record(AuditAction.USER_SIGNED_OUT, actor, user)
     db.session.commit()
+
+
+def clear_pin(actor: User, user: User) -> bool:
+    """Remove a person's quick-switch PIN (forgotten, or told to someone); False when they had none (commits)."""
+    _require(actor, user)
+    removed = remove_pin(user)
+    if removed:
+        _record(AuditAction.PIN_CLEARED, actor, user, by="manager")
+    db.session.commit()
+    return removed
+
+
+def pin_state(user: User) -> str:
+    """Say where a person's PIN stands: "none", "set" or "blocked" (too many wrong PINs)."""
+    pin = db.session.get(UserPin, user.id)
+    if pin is None:
+        return "none"
+    return "blocked" if pin.failures >= current_app.config["PIN_MAX_FAILURES"] else "set"

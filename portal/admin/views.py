@@ -123,6 +123,7 @@ def _person_page(user: User, reset_form: ResetPasswordForm) -> tuple[str, int]:
         "admin/person.html",
         reset_form,
         person=people.person(user),
+        pin_state=people.pin_state(user),
         store=user.store,
         may_manage=people.may_manage(_actor(), user),
         reset_form=reset_form,
@@ -174,6 +175,13 @@ def unlock_person(user_id: int) -> Response:
 def sign_out_person(user_id: int) -> Response:
     """End every session someone holds."""
     return _act(user_id, people.sign_out_everywhere, "{name} is signed out everywhere.")
+
+
+@bp.route("/people/<int:user_id>/pin/clear", methods=["POST"])
+@role_required(*RUNNERS)
+def clear_pin(user_id: int) -> Response:
+    """Remove someone's quick-switch PIN: their name leaves every locked iPad until they set a new one."""
+    return _act(user_id, people.clear_pin, "{name}'s PIN is removed.", "{name} had no PIN.")
 
 
 @bp.route("/people/<int:user_id>/password", methods=["POST"])

@@ -6,13 +6,16 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import Field, PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
 from ..sales.fields import GuardedForm
 from .passwords import MAX_LENGTH, MIN_LENGTH, password_problem
+from .service import PIN_LENGTH, pin_problem
 
 USERNAME_KEYBOARD = {"autocapitalize": "none", "autocorrect": "off", "spellcheck": "false"}
 NEW_PASSWORD_HINT = f"At least {MIN_LENGTH} characters, not your username, nothing easy to guess."
+# A PIN: the number keypad, never remembered by the browser.
+PIN_KEYBOARD = {"inputmode": "numeric", "autocomplete": "off", "pattern": "[0-9]*", "maxlength": PIN_LENGTH}
 
 
 class SignInForm(FlaskForm):
@@ -66,3 +69,38 @@ class ChangePasswordForm(GuardedForm):
         problem = password_problem(field.data or "", self.username)
         if problem:
             raise ValidationError(problem)
+
+
+class PinForm(GuardedForm):
+    """One's own quick-switch PIN, twice."""
+
+    pin = PasswordField(
+        "New PIN",
+        validators=[DataRequired("Choose a PIN."), Length(max=PIN_LENGTH * 4)],
+        description=f"{PIN_LENGTH} digits; no repeated digits, runs like 123456, or patterns.",
+        render_kw=PIN_KEYBOARD,
+    )
+    confirm = PasswordField(
+        "New PIN again",
+        validators=[DataRequired("Type the PIN again."), EqualTo("pin", "The two do not match.")],
+        render_kw=PIN_KEYBOARD,
+    )
+
+    def validate_pin(self, field: Field) -> None:
+        """Six digits, nothing easy to guess."""
+        problem = pin_problem(field.data or "")
+        if problem:
+            raise ValidationError(problem)
+
+
+class UnlockForm(GuardedForm):
+    """The PIN typed on a locked iPad."""
+
+    pin = PasswordField(
+        "PIN",
+        validators=[
+            DataRequired("Type your PIN."),
+            Regexp(rf"^[0-9]{{{PIN_LENGTH}}}$", message=f"A PIN is {PIN_LENGTH} digits."),
+        ],
+        render_kw={**PIN_KEYBOARD, "autofocus": True},
+    )

@@ -81,12 +81,14 @@ def customer_acknowledgement(sale: Sale) -> AuditEvent | None:
     )
 
 
-def unlock(sale_id: int | None, user: User, secret: str, failures: int) -> tuple[bool, bool]:
-    """Check the associate's secret to end the customer view; return (unlocked, sign the session out).
+def unlock(
+    sale_id: int | None, user: User, secret: str, failures: int, device_id: str | None = None
+) -> tuple[bool, bool]:
+    """Check the associate's password or PIN to end the customer view; return (unlocked, sign the session out).
 
     Every try is audited; after UNLOCK_ATTEMPTS wrong ones in a row the session must be signed out.
     """
-    ok = verify_unlock(user, secret)
+    ok = verify_unlock(user, secret, device_id)
     give_up = not ok and failures + 1 >= UNLOCK_ATTEMPTS
     details: dict[str, Any] = {"attempt": failures + 1}
     if give_up:

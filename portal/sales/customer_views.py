@@ -14,6 +14,7 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import PasswordField
 
+from ..auth import device
 from ..i18n import N_, use_customer_locale
 from ..models import Sale
 from ..security import role_required
@@ -30,9 +31,9 @@ LOCKED_ALLOWS = frozenset({"customer.view", "customer.acknowledge", "customer.un
 
 
 class UnlockForm(FlaskForm):
-    """The associate's password, to hand the portal back from the customer view."""
+    """The associate's password or PIN, to hand the portal back from the customer view."""
 
-    secret = PasswordField(N_("Password"), render_kw={"autocomplete": "current-password", "maxlength": 128})
+    secret = PasswordField(N_("Password or PIN"), render_kw={"autocomplete": "current-password", "maxlength": 128})
 
 
 class AcknowledgeForm(FlaskForm):
@@ -126,7 +127,7 @@ def acknowledge() -> tuple[str, int] | Response:
 @bp.route("/customer-view/unlock", methods=["POST"])
 @role_required(*SELLERS)
 def unlock() -> tuple[str, int] | Response:
-    """The associate's password ends the customer view and goes back to the sale's options."""
+    """The associate's password or PIN ends the customer view and goes back to the sale's options."""
     if LOCK not in session:
         return redirect(url_for("main.home"))
     form = UnlockForm()
@@ -135,7 +136,11 @@ def unlock() -> tuple[str, int] | Response:
     sale_id = session.get(LOCK)
     failures = session.get(FAILURES, 0) if isinstance(session.get(FAILURES), int) else 0
     ok, give_up = customer_view.unlock(
-        sale_id if isinstance(sale_id, int) else None, _user(), form.secret.data or "", failures
+        sale_id if isinstance(sale_id, int) else None,
+        _user(),
+        form.secret.data or "",
+        failures,
+        device.current_device(),
     )
     if ok:
         session.pop(LOCK, None)

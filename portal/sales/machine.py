@@ -89,7 +89,13 @@ def compare_and_set(sale: Sale, expected: SaleStatus, new: SaleStatus, **values:
 def audit(
     action: AuditAction, user: User | None, sale: Sale, result: AuditResult = AuditResult.SUCCESS, **details: Any
 ) -> None:
-    """Record an event about a sale (the caller commits)."""
+    """Record an event about a sale (the caller commits); a step by someone else names who started the sale."""
+    if user is not None and sale.associate_id is not None and user.id != sale.associate_id:
+        # The sale stays its starter's (docs/quick-switch.md): the event says whose sale the actor worked on. Read
+        # without flushing the sale's pending changes: that would lock its row before the chain head, the reverse of
+        # every other request's order (a deadlock on PostgreSQL).
+        with db.session.no_autoflush:
+            details = {"started_by": sale.associate.username, **details}
     record(
         action,
         actor=user,
