@@ -183,22 +183,7 @@ def _sales(windows: list[Window]) -> sa.Subquery:
 def _by_day_and_person(windows: list[Window]) -> list[Any]:
     """Customers quoted, sales with cover, policies, revenue and tax per store, associate, currency and day."""
     sale = _sales(windows)
-    sold = (
-        sa.select(
-            Cover.sale_id,
-            sa.func.count().label("policies"),
-            sa.func.sum(Cover.price).label("revenue"),
-            sa.func.sum(Cover.tax).label("tax"),
-        )
-        .join(Sale, Sale.id == Cover.sale_id)
-        .where(
-            within(windows, Sale.store_id, Sale.created_at),
-            Sale.xcover_ref.is_not(None),
-            Cover.status.in_([s.value for s in SOLD]),
-        )
-        .group_by(Cover.sale_id)
-        .subquery("sold")
-    )
+    sold = sa.and_(Cover.sale_id == sale.c.id, Cover.status.in_([s.value for s in SOLD]))
     return list(
         db.session.execute(
             sa.select(
@@ -206,13 +191,13 @@ def _by_day_and_person(windows: list[Window]) -> list[Any]:
                 sale.c.associate_id,
                 sale.c.currency,
                 sale.c.day,
-                sa.func.count().label("quoted"),
-                sa.func.count(sold.c.sale_id).label("covered"),
-                sa.func.coalesce(sa.func.sum(sold.c.policies), 0).label("policies"),
-                sa.func.coalesce(sa.func.sum(sold.c.revenue), 0).label("revenue"),
-                sa.func.coalesce(sa.func.sum(sold.c.tax), 0).label("tax"),
+                sa.func.count(sa.distinct(sale.c.id)).label("quoted"),
+                sa.func.count(sa.distinct(Cover.sale_id)).label("covered"),
+                sa.func.count(Cover.id).label("policies"),
+                sa.func.coalesce(sa.func.sum(Cover.price), 0).label("revenue"),
+                sa.func.coalesce(sa.func.sum(Cover.tax), 0).label("tax"),
             )
-            .select_from(sale.outerjoin(sold, sold.c.sale_id == sale.c.id))
+            .select_from(sale.outerjoin(Cover, sold))
             .group_by(sale.c.store_id, sale.c.associate_id, sale.c.currency, sale.c.day)
         )
     )
@@ -320,7 +305,7 @@ def exception_conditions(stale_after: timedelta, now: datetime | None = None) ->
         sa.select(*columns)
         .join(PolicyReturn, PolicyReturn.sale_id == Sale.id)
         .where(PolicyReturn.status.in_([s.value for s in OPEN_RETURN])),
-        # A correction whose answer did not arrive.
+        # A correction whose answer did not arrive (one entry per correction).
         sa.select(*columns)
         .join(Correction, Correction.sale_id == Sale.id)
         .where(Correction.status == CorrectionStatus.CONFIRMING.value),
