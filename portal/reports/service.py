@@ -181,9 +181,9 @@ def _sales(windows: list[Window]) -> sa.Subquery:
 
 
 def _by_day_and_person(windows: list[Window]) -> list[Any]:
-    """Customers quoted, sales with cover, policies, revenue and tax per store, associate, currency and day."""
+    """Customers quoted and sales with cover per store, associate, currency and local day."""
     sale = _sales(windows)
-    sold = sa.and_(Cover.sale_id == sale.c.id, Cover.status.in_([s.value for s in SOLD]))
+    covered = sa.exists().where(Cover.sale_id == sale.c.id, Cover.status.in_([s.value for s in SOLD]))
     return list(
         db.session.execute(
             sa.select(
@@ -191,40 +191,35 @@ def _by_day_and_person(windows: list[Window]) -> list[Any]:
                 sale.c.associate_id,
                 sale.c.currency,
                 sale.c.day,
-                sa.func.count(sa.distinct(sale.c.id)).label("quoted"),
-                sa.func.count(sa.distinct(Cover.sale_id)).label("covered"),
-                sa.func.count(Cover.id).label("policies"),
-                sa.func.coalesce(sa.func.sum(Cover.price), 0).label("revenue"),
-                sa.func.coalesce(sa.func.sum(Cover.tax), 0).label("tax"),
+                sa.func.count().label("quoted"),
+                sa.func.sum(sa.case((covered, 1), else_=0)).label("covered"),
+            ).group_by(sale.c.store_id, sale.c.associate_id, sale.c.currency, sale.c.day)
+        )
+    )
+
+
+def _policies(windows: list[Window]) -> list[Any]:
+    """Policies sold, their price and tax, per store, associate, currency and policy type."""
+    return list(
+        db.session.execute(
+            sa.select(
+                Sale.store_id,
+                Sale.associate_id,
+                Sale.currency,
+                Cover.policy_type,
+                sa.func.count(),
+                sa.func.coalesce(sa.func.sum(Cover.price), 0),
+                sa.func.coalesce(sa.func.sum(Cover.tax), 0),
             )
-            .select_from(sale.outerjoin(Cover, sold))
-            .group_by(sale.c.store_id, sale.c.associate_id, sale.c.currency, sale.c.day)
+            .join(Cover, Cover.sale_id == Sale.id)
+            .where(
+                within(windows, Sale.store_id, Sale.created_at),
+                Sale.xcover_ref.is_not(None),
+                Cover.status.in_([s.value for s in SOLD]),
+            )
+            .group_by(Sale.store_id, Sale.associate_id, Sale.currency, Cover.policy_type)
         )
     )
-
-
-def _policy_types(windows: list[Window]) -> list[PolicyTypeRow]:
-    """Policies sold per type and currency, with their revenue."""
-    rows = db.session.execute(
-        sa.select(
-            Cover.policy_type,
-            Sale.currency,
-            sa.func.count(),
-            sa.func.coalesce(sa.func.sum(Cover.price), 0),
-            sa.func.coalesce(sa.func.sum(Cover.tax), 0),
-        )
-        .join(Sale, Sale.id == Cover.sale_id)
-        .where(
-            within(windows, Sale.store_id, Sale.created_at),
-            Sale.xcover_ref.is_not(None),
-            Cover.status.in_([s.value for s in SOLD]),
-        )
-        .group_by(Cover.policy_type, Sale.currency)
-        .order_by(sa.func.count().desc(), Cover.policy_type, Sale.currency)
-    )
-    return [
-        PolicyTypeRow(kind, currency, n, Decimal(revenue), Decimal(tax)) for kind, currency, n, revenue, tax in rows
-    ]
 
 
 def _declines(windows: list[Window]) -> list[Any]:
@@ -358,16 +353,23 @@ def build(
     store_ids = [s.id for s in stores]
     groups: dict[Key, Figures] = defaultdict(Figures)
     per_day: dict[date, list[int]] = defaultdict(lambda: [0, 0])
-    for store_id, person, currency, day, quoted, covered, policies, revenue, tax in _by_day_and_person(windows):
+    for store_id, person, currency, day, quoted, covered in _by_day_and_person(windows):
         figures = groups[(store_id, person, currency)]
         figures.quoted += quoted
-        figures.covered += covered
-        figures.policies += int(policies)
-        figures.revenue += Decimal(revenue)
-        figures.tax += Decimal(tax)
+        figures.covered += int(covered or 0)
         counts = per_day[as_date(day)]
         counts[0] += quoted
-        counts[1] += covered
+        counts[1] += int(covered or 0)
+    by_type: dict[tuple[str, str], list[Any]] = defaultdict(lambda: [0, ZERO, ZERO])
+    for store_id, person, currency, kind, policies, revenue, tax in _policies(windows):
+        figures = groups[(store_id, person, currency)]
+        figures.policies += policies
+        figures.revenue += Decimal(revenue)
+        figures.tax += Decimal(tax)
+        sold = by_type[(kind, currency)]
+        sold[0] += policies
+        sold[1] += Decimal(revenue)
+        sold[2] += Decimal(tax)
     by_reason: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for store_id, person, currency, reason, products, customers in _declines(windows):
         groups[(store_id, person, currency)].declined += products
@@ -412,5 +414,8 @@ def build(
         )
         for reason in DeclineReason
     ]
-    report.policy_types = _policy_types(windows)
+    report.policy_types = sorted(
+        (PolicyTypeRow(kind, currency, n, revenue, tax) for (kind, currency), (n, revenue, tax) in by_type.items()),
+        key=lambda p: (-p.policies, p.policy_type, p.currency),
+    )
     return report
