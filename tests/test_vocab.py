@@ -24,6 +24,8 @@ from portal.vocab import (
     DeclineReason,
     LineCheck,
     PaymentMethod,
+    ReportPeriod,
+    ReportTable,
     ReturnReason,
     ReturnStatus,
     RichStrEnum,
@@ -101,9 +103,13 @@ STORED = {
         "sale.refund_recorded",
         "xcover.booking_updated",
         "xcover.booking_cancelled",
+        "report.exported",
     ],
     CatalogueStatus: ["draft", "published", "retired", "discarded"],
     LineCheck: ["unchecked", "accepted", "refused"],
+    # In the query string of report links and the details of report.exported events.
+    ReportPeriod: ["today", "this_week", "last_week", "this_month", "last_month", "custom"],
+    ReportTable: ["stores", "associates", "days", "policy_types", "declines"],
 }
 
 
