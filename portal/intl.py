@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Protocol
 
 import phonenumbers
@@ -140,16 +140,28 @@ def percent(fraction: Decimal | float | None, store: HasLocale | None = None, di
     """Format a fraction as a percentage the way the store's locale writes it: 42.5%, 42,5 %; a dash for none."""
     if fraction is None:
         return "–"
-    locale = store_locale(store)
-    pattern = locale.percent_formats[None].pattern  # the locale's own, with `digits` decimals added
+    # Rounded before the (cached) formatting: a report shows hundreds of rates, most of them alike.
+    return _percent(round(Decimal(fraction), digits + 2), store_locale(store), digits)
+
+
+@lru_cache(maxsize=4096)
+def _percent(fraction: Decimal, locale: Locale, digits: int) -> str:
+    """Format a rounded fraction with the locale's own percent pattern and `digits` decimals."""
+    pattern = locale.percent_formats[None].pattern
     if digits:
         pattern = pattern.replace("0", "0." + "0" * digits, 1)
-    return format_percent(Decimal(fraction), pattern, locale=locale)
+    return format_percent(fraction, pattern, locale=locale)
 
 
 def number(value: Decimal | int, store: HasLocale | None = None) -> str:
     """Format a count the way the store's locale writes it: 12,345; 12 345."""
-    return format_decimal(value, locale=store_locale(store))
+    return _number(value, store_locale(store))
+
+
+@lru_cache(maxsize=4096)
+def _number(value: Decimal | int, locale: Locale) -> str:
+    """Format a count in a locale (cached: a report shows the same small counts many times)."""
+    return format_decimal(value, locale=locale)
 
 
 def short_date(day: date, store: HasLocale | None = None) -> str:

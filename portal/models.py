@@ -225,6 +225,17 @@ class Sale(db.Model):
         sa.Index("uq_sale_submission_token", "submission_token", unique=True),
         # Reports (migration 0011): a store's sales over a period read from the index alone.
         sa.Index("ix_sale_report", "store_id", "created_at", "associate_id", "currency", "xcover_ref"),
+        # Reports' open exceptions (migration 0011): a store's sales in a status, with what the list checks.
+        sa.Index(
+            "ix_sale_open",
+            "status",
+            "store_id",
+            "payment_recorded_at",
+            "refunded_at",
+            "booking_started_at",
+            "associate_id",
+            "currency",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

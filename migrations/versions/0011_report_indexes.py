@@ -3,8 +3,9 @@
 Revision ID: 0011
 Revises: 0009
 The Reports screen aggregates a store's sales over a period: covering indexes let SQLite and PostgreSQL read
-the sales, their policies sold and their declines from the indexes alone; returns by confirmation time and
-unconfirmed corrections are found without a scan. Plain index operations: no table is rebuilt.
+the sales, their policies sold, their declines and the open exceptions from the indexes alone; returns by
+confirmation time and unconfirmed corrections are found without a scan. Plain index operations: no table is
+rebuilt.
 
 """
 
@@ -18,6 +19,11 @@ depends_on = None
 
 INDEXES = (
     ("ix_sale_report", "sale", ["store_id", "created_at", "associate_id", "currency", "xcover_ref"]),
+    (
+        "ix_sale_open",
+        "sale",
+        ["status", "store_id", "payment_recorded_at", "refunded_at", "booking_started_at", "associate_id", "currency"],
+    ),
     ("ix_cover_report", "cover", ["sale_id", "status", "policy_type", "price", "tax"]),
     ("ix_sale_item_decision", "sale_item", ["sale_id", "decision", "decline_reason"]),
     ("ix_policy_return_confirmed", "policy_return", ["status", "confirmed_at"]),
