@@ -43,7 +43,7 @@ class Chart:
     height: float
     bars: list[Bar] = field(default_factory=list)
     grid: list[tuple[float, str]] = field(default_factory=list)
-    ticks: list[tuple[float, str]] = field(default_factory=list)
+    ticks: list[tuple[float, str, str]] = field(default_factory=list)  # x, label, text-anchor
     width: float = WIDTH
     empty: bool = False
 
@@ -70,7 +70,10 @@ def attach_by_day(days: list[DayRow], store: Any = None) -> Chart:
         )
         chart.bars.append(Bar(left + slot * (i + 0.15), top + plot_h - h, slot * 0.7, h, title))
         if i % every == 0:
-            chart.ticks.append((left + slot * (i + 0.5), shown))
+            x = left + slot * (i + 0.5)
+            # A label near either edge is anchored inside the chart rather than cut off.
+            anchor = "start" if x < left + 30 else "end" if x > WIDTH - right - 30 else "middle"
+            chart.ticks.append((left + slot * i if anchor == "start" else x, shown, anchor))
     return chart
 
 
