@@ -235,6 +235,7 @@ class Sale(db.Model):
             "booking_started_at",
             "associate_id",
             "currency",
+            "decline_reason",
         ),
     )
 

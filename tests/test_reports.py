@@ -266,3 +266,50 @@ def test_head_office_exports_every_store_with_totals_per_currency(shop, client, 
     event = db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id.desc())).first()
     assert event.store_id is None and event.details["stores"] == "all"
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Store)) == 2
+
+
+@pytest.mark.both_dbs
+def test_every_kind_of_open_exception_is_counted_as_the_list_counts_it(app, store, make_user):
+    alex = make_user("alex", "associate", store)
+    now = datetime.now(UTC)
+    # Declined everything (the options screen sets the sale's reason too), XCover never took the opt-out.
+    sale(store, alex, now, SaleStatus.QUOTED, declines=["too_expensive"], decline_reason="too_expensive")
+    # Declined everything once, then chose cover after all: no opt-out is owed.
+    sale(
+        store,
+        alex,
+        now,
+        SaleStatus.QUOTED,
+        covers=[("warranty", "30.00", "5.00", CHOSEN)],
+        declines=["other"],
+        decline_reason="other",
+    )
+    # XCover's answer to a booking never came; a failed booking not refunded; one refunded.
+    sale(store, alex, now, SaleStatus.OUTCOME_UNKNOWN, covers=[("warranty", "30.00", "5.00", CHOSEN)])
+    paid = {"payment_recorded_at": now}
+    sale(store, alex, now, SaleStatus.FAILED, covers=[("warranty", "30.00", "5.00", CoverStatus.FAILED)], **paid)
+    sale(
+        store,
+        alex,
+        now,
+        SaleStatus.FAILED,
+        covers=[("warranty", "30.00", "5.00", CoverStatus.FAILED)],
+        **paid,
+        refunded_at=now,
+    )
+    # A booking in flight for ten minutes (stale), and one sent a second ago (not yet).
+    for started in (now - timedelta(minutes=10), now):
+        sale(
+            store,
+            alex,
+            now,
+            SaleStatus.BOOKING,
+            covers=[("warranty", "30.00", "5.00", CHOSEN)],
+            booking_started_at=started,
+        )
+    db.session.commit()
+    report = service.build([store], ReportPeriod.TODAY, stale_after=STALE)
+    with app.test_request_context():
+        kinds = sorted(a.kind for a in needs_attention(store, STALE))
+    assert kinds == ["failed", "opt_out", "outcome_unknown", "outcome_unknown"]
+    assert report.totals[0][1].exceptions == len(kinds)

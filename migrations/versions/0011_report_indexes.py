@@ -22,7 +22,16 @@ INDEXES = (
     (
         "ix_sale_open",
         "sale",
-        ["status", "store_id", "payment_recorded_at", "refunded_at", "booking_started_at", "associate_id", "currency"],
+        [
+            "status",
+            "store_id",
+            "payment_recorded_at",
+            "refunded_at",
+            "booking_started_at",
+            "associate_id",
+            "currency",
+            "decline_reason",
+        ],
     ),
     ("ix_cover_report", "cover", ["sale_id", "status", "policy_type", "price", "tax"]),
     ("ix_sale_item_decision", "sale_item", ["sale_id", "decision", "decline_reason"]),

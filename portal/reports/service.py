@@ -304,8 +304,14 @@ def exception_conditions(stale_after: timedelta, now: datetime | None = None) ->
         sa.select(*columns)
         .join(Correction, Correction.sale_id == Sale.id)
         .where(Correction.status == CorrectionStatus.CONFIRMING.value),
-        # Everything declined, but XCover never took the opt-out.
-        sa.select(*columns).where(Sale.status == SaleStatus.QUOTED.value, declined.exists(), ~other.exists()),
+        # Everything declined, but XCover never took the opt-out. Declining everything is the one path that sets
+        # the sale's own decline reason (sales/options.py), so the index narrows the sales to look into first.
+        sa.select(*columns).where(
+            Sale.status == SaleStatus.QUOTED.value,
+            Sale.decline_reason.is_not(None),
+            declined.exists(),
+            ~other.exists(),
+        ),
     ]
 
 
