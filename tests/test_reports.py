@@ -313,3 +313,10 @@ def test_every_kind_of_open_exception_is_counted_as_the_list_counts_it(app, stor
         kinds = sorted(a.kind for a in needs_attention(store, STALE))
     assert kinds == ["failed", "opt_out", "outcome_unknown", "outcome_unknown"]
     assert report.totals[0][1].exceptions == len(kinds)
+
+
+def test_head_office_before_any_store_exists(app, client, make_user):
+    make_user("boss", "admin")
+    Auth(client).sign_in("boss")
+    response = client.get("/reports/")
+    assert response.status_code == 200 and 'id="chart-days"' in response.get_data(as_text=True)

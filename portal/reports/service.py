@@ -148,13 +148,13 @@ class Report:
 
     @property
     def first(self) -> date:
-        """Return the earliest local date the report covers."""
-        return min(w.first for w in self.windows)
+        """Return the earliest local date the report covers (today in UTC when there is no store yet)."""
+        return min((w.first for w in self.windows), default=utcnow().date())
 
     @property
     def last(self) -> date:
-        """Return the latest local date the report covers."""
-        return max(w.last for w in self.windows)
+        """Return the latest local date the report covers (today in UTC when there is no store yet)."""
+        return max((w.last for w in self.windows), default=utcnow().date())
 
     @property
     def quoted(self) -> int:
