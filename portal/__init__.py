@@ -118,6 +118,7 @@ def register_blueprints(app: Flask) -> None:
     from .policies import correction_views  # noqa: F401  (importing it adds its routes to policies_bp)
     from .policies.views import bp as policies_bp
     from .policies.views import hooks as webhooks_bp
+    from .reports.views import bp as reports_bp
     from .sales.customer_views import bp as customer_bp
     from .sales.views import bp as sales_bp
     from .urls import DatabaseIdConverter
@@ -132,6 +133,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(catalogue_bp)
     app.register_blueprint(policies_bp)
     app.register_blueprint(webhooks_bp)
+    app.register_blueprint(reports_bp)
 
 
 def register_xcover(app: Flask) -> None:
@@ -174,11 +176,27 @@ def register_template_helpers(app: Flask) -> None:
         store = context.get("current_store")
         return phones.for_display(number, store.phone_country if store is not None else "")
 
+    @pass_context
+    def percent(context: Any, fraction: Any, store: Any = None, digits: int = 1) -> str:
+        """{{ rate|percent }}: a fraction as the current store's locale writes a percentage (a dash for none)."""
+        return intl.percent(fraction, store or context.get("current_store"), digits)
+
+    @pass_context
+    def number(context: Any, value: Any, store: Any = None) -> str:
+        """{{ count|number }}: a count as the current store's locale writes it."""
+        return intl.number(value, store or context.get("current_store"))
+
     from .xcover.html import content_disclaimer, markup
 
     # XCover's words are HTML: shown cleaned to an allow-list, never as escaped tags.
     app.jinja_env.filters.update(
-        money=money, store_time=store_time, phone=phone, xcover_html=markup, xcover_disclaimer=content_disclaimer
+        money=money,
+        store_time=store_time,
+        phone=phone,
+        percent=percent,
+        number=number,
+        xcover_html=markup,
+        xcover_disclaimer=content_disclaimer,
     )
 
     @app.context_processor

@@ -5,14 +5,21 @@ from __future__ import annotations
 import unicodedata
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Protocol
 
 import phonenumbers
 from babel import Locale, UnknownLocaleError, localedata
 from babel.core import get_global
-from babel.dates import format_date, format_time, get_datetime_format, get_time_format, get_timezone
-from babel.numbers import format_currency, get_territory_currencies
+from babel.dates import (
+    format_date,
+    format_skeleton,
+    format_time,
+    get_datetime_format,
+    get_time_format,
+    get_timezone,
+)
+from babel.numbers import format_currency, format_decimal, format_percent, get_territory_currencies
 
 # The language the portal's own words are in; names of countries, currencies and languages use it too.
 UI_LOCALE = Locale("en")
@@ -150,3 +157,36 @@ def store_time(
     if fmt == "time":
         return clock
     return get_datetime_format("medium", locale).replace("'", "").replace("{1}", day).replace("{0}", clock)
+
+
+def percent(fraction: Decimal | float | None, store: HasLocale | None = None, digits: int = 1) -> str:
+    """Format a fraction as a percentage the way the store's locale writes it: 42.5%, 42,5 %; a dash for none."""
+    if fraction is None:
+        return "–"
+    # Rounded before the (cached) formatting: a report shows hundreds of rates, most of them alike.
+    return _percent(round(Decimal(fraction), digits + 2), store_locale(store), digits)
+
+
+@lru_cache(maxsize=4096)
+def _percent(fraction: Decimal, locale: Locale, digits: int) -> str:
+    """Format a rounded fraction with the locale's own percent pattern and `digits` decimals."""
+    pattern = locale.percent_formats[None].pattern
+    if digits:
+        pattern = pattern.replace("0", "0." + "0" * digits, 1)
+    return format_percent(fraction, pattern, locale=locale)
+
+
+def number(value: Decimal | int, store: HasLocale | None = None) -> str:
+    """Format a count the way the store's locale writes it: 12,345; 12 345."""
+    return _number(value, store_locale(store))
+
+
+@lru_cache(maxsize=4096)
+def _number(value: Decimal | int, locale: Locale) -> str:
+    """Format a count in a locale (cached: a report shows the same small counts many times)."""
+    return format_decimal(value, locale=locale)
+
+
+def short_date(day: date, store: HasLocale | None = None) -> str:
+    """Format a day briefly (a chart's axis) in the store's locale: 3 May, May 3."""
+    return format_skeleton("MMMd", day, locale=store_locale(store))

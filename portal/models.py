@@ -223,6 +223,20 @@ class Sale(db.Model):
         sa.Index("ix_sale_store_created", "store_id", "created_at"),
         sa.Index("ix_sale_status", "status"),
         sa.Index("uq_sale_submission_token", "submission_token", unique=True),
+        # Reports (migration 0011): a store's sales over a period read from the index alone.
+        sa.Index("ix_sale_report", "store_id", "created_at", "associate_id", "currency", "xcover_ref"),
+        # Reports' open exceptions (migration 0011): a store's sales in a status, with what the list checks.
+        sa.Index(
+            "ix_sale_open",
+            "status",
+            "store_id",
+            "payment_recorded_at",
+            "refunded_at",
+            "booking_started_at",
+            "associate_id",
+            "currency",
+            "decline_reason",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -306,6 +320,8 @@ class SaleItem(db.Model):
     __table_args__ = (
         sa.CheckConstraint("quantity >= 1", name="ck_sale_item_quantity"),
         sa.CheckConstraint(f"decision IS NULL OR {Decision.sql_in('decision')}", name="ck_sale_item_decision"),
+        # Reports (migration 0011): a sale's declines and their reasons, from the index alone.
+        sa.Index("ix_sale_item_decision", "sale_id", "decision", "decline_reason"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -339,6 +355,8 @@ class Cover(db.Model):
     __table_args__ = (
         sa.CheckConstraint(CoverStatus.sql_in("status"), name="ck_cover_status"),
         sa.UniqueConstraint("sale_id", "quote_index", name="uq_cover_sale_index"),
+        # Reports (migration 0011): a sale's policies sold, their type, price and tax, from the index alone.
+        sa.Index("ix_cover_report", "sale_id", "status", "policy_type", "price", "tax"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -527,6 +545,8 @@ class PolicyReturn(db.Model):
     __table_args__ = (
         sa.CheckConstraint(ReturnStatus.sql_in("status"), name="ck_policy_return_status"),
         sa.Index("ix_policy_return_status", "status"),
+        # Reports (migration 0011): returns confirmed in a period.
+        sa.Index("ix_policy_return_confirmed", "status", "confirmed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -600,7 +620,11 @@ class Correction(db.Model):
     """A change to a booked product's details: XCover's price for it (quote_for_update), then its confirmation."""
 
     __tablename__ = "sale_correction"
-    __table_args__ = (sa.CheckConstraint(CorrectionStatus.sql_in("status"), name="ck_sale_correction_status"),)
+    __table_args__ = (
+        sa.CheckConstraint(CorrectionStatus.sql_in("status"), name="ck_sale_correction_status"),
+        # The exceptions list and reports: corrections whose answer did not arrive (migration 0011).
+        sa.Index("ix_sale_correction_status", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sale_id: Mapped[int] = mapped_column(sa.ForeignKey("sale.id", ondelete="CASCADE"), index=True)

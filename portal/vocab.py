@@ -175,6 +175,27 @@ class LineCheck(TonedStrEnum):
     REFUSED = "refused", "XCover refused it", "bad"
 
 
+class ReportPeriod(RichStrEnum):
+    """The date ranges a report covers, read in each store's own time zone (portal/reports/periods.py)."""
+
+    TODAY = "today", "Today"
+    THIS_WEEK = "this_week", "This week"
+    LAST_WEEK = "last_week", "Last week"
+    THIS_MONTH = "this_month", "This month"
+    LAST_MONTH = "last_month", "Last month"
+    CUSTOM = "custom", "Custom dates"
+
+
+class ReportTable(RichStrEnum):
+    """The tables of the Reports screen, each exported on its own as CSV."""
+
+    STORES = "stores", "Per store"
+    ASSOCIATES = "associates", "Per associate"
+    DAYS = "days", "Attach rate by day"
+    POLICY_TYPES = "policy_types", "Policies sold by type"
+    DECLINES = "declines", "Declines by reason"
+
+
 class AuditResult(TonedStrEnum):
     """How an audited action ended."""
 
@@ -257,3 +278,5 @@ class AuditAction(RichStrEnum):
     PIN_BLOCKED = "auth.pin_blocked", "PIN blocked: password needed"
     DEVICE_LOCKED = "auth.device_locked", "Screen locked for quick switch"
     USER_SWITCHED = "auth.user_switched", "Switched person with a PIN"
+    # Reports (issue 12): a table of figures downloaded as CSV.
+    REPORT_EXPORTED = "report.exported", "Report exported"

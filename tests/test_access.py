@@ -303,3 +303,66 @@ def test_quick_switch_routes_by_role(app, ids, store, other_store, make_user, wh
             response = client.open(rule.rule, method=method, data={"csrf_token": token}, headers={"X-CSRFToken": token})
             got, want = response.status_code, expected[column]
             assert got in {200, 204, 302, 422} if want == "ok" else got == int(want), (who, method, rule.rule, got)
+
+
+# The Reports screen and its exports for the London store's associate, its manager, the Sydney store's manager
+# and head office: "ok" is 200; a number is the refusal expected. {ldn} and {syd} are the stores' ids; a manager
+# sees their own store only (asked for another, 403 as in the audit log); head office any store, or all of them.
+REPORT_ACCESS = {
+    "/reports/": ("403", "ok", "ok", "ok"),
+    "/reports/?store={ldn}": ("403", "ok", "403", "ok"),
+    "/reports/?store={syd}": ("403", "403", "ok", "ok"),
+    "/reports/?store=2147483647": ("403", "403", "403", "404"),
+    "/reports/?store=2147483648": ("403", "404", "404", "404"),
+    "/reports/?period=last_month": ("403", "ok", "ok", "ok"),
+    "/reports/export.csv?table=associates": ("403", "ok", "ok", "ok"),
+    "/reports/export.csv?table=stores&store={ldn}": ("403", "ok", "403", "ok"),
+    "/reports/export.csv?table=days&store={syd}": ("403", "403", "ok", "ok"),
+    "/reports/export.csv?table=declines&store=2147483647": ("403", "403", "403", "404"),
+    "/reports/export.csv?table=nothing": ("403", "404", "404", "404"),
+    "/reports/export.csv": ("403", "404", "404", "404"),
+}
+
+
+def test_the_report_access_table_names_every_report_route(app):
+    routes = {r.endpoint for r in app.url_map.iter_rules() if r.endpoint.startswith("reports.")}
+    named = {
+        "reports.index" if path.startswith("/reports/?") or path == "/reports/" else "reports.export"
+        for path in REPORT_ACCESS
+    }
+    assert routes == named
+
+
+@pytest.mark.parametrize("who", list(WHO))
+def test_report_routes_by_role_and_store(app, store, other_store, make_user, who):
+    make_user("alex", "associate", store)
+    make_user("meg", "manager", store)
+    make_user("syd", "manager", other_store)
+    make_user("boss", "admin")
+    username, column = WHO[who]
+    client = app.test_client()
+    Auth(client).sign_in(username)
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+    allowed_exports = 0
+    for path, expected in REPORT_ACCESS.items():
+        url = path.format(ldn=store.id, syd=other_store.id)
+        response = client.get(url, buffered=True)
+        want = expected[column]
+        assert response.status_code == (200 if want == "ok" else int(want)), (who, url, response.status_code)
+        if "export" in path and want == "ok":
+            allowed_exports += 1
+            assert response.mimetype == "text/csv"
+        if want == "ok" and "export" not in path:
+            html = response.get_data(as_text=True)
+            assert 'id="chart-days"' in html
+            # A manager's page names only their own store; head office's names every store it was asked for.
+            if who in ("manager", "other_manager"):
+                own, other = ("LDN01", "SYD01") if who == "manager" else ("SYD01", "LDN01")
+                assert own in html and other not in html
+    db.session.expire_all()
+    exported = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(AuditEvent)
+        .where(AuditEvent.id > before, AuditEvent.action == "report.exported")
+    )
+    assert exported == allowed_exports  # every export that answered is in the audit log; refused ones are not

@@ -280,6 +280,10 @@ def test_every_state_changing_request_leaves_its_events(app, client, store, make
     walk.expect(["audit.viewed"], lambda: client.get("/audit/"))
     walk.expect(["audit.exported"], lambda: client.get("/audit/export.csv", buffered=True))
     walk.expect(["audit.exported"], lambda: client.get("/audit/export.jsonl", buffered=True))
+    # Reports: looking changes nothing and records nothing; each CSV export is recorded.
+    walk.expect([], lambda: client.get("/reports/?period=this_month"))
+    for table in ("stores", "associates", "days", "policy_types", "declines"):
+        walk.expect(["report.exported"], lambda t=table: client.get(f"/reports/export.csv?table={t}", buffered=True))
 
     assert walk.seen >= WALKED
     assert all(report.ok for report in verify_chains())

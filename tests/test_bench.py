@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from bench import audit, signin
+from bench import audit, reports, signin
 
 
 def test_audit_benchmark_runs_on_a_thousand_events(tmp_path):
@@ -17,6 +17,17 @@ def test_audit_benchmark_runs_on_a_thousand_events(tmp_path):
     assert "over 1,060 events: **" in text
     assert re.search(r"\| newest page, no filter \| [0-9.]+ \| 50 \|", text)
     assert re.search(r"\| object = one XCover reference \| [0-9.]+ \| [1-9]\d* \|", text)
+
+
+def test_reports_benchmark_runs_on_a_thousand_sales(tmp_path):
+    path = reports.run("sqlite", sales=1000, out=tmp_path, runs=2)
+    text = path.read_text()
+    assert path.name == "reports-sqlite.md"
+    for heading in ("## Machine", "## Data", "## The Reports page"):
+        assert heading in text
+    assert "with 1,000 sales over the last 365 days" in text
+    # The whole year holds every quoted sale of the thousand (drafts are never quoted).
+    assert re.search(r"\| the whole year \(366 days, every sale\) \| (9\d\d) \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|", text)
 
 
 @pytest.mark.e2e

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from portal import intl
-from portal.auth.service import verify_unlock
+from portal.auth.pins import verify_unlock
 from portal.extensions import db
 from portal.models import AuditEvent, Sale, User
 from portal.sales import customer_view

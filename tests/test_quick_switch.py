@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
-from portal.auth import service
+from portal.auth import pins, service
 from portal.auth.passwords import verify_password
 from portal.extensions import db
 from portal.models import AuditEvent, DeviceSignIn, Sale, User, UserPin, utcnow
@@ -105,32 +105,32 @@ def ipad(app, store, make_user) -> FlaskClient:
     ],  # fmt: skip
 )
 def test_trivial_or_malformed_pins_are_refused(app, pin):
-    assert service.pin_problem(pin) is not None
+    assert pins.pin_problem(pin) is not None
 
 
 @pytest.mark.parametrize("pin", [PIN, SAM_PIN, "730194", "046281"])
 def test_ordinary_pins_are_accepted(app, pin):
-    assert service.pin_problem(pin) is None
+    assert pins.pin_problem(pin) is None
 
 
 def test_a_pin_is_hashed_like_a_password_and_setting_it_is_recorded(app, store, make_user):
     alex = make_user("alex", "associate", store)
-    service.set_pin(alex, PIN)
+    pins.set_pin(alex, PIN)
     stored = db.session.get(UserPin, alex.id)
     assert stored.pin_hash.startswith("$argon2id$") and PIN not in stored.pin_hash
     assert verify_password(stored.pin_hash, PIN) and not verify_password(stored.pin_hash, SAM_PIN)
-    service.set_pin(alex, SAM_PIN)
+    pins.set_pin(alex, SAM_PIN)
     assert [e.details["replaced"] for e in events("auth.pin_set")] == [False, True]
     assert PIN not in str([e.details for e in events("auth.pin_set")])
 
 
 def test_head_office_and_trivial_pins_are_refused_by_the_service(app, store, make_user):
     boss = make_user("boss", "admin")
-    with pytest.raises(service.PinRefused):
-        service.set_pin(boss, PIN)
+    with pytest.raises(pins.PinRefused):
+        pins.set_pin(boss, PIN)
     alex = make_user("alex", "associate", store)
-    with pytest.raises(service.PinRefused):
-        service.set_pin(alex, "123456")
+    with pytest.raises(pins.PinRefused):
+        pins.set_pin(alex, "123456")
     assert db.session.scalar(sa.select(sa.func.count()).select_from(UserPin)) == 0
 
 
@@ -139,8 +139,8 @@ def _ready(make_user, store, username: str = "alex", device: str = "device-one-0
     person = make_user(username, "associate", store)
     person.sessions_valid_after = utcnow() - timedelta(days=1)
     db.session.commit()
-    service.set_pin(person, PIN)
-    service.note_full_sign_in(person, device)
+    pins.set_pin(person, PIN)
+    pins.note_full_sign_in(person, device)
     return person
 
 
@@ -148,30 +148,30 @@ def test_five_wrong_pins_block_the_pin_until_a_password_sign_in(app, store, make
     alex = _ready(make_user, store)
     device = "device-one-0123456789"
     for left in (4, 3, 2, 1):
-        check = service.check_pin(alex, "999000", device)
+        check = pins.check_pin(alex, "999000", device)
         assert (check.ok, check.reason, check.failures_left) == (False, "bad_pin", left)
-    check = service.check_pin(alex, "999000", device)
+    check = pins.check_pin(alex, "999000", device)
     assert (check.ok, check.reason, check.failures_left) == (False, "blocked", 0)
-    assert service.check_pin(alex, PIN, device).reason == "blocked"  # the right PIN, too late
+    assert pins.check_pin(alex, PIN, device).reason == "blocked"  # the right PIN, too late
     wrong = [e.details for e in events("auth.pin_failed") if e.details["reason"] == "bad_pin"]
     assert [d["consecutive_failures"] for d in wrong] == [1, 2, 3, 4]
     blocked = events("auth.pin_blocked")
     assert len(blocked) == 1 and blocked[0].details["consecutive_failures"] == 5
     assert events("auth.pin_failed")[-1].details["reason"] == "blocked"
-    assert service.quick_switch_people(device, store.id) == []
-    service.note_full_sign_in(alex, device)  # the password, on any device
-    assert service.check_pin(alex, PIN, device).ok
+    assert pins.quick_switch_people(device, store.id) == []
+    pins.note_full_sign_in(alex, device)  # the password, on any device
+    assert pins.check_pin(alex, PIN, device).ok
 
 
 def test_a_right_pin_resets_the_count(app, store, make_user):
     alex = _ready(make_user, store)
     device = "device-one-0123456789"
     for _ in range(4):
-        service.check_pin(alex, "999000", device)
-    assert service.check_pin(alex, PIN, device).ok
+        pins.check_pin(alex, "999000", device)
+    assert pins.check_pin(alex, PIN, device).ok
     db.session.commit()
     assert db.session.get(UserPin, alex.id).failures == 0
-    assert service.check_pin(alex, "999000", device).failures_left == 4
+    assert pins.check_pin(alex, "999000", device).failures_left == 4
 
 
 def test_a_pin_works_only_within_twelve_hours_of_a_password_sign_in_on_that_device(app, store, make_user):
@@ -180,14 +180,14 @@ def test_a_pin_works_only_within_twelve_hours_of_a_password_sign_in_on_that_devi
     here = db.session.get(DeviceSignIn, (device, alex.id))
     here.signed_in_at = utcnow() - timedelta(hours=11, minutes=59)
     db.session.commit()
-    assert service.check_pin(alex, PIN, device).ok
+    assert pins.check_pin(alex, PIN, device).ok
     db.session.commit()
     here = db.session.get(DeviceSignIn, (device, alex.id))
     here.signed_in_at = utcnow() - timedelta(hours=12, minutes=1)
     db.session.commit()
-    check = service.check_pin(alex, PIN, device)
+    check = pins.check_pin(alex, PIN, device)
     assert (check.ok, check.reason) == (False, "not_on_this_device")
-    assert service.quick_switch_people(device, store.id) == []
+    assert pins.quick_switch_people(device, store.id) == []
     assert db.session.get(UserPin, alex.id).failures == 0  # a refusal for the device is not a wrong PIN
 
 
@@ -197,15 +197,15 @@ def test_the_window_is_configurable(app, store, make_user):
     here = db.session.get(DeviceSignIn, ("device-one-0123456789", alex.id))
     here.signed_in_at = utcnow() - timedelta(hours=2, minutes=1)
     db.session.commit()
-    assert service.check_pin(alex, PIN, "device-one-0123456789").reason == "not_on_this_device"
+    assert pins.check_pin(alex, PIN, "device-one-0123456789").reason == "not_on_this_device"
 
 
 def test_a_pin_is_bound_to_the_device_the_person_signed_in_on(app, store, make_user):
     alex = _ready(make_user, store)
-    assert service.check_pin(alex, PIN, "device-two-0123456789").reason == "not_on_this_device"
-    assert service.check_pin(alex, PIN, None).reason == "not_on_this_device"
-    assert [p.username for p in service.quick_switch_people("device-one-0123456789", store.id)] == ["alex"]
-    assert service.quick_switch_people("device-two-0123456789", store.id) == []
+    assert pins.check_pin(alex, PIN, "device-two-0123456789").reason == "not_on_this_device"
+    assert pins.check_pin(alex, PIN, None).reason == "not_on_this_device"
+    assert [p.username for p in pins.quick_switch_people("device-one-0123456789", store.id)] == ["alex"]
+    assert pins.quick_switch_people("device-two-0123456789", store.id) == []
 
 
 @pytest.mark.parametrize("ending", ["sign_out", "disable", "temporary", "store_closed"])
@@ -223,8 +223,8 @@ def test_ending_a_persons_sessions_ends_their_pin_on_every_device(app, store, ma
     else:
         store.active = False
     db.session.commit()
-    assert not service.check_pin(alex, PIN, "device-one-0123456789").ok
-    assert service.quick_switch_people("device-one-0123456789", store.id) == []
+    assert not pins.check_pin(alex, PIN, "device-one-0123456789").ok
+    assert pins.quick_switch_people("device-one-0123456789", store.id) == []
 
 
 def test_the_names_are_the_stores_people_with_a_pin_who_signed_in_here(app, store, other_store, make_user):
@@ -232,10 +232,10 @@ def test_the_names_are_the_stores_people_with_a_pin_who_signed_in_here(app, stor
     _ready(make_user, store, "zoe", device)
     _ready(make_user, store, "alex", device)
     make_user("nopin", "associate", store)
-    service.note_full_sign_in(user("nopin"), device)
+    pins.note_full_sign_in(user("nopin"), device)
     _ready(make_user, other_store, "syd", device)
-    assert [p.username for p in service.quick_switch_people(device, store.id)] == ["alex", "zoe"]
-    assert service.device_store(device) == other_store.id  # the latest password sign-in here
+    assert [p.username for p in pins.quick_switch_people(device, store.id)] == ["alex", "zoe"]
+    assert pins.device_store(device) == other_store.id  # the latest password sign-in here
 
 
 def hammer_pins(app: Any, user_id: int, tries: int) -> None:
@@ -247,7 +247,7 @@ def hammer_pins(app: Any, user_id: int, tries: int) -> None:
         try:
             with app.app_context():
                 start.wait()
-                service.check_pin(db.session.get(User, user_id), "999000", "device-one-0123456789")
+                pins.check_pin(db.session.get(User, user_id), "999000", "device-one-0123456789")
                 db.session.remove()
         except BaseException as exc:  # handed to the main thread
             errors.append(exc)
@@ -584,11 +584,11 @@ def test_a_sale_continued_after_a_switch_stays_its_starters(app, ipad, fake):
 def test_the_customer_view_takes_the_pin_on_the_device_where_it_rides(app, store, make_user):
     alex = _ready(make_user, store)
     device = "device-one-0123456789"
-    assert service.verify_unlock(alex, PIN, device)
-    assert service.verify_unlock(alex, PASSWORD, device)
-    assert not service.verify_unlock(alex, PIN, "device-two-0123456789")  # not signed in there with a password
-    assert not service.verify_unlock(alex, PIN)  # no device cookie: no PIN
-    assert not service.verify_unlock(alex, "999000", device)
+    assert pins.verify_unlock(alex, PIN, device)
+    assert pins.verify_unlock(alex, PASSWORD, device)
+    assert not pins.verify_unlock(alex, PIN, "device-two-0123456789")  # not signed in there with a password
+    assert not pins.verify_unlock(alex, PIN)  # no device cookie: no PIN
+    assert not pins.verify_unlock(alex, "999000", device)
     refused = events("auth.pin_failed")
     assert refused and all(e.details["purpose"] == "customer_view" for e in refused)
 

@@ -24,6 +24,8 @@ from portal.vocab import (
     DeclineReason,
     LineCheck,
     PaymentMethod,
+    ReportPeriod,
+    ReportTable,
     ReturnReason,
     ReturnStatus,
     RichStrEnum,
@@ -110,9 +112,13 @@ STORED = {
         "auth.pin_blocked",
         "auth.device_locked",
         "auth.user_switched",
+        "report.exported",
     ],
     CatalogueStatus: ["draft", "published", "retired", "discarded"],
     LineCheck: ["unchecked", "accepted", "refused"],
+    # In the query string of report links and the details of report.exported events.
+    ReportPeriod: ["today", "this_week", "last_week", "this_month", "last_month", "custom"],
+    ReportTable: ["stores", "associates", "days", "policy_types", "declines"],
 }
 
 

@@ -15,7 +15,8 @@ from flask import current_app
 
 from ..audit import record
 from ..auth.passwords import generate_password, hash_password, password_problem
-from ..auth.service import clear_locks, end_sessions, lock_state, remove_pin
+from ..auth.pins import remove_pin
+from ..auth.service import clear_locks, end_sessions, lock_state
 from ..extensions import db
 from ..models import Store, User, UserPin, utcnow
 from ..stores import InvalidInput, create_user

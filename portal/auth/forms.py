@@ -10,7 +10,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, Regexp, Validation
 
 from ..sales.fields import GuardedForm
 from .passwords import MAX_LENGTH, MIN_LENGTH, password_problem
-from .service import PIN_LENGTH, pin_problem
+from .pins import PIN_LENGTH, pin_problem
 
 USERNAME_KEYBOARD = {"autocapitalize": "none", "autocorrect": "off", "spellcheck": "false"}
 NEW_PASSWORD_HINT = f"At least {MIN_LENGTH} characters, not your username, nothing easy to guess."

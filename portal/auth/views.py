@@ -16,7 +16,7 @@ from ..models import User
 from ..sales.customer_views import LOCK as CUSTOMER_VIEW
 from ..security import role_required
 from ..vocab import Role
-from . import device, service, throttle
+from . import device, pins, service, throttle
 from .forms import ChangePasswordForm, PinForm, SignInForm, UnlockForm
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -55,7 +55,7 @@ def _safe_next(target: str | None) -> str:
 def _signed_in_here(user: User, target: str) -> Response:
     """Go on after a password sign-in (or change) on this browser: remember it as a device the person signed in on."""
     device_id = device.device_for_sign_in()
-    service.note_full_sign_in(user, device_id)
+    pins.note_full_sign_in(user, device_id)
     return device.remember(redirect(target), device_id)
 
 
@@ -88,7 +88,7 @@ def _quick_switch_offered() -> bool:
     if session.get(LOCKED) is not None:
         return True
     device_id = device.current_device()
-    return bool(device_id and service.quick_switch_people(device_id, service.device_store(device_id)))
+    return bool(device_id and pins.quick_switch_people(device_id, pins.device_store(device_id)))
 
 
 @bp.errorhandler(TooManyRequests)
@@ -174,11 +174,11 @@ def quick_switch_gate() -> Response | None:
     if endpoint == "auth.sign_out" or not current_user.is_authenticated or session.get(CUSTOMER_VIEW) is not None:
         return None  # the customer view is a lock of its own: a customer reading it must not be sent to the names
     # The activity before this request: loading the user has already noted this one.
-    if not service.idle_too_long(g.get("seen_before", session.get("seen_at"))):
+    if not pins.idle_too_long(g.get("seen_before", session.get("seen_at"))):
         return None
     user = current_user._get_current_object()
     device_id = device.current_device()
-    if not service.may_use_pin(user, device_id):
+    if not pins.may_use_pin(user, device_id):
         return None  # without a PIN to come back with, the longer IDLE_TIMEOUT_MINUTES applies instead
     # The path only: a query string may hold what was typed into a search (never kept in the readable cookie).
     return _lock(user, device_id, "idle", request.path if request.method == "GET" else None)
@@ -186,7 +186,7 @@ def quick_switch_gate() -> Response | None:
 
 def _lock(user: User, device_id: str | None, reason: str, resume: str | None) -> Response:
     """End the person's session on this browser and leave it on the names screen, remembering where they were."""
-    service.lock_device(user, device_id, reason)
+    pins.lock_device(user, device_id, reason)
     kept = session.get(RESUME)
     places = {k: v for k, v in kept.items() if isinstance(v, str)} if isinstance(kept, dict) else {}
     places.pop(str(user.id), None)
@@ -208,7 +208,7 @@ def _lock_state() -> dict[str, Any]:
 def _locked_store(device_id: str | None) -> int | None:
     """The store whose names a locked screen shows: the one locked here, else the device's latest."""
     store_id = _lock_state().get("store")
-    return store_id if isinstance(store_id, int) else service.device_store(device_id)
+    return store_id if isinstance(store_id, int) else pins.device_store(device_id)
 
 
 @bp.route("/lock", methods=["POST"])
@@ -224,7 +224,7 @@ def locked() -> Response | str:
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))
     device_id = device.current_device()
-    people = service.quick_switch_people(device_id, _locked_store(device_id))
+    people = pins.quick_switch_people(device_id, _locked_store(device_id))
     return render_template("auth/locked.html", people=people, title="Locked", hours=_hours())
 
 
@@ -240,12 +240,12 @@ def unlock(user_id: int) -> Response | tuple[str, int]:
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))
     device_id = device.current_device()
-    person = service.switch_target(user_id, _locked_store(device_id))
+    person = pins.switch_target(user_id, _locked_store(device_id))
     if person is None:
         abort(404)
     form = UnlockForm()
     if request.method != "POST":
-        if not service.may_use_pin(person, device_id):
+        if not pins.may_use_pin(person, device_id):
             flash(f"{person.display_name} cannot use a PIN on this iPad now: sign in with the password.", "info")
             return redirect(url_for("auth.locked"))
         return _pin_pad(person, form)
@@ -253,17 +253,17 @@ def unlock(user_id: int) -> Response | tuple[str, int]:
         return _pin_pad(person, form, 422)
     by = _lock_state().get("by")
     with throttle.password_slot(familiar=True):
-        result = service.switch_with_pin(person, form.pin.data or "", device_id, by if isinstance(by, int) else None)
+        result = pins.switch_with_pin(person, form.pin.data or "", device_id, by if isinstance(by, int) else None)
     if result.ok and result.signed_in_at is not None:
         return _switched(person, result.signed_in_at)
     throttle.password_refused()
     if result.reason == "bad_pin":
         left = result.failures_left or 0
         tries = f"{left} more {'try' if left == 1 else 'tries'}"
-        form.pin.errors.append(f"{service.pin_message('bad_pin')} {tries}, then the password is needed.")
+        form.pin.errors.append(f"{pins.pin_message('bad_pin')} {tries}, then the password is needed.")
         form.pin.data = ""
         return _pin_pad(person, form, 422)
-    flash(service.pin_message(result.reason), "error")
+    flash(pins.pin_message(result.reason), "error")
     return redirect(url_for("auth.sign_in") if result.reason == "blocked" else url_for("auth.locked"))
 
 
@@ -279,7 +279,7 @@ def _switched(person: User, signed_in_at: datetime) -> Response:
     back = _local(places.pop(str(person.id), None))
     session.clear()
     login_user(person)
-    service.start_switched_session(session, signed_in_at)
+    pins.start_switched_session(session, signed_in_at)
     if places:
         session[RESUME] = places
     return redirect(back or url_for("main.home"))
@@ -289,7 +289,7 @@ def _switched(person: User, signed_in_at: datetime) -> Response:
 @login_required
 def activity() -> tuple[str, int]:
     """Note a tap the page reported, so typing a long form never locks the iPad under the person's fingers."""
-    service.note_activity(session)
+    pins.note_activity(session)
     return "", 204
 
 
@@ -298,14 +298,14 @@ def activity() -> tuple[str, int]:
 def set_pin() -> tuple[str, int] | Response:
     """Set or change one's own PIN: only in a session opened with the password."""
     user = current_user._get_current_object()
-    full = service.full_sign_in_session(session)
+    full = pins.full_sign_in_session(session)
     if request.method == "POST" and not full:
         abort(403)
     form = PinForm()
     if form.validate_on_submit():
         try:
-            service.set_pin(user, form.pin.data or "")
-        except service.PinRefused as exc:
+            pins.set_pin(user, form.pin.data or "")
+        except pins.PinRefused as exc:
             form.pin.errors.append(exc.message)
         else:
             flash("Your PIN is set. Lock this iPad and come back with a tap on your name and your PIN.", "success")
@@ -315,7 +315,7 @@ def set_pin() -> tuple[str, int] | Response:
         "auth/pin.html",
         form=form,
         full=full,
-        has_pin=service.has_pin(user),
+        has_pin=pins.has_pin(user),
         hours=_hours(),
         tries=current_app.config["PIN_MAX_FAILURES"],
         title="Quick switch PIN",
@@ -327,7 +327,7 @@ def set_pin() -> tuple[str, int] | Response:
 @role_required(*STORE_STAFF)
 def clear_pin() -> Response:
     """Remove one's own PIN: this person's name leaves every names screen."""
-    if service.clear_own_pin(current_user._get_current_object()):
+    if pins.clear_own_pin(current_user._get_current_object()):
         flash("Your PIN is removed. Sign in with your password on a locked iPad.", "success")
     else:
         flash("You had no PIN.", "info")
@@ -341,7 +341,7 @@ def quick_switch_context() -> dict[str, Callable[[], int | None]]:
     def lock_after() -> int | None:
         if not current_user.is_authenticated or session.get(LOCKED) is not None or session.get(CUSTOMER_VIEW):
             return None
-        if not service.may_use_pin(current_user._get_current_object(), device.current_device()):
+        if not pins.may_use_pin(current_user._get_current_object(), device.current_device()):
             return None
         return int(current_app.config["LOCK_IDLE_SECONDS"])
 

@@ -52,6 +52,12 @@ AREAS = (
     Area("admin.stores", "Stores", "Every store: today's sales, exceptions, people.", (Role.ADMIN,)),
     Area("catalogue.index", "Offer catalogue", "What XCover is asked to quote, per category.", (Role.ADMIN,)),
     Area("policies.queue", "Returns", "Approve or refuse returns and their refunds.", (Role.MANAGER,)),
+    Area(
+        "reports.index",
+        "Reports",
+        "Attach rate, revenue, declines and returns, per store and associate.",
+        (Role.MANAGER, Role.ADMIN),
+    ),
     Area("audit.events", "Audit log", "Every action, filtered and exported.", (Role.MANAGER, Role.ADMIN)),
 )
 

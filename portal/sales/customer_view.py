@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..audit import record
-from ..auth.service import verify_unlock
+from ..auth.pins import verify_unlock
 from ..extensions import db
 from ..i18n import N_
 from ..models import AuditEvent, Cover, Sale, User
