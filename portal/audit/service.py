@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from flask import g, has_request_context
 from sqlalchemy.orm import Session
@@ -27,6 +28,8 @@ GENESIS_HASH = "0" * 64
 _EMAIL_KEY = re.compile(r"e-?mail", re.I)
 _PHONE_KEY = re.compile(r"phone|mobile|tel(ephone)?$", re.I)
 _PENDING = "audit_pending_log_lines"
+# Per transaction: chain key -> [last seq, last hash] of each chain head this transaction has locked.
+_HEADS = "audit_chain_heads"
 
 
 def chain_key(store_id: int | None) -> int:
@@ -34,9 +37,50 @@ def chain_key(store_id: int | None) -> int:
     return store_id if store_id is not None else HEAD_OFFICE_CHAIN
 
 
+def canonical_reference(fields: dict[str, Any]) -> str:
+    """The canonical form as the standard library writes it: the definition every hash was made with."""
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+PLAIN_TYPES = frozenset({str, int, bool, type(None)})
+_CONTAINERS = frozenset({dict, list})
+_SAFE = PLAIN_TYPES | _CONTAINERS
+
+
+def orjson_safe(value: Any) -> bool:
+    """Tell whether orjson writes this value exactly as canonical_reference does.
+
+    They agree on strings (any language), integers up to 64 bits (orjson refuses longer ones), booleans, null,
+    lists and dicts with string keys (orjson refuses others); they differ on some floats (1e-07 against 1e-7)
+    and on anything default=str turns into text, so those take the reference path.
+    """
+    kind = type(value)
+    if kind is dict:
+        value = value.values()
+    elif kind is not list:
+        return kind in PLAIN_TYPES
+    kinds = set(map(type, value))
+    if kinds <= PLAIN_TYPES:
+        return True
+    return kinds <= _SAFE and all(orjson_safe(v) for v in value if type(v) in _CONTAINERS)
+
+
+def canonical_bytes(fields: dict[str, Any], plain: bool | None = None) -> bytes:
+    """Serialise event fields, UTF-8 encoded, the one way the hash is computed over (fast where it is exact).
+
+    plain: the caller has already checked the values with orjson_safe (None: check them here).
+    """
+    if orjson_safe(fields) if plain is None else plain:
+        try:
+            return orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # an integer past 64 bits, or a key that is not a string
+            pass
+    return canonical_reference(fields).encode("utf-8")
+
+
 def canonical(fields: dict[str, Any]) -> str:
     """Serialise event fields the one way the hash is computed over."""
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return canonical_bytes(fields).decode("utf-8")
 
 
 def iso_utc(moment: datetime) -> str:
@@ -79,7 +123,7 @@ def hashable_fields(event: Any) -> dict[str, Any]:
 
 def digest(fields: dict[str, Any]) -> str:
     """Return the SHA-256 of hashed fields in their canonical form."""
-    return hashlib.sha256(canonical(fields).encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_bytes(fields)).hexdigest()
 
 
 def compute_hash(event: Any) -> str:
@@ -107,7 +151,11 @@ def mask_contacts(value: Any) -> Any:
 def safe_details(details: dict[str, Any] | None) -> dict[str, Any]:
     """Return details fit for the log: secrets dropped, card numbers redacted, contacts masked, plain JSON."""
     # The JSON round trip makes what is hashed exactly what the database gives back.
-    return json.loads(canonical(mask_contacts(scrub(details or {}))))
+    text = canonical_bytes(mask_contacts(scrub(details or {})))
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # NaN, or an integer past 64 bits: the standard library reads those
+        return json.loads(text)
 
 
 def ensure_chain(store_id: int | None) -> None:
@@ -118,21 +166,26 @@ def ensure_chain(store_id: int | None) -> None:
         db.session.flush()
 
 
-def _advance_head(key: int) -> tuple[int, str]:
-    """Take the next seq of a chain and its last hash, locking the chain head until commit."""
+def _lock_head(key: int) -> tuple[int, str]:
+    """Lock a chain's head until commit and return its seq and last hash."""
     # Writing the head before reading it takes PostgreSQL's row lock (and SQLite's write lock) first,
     # so two workers can never both read the same head and fork the chain. One statement: RETURNING.
     head = AuditChainHead.__table__
     row = db.session.execute(
-        sa.update(head)
-        .where(head.c.chain_key == key)
-        .values(seq=head.c.seq + 1)
-        .returning(head.c.seq, head.c.last_hash)
+        sa.update(head).where(head.c.chain_key == key).values(seq=head.c.seq).returning(head.c.seq, head.c.last_hash)
     ).first()
     if row is None:
         ensure_chain(None if key == HEAD_OFFICE_CHAIN else key)
-        return _advance_head(key)
+        return _lock_head(key)
     return row.seq, row.last_hash
+
+
+def _next_link(key: int) -> list[Any]:
+    """Return this transaction's [last seq, last hash] of a chain, locking its head at the first event."""
+    heads: dict[int, list[Any]] = db.session.info.setdefault(_HEADS, {})
+    if key not in heads:
+        heads[key] = list(_lock_head(key))
+    return heads[key]
 
 
 def record(
@@ -154,10 +207,11 @@ def record(
     if store_id is None and actor is not None:
         store_id = actor.store_id
     key = chain_key(store_id)
-    seq, prev_hash = _advance_head(key)
+    link = _next_link(key)
+    prev_hash = link[1]
     event = AuditEvent(
         chain_key=key,
-        seq=seq,
+        seq=link[0] + 1,
         store_id=store_id,
         occurred_at=occurred_at or utcnow(),
         actor_id=actor.id if actor is not None else None,
@@ -172,13 +226,25 @@ def record(
         details=safe_details(details),
         prev_hash=prev_hash,
     )
-    event.hash = compute_hash(event)
+    fields = hashable_fields(event)
+    event.hash = digest(fields)
     db.session.add(event)
-    head = AuditChainHead.__table__
-    db.session.execute(sa.update(head).where(head.c.chain_key == key).values(last_hash=event.hash))
+    # The head row is written once, at commit, for every event of the transaction (_write_heads).
+    link[0], link[1] = event.seq, event.hash
     # Logged once the transaction commits, so a rolled-back change never shows in the log either.
-    db.session.info.setdefault(_PENDING, []).append(hashable_fields(event) | {"hash": event.hash})
+    db.session.info.setdefault(_PENDING, []).append(fields | {"hash": event.hash})
     return event
+
+
+@sa.event.listens_for(Session, "before_commit")
+def _write_heads(session: Session) -> None:
+    """Move each locked chain head to the transaction's last event, in one statement per chain."""
+    heads = session.info.pop(_HEADS, None)
+    if not heads:
+        return
+    head = AuditChainHead.__table__
+    for key, (seq, last_hash) in heads.items():
+        session.execute(sa.update(head).where(head.c.chain_key == key).values(seq=seq, last_hash=last_hash))
 
 
 @sa.event.listens_for(Session, "after_commit")
@@ -188,7 +254,28 @@ def _log_committed(session: Session) -> None:
         log.info("audit event", extra={"audit": line})
 
 
-@sa.event.listens_for(Session, "after_rollback")
-def _forget_rolled_back(session: Session) -> None:
-    """Drop the log lines of events that were rolled back with their change."""
-    session.info.pop(_PENDING, None)
+@sa.event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, previous_transaction: Any) -> None:
+    """Drop the log lines and head positions of events rolled back with their change (to a savepoint: only theirs)."""
+    if not previous_transaction.nested:
+        session.info.pop(_PENDING, None)
+        session.info.pop(_HEADS, None)
+        return
+    heads = session.info.get(_HEADS)
+    if not heads or not session.is_active:
+        return
+    # Each locked chain goes on from its last event that survived (the head row is only written at commit).
+    events, head = AuditEvent.__table__, AuditChainHead.__table__
+    for key in heads:
+        last = (
+            session.execute(
+                sa.select(events.c.seq, events.c.hash)
+                .where(events.c.chain_key == key)
+                .order_by(events.c.seq.desc())
+                .limit(1)
+            ).first()
+            or session.execute(sa.select(head.c.seq, head.c.last_hash).where(head.c.chain_key == key)).first()
+        )
+        heads[key] = [last[0], last[1]]
+    kept = [line for line in session.info.get(_PENDING, []) if line["seq"] <= heads.get(line["chain_key"], [0])[0]]
+    session.info[_PENDING] = kept

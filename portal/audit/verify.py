@@ -2,20 +2,62 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..extensions import db
 from ..models import AuditChainHead, AuditEvent, Store
-from .service import GENESIS_HASH, HASHED, HEAD_OFFICE_CHAIN, digest, hashed_values
+from .service import GENESIS_HASH, HASHED, HEAD_OFFICE_CHAIN, PLAIN_TYPES, canonical_bytes, iso_utc, orjson_safe
 
 BATCH = 5000
-# id and hash first, then the hashed columns in order: rows are read by position, which is much faster.
-EVENT_COLUMNS = tuple(AuditEvent.__table__.c[name] for name in ("id", "hash", *HASHED))
+_DETAILS = HASHED.index("details")
+_OCCURRED_AT = HASHED.index("occurred_at")
+
+
+def _select(dialect: str) -> sa.TextClause:
+    """Select id and hash, then the hashed columns in order, as plain driver values (no ORM, no type decoding)."""
+    columns = [f"{name}::text" if name == "details" and dialect == "postgresql" else name for name in HASHED]
+    # Driver rows are read by position: no objects, no per-column conversion, the JSON kept as text.
+    return sa.text(f"SELECT id, hash, {', '.join(columns)} FROM audit_event WHERE chain_key = :key ORDER BY seq")
+
+
+def _moment(value: Any) -> str:
+    """Spell a stored occurred_at as the hash does, from SQLite's text or PostgreSQL's datetime."""
+    if isinstance(value, str):
+        # SQLAlchemy writes SQLite timestamps in UTC as "2026-05-01 09:30:00.123456".
+        if len(value) == 26 and value[10] == " " and value[19] == ".":
+            return f"{value[:10]}T{value[11:]}Z"
+        value = datetime.fromisoformat(value)
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return iso_utc(value)
+
+
+def _details(value: Any) -> Any:
+    """Read stored details (JSON text from the driver) back into values."""
+    if not isinstance(value, str | bytes):
+        return value
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:  # NaN, or an integer past 64 bits: the standard library reads those
+        return json.loads(value)
+
+
+def row_digest(values: Sequence[Any]) -> tuple[dict[str, Any], str]:
+    """Return a driver row's hashed fields (in HASHED order) and the SHA-256 of their canonical form."""
+    fields = dict(zip(HASHED, values, strict=True))
+    fields["occurred_at"] = _moment(values[_OCCURRED_AT])
+    fields["details"] = details = _details(values[_DETAILS])
+    # Driver rows hold plain values (the details still as text), so only the details need a closer look.
+    plain = PLAIN_TYPES.issuperset(map(type, values)) and orjson_safe(details)
+    return fields, hashlib.sha256(canonical_bytes(fields, plain)).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -52,8 +94,8 @@ def check_chain(key: int, label: str, rows: Iterable[Sequence[Any]], head: tuple
     expected_seq, prev_hash, last_id, count = 1, GENESIS_HASH, None, 0
     for row in rows:
         count += 1
-        event_id, stored_hash, values = row[0], row[1], row[2:]
-        fields = hashed_values(values)
+        event_id, stored_hash = row[0], row[1]
+        fields, computed = row_digest(row[2:])
         seq = fields["seq"]
         problem = None
         if seq < expected_seq:
@@ -65,7 +107,7 @@ def check_chain(key: int, label: str, rows: Iterable[Sequence[Any]], head: tuple
                 "prev_hash does not match the previous event's hash: an event before it was "
                 "inserted, deleted, edited or moved"
             )
-        elif digest(fields) != stored_hash:
+        elif computed != stored_hash:
             problem = "hash does not match the event's contents: the event was edited or moved"
         elif last_id is not None and event_id <= last_id:
             problem = f"id {event_id} is not after the previous event's id {last_id}: events were reordered"
@@ -119,10 +161,12 @@ def _snapshot(conn: Connection) -> None:
 
 def _rows(conn: Connection, key: int) -> Iterator[Any]:
     """Stream one chain's events in seq order without holding them all in memory."""
-    query = sa.select(*EVENT_COLUMNS).where(AuditEvent.chain_key == key).order_by(AuditEvent.seq)
     # The with block closes the server-side cursor even when the walk stops at a break.
-    with conn.execution_options(stream_results=True, yield_per=BATCH).execute(query) as result:
-        yield from result
+    with conn.execution_options(stream_results=True, yield_per=BATCH).execute(
+        _select(conn.dialect.name), {"key": key}
+    ) as result:
+        for batch in result.partitions(BATCH):
+            yield from batch
 
 
 def chain_labels(conn: Connection) -> dict[int, str]:
