@@ -71,13 +71,16 @@ def register_extensions(app: Flask) -> None:
     # Sessions are checked against the database on every request instead (see load_user).
     login_manager.session_protection = None
 
+    from sqlalchemy.orm import joinedload
+
     from .auth.service import session_is_valid
     from .models import User
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
         """Load the signed-in user if the session is still valid for them."""
-        user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+        # With the store in the same statement: every page shows it.
+        user = db.session.get(User, int(user_id), options=[joinedload(User.store)]) if user_id.isdigit() else None
         if user is None or not session_is_valid(user, session):
             session.clear()
             return None

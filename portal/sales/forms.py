@@ -249,32 +249,35 @@ def sale_form_data(sale: Sale) -> dict[str, Any]:
     return data
 
 
-def options_form_for(sale: Sale, formdata: Any = None) -> GuardedForm:
-    """Build screen 2's form: per product Add (one option) or No thanks with a reason, and the acknowledgement."""
+_REASON_CHOICES = [("", "Choose a reason…"), *DeclineReason.choices()]
 
-    class OptionsForm(GuardedForm):
-        acknowledged = BooleanField("The customer has seen the key facts, price and disclaimer of the cover chosen.")
 
-    for item, covers in options_by_item(sale):
-        offered = [(str(c.id), c.title) for c in covers if c.quote_id]
-        setattr(
-            OptionsForm,
-            f"choice_{item.id}",
-            RadioField(
+class OptionsForm(GuardedForm):
+    """Screen 2: per product Add (one option) or No thanks with a reason, and the acknowledgement."""
+
+    acknowledged = BooleanField("The customer has seen the key facts, price and disclaimer of the cover chosen.")
+
+    def __init__(self, groups: list[tuple[Any, list[Any]]], formdata: Any = None) -> None:
+        """Bind the class's fields plus a choice and a reason per product (no class is built per request)."""
+        rows = []
+        for item, covers in groups:
+            offered = [(str(c.id), c.title) for c in covers if c.quote_id]
+            choice = RadioField(
                 item.product_name,
                 choices=[*offered, ("none", "No thanks")],
                 validate_choice=False,
                 validators=[Optional()],
-            ),
-        )
-        setattr(
-            OptionsForm,
-            f"reason_{item.id}",
-            SelectField(
-                "Reason", choices=[("", "Choose a reason…"), *DeclineReason.choices()], validators=[Optional()]
-            ),
-        )
-    return OptionsForm(formdata=formdata) if formdata is not None else OptionsForm()
+            )
+            reason = SelectField("Reason", choices=_REASON_CHOICES, validators=[Optional()])
+            rows += [(f"choice_{item.id}", choice), (f"reason_{item.id}", reason)]
+        # WTForms binds the fields listed here; an instance's own list leaves the class's untouched.
+        self._unbound_fields = [*type(self)._unbound_fields, *rows]
+        super().__init__(**({} if formdata is None else {"formdata": formdata}))
+
+
+def options_form_for(sale: Sale, formdata: Any = None) -> OptionsForm:
+    """Build screen 2's form for a sale's products and the options XCover offered for each."""
+    return OptionsForm(options_by_item(sale), formdata)
 
 
 def read_choices(form: Any, sale: Sale) -> tuple[dict[int, int | None], dict[int, str]]:

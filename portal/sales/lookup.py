@@ -8,6 +8,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from ..audit.browse import timeline_for
 from ..extensions import db
@@ -22,7 +23,12 @@ def get_sale(user: User, sale_id: int) -> Sale | None:
     """Load a sale of the user's own store (None for any other store's sale or for admins)."""
     if user.store_id is None:
         return None
-    return db.session.scalar(sa.select(Sale).where(Sale.id == sale_id, Sale.store_id == user.store_id))
+    # Every screen shows the items and the covers: two more statements, however big the sale.
+    return db.session.scalar(
+        sa.select(Sale)
+        .where(Sale.id == sale_id, Sale.store_id == user.store_id)
+        .options(selectinload(Sale.items), selectinload(Sale.covers))
+    )
 
 
 def store_today(store: Store) -> date:

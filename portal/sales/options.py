@@ -25,6 +25,7 @@ def mark_options_shown(sale: Sale, user: User) -> None:
         sa.select(sa.func.count())
         .select_from(AuditEvent)
         .where(
+            AuditEvent.chain_key == sale.store_id,  # the store's chain: the viewer's (chain, object) index
             AuditEvent.object_type == "sale",
             AuditEvent.object_id == str(sale.id),
             AuditEvent.action == AuditAction.SALE_OPTIONS_SHOWN,

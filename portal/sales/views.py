@@ -208,8 +208,8 @@ def options(sale_id: int) -> Response | tuple[str, int] | str:
     if request.method != "POST":
         mark_options_shown(sale, _user())
         form = options_form_for(sale)
-        for item in sale.items:
-            chosen = next((c for c in item.covers if c.status == CoverStatus.CHOSEN), None)
+        for item, covers in lookup.options_by_item(sale):
+            chosen = next((c for c in covers if c.status == CoverStatus.CHOSEN), None)
             if item.decision:
                 getattr(form, f"choice_{item.id}").data = str(chosen.id) if chosen else "none"
                 getattr(form, f"reason_{item.id}").data = item.decline_reason or ""
