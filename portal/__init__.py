@@ -57,13 +57,16 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    """Bind the database, migrations, CSRF protection, sign-in throttling and sign-in to the app."""
+    """Bind the database, migrations, CSRF protection, sign-in throttling, compression and sign-in to the app."""
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
     csrf.init_app(app)
     from .auth import throttle
 
     throttle.init_app(app)  # after CSRF: a forged post is refused before it counts against an address
+    from . import wire
+
+    wire.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.sign_in"
     login_manager.login_message = "Sign in to continue."

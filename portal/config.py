@@ -119,6 +119,9 @@ def load() -> dict[str, Any]:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         # Minutes without a request after which a signed-in session ends (shared iPads).
         "IDLE_TIMEOUT_MINUTES": _int("IDLE_TIMEOUT_MINUTES", 15),
+        # Seconds between two notes of a session's last activity: a request within it sends no new cookie, and
+        # the idle limit may end a session up to this much early.
+        "SESSION_ACTIVITY_STEP_SECONDS": _int("SESSION_ACTIVITY_STEP_SECONDS", 60),
         # Hours after sign-in after which a session ends whatever the activity.
         "ABSOLUTE_SESSION_HOURS": _int("ABSOLUTE_SESSION_HOURS", 12),
         # Failed sign-ins in a row, to one account from one client address, that lock that address out of it.

@@ -241,7 +241,7 @@ def start_session(session: MutableMapping[str, Any]) -> None:
 
 
 def session_is_valid(user: User, session: MutableMapping[str, Any]) -> bool:
-    """Tell whether a session cookie may still act for the user, refreshing its activity time."""
+    """Tell whether a session cookie may still act for the user, noting its activity time when it is a step old."""
     auth_at = session.get("auth_at")
     seen_at = session.get("seen_at")
     if not isinstance(auth_at, (int, float)) or not isinstance(seen_at, (int, float)):
@@ -255,5 +255,8 @@ def session_is_valid(user: User, session: MutableMapping[str, Any]) -> bool:
         return False
     if now - auth_at > current_app.config["ABSOLUTE_SESSION_HOURS"] * 3600:
         return False
-    session["seen_at"] = now
+    # Noted at most once a step, so most taps send no new cookie; the idle limit is measured from the note,
+    # so a session can end up to one step early, never late.
+    if now - seen_at >= current_app.config["SESSION_ACTIVITY_STEP_SECONDS"]:
+        session["seen_at"] = now
     return True
