@@ -43,7 +43,9 @@ PLAIN = SimpleNamespace(
     },
     prev_hash="ab" * 32,
 )
-FLOATS = SimpleNamespace(**{**vars(PLAIN), "details": {"ratio": 0.1, "big": 1e16, "tiny": 1e-7, "small": 1e-5, "z": -0.0}})
+FLOATS = SimpleNamespace(
+    **{**vars(PLAIN), "details": {"ratio": 0.1, "big": 1e16, "tiny": 1e-7, "small": 1e-5, "z": -0.0}}
+)
 
 
 def test_hashes_made_before_the_fast_path_are_unchanged():

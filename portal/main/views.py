@@ -45,8 +45,15 @@ def home() -> str:
         for a in AREAS
         if role in a.roles
     ]
-    sales = todays_sales(current_user.store) if role == Role.ASSOCIATE else []
-    return render_template("main/home.html", title="Home", user=current_user, areas=areas, todays_sales=sales)
+    page = todays_sales(current_user.store) if role == Role.ASSOCIATE else None
+    return render_template(
+        "main/home.html",
+        title="Home",
+        user=current_user,
+        areas=areas,
+        todays_sales=page.sales if page else [],
+        more_url=url_for("sales.index", before=page.next_before) if page and page.next_before else None,
+    )
 
 
 @bp.route("/healthz")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import re
+from contextlib import suppress
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -12,11 +14,14 @@ from sqlalchemy.orm import selectinload
 
 from ..audit.browse import timeline_for
 from ..extensions import db
-from ..models import AuditEvent, Cover, Sale, SaleItem, Store, User
+from ..models import AuditEvent, Cover, Sale, SaleItem, Store, User, code_key, email_key, name_key
 from ..phones import InvalidPhone, to_e164
 from ..vocab import CoverStatus
 
 _CHOSEN = (CoverStatus.CHOSEN, CoverStatus.BOOKED, CoverStatus.FAILED)
+PAGE_SIZE = 20  # today's sales shown at once
+SEARCH_LIMIT = 50
+REFERENCE_PREFIX = 5  # letters and digits of a reference that find it by its start
 
 
 def get_sale(user: User, sale_id: int) -> Sale | None:
@@ -36,48 +41,77 @@ def store_today(store: Store) -> date:
     return datetime.now(ZoneInfo(store.timezone)).date()
 
 
-def todays_sales(store: Store) -> list[Sale]:
-    """Return the store's sales started today (store time), newest first."""
+@dataclass(frozen=True)
+class Page:
+    """Part of a list of sales, and where the next part starts (None at the end)."""
+
+    sales: list[Sale]
+    next_before: int | None = None
+
+
+def todays_sales(store: Store, limit: int = PAGE_SIZE, before: int | None = None) -> Page:
+    """Return the store's latest sales started today (store time), newest first, `limit` at a time.
+
+    before: the id of the last sale of the previous part.
+    """
     zone = ZoneInfo(store.timezone)
     start = datetime.combine(store_today(store), time.min, tzinfo=zone)
-    return list(
-        db.session.scalars(
-            sa.select(Sale)
-            .where(Sale.store_id == store.id, Sale.created_at >= start, Sale.created_at < start + timedelta(days=1))
-            .order_by(Sale.created_at.desc())
-        )
-    )
-
-
-def search_sales(store: Store, query: str, limit: int = 50) -> list[Sale]:
-    """Find the store's sales by reference, name, email, phone, receipt or serial number."""
-    q = query.strip()
-    if not q:
-        return todays_sales(store)
-    like = f"%{q.lower()}%"
-    try:  # a number typed as the customer would say it: 07400 123456 in a British store
-        same_phone = Sale.phone == to_e164(q, store.country)
-    except InvalidPhone:
-        same_phone = sa.false()
-    serial_match = sa.select(SaleItem.sale_id).where(sa.func.lower(SaleItem.serial_number) == q.lower())
     stmt = (
         sa.select(Sale)
-        .where(
-            Sale.store_id == store.id,
-            sa.or_(
-                sa.func.lower(Sale.xcover_ref).like(like),
-                sa.func.lower(Sale.first_name + " " + Sale.last_name).like(like),
-                sa.func.lower(Sale.email) == q.lower(),
-                Sale.phone.like(f"%{re.sub(r'[^0-9]', '', q) or q}%"),
-                same_phone,
-                sa.func.lower(Sale.receipt_number) == q.lower(),
-                Sale.id.in_(serial_match),
-            ),
-        )
-        .order_by(Sale.created_at.desc())
-        .limit(limit)
+        .where(Sale.store_id == store.id, Sale.created_at >= start, Sale.created_at < start + timedelta(days=1))
+        .order_by(Sale.created_at.desc(), Sale.id.desc())
+        .limit(limit + 1)
     )
-    return list(db.session.scalars(stmt))
+    if before is not None:  # keyset: strictly after the given sale in this order, however many came since
+        moment = sa.select(Sale.created_at).where(Sale.id == before, Sale.store_id == store.id).scalar_subquery()
+        stmt = stmt.where(sa.or_(Sale.created_at < moment, sa.and_(Sale.created_at == moment, Sale.id < before)))
+    sales = list(db.session.scalars(stmt))
+    return Page(sales[:limit], sales[limit - 1].id if len(sales) > limit else None)
+
+
+def _prefix(key: Any, prefix: str) -> Any:
+    """A condition matching keys that start with prefix, as one range of the key's index."""
+    return sa.and_(key >= prefix, key < prefix[:-1] + chr(ord(prefix[-1]) + 1))
+
+
+def search_sales(store: Store, query: str, limit: int = SEARCH_LIMIT) -> list[Sale]:
+    """Find the store's sales by reference, receipt, serial number, email, phone, or the start of a name.
+
+    Exact matches come first, newest first, then names in alphabetical order; each part is one index lookup.
+    """
+    q = query.strip()
+    if not q:
+        return todays_sales(store).sales
+    exact: list[Any] = []
+    code = code_key(q)
+    if code:
+        serials = sa.select(SaleItem.sale_id).where(SaleItem.serial_key == code)
+        exact += [Sale.ref_key == code, Sale.receipt_key == code, Sale.id.in_(serials)]
+        if len(code) >= REFERENCE_PREFIX:  # the first block of a reference is enough
+            exact.append(_prefix(Sale.ref_key, code))
+    if "@" in q:
+        exact.append(Sale.email_key == email_key(q))
+    with suppress(InvalidPhone):  # a number typed as the customer would say it: 07400 123456 in a British store
+        exact.append(Sale.phone == to_e164(q, store.country))
+    found: dict[int, Sale] = {}
+    if exact:
+        for sale in db.session.scalars(
+            sa.select(Sale)
+            .where(sa.or_(*(sa.and_(Sale.store_id == store.id, term) for term in exact)))
+            .order_by(Sale.created_at.desc())
+            .limit(limit)
+        ):
+            found.setdefault(sale.id, sale)
+    name = name_key(q)
+    if name:
+        for key in (Sale.name_key, Sale.surname_key):  # "jane d" and "doe j" alike
+            if len(found) >= limit:
+                break
+            for sale in db.session.scalars(
+                sa.select(Sale).where(Sale.store_id == store.id, _prefix(key, name)).order_by(key).limit(limit)
+            ):
+                found.setdefault(sale.id, sale)
+    return list(found.values())[:limit]
 
 
 def chosen_covers(sale: Sale) -> list[Cover]:

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 from ..models import Sale
 from ..security import role_required
 from ..sensitive import find_card_number
+from ..urls import MAX_INT32, bounded_int
 from ..vocab import CoverStatus, Role, SaleStatus
 from ..xcover import get_client
 from . import booking, catalogue, lookup, quoting
@@ -149,9 +150,21 @@ def index() -> str:
     refused = find_card_number(query)
     if refused:
         query = ""  # neither searched for nor echoed back into the page
-    sales = lookup.search_sales(current_user.store, query)
+    more_url = None
+    if query:
+        sales = lookup.search_sales(current_user.store, query)
+    else:  # today's, 20 at a time
+        page = lookup.todays_sales(current_user.store, before=request.args.get("before", type=bounded_int(MAX_INT32)))
+        sales = page.sales
+        more_url = url_for("sales.index", before=page.next_before) if page.next_before else None
     return render_template(
-        "sales/index.html", sales=sales, query=query, refused=refused, card_message=CARD_MESSAGE, title="Sales"
+        "sales/index.html",
+        sales=sales,
+        more_url=more_url,
+        query=query,
+        refused=refused,
+        card_message=CARD_MESSAGE,
+        title="Sales",
     )
 
 
