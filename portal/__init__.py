@@ -58,6 +58,9 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the database, migrations, CSRF protection, sign-in throttling, compression and sign-in to the app."""
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A file on this host never drops a connection: no test query before every request's first statement.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"], "pool_pre_ping": False}
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
     csrf.init_app(app)
@@ -79,11 +82,13 @@ def register_extensions(app: Flask) -> None:
     from .auth.service import session_is_valid
     from .models import User
 
+    # Built once (building an ORM statement costs more than running it), with the store: every page shows it.
+    by_id = sa.select(User).options(joinedload(User.store)).where(User.id == sa.bindparam("user_id"))
+
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
         """Load the signed-in user if the session is still valid for them."""
-        # With the store in the same statement: every page shows it.
-        user = db.session.get(User, int(user_id), options=[joinedload(User.store)]) if user_id.isdigit() else None
+        user = db.session.scalar(by_id, {"user_id": int(user_id)}) if user_id.isdigit() else None
         if user is None or not session_is_valid(user, session):
             session.clear()
             return None

@@ -59,6 +59,7 @@ def test_an_old_or_missing_version_is_not_kept(seller):
 def test_a_new_content_gets_a_new_version(app, seller, tmp_path, monkeypatch):
     (tmp_path / "site.css").write_text("body { color: red }")
     monkeypatch.setattr(app, "static_folder", str(tmp_path))
+    monkeypatch.setattr(app, "debug", True)  # a running server reads each file once; debug mode looks again
     with app.test_request_context():
         from flask import url_for
 

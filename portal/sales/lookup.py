@@ -6,17 +6,17 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..audit.browse import timeline_for
 from ..extensions import db
 from ..models import AuditEvent, Cover, Sale, SaleItem, Store, User, code_key, email_key, name_key
 from ..phones import InvalidPhone, to_e164
-from ..vocab import CoverStatus
+from ..vocab import CoverStatus, SaleStatus
 
 _CHOSEN = (CoverStatus.CHOSEN, CoverStatus.BOOKED, CoverStatus.FAILED)
 PAGE_SIZE = 20  # today's sales shown at once
@@ -24,16 +24,25 @@ SEARCH_LIMIT = 50
 REFERENCE_PREFIX = 5  # letters and digits of a reference that find it by its start
 
 
+# Statements built once, with bind parameters: building and keying an ORM statement costs more than running it.
+_SALE = sa.select(Sale).where(Sale.id == sa.bindparam("sale_id"), Sale.store_id == sa.bindparam("store_id"))
+# Every screen shows the items and the covers: one statement each, however big the sale (what selectinload
+# does, without building its statements again on every load).
+_ITEMS = sa.select(SaleItem).where(SaleItem.sale_id == sa.bindparam("sale_id")).order_by(SaleItem.position)
+_COVERS = sa.select(Cover).where(Cover.sale_id == sa.bindparam("sale_id")).order_by(Cover.quote_index)
+
+
 def get_sale(user: User, sale_id: int) -> Sale | None:
-    """Load a sale of the user's own store (None for any other store's sale or for admins)."""
+    """Load a sale of the user's own store with its items and covers (None for another store's sale, or admins)."""
     if user.store_id is None:
         return None
-    # Every screen shows the items and the covers: two more statements, however big the sale.
-    return db.session.scalar(
-        sa.select(Sale)
-        .where(Sale.id == sale_id, Sale.store_id == user.store_id)
-        .options(selectinload(Sale.items), selectinload(Sale.covers))
-    )
+    sale = db.session.scalar(_SALE, {"sale_id": sale_id, "store_id": user.store_id})
+    if sale is not None:
+        for name, stmt in (("items", _ITEMS), ("covers", _COVERS)):
+            if name not in sa.inspect(sale).unloaded:  # already in this session, maybe with unsaved changes
+                continue
+            set_committed_value(sale, name, list(db.session.scalars(stmt, {"sale_id": sale.id})))
+    return sale
 
 
 def store_today(store: Store) -> date:
@@ -41,12 +50,47 @@ def store_today(store: Store) -> date:
     return datetime.now(ZoneInfo(store.timezone)).date()
 
 
+class SaleLine(NamedTuple):
+    """What a list shows of a sale: plain columns, no ORM object to build."""
+
+    id: int
+    status: SaleStatus
+    first_name: str
+    last_name: str
+    xcover_ref: str | None
+    created_at: datetime
+
+    @property
+    def customer_name(self) -> str:
+        """Return the customer's full name."""
+        return f"{self.first_name} {self.last_name}".strip()
+
+
 @dataclass(frozen=True)
 class Page:
     """Part of a list of sales, and where the next part starts (None at the end)."""
 
-    sales: list[Sale]
+    sales: list[SaleLine]
     next_before: int | None = None
+
+
+_LINE = sa.select(Sale.id, Sale.status, Sale.first_name, Sale.last_name, Sale.xcover_ref, Sale.created_at)
+_NEWEST_FIRST = (Sale.created_at.desc(), Sale.id.desc())
+_TODAY = _LINE.where(
+    Sale.store_id == sa.bindparam("store_id"),
+    Sale.created_at >= sa.bindparam("start"),
+    Sale.created_at < sa.bindparam("end"),
+).order_by(*_NEWEST_FIRST)
+_BEFORE_AT = (
+    sa.select(Sale.created_at)
+    .where(Sale.id == sa.bindparam("before"), Sale.store_id == sa.bindparam("store_id"))
+    .scalar_subquery()
+)
+# Keyset: strictly after the given sale in this order, however many sales came since.
+_TODAY_BEFORE = _TODAY.where(
+    sa.or_(Sale.created_at < _BEFORE_AT, sa.and_(Sale.created_at == _BEFORE_AT, Sale.id < sa.bindparam("before")))
+).limit(sa.bindparam("limit"))
+_TODAY = _TODAY.limit(sa.bindparam("limit"))
 
 
 def todays_sales(store: Store, limit: int = PAGE_SIZE, before: int | None = None) -> Page:
@@ -56,25 +100,52 @@ def todays_sales(store: Store, limit: int = PAGE_SIZE, before: int | None = None
     """
     zone = ZoneInfo(store.timezone)
     start = datetime.combine(store_today(store), time.min, tzinfo=zone)
-    stmt = (
-        sa.select(Sale)
-        .where(Sale.store_id == store.id, Sale.created_at >= start, Sale.created_at < start + timedelta(days=1))
-        .order_by(Sale.created_at.desc(), Sale.id.desc())
-        .limit(limit + 1)
-    )
-    if before is not None:  # keyset: strictly after the given sale in this order, however many came since
-        moment = sa.select(Sale.created_at).where(Sale.id == before, Sale.store_id == store.id).scalar_subquery()
-        stmt = stmt.where(sa.or_(Sale.created_at < moment, sa.and_(Sale.created_at == moment, Sale.id < before)))
-    sales = list(db.session.scalars(stmt))
+    values = {"store_id": store.id, "start": start, "end": start + timedelta(days=1), "limit": limit + 1}
+    if before is not None:
+        values["before"] = before
+    sales = [SaleLine(*row) for row in db.session.execute(_TODAY if before is None else _TODAY_BEFORE, values)]
     return Page(sales[:limit], sales[limit - 1].id if len(sales) > limit else None)
 
 
-def _prefix(key: Any, prefix: str) -> Any:
-    """A condition matching keys that start with prefix, as one range of the key's index."""
-    return sa.and_(key >= prefix, key < prefix[:-1] + chr(ord(prefix[-1]) + 1))
+def _prefix(key: Any, low: str, high: str) -> Any:
+    """A condition matching keys that start with a prefix, as one range of the key's index."""
+    return sa.and_(key >= sa.bindparam(low), key < sa.bindparam(high))
 
 
-def search_sales(store: Store, query: str, limit: int = SEARCH_LIMIT) -> list[Sale]:
+def _in_store(*terms: Any) -> Any:
+    """Each term within the store, so that each is one lookup in a (store, key) index."""
+    return sa.or_(*(sa.and_(Sale.store_id == sa.bindparam("store_id"), term) for term in terms))
+
+
+# An unused term gets NULL, which matches nothing.
+_EXACT = (
+    _LINE.where(
+        _in_store(
+            Sale.ref_key == sa.bindparam("code"),
+            Sale.receipt_key == sa.bindparam("code"),
+            Sale.id.in_(sa.select(SaleItem.sale_id).where(SaleItem.serial_key == sa.bindparam("code"))),
+            _prefix(Sale.ref_key, "ref_low", "ref_high"),
+            Sale.email_key == sa.bindparam("email"),
+            Sale.phone == sa.bindparam("phone"),
+        )
+    )
+    .order_by(*_NEWEST_FIRST)
+    .limit(sa.bindparam("limit"))
+)
+_BY_NAME = tuple(  # "jane d" and "doe j" alike
+    _LINE.where(Sale.store_id == sa.bindparam("store_id"), _prefix(key, "low", "high"))
+    .order_by(key)
+    .limit(sa.bindparam("limit"))
+    for key in (Sale.name_key, Sale.surname_key)
+)
+
+
+def _after(prefix: str) -> str:
+    """Return the first string after every string that starts with prefix."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def search_sales(store: Store, query: str, limit: int = SEARCH_LIMIT) -> list[SaleLine]:
     """Find the store's sales by reference, receipt, serial number, email, phone, or the start of a name.
 
     Exact matches come first, newest first, then names in alphabetical order; each part is one index lookup.
@@ -82,35 +153,30 @@ def search_sales(store: Store, query: str, limit: int = SEARCH_LIMIT) -> list[Sa
     q = query.strip()
     if not q:
         return todays_sales(store).sales
-    exact: list[Any] = []
-    code = code_key(q)
-    if code:
-        serials = sa.select(SaleItem.sale_id).where(SaleItem.serial_key == code)
-        exact += [Sale.ref_key == code, Sale.receipt_key == code, Sale.id.in_(serials)]
-        if len(code) >= REFERENCE_PREFIX:  # the first block of a reference is enough
-            exact.append(_prefix(Sale.ref_key, code))
-    if "@" in q:
-        exact.append(Sale.email_key == email_key(q))
+    code = code_key(q) or None
+    reference = code if code and len(code) >= REFERENCE_PREFIX else None  # the first block of a reference
+    phone = None
     with suppress(InvalidPhone):  # a number typed as the customer would say it: 07400 123456 in a British store
-        exact.append(Sale.phone == to_e164(q, store.country))
-    found: dict[int, Sale] = {}
-    if exact:
-        for sale in db.session.scalars(
-            sa.select(Sale)
-            .where(sa.or_(*(sa.and_(Sale.store_id == store.id, term) for term in exact)))
-            .order_by(Sale.created_at.desc())
-            .limit(limit)
-        ):
-            found.setdefault(sale.id, sale)
+        phone = to_e164(q, store.country)
+    values = {
+        "store_id": store.id,
+        "limit": limit,
+        "code": code,
+        "ref_low": reference,
+        "ref_high": _after(reference) if reference else None,
+        "email": email_key(q) if "@" in q else None,
+        "phone": phone,
+    }
+    found: dict[int, SaleLine] = {}
+    if code or values["email"] or phone:
+        for row in db.session.execute(_EXACT, values):
+            found.setdefault(row.id, SaleLine(*row))
     name = name_key(q)
-    if name:
-        for key in (Sale.name_key, Sale.surname_key):  # "jane d" and "doe j" alike
-            if len(found) >= limit:
-                break
-            for sale in db.session.scalars(
-                sa.select(Sale).where(Sale.store_id == store.id, _prefix(key, name)).order_by(key).limit(limit)
-            ):
-                found.setdefault(sale.id, sale)
+    for stmt in _BY_NAME if name else ():
+        if len(found) >= limit:
+            break
+        for row in db.session.execute(stmt, {"store_id": store.id, "limit": limit, "low": name, "high": _after(name)}):
+            found.setdefault(row.id, SaleLine(*row))
     return list(found.values())[:limit]
 
 
