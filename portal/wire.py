@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from functools import lru_cache
 from typing import Any
 
 from flask import Flask, Response, current_app, has_request_context, request
@@ -13,6 +14,7 @@ compress = Compress()
 # A versioned asset never changes under its name: a new content gets a new ?v=.
 IMMUTABLE = "public, max-age=31536000, immutable"
 _versions: dict[str, tuple[tuple[int, int], str]] = {}
+BUILT_URLS = 4096
 
 
 def asset_version(filename: str) -> str:
@@ -41,17 +43,24 @@ def _versioned(endpoint: str, values: dict[str, Any]) -> None:
 
 
 def _templates_url_for(app: Flask) -> Any:
-    """Return the templates' url_for, which builds each static URL once (a page names the same few every time)."""
+    """Return the templates' url_for, which builds each URL once (a list links to the same sales on every view).
+
+    A URL depends only on the endpoint, its values, the blueprint of a relative endpoint and the script root, so
+    the text is kept (LRU); absolute URLs, anchors and other options, and debug mode, build every time.
+    """
     build = app.jinja_env.globals["url_for"]
-    built: dict[tuple[str, str], str] = {}
+
+    @lru_cache(maxsize=BUILT_URLS)
+    def built(script_root: str, blueprint: str | None, endpoint: str, values: frozenset[tuple[str, Any]]) -> str:
+        return build(endpoint, **dict(values))
 
     def url_for(endpoint: str, **values: Any) -> str:
-        if endpoint != "static" or values.keys() != {"filename"} or app.debug or not has_request_context():
+        if app.debug or not has_request_context() or any(name.startswith("_") for name in values):
             return build(endpoint, **values)
-        key = (request.script_root, values["filename"])
-        if key not in built:
-            built[key] = build(endpoint, **values)
-        return built[key]
+        try:
+            return built(request.script_root, request.blueprint, endpoint, frozenset(values.items()))
+        except TypeError:  # a value that cannot be a key (a list): build it
+            return build(endpoint, **values)
 
     return url_for
 

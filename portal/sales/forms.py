@@ -6,9 +6,11 @@ import json
 import re
 from collections.abc import Iterator
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from wtforms import (
     BooleanField,
     DateField,
@@ -33,7 +35,7 @@ from wtforms.validators import (
     StopValidation,
     ValidationError,
 )
-from wtforms.widgets import TextInput
+from wtforms.widgets import Select, TextInput
 
 from ..intl import countries, languages
 from ..models import Sale
@@ -143,11 +145,39 @@ def _text(
     return StringField(label, validators=[*checks, Length(max=maxlength), *validators], render_kw=kw)
 
 
+class KeptSelect(Select):
+    """A select drawn once per choices, value and attributes: the countries' 250 options cost nothing the next time."""
+
+    kept: dict[tuple[Any, ...], Markup] = {}
+    KEEP = 512
+
+    def __call__(self, field: Any, **kwargs: Any) -> Markup:
+        """Return the select as drawn before for the same choices, value and attributes, or draw and keep it."""
+        if not isinstance(field.choices, list):
+            return super().__call__(field, **kwargs)
+        key = (field.name, repr(field.data), tuple(field.choices), tuple(sorted(kwargs.items())), field.flags.required)
+        try:
+            html = self.kept.get(key)
+        except TypeError:  # an attribute that cannot be a key
+            return super().__call__(field, **kwargs)
+        if html is None:
+            if len(self.kept) >= self.KEEP:
+                self.kept.clear()
+            html = self.kept[key] = super().__call__(field, **kwargs)
+        return html
+
+
+@cache
+def _calling_codes_json() -> str:
+    """Every country's calling code as JSON, for the phone prefix that follows Country (static/js/sale.js)."""
+    return json.dumps(calling_codes(), sort_keys=True)
+
+
 class ProductForm(Form):
     """One product in the basket."""
 
     product_name = _text("Product name", required=True, maxlength=200)
-    category = SelectField("Category", validators=[DataRequired(message="Choose a category.")])
+    category = SelectField("Category", validators=[DataRequired(message="Choose a category.")], widget=KeptSelect())
     price = MoneyField(
         "Price",
         places=2,
@@ -205,9 +235,17 @@ class SaleForm(GuardedForm):
     city = _text("City", required=True, autocomplete="address-level2")
     region = _text("Region", autocomplete="address-level1")
     postcode = _text("Postcode", required=True, autocomplete="postal-code", maxlength=20)
-    country = SelectField("Country", choices=lambda: list(countries().items()), render_kw={"autocomplete": "country"})
+    country = SelectField(
+        "Country",
+        choices=lambda: list(countries().items()),
+        render_kw={"autocomplete": "country"},
+        widget=KeptSelect(),
+    )
     language = SelectField(
-        "Language", choices=lambda: list(languages().items()), render_kw={"autocomplete": "language"}
+        "Language",
+        choices=lambda: list(languages().items()),
+        render_kw={"autocomplete": "language"},
+        widget=KeptSelect(),
     )
 
     def __init__(self, *args: Any, phone_region: str, **kwargs: Any) -> None:
@@ -217,7 +255,7 @@ class SaleForm(GuardedForm):
         # The prefix in the phone box follows the Country chosen (static/js/sale.js).
         self.country.render_kw = {
             **self.country.render_kw,
-            "data-calling-codes": json.dumps(calling_codes(), sort_keys=True),
+            "data-calling-codes": _calling_codes_json(),
         }
 
     def validate_phone(self, field: Field) -> None:
@@ -268,7 +306,7 @@ class OptionsForm(GuardedForm):
                 validate_choice=False,
                 validators=[Optional()],
             )
-            reason = SelectField("Reason", choices=_REASON_CHOICES, validators=[Optional()])
+            reason = SelectField("Reason", choices=_REASON_CHOICES, validators=[Optional()], widget=KeptSelect())
             rows += [(f"choice_{item.id}", choice), (f"reason_{item.id}", reason)]
         # WTForms binds the fields listed here; an instance's own list leaves the class's untouched.
         self._unbound_fields = [*type(self)._unbound_fields, *rows]
