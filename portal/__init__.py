@@ -58,9 +58,13 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the database, migrations, CSRF protection, sign-in throttling, compression and sign-in to the app."""
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+    url, options = app.config["SQLALCHEMY_DATABASE_URI"], dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+    if url.startswith("sqlite"):
         # A file on this host never drops a connection: no test query before every request's first statement.
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"], "pool_pre_ping": False}
+        options["pool_pre_ping"] = False
+        if ":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite:/"):
+            options.pop("pool_size", None)  # one connection shared, no pool to size
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
     csrf.init_app(app)
