@@ -1,12 +1,12 @@
-"""Run the benchmarks: `python -m bench` runs them all; `python -m bench audit|signin [args]` runs one."""
+"""Run the benchmarks: `python -m bench` runs them all; `python -m bench audit|signin|http|scale [args]` runs one."""
 
 from __future__ import annotations
 
 import sys
 
-from . import audit, signin
+from . import audit, http, scale, signin
 
-BENCHMARKS = {"audit": audit.main, "signin": signin.main}
+BENCHMARKS = {"audit": audit.main, "signin": signin.main, "http": http.main, "scale": scale.main}
 
 
 def main() -> int:
@@ -14,7 +14,7 @@ def main() -> int:
     args = sys.argv[1:]
     if args and args[0] in BENCHMARKS:
         return BENCHMARKS[args[0]](args[1:])
-    return max(audit.main(args), signin.main([]))
+    return max(audit.main(args), signin.main([]), http.main([]), scale.main([]))
 
 
 if __name__ == "__main__":
