@@ -67,7 +67,7 @@ def _templates_url_for(app: Flask) -> Any:
 
 def _cache_and_compress(response: Response) -> Response:
     """Let browsers keep a current versioned asset for a year; compress what is worth it."""
-    if request.endpoint == "static" and response.status_code == 200:
+    if request.endpoint == "static" and response.status_code in (200, 304):  # a 304 renews what the cache holds
         version = request.args.get("v")
         if version and version == asset_version(request.view_args.get("filename", "") if request.view_args else ""):
             response.headers["Cache-Control"] = IMMUTABLE

@@ -49,6 +49,15 @@ def test_static_assets_are_fingerprinted_and_immutable(seller):
         resp.close()
 
 
+def test_a_revalidated_asset_is_kept_for_a_year_too(seller):
+    url = static_urls(seller.get("/").get_data(as_text=True))[0]
+    first = seller.get(url)
+    first.close()
+    again = seller.get(url, headers={"If-None-Match": first.headers["ETag"]})
+    again.close()
+    assert again.status_code == 304 and again.headers["Cache-Control"] == IMMUTABLE
+
+
 def test_an_old_or_missing_version_is_not_kept(seller):
     for url in ("/static/css/app.css", "/static/css/app.css?v=000000000000"):
         resp = seller.get(url)
