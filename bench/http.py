@@ -139,9 +139,8 @@ def hammer(label: str, url: str, headers: dict[str, str], seconds: float, connec
     after = requests.get(url, headers=headers, timeout=TIMEOUT, allow_redirects=False)
     if after.status_code != 200:  # a session that ran out mid-run would have measured the sign-in redirect
         raise RuntimeError(f"{label}: {url} answered {after.status_code} after the run")
-    return Load(
-        label, found["requests"], found["seconds"], found["p50"], found["p95"], found["errors"], len(first.content)
-    )
+    wire = int(first.headers.get("Content-Length") or len(first.content))  # compressed size, when compressed
+    return Load(label, found["requests"], found["seconds"], found["p50"], found["p95"], found["errors"], wire)
 
 
 def _token(html: str) -> str:
@@ -413,7 +412,7 @@ def run(
         f"for both; {connections} keep-alive connections for {seconds:g} s per line, signed in, asking for "
         f"compression. Bare Flask answers `ok`; its mean over the two runs ({baseline:,.0f} req/s) is the yardstick.",
         "",
-        "| screen | req/s | ÷ bare Flask | p50 ms | p95 ms | errors | bytes sent |",
+        "| screen | req/s | ÷ bare Flask | p50 ms | p95 ms | errors | bytes on the wire |",
         "|---|---|---|---|---|---|---|",
     ]
     for item in loads:

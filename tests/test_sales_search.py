@@ -162,3 +162,30 @@ def test_the_migration_fills_the_keys_of_existing_sales(store, alex):
         )
     ).one()
     assert tuple(row) == ("ABCDE12345INS", "T1", "zoë.doe@example.com", "zoe doe", "doe zoe")
+
+
+@pytest.mark.both_dbs
+def test_an_exact_search_never_walks_the_store_by_time(store, alex):
+    # With thousands of sales and their statistics, an OR of the lookups ordered by time led PostgreSQL to walk
+    # the store's sales newest first instead of looking the keys up (200 ms at 100,000 sales).
+    import random
+    from zoneinfo import ZoneInfo
+
+    from bench.scale import grow
+
+    grow(store.id, alex.id, 0, 5000, ZoneInfo(store.timezone), random.Random(7))
+    statements, params = [], []
+
+    @sa.event.listens_for(db.engine, "before_cursor_execute")
+    def collect(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and "FROM sale" in statement:
+            statements.append(statement)
+            params.append(parameters)
+
+    assert len(lookup.search_sales(store, "SN001000100")) == 1
+    sa.event.remove(db.engine, "before_cursor_execute", collect)
+    conn = db.session.connection()
+    for statement, parameters in zip(statements, params, strict=True):
+        explain = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
+        plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(explain + statement, parameters).all())
+        assert "ix_sale_store_created" not in plan, plan

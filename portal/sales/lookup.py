@@ -112,26 +112,24 @@ def _prefix(key: Any, low: str, high: str) -> Any:
     return sa.and_(key >= sa.bindparam(low), key < sa.bindparam(high))
 
 
-def _in_store(*terms: Any) -> Any:
-    """Each term within the store, so that each is one lookup in a (store, key) index."""
-    return sa.or_(*(sa.and_(Sale.store_id == sa.bindparam("store_id"), term) for term in terms))
+def _exact_part(*terms: Any, join: bool = False) -> sa.Select[Any]:
+    """One exact lookup within the store: a single (store, key) index lookup."""
+    part = _LINE.join(SaleItem, SaleItem.sale_id == Sale.id) if join else _LINE
+    return part.where(Sale.store_id == sa.bindparam("store_id"), *terms)
 
 
-# An unused term gets NULL, which matches nothing.
-_EXACT = (
-    _LINE.where(
-        _in_store(
-            Sale.ref_key == sa.bindparam("code"),
-            Sale.receipt_key == sa.bindparam("code"),
-            Sale.id.in_(sa.select(SaleItem.sale_id).where(SaleItem.serial_key == sa.bindparam("code"))),
-            _prefix(Sale.ref_key, "ref_low", "ref_high"),
-            Sale.email_key == sa.bindparam("email"),
-            Sale.phone == sa.bindparam("phone"),
-        )
-    )
-    .order_by(*_NEWEST_FIRST)
-    .limit(sa.bindparam("limit"))
-)
+# One lookup per kind, joined by UNION and sorted afterwards: the same conditions ORed in one query ordered by time
+# let PostgreSQL's planner walk the store's sales by time instead (200 ms with 100,000 sales). An unused kind gets
+# NULL, which matches nothing.
+_FOUND = sa.union(
+    _exact_part(Sale.ref_key == sa.bindparam("code")),
+    _exact_part(Sale.receipt_key == sa.bindparam("code")),
+    _exact_part(SaleItem.serial_key == sa.bindparam("code"), join=True),
+    _exact_part(_prefix(Sale.ref_key, "ref_low", "ref_high")),
+    _exact_part(Sale.email_key == sa.bindparam("email")),
+    _exact_part(Sale.phone == sa.bindparam("phone")),
+).subquery()
+_EXACT = sa.select(_FOUND).order_by(_FOUND.c.created_at.desc(), _FOUND.c.id.desc()).limit(sa.bindparam("limit"))
 _BY_NAME = tuple(  # "jane d" and "doe j" alike
     _LINE.where(Sale.store_id == sa.bindparam("store_id"), _prefix(key, "low", "high"))
     .order_by(key)
