@@ -22,11 +22,11 @@ _DETAILS = HASHED.index("details")
 _OCCURRED_AT = HASHED.index("occurred_at")
 
 
-def _select(dialect: str) -> sa.TextClause:
-    """Select id and hash, then the hashed columns in order, as plain driver values (no ORM, no type decoding)."""
+def _select(dialect: str) -> str:
+    """Select id and hash, then the hashed columns in order, for the driver itself (no ORM, no type decoding)."""
     columns = [f"{name}::text" if name == "details" and dialect == "postgresql" else name for name in HASHED]
-    # Driver rows are read by position: no objects, no per-column conversion, the JSON kept as text.
-    return sa.text(f"SELECT id, hash, {', '.join(columns)} FROM audit_event WHERE chain_key = :key ORDER BY seq")
+    marker = "%s" if dialect == "postgresql" else "?"
+    return f"SELECT id, hash, {', '.join(columns)} FROM audit_event WHERE chain_key = {marker} ORDER BY seq"
 
 
 def _moment(value: Any) -> str:
@@ -160,13 +160,17 @@ def _snapshot(conn: Connection) -> None:
 
 
 def _rows(conn: Connection, key: int) -> Iterator[Any]:
-    """Stream one chain's events in seq order without holding them all in memory."""
-    # The with block closes the server-side cursor even when the walk stops at a break.
-    with conn.execution_options(stream_results=True, yield_per=BATCH).execute(
-        _select(conn.dialect.name), {"key": key}
-    ) as result:
-        for batch in result.partitions(BATCH):
+    """Stream one chain's events in seq order, as the driver's own tuples, without holding them all in memory."""
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    # A named (server-side) cursor on PostgreSQL; the snapshot's transaction is already open on this connection.
+    cursor = raw.cursor(name=f"audit_verify_{key}") if conn.dialect.name == "postgresql" else raw.cursor()
+    try:  # closed even when the walk stops at a break
+        cursor.execute(_select(conn.dialect.name), (key,))
+        while batch := cursor.fetchmany(BATCH):
             yield from batch
+    finally:
+        cursor.close()
 
 
 def chain_labels(conn: Connection) -> dict[int, str]:
