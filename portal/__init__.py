@@ -26,6 +26,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     if overrides:
         app.config.from_mapping(overrides)
     config.check_production(app.config)
+    check_item_template(app)
     configure_logging(app)
     register_extensions(app)
     register_security(app)
@@ -35,6 +36,16 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     register_template_helpers(app)
     register_commands(app)
     return app
+
+
+def check_item_template(app: Flask) -> None:
+    """Refuse to start with an XCover item template that names unknown fields or is not a JSON object."""
+    from .sales.item_template import TemplateError, configured
+
+    try:
+        configured(app.config)
+    except TemplateError as exc:
+        raise RuntimeError(str(exc)) from None
 
 
 def configure_logging(app: Flask) -> None:
@@ -108,9 +119,13 @@ def register_security(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount the portal's areas."""
+    from .admin.catalogue_views import bp as catalogue_bp
+    from .admin.views import bp as admin_bp
     from .audit.views import bp as audit_bp
     from .auth.views import bp as auth_bp
     from .main.views import bp as main_bp
+    from .policies.views import bp as policies_bp
+    from .policies.views import hooks as webhooks_bp
     from .sales.views import bp as sales_bp
     from .urls import DatabaseIdConverter
 
@@ -119,6 +134,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(main_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(sales_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(catalogue_bp)
+    app.register_blueprint(policies_bp)
+    app.register_blueprint(webhooks_bp)
 
 
 def register_xcover(app: Flask) -> None:
@@ -158,9 +177,14 @@ def register_template_helpers(app: Flask) -> None:
     def phone(context: Any, number: str | None) -> str:
         """{{ sale.phone|phone }}: a stored E.164 number as the current store's country writes it."""
         store = context.get("current_store")
-        return phones.for_display(number, store.country if store is not None else "")
+        return phones.for_display(number, store.phone_country if store is not None else "")
 
-    app.jinja_env.filters.update(money=money, store_time=store_time, phone=phone)
+    from .xcover.html import content_disclaimer, markup
+
+    # XCover's words are HTML: shown cleaned to an allow-list, never as escaped tags.
+    app.jinja_env.filters.update(
+        money=money, store_time=store_time, phone=phone, xcover_html=markup, xcover_disclaimer=content_disclaimer
+    )
 
     @app.context_processor
     def inject_globals() -> dict[str, Any]:

@@ -11,11 +11,12 @@ from flask import Flask
 from flask.cli import AppGroup
 from flask_migrate import upgrade
 
+from .admin.catalogue import seed as seed_catalogue
 from .audit.verify import verify_chains
 from .extensions import db
 from .models import Store, User
 from .stores import InvalidInput, create_store, create_user
-from .vocab import Role
+from .vocab import Role, SaleStatus
 
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 
@@ -27,9 +28,10 @@ DEMO_STORES = [
 
 
 def init_db() -> None:
-    """Bring the schema up to date; never drops anything."""
+    """Bring the schema up to date and seed the offer catalogue on an empty database; never drops anything."""
     # "heads": a feature may add its migration as a branch before the branches are merged.
     upgrade(directory=MIGRATIONS, revision="heads")
+    seed_catalogue()
 
 
 def seed_demo() -> list[tuple[str, str, str]]:
@@ -60,7 +62,7 @@ def register_commands(app: Flask) -> None:
 
     @app.cli.command("init-db")
     def init_db_command() -> None:
-        """Create or upgrade the database schema (safe to run again)."""
+        """Create or upgrade the database schema, and seed the offer catalogue once (safe to run again)."""
         init_db()
         click.echo("Database is up to date.")
 
@@ -138,6 +140,49 @@ def register_commands(app: Flask) -> None:
         for username, role, where in created:
             click.echo(f"  {username:<14} {role:<10} {where}")
 
+    xcover = AppGroup("xcover", help="XCover: record the lifecycle against the configured XCover.")
+    app.cli.add_command(xcover)
+
+    @xcover.command("record")
+    @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Directory to write into.")
+    @click.option("--category", default=None, help="Product category to quote (default: the catalogue's first).")
+    @click.option("--price", default="499.00", show_default=True, help="The test product's price.")
+    @click.option("--country", default="GB", show_default=True, help="Customer country (ISO 3166-1 alpha-2).")
+    @click.option("--currency", default="GBP", show_default=True, help="Currency (ISO 4217).")
+    @click.option("--language", default="en", show_default=True, help="Customer language (ISO 639-1).")
+    def xcover_record_command(
+        out: str, category: str | None, price: str, country: str, currency: str, language: str
+    ) -> None:
+        """Quote, book, preview and confirm a cancellation, opt out; write each call scrubbed, as the recordings.
+
+        Use staging credentials: this books and cancels a real test policy. Exit 1 if a step failed (what was
+        recorded up to it is written all the same).
+        """
+        from decimal import Decimal, InvalidOperation
+
+        from .sales import catalogue
+        from .sales.record import TEST_CUSTOMER, RecordOptions, record
+        from .xcover import build_client
+        from .xcover.transport import INPROCESS_EXTENSION
+
+        try:
+            amount = Decimal(price)
+        except InvalidOperation:
+            raise click.BadParameter("not a number", param_hint="--price") from None
+        chosen = category or next(iter(catalogue.catalogue()), "")
+        options = RecordOptions(chosen, amount, country.upper(), currency.upper(), language, {**TEST_CUSTOMER})
+        client = build_client(app.config, app.extensions.get(INPROCESS_EXTENSION))
+        secrets = [app.config["XCOVER_API_KEY"], app.config["XCOVER_API_SECRET"]]
+        result = record(client, out, options, secrets)
+        for name, calls in result.calls.items():
+            click.echo(f"{name}: {len(calls)} call(s)")
+            for call in calls:
+                click.echo(f"  {call.method} {call.path} -> {call.status}")
+        click.echo(f"Wrote {len(result.files)} file(s), INDEX.txt and README.md to {out}.")
+        if result.failed:
+            click.echo(f"Stopped at {result.failed}: {result.error}", err=True)
+            raise SystemExit(1)
+
     @app.cli.command("reconcile")
     @click.option(
         "--stale-seconds",
@@ -147,16 +192,15 @@ def register_commands(app: Flask) -> None:
     )
     def reconcile_command(stale_seconds: int | None) -> None:
         """Settle every booking whose outcome is unknown, with its own idempotency key."""
-        from datetime import timedelta
-
         from .sales import booking
         from .xcover import get_client
 
-        stale = timedelta(seconds=stale_seconds if stale_seconds is not None else app.config["BOOKING_STALE_SECONDS"])
-        pending = booking.sales_to_reconcile(stale)
+        limits = booking.deadlines(app.config, stale_seconds)
+        pending = booking.sales_to_reconcile(limits.stale)
         if not pending:
             click.echo("Nothing to reconcile.")
             return
         for sale in pending:
-            result = booking.reconcile(sale, None, get_client(), stale)
-            click.echo(f"Sale {sale.id} {sale.xcover_ref}: {result.sale.status.label}")
+            result = booking.reconcile(sale, None, get_client(), limits)
+            line = f"Sale {sale.id} {sale.xcover_ref}: {result.sale.status.label}"
+            click.echo(f"{line} ({result.message})" if result.sale.status == SaleStatus.QUOTED else line)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -11,6 +12,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
+# Seconds a booking request may take beyond the XCover client's whole-call budget (saving, audit): after the
+# budget and this margin no request of ours can still be booking, so a check may settle the sale.
+BOOKING_MARGIN_SECONDS = 5
 # The sandbox's published demo credentials: the development default, refused in production.
 DEMO_XCOVER = {"XCOVER_PARTNER_CODE": "DEMO1", "XCOVER_API_KEY": "demo-api-key", "XCOVER_API_SECRET": "demo-api-secret"}
 
@@ -103,6 +107,7 @@ def load() -> dict[str, Any]:
     """Build the configuration mapping from the environment."""
     env = os.environ.get("PORTAL_ENV", "development").strip().lower()
     production = env == "production"
+    budget = _float("XCOVER_TOTAL_BUDGET", 18.0)
     secret = os.environ.get("SECRET_KEY", "").strip()
     if not secret:
         if production:
@@ -186,21 +191,32 @@ def load() -> dict[str, Any]:
         "XCOVER_BOOKING_READ_TIMEOUT": _float("XCOVER_BOOKING_READ_TIMEOUT", 10.0),
         "XCOVER_READ_TIMEOUT": _float("XCOVER_READ_TIMEOUT", 5.0),
         # Whole-call budget including retries; keep it below gunicorn's worker timeout (30 s).
-        "XCOVER_TOTAL_BUDGET": _float("XCOVER_TOTAL_BUDGET", 18.0),
+        "XCOVER_TOTAL_BUDGET": budget,
         # Offer catalogue as JSON: which policy types and terms to quote per product category
         # ({"electronics": {"label": "Electronics", "offers": [{"policy_type": ..., "cover_term_months": 24}]}}).
         # Empty uses the built-in default that matches the embedded sandbox (portal/sales/catalogue.py).
         "OFFER_CATALOGUE": _json("OFFER_CATALOGUE"),
-        # Our product field -> XCover item key, as JSON ({"price": "product_price", ...}; null drops a field).
-        # Keys given here override the built-in defaults one by one.
+        # The shape of one retail item in the quote request, as a JSON template over our product fields
+        # ({"product": {"title": "{product_name}", "retail_value": "{price}"}, ...}); nests; empty uses today's flat
+        # shape. XCover has not confirmed its retail item fields (portal/sales/item_template.py, docs/xcover.md).
+        "XCOVER_ITEM_TEMPLATE": _json("XCOVER_ITEM_TEMPLATE"),
+        # Older, flat form: our product field -> XCover item key ({"price": "item_value", "sku": null}), applied to
+        # the default template; not together with XCOVER_ITEM_TEMPLATE.
         "XCOVER_ITEM_FIELD_MAP": _json("XCOVER_ITEM_FIELD_MAP"),
-        # Seconds after which a booking still marked "being sent" counts as stuck and is re-checked.
-        "BOOKING_STALE_SECONDS": _int("BOOKING_STALE_SECONDS", 120),
+        # Seconds after which a booking still marked "being sent" counts as stuck and is re-checked: by default
+        # the whole-call budget plus BOOKING_MARGIN_SECONDS (23 s), so a sale whose worker died settles within 30 s.
+        "BOOKING_STALE_SECONDS": _int("BOOKING_STALE_SECONDS", math.ceil(budget) + BOOKING_MARGIN_SECONDS),
         # Attempts per call (first try included) for calls that are safe to retry.
         "XCOVER_RETRY_MAX_ATTEMPTS": _int("XCOVER_RETRY_MAX_ATTEMPTS", 3),
         # Backoff: the first retry waits about this many seconds, doubling up to the max (jittered).
         "XCOVER_RETRY_BASE_DELAY": _float("XCOVER_RETRY_BASE_DELAY", 0.5),
         "XCOVER_RETRY_MAX_DELAY": _float("XCOVER_RETRY_MAX_DELAY", 4.0),
+        # XCover's webhooks (POST /webhooks/xcover): the key and secret we gave XCover for signing them. Unset,
+        # every webhook is refused with 401 (and logged).
+        "XCOVER_WEBHOOK_KEY": os.environ.get("XCOVER_WEBHOOK_KEY", "").strip(),
+        "XCOVER_WEBHOOK_SECRET": os.environ.get("XCOVER_WEBHOOK_SECRET", "").strip(),
+        # Seconds a webhook's signed Date may differ from our clock (a replayed old delivery is refused).
+        "XCOVER_WEBHOOK_MAX_SKEW": _float("XCOVER_WEBHOOK_MAX_SKEW", 300.0),
         # Mount the XCover sandbox (built by app.py) under /sandbox/xcover; unset means "only when XCOVER_BASE_URL is
         # empty", and never in production unless set to 1.
         "XCOVER_SANDBOX_ENABLED": _bool("XCOVER_SANDBOX_ENABLED", False)

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import phonenumbers
 from babel import Locale, UnknownLocaleError, localedata
+from babel.core import get_global
 from babel.dates import format_date, format_time, get_datetime_format, get_time_format, get_timezone
 from babel.numbers import format_currency, get_territory_currencies
 
@@ -61,6 +62,18 @@ def languages() -> dict[str, str]:
     """Return the languages Babel can format in (two-letter codes), code -> name, by name."""
     codes = [code for code in localedata.locale_identifiers() if len(code) == 2 and code in UI_LOCALE.languages]
     return dict(sorted(((code, UI_LOCALE.languages[code]) for code in codes), key=_by_name))
+
+
+@cache
+def time_zones() -> list[str]:
+    """Return the IANA time zones CLDR places in a country (plus UTC), by name: the choices for a store."""
+    zones = {zone for listed in get_global("territory_zones").values() for zone in listed}
+    return sorted((zones - {"Etc/Unknown"}) | {"UTC"})
+
+
+def zones_of(country: str) -> list[str]:
+    """Return the IANA time zones of a country, by name (none for an unknown country)."""
+    return sorted(get_global("territory_zones").get(country.upper(), []))
 
 
 def primary_language(language: str) -> str:

@@ -56,7 +56,7 @@ class JsonFormatter(logging.Formatter):
         }
         if has_request_context():
             line["request_id"] = g.get("request_id")
-        for key in ("audit", "http", "xcover"):
+        for key in ("audit", "http", "xcover", "webhook"):
             if hasattr(record, key):
                 line[key] = getattr(record, key)
         if record.exc_info:

@@ -8,10 +8,23 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from sqlalchemy.orm import Mapped, backref, mapped_column, relationship, validates
 
 from .extensions import db
-from .vocab import CoverStatus, Decision, DeclineReason, PaymentMethod, RichStrEnum, Role, SaleStatus
+from .vocab import (
+    CatalogueStatus,
+    CorrectionStatus,
+    CoverStatus,
+    Decision,
+    DeclineReason,
+    LineCheck,
+    PaymentMethod,
+    ReturnReason,
+    ReturnStatus,
+    RichStrEnum,
+    Role,
+    SaleStatus,
+)
 
 
 def utcnow() -> datetime:
@@ -106,6 +119,9 @@ class Store(db.Model):
     currency: Mapped[str] = mapped_column(sa.String(3))
     language: Mapped[str] = mapped_column(sa.String(8))
     timezone: Mapped[str] = mapped_column(sa.String(64))
+    # The country a customer's phone number typed without + is read as (the store's country unless changed).
+    phone_country: Mapped[str] = mapped_column(sa.String(2))
+    # An inactive store's people cannot sign in (their open sessions end too); its history stays readable.
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -134,6 +150,8 @@ class User(db.Model):
     role: Mapped[Role] = mapped_column(Vocabulary(Role, 16))
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     active: Mapped[bool] = mapped_column(default=True)
+    # Set with a temporary password (a manager's reset, a new account): nothing but choosing a new one is allowed.
+    must_change_password: Mapped[bool] = mapped_column(default=False)
     # Failed sign-ins in a row from any address; past ACCOUNT_LOCKOUT_THRESHOLD, locked_until closes the
     # account to addresses it has not signed in from lately (per-address locks: SignInAddress).
     failed_sign_ins: Mapped[int] = mapped_column(default=0)
@@ -228,6 +246,7 @@ class Sale(db.Model):
         sa.CheckConstraint(SaleStatus.sql_in("status"), name="ck_sale_status"),
         sa.Index("ix_sale_store_created", "store_id", "created_at"),
         sa.Index("ix_sale_status", "status"),
+        sa.Index("uq_sale_submission_token", "submission_token", unique=True),
         # Search (migration 0012): exact lookups and name prefixes within a store, on normalised keys.
         sa.Index("ix_sale_store_ref_key", "store_id", "ref_key"),
         sa.Index("ix_sale_store_receipt_key", "store_id", "receipt_key"),
@@ -242,6 +261,8 @@ class Sale(db.Model):
     associate_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"))
     status: Mapped[SaleStatus] = mapped_column(Vocabulary(SaleStatus, 16), default=SaleStatus.DRAFT)
     currency: Mapped[str] = mapped_column(sa.String(3))
+    # The one-time token of the new-sale form that started it: the same form sent again finds this sale.
+    submission_token: Mapped[str | None] = mapped_column(sa.String(36))
     # The customer (the XCover policyholder).
     first_name: Mapped[str] = mapped_column(sa.String(80))
     last_name: Mapped[str] = mapped_column(sa.String(80))
@@ -276,6 +297,11 @@ class Sale(db.Model):
     field_errors: Mapped[dict | None] = mapped_column(sa.JSON)
     coi_url: Mapped[str | None] = mapped_column(sa.String(500))
     pds_url: Mapped[str | None] = mapped_column(sa.String(500))
+    # The offer catalogue version that decided what was quoted (none for sales quoted before versions existed).
+    catalogue_version_id: Mapped[int | None] = mapped_column(sa.ForeignKey("offer_catalogue.id"))
+    # A booking that failed after the till took the money: the till's refund for the cover not booked.
+    refund_reference: Mapped[str | None] = mapped_column(sa.String(64))
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     # Search keys, kept from the fields above on every write (search_keys below).
@@ -422,3 +448,213 @@ class SignInAddress(db.Model):
     last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CatalogueVersion(db.Model):
+    """One version of the offer catalogue: a draft head office edits, the one in use, or one it replaced."""
+
+    __tablename__ = "offer_catalogue"
+    __table_args__ = (
+        sa.CheckConstraint(CatalogueStatus.sql_in("status"), name="ck_offer_catalogue_status"),
+        # At most one draft and one version in use, whatever two head-office screens do at once.
+        sa.Index(
+            "uq_offer_catalogue_one_draft",
+            "status",
+            unique=True,
+            sqlite_where=sa.text("status = 'draft'"),
+            postgresql_where=sa.text("status = 'draft'"),
+        ),
+        sa.Index(
+            "uq_offer_catalogue_one_published",
+            "status",
+            unique=True,
+            sqlite_where=sa.text("status = 'published'"),
+            postgresql_where=sa.text("status = 'published'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(unique=True)
+    status: Mapped[CatalogueStatus] = mapped_column(Vocabulary(CatalogueStatus, 16), default=CatalogueStatus.DRAFT)
+    # Where it came from: "screen" (head office), "OFFER_CATALOGUE" or "built-in" (the first, seeded).
+    source: Mapped[str] = mapped_column(sa.String(32), default="screen")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    published_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    # The last "Check with XCover": when, and the sample it quoted (store, country, currency, price).
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    check_sample: Mapped[dict | None] = mapped_column(sa.JSON)
+
+    categories: Mapped[list[CatalogueCategory]] = relationship(
+        back_populates="version", order_by="CatalogueCategory.position", cascade="all, delete-orphan"
+    )
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    published_by: Mapped[User | None] = relationship(foreign_keys=[published_by_id])
+
+    @validates("status")
+    def _status(self, key: str, value: str) -> RichStrEnum | None:
+        """Keep the status as its member."""
+        return _member(CatalogueStatus, value)
+
+    @property
+    def lines(self) -> list[CatalogueLine]:
+        """Return every line of every category, in the order they are quoted."""
+        return [line for category in self.categories for line in category.lines]
+
+
+class CatalogueCategory(db.Model):
+    """A product category of a catalogue version: the Category choice at the counter and what it is quoted for."""
+
+    __tablename__ = "offer_category"
+    __table_args__ = (sa.UniqueConstraint("catalogue_id", "key", name="uq_offer_category_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    catalogue_id: Mapped[int] = mapped_column(sa.ForeignKey("offer_catalogue.id", ondelete="CASCADE"), index=True)
+    # Sent to XCover as product_category and kept on each sale item (SaleItem.category).
+    key: Mapped[str] = mapped_column(sa.String(40))
+    label: Mapped[str] = mapped_column(sa.String(80))
+    position: Mapped[int] = mapped_column()
+
+    version: Mapped[CatalogueVersion] = relationship(back_populates="categories")
+    lines: Mapped[list[CatalogueLine]] = relationship(
+        back_populates="category", order_by="CatalogueLine.position", cascade="all, delete-orphan"
+    )
+
+
+class CatalogueLine(db.Model):
+    """One cover to quote for a category: XCover policy type, its version and the term; and the last check."""
+
+    __tablename__ = "offer_line"
+    __table_args__ = (
+        sa.CheckConstraint(LineCheck.sql_in("check_result"), name="ck_offer_line_check"),
+        sa.CheckConstraint("cover_term_months IS NULL OR cover_term_months > 0", name="ck_offer_line_term"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category_id: Mapped[int] = mapped_column(sa.ForeignKey("offer_category.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column()
+    policy_type: Mapped[str] = mapped_column(sa.String(64))
+    # As XCover names it: usually a number (sent as one), sometimes an identifier (sent as text).
+    policy_type_version: Mapped[str] = mapped_column(sa.String(64), default="1")
+    cover_term_months: Mapped[int | None] = mapped_column()
+    check_result: Mapped[LineCheck] = mapped_column(Vocabulary(LineCheck, 16), default=LineCheck.UNCHECKED)
+    # What the check learnt: the sample's price and title, or XCover's reasons for refusing it.
+    check_detail: Mapped[dict | None] = mapped_column(sa.JSON)
+
+    category: Mapped[CatalogueCategory] = relationship(back_populates="lines")
+
+    @validates("check_result")
+    def _check(self, key: str, value: str) -> RichStrEnum | None:
+        """Keep the check result as its member."""
+        return _member(LineCheck, value)
+
+
+class PolicyReturn(db.Model):
+    """A return: policies of a sale to cancel, XCover's refund preview, a manager's decision and the confirmation."""
+
+    __tablename__ = "policy_return"
+    __table_args__ = (
+        sa.CheckConstraint(ReturnStatus.sql_in("status"), name="ck_policy_return_status"),
+        sa.Index("ix_policy_return_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sale_id: Mapped[int] = mapped_column(sa.ForeignKey("sale.id", ondelete="CASCADE"), index=True)
+    status: Mapped[ReturnStatus] = mapped_column(Vocabulary(ReturnStatus, 16), default=ReturnStatus.PREVIEWED)
+    reason: Mapped[ReturnReason] = mapped_column(Vocabulary(ReturnReason, 32))
+    requested_by_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"))
+    # XCover's preview: the id that confirms it, the deadline for doing so, and the refund it promised.
+    cancellation_id: Mapped[str] = mapped_column(sa.String(64))
+    confirm_before: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    total_refund: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    # The manager's decision; decided_here: signed in for this one approval on the requesting iPad.
+    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_here: Mapped[bool | None] = mapped_column()
+    # The confirmation: one key for every attempt, the till's refund and what XCover refunded.
+    idempotency_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    confirmed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    refund_reference: Mapped[str | None] = mapped_column(sa.String(64))
+    refunded_amount: Mapped[Decimal | None] = mapped_column(sa.Numeric(12, 2))
+    confirm_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    sale: Mapped[Sale] = relationship(backref=backref("returns", order_by="PolicyReturn.id"))
+    requested_by: Mapped[User] = relationship(foreign_keys=[requested_by_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+    confirmed_by: Mapped[User | None] = relationship(foreign_keys=[confirmed_by_id])
+    lines: Mapped[list[ReturnLine]] = relationship(
+        back_populates="policy_return", order_by="ReturnLine.id", cascade="all, delete-orphan"
+    )
+
+    @validates("status", "reason")
+    def _vocabulary(self, key: str, value: str) -> RichStrEnum | None:
+        """Keep the status and reason as members."""
+        return _member(ReturnStatus if key == "status" else ReturnReason, value)
+
+    def expired(self, now: datetime | None = None) -> bool:
+        """Tell whether XCover's deadline for confirming the preview has passed."""
+        return self.confirm_before is not None and self.confirm_before <= (now or utcnow())
+
+
+class ReturnLine(db.Model):
+    """One policy of a return, with the refund XCover previewed for it."""
+
+    __tablename__ = "return_line"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    return_id: Mapped[int] = mapped_column(sa.ForeignKey("policy_return.id", ondelete="CASCADE"), index=True)
+    cover_id: Mapped[int] = mapped_column(sa.ForeignKey("cover.id", ondelete="CASCADE"), index=True)
+    refund: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    adjustment_fee: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), default=Decimal("0"))
+    refund_type: Mapped[str] = mapped_column(sa.String(32), default="")
+    # XCover's end of the cooling-off period, and whether the preview came inside it (what the customer was told).
+    cooling_off_until: Mapped[str | None] = mapped_column(sa.String(40))
+    inside_cooling_off: Mapped[bool] = mapped_column(default=False)
+
+    policy_return: Mapped[PolicyReturn] = relationship(back_populates="lines")
+    cover: Mapped[Cover] = relationship()
+
+    @property
+    def cooling_off_ends_on(self) -> date | None:
+        """Return the day the cooling-off period ends."""
+        return _day(self.cooling_off_until)
+
+
+class Correction(db.Model):
+    """A change to a booked product's details: XCover's price for it (quote_for_update), then its confirmation."""
+
+    __tablename__ = "sale_correction"
+    __table_args__ = (sa.CheckConstraint(CorrectionStatus.sql_in("status"), name="ck_sale_correction_status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sale_id: Mapped[int] = mapped_column(sa.ForeignKey("sale.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int] = mapped_column(sa.ForeignKey("sale_item.id", ondelete="CASCADE"))
+    status: Mapped[CorrectionStatus] = mapped_column(Vocabulary(CorrectionStatus, 16), default=CorrectionStatus.QUOTED)
+    requested_by_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"))
+    # {our field: [old, new]} as text, and the new price XCover gave each policy ({quote id: "12.34"}).
+    changes: Mapped[dict] = mapped_column(sa.JSON)
+    new_prices: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    update_id: Mapped[str] = mapped_column(sa.String(64))
+    price_diff: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    # The till's reference for collecting or refunding a price difference (none when there is none).
+    till_reference: Mapped[str | None] = mapped_column(sa.String(64))
+    idempotency_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    sale: Mapped[Sale] = relationship(backref=backref("corrections", order_by="Correction.id"))
+    item: Mapped[SaleItem] = relationship()
+    requested_by: Mapped[User] = relationship()
+
+    @validates("status")
+    def _status(self, key: str, value: str) -> RichStrEnum | None:
+        """Keep the status as its member."""
+        return _member(CorrectionStatus, value)

@@ -47,7 +47,8 @@ def to_e164(raw: str, region: str) -> str:
         number = phonenumbers.parse(raw, region.upper())
     except NumberParseException:
         raise InvalidPhone(message) from None
-    if not phonenumbers.is_valid_number(number):
+    # E.164 has no room for an extension: refused rather than silently dropped.
+    if not phonenumbers.is_valid_number(number) or number.extension:
         raise InvalidPhone(message)
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 

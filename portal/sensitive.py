@@ -17,6 +17,8 @@ _SECRET_KEYS = re.compile(
     r"pass(word)?|secret|token|session|cvv|cvc|security_code|card_number|(?<![a-z])pan(?![a-z])", re.I
 )
 REDACTED = "[redacted]"
+# Digits a phone number may carry before its own: international prefix (0011), country code (up to 3), trunk 0.
+_MAX_PREFIX_DIGITS = 8
 
 
 def normalise(text: str) -> str:
@@ -46,12 +48,21 @@ def _holds_card_digits(digits: str) -> bool:
 
 
 def is_phone_number(text: str, region: str | None) -> bool:
-    """Tell whether the text is a valid phone number for the region (or in international form)."""
+    """Tell whether the text is a valid phone number for the region (or in international form), and only that.
+
+    Every digit typed must belong to the number: an extension ("ext 4111…", ";isub=…") or digits beside it
+    would be dropped from the stored number, so they are no reason to exempt the text.
+    """
     try:
         number = phonenumbers.parse(text, (region or "").upper() or None)
     except phonenumbers.NumberParseException:
         return False
-    return phonenumbers.is_valid_number(number)
+    if not phonenumbers.is_valid_number(number) or number.extension:
+        return False
+    own = phonenumbers.national_significant_number(number)
+    digits = "".join(ch for ch in normalise(text) if ch.isdigit())
+    # Before the number itself only an international prefix, country code and trunk prefix: "0044 (0) 7400…".
+    return digits.endswith(own) and len(digits) - len(own) <= _MAX_PREFIX_DIGITS
 
 
 def find_card_number(text: str | None, *, phone_region: str | None = None) -> bool:

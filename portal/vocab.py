@@ -74,6 +74,8 @@ class SaleStatus(TonedStrEnum):
     BOOKED = "booked", "Covered", "ok"
     OUTCOME_UNKNOWN = "outcome_unknown", "Not yet confirmed, checking", "wait"
     FAILED = "failed", "Not covered", "bad"
+    # Every policy of the sale was cancelled (a return, or at XCover); a partial cancellation stays booked.
+    CANCELLED = "cancelled", "Cover cancelled"
 
 
 class CoverStatus(TonedStrEnum):
@@ -84,6 +86,42 @@ class CoverStatus(TonedStrEnum):
     NOT_TAKEN = "not_taken", "Not taken"
     BOOKED = "booked", "Covered", "ok"
     FAILED = "failed", "Not covered", "bad"
+    # After the sale (portal/policies/returns.py): still in force while a return waits; then cancelled.
+    RETURNING = "returning", "Covered, return pending", "ok"
+    CANCELLING = "cancelling", "Being cancelled, checking", "wait"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ReturnStatus(TonedStrEnum):
+    """Where a return (cancelling policies for a refund) stands; its machine is in portal/policies/returns.py."""
+
+    PREVIEWED = "previewed", "Awaiting manager approval", "wait"
+    APPROVED = "approved", "Approved, not yet cancelled", "wait"
+    CONFIRMING = "confirming", "Cancellation sent, checking", "wait"
+    CONFIRMED = "confirmed", "Cancelled and refunded", "ok"
+    REFUSED = "refused", "Refused by a manager", "bad"
+    EXPIRED = "expired", "Preview expired", "bad"
+    FAILED = "failed", "Refused by XCover", "bad"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class ReturnReason(RichStrEnum):
+    """Why the customer brings the cover back (sent to XCover as the reason for cancellation)."""
+
+    PRODUCT_RETURNED = "product_returned", "Product returned"
+    CHANGED_MIND = "changed_mind", "Customer changed their mind"
+    BOUGHT_TWICE = "bought_twice", "Cover bought twice"
+    OTHER = "other", "Other"
+
+
+class CorrectionStatus(TonedStrEnum):
+    """Where a correction of a booked product's details stands (portal/policies/corrections.py)."""
+
+    QUOTED = "quoted", "Priced, not yet applied", "wait"
+    CONFIRMING = "confirming", "Sent, checking", "wait"
+    CONFIRMED = "confirmed", "Applied", "ok"
+    FAILED = "failed", "Refused by XCover", "bad"
+    DISCARDED = "discarded", "Discarded"
 
 
 class Decision(RichStrEnum):
@@ -109,6 +147,32 @@ class PaymentMethod(RichStrEnum):
     CARD = "card", "Card"
     CASH = "cash", "Cash"
     OTHER = "other", "Other"
+
+
+class PersonState(TonedStrEnum):
+    """Where a person's account stands, as the People screen shows it (worked out, never stored)."""
+
+    ACTIVE = "active", "Active", "ok"
+    TEMPORARY = "temporary", "Must choose a password", "wait"
+    LOCKED = "locked", "Locked", "bad"
+    DISABLED = "disabled", "Disabled", "neutral"
+
+
+class CatalogueStatus(TonedStrEnum):
+    """Where a version of the offer catalogue stands: drafted, in use, or replaced by a later one."""
+
+    DRAFT = "draft", "Draft", "wait"
+    PUBLISHED = "published", "In use", "ok"
+    RETIRED = "retired", "Replaced", "neutral"
+    DISCARDED = "discarded", "Discarded", "neutral"
+
+
+class LineCheck(TonedStrEnum):
+    """What XCover said when a catalogue line's sample product was quoted."""
+
+    UNCHECKED = "unchecked", "Not checked yet", "wait"
+    ACCEPTED = "accepted", "XCover quotes it", "ok"
+    REFUSED = "refused", "XCover refused it", "bad"
 
 
 class AuditResult(TonedStrEnum):
@@ -144,3 +208,38 @@ class AuditAction(RichStrEnum):
     SALE_OUTCOME_UNKNOWN = "sale.outcome_unknown", "Booking outcome unknown"
     SALE_RECONCILED = "sale.reconciled", "Booking outcome settled"
     SALE_EMAIL_RESENT = "sale.email_resent", "Confirmation email resent"
+    # Administration (issue 10): people, stores, the offer catalogue, one's own password.
+    PASSWORD_CHANGED = "auth.password_changed", "Password changed"
+    STORE_UPDATED = "store.updated", "Store settings changed"
+    STORE_DEACTIVATED = "store.deactivated", "Store deactivated"
+    STORE_REACTIVATED = "store.reactivated", "Store reactivated"
+    USER_DISABLED = "user.disabled", "Person disabled"
+    USER_ENABLED = "user.enabled", "Person re-enabled"
+    USER_UNLOCKED = "user.unlocked", "Person unlocked"
+    USER_PASSWORD_RESET = "user.password_reset", "Temporary password set"
+    USER_SIGNED_OUT = "user.signed_out", "Person signed out everywhere"
+    CATALOGUE_DRAFTED = "catalogue.drafted", "Catalogue draft started"
+    CATALOGUE_EDITED = "catalogue.edited", "Catalogue draft changed"
+    CATALOGUE_CHECKED = "catalogue.checked", "Catalogue checked with XCover"
+    CATALOGUE_PUBLISHED = "catalogue.published", "Catalogue published"
+    CATALOGUE_DISCARDED = "catalogue.discarded", "Catalogue draft discarded"
+    RETURN_REQUESTED = "return.requested", "Return requested"
+    RETURN_PREVIEWED = "return.previewed", "Refund previewed by XCover"
+    RETURN_PREVIEW_FAILED = "return.preview_failed", "Refund preview failed"
+    RETURN_APPROVED = "return.approved", "Return approved"
+    RETURN_REFUSED = "return.refused", "Return refused"
+    RETURN_APPROVAL_DENIED = "return.approval_denied", "Return approval not allowed"
+    RETURN_CONFIRMED = "return.confirmed", "Cancellation confirmed by XCover"
+    RETURN_REFUNDED = "return.refunded", "Refund given"
+    RETURN_OUTCOME_UNKNOWN = "return.outcome_unknown", "Cancellation outcome unknown"
+    RETURN_FAILED = "return.failed", "Cancellation failed"
+    RETURN_EXPIRED = "return.expired", "Refund preview expired"
+    RETURN_WITHDRAWN = "return.withdrawn", "Return withdrawn"
+    CORRECTION_QUOTED = "correction.quoted", "Correction priced by XCover"
+    CORRECTION_CONFIRMED = "correction.confirmed", "Correction applied"
+    CORRECTION_FAILED = "correction.failed", "Correction failed"
+    CORRECTION_DISCARDED = "correction.discarded", "Correction discarded"
+    CORRECTION_OUTCOME_UNKNOWN = "correction.outcome_unknown", "Correction outcome unknown"
+    SALE_REFUND_RECORDED = "sale.refund_recorded", "Refund for cover not booked recorded"
+    XCOVER_BOOKING_UPDATED = "xcover.booking_updated", "Booking updated at XCover"
+    XCOVER_BOOKING_CANCELLED = "xcover.booking_cancelled", "Booking cancelled at XCover"

@@ -24,6 +24,16 @@ from .xcover_support import live_sandbox  # noqa: F401 (a fixture: importing it 
 PASSWORD = "correct-horse-battery"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """--xcover-recordings DIR: the recorded XCover traffic the contract tests check (tests/contracts)."""
+    parser.addoption(
+        "--xcover-recordings",
+        default=None,
+        help="directory of recorded XCover calls for tests/contracts (default: $XCOVER_RECORDINGS, else the "
+        "copy in tests/contracts/recorded)",
+    )
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Run tests marked both_dbs on SQLite and on PostgreSQL."""
     if "db_backend" in metafunc.fixturenames:

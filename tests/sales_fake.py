@@ -8,7 +8,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from portal.xcover.errors import XCoverError
+from portal.xcover.errors import XCoverError, XCoverNotFound
 from portal.xcover.types import Benefitish, Booking, Content, Quote, QuotePackage
 
 PRICES = {
@@ -146,6 +146,10 @@ class FakeXCover:
         return booking
 
     def get_booking(self, package_id: str) -> Booking:
+        self.calls.append(("get_booking", {"package_id": package_id}))
+        self._maybe_fail("get_booking")
+        if package_id not in self.bookings:
+            raise XCoverNotFound("Not found.", status=404)
         return self.bookings[package_id]
 
     def send_email(self, package_id: str, *, event: str | None = None, idempotency_key: str) -> None:

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
 
 from portal.audit.verify import verify_chains
 from portal.extensions import db
-from portal.models import AuditEvent, Sale
+from portal.models import AuditEvent, Correction, PolicyReturn, Sale
 from tests.conftest import PASSWORD, csrf_token
 from xcover_sandbox import control
 
+HOOK_KEY, HOOK_SECRET = "hook-key", "hook-secret"
 # One attempt per call, so injected faults settle at once instead of after real back-off sleeps.
-pytestmark = pytest.mark.parametrize("app_overrides", [{"XCOVER_RETRY_MAX_ATTEMPTS": 1}])
+pytestmark = pytest.mark.parametrize(
+    "app_overrides",
+    [{"XCOVER_RETRY_MAX_ATTEMPTS": 1, "XCOVER_WEBHOOK_KEY": HOOK_KEY, "XCOVER_WEBHOOK_SECRET": HOOK_SECRET}],
+)
 
 # Every route that changes something, and the endpoints the walk below exercises. A new state-changing
 # route fails test_every_state_changing_route_is_walked until it is added to the walk with its events.
@@ -32,6 +42,40 @@ WALKED = {
     "sales.book",
     "sales.check",
     "sales.resend_email",
+    "policies.refund_failed",
+    "policies.new_return",
+    "policies.approve_here",
+    "policies.decide",
+    "policies.confirm_return",
+    "policies.check_return",
+    "policies.preview_again",
+    "policies.withdraw_return",
+    "policies.new_correction",
+    "policies.confirm_correction",
+    "policies.check_correction",
+    "policies.discard_correction",
+    "webhooks.xcover",
+}
+# The administration routes, walked by test_every_administration_request_leaves_its_events.
+ADMIN_WALKED = {
+    "auth.change_password",
+    "admin.new_person",
+    "admin.disable_person",
+    "admin.enable_person",
+    "admin.unlock_person",
+    "admin.sign_out_person",
+    "admin.reset_password",
+    "admin.new_store",
+    "admin.store_settings",
+    "admin.deactivate_store",
+    "admin.reactivate_store",
+    "catalogue.start_draft",
+    "catalogue.new_category",
+    "catalogue.edit_category",
+    "catalogue.delete_category",
+    "catalogue.check",
+    "catalogue.publish",
+    "catalogue.discard",
 }
 
 
@@ -144,6 +188,7 @@ def test_every_state_changing_request_leaves_its_events(app, client, store, make
         {**PAY, "amount_collected": total},
     )
     walk.post(["sale.email_resent"], "sales.resend_email", f"/sales/{sale_id}/email", {}, f"/sales/{sale_id}")
+    first_booked = sale_id
 
     # XCover down while quoting, then Retry.
     fault(app, "create_quote", "error_503")
@@ -171,6 +216,7 @@ def test_every_state_changing_request_leaves_its_events(app, client, store, make
     )
     # Check again: XCover books it with the same key; the booking and the settling of the unknown.
     walk.post(["sale.booked", "sale.reconciled"], "sales.check", f"/sales/{sale_id}/check", {}, f"/sales/{sale_id}")
+    second_booked = sale_id
 
     # Declined, with XCover down for the opt-out, then Retry: one event per product declined, one for the opt-out.
     fault(app, "opt_out", "error_503")
@@ -179,8 +225,20 @@ def test_every_state_changing_request_leaves_its_events(app, client, store, make
     walk.post(["sale.declined"], "sales.options", f"/sales/{sale_id}/options", choice(sale_id, decline=True))
     walk.post(["sale.opted_out"], "sales.opt_out", f"/sales/{sale_id}/opt-out", {}, f"/sales/{sale_id}/options")
 
+    after_the_sale(app, walk, first_booked, second_booked)
+    waiting = f"/sales/{second_booked}/returns/{latest(PolicyReturn)}"
+
     walk.post(["auth.sign_out"], "auth.sign_out", "/auth/sign-out", {}, "/")
     walk.post(["auth.sign_in"], "auth.sign_in", "/auth/sign-in", sign_in("meg"))
+    walk.post(["return.refused"], "policies.decide", f"{waiting}/decide", {"decision": "refuse"}, waiting)
+    # XCover cancels the second sale's booking on its own side and tells the portal.
+    sale = db.session.get(Sale, second_booked)
+    body = json.dumps({"event": "BOOKING_CANCELLED", "payload": {"id": sale.xcover_ref, "status": "CANCELLED"}})
+    walk.expect(
+        ["xcover.booking_cancelled"],
+        lambda: client.post("/webhooks/xcover", data=body, headers=signed_webhook()),
+        "webhooks.xcover",
+    )
     walk.expect(["audit.viewed"], lambda: client.get("/audit/"))
     walk.expect(["audit.exported"], lambda: client.get("/audit/export.csv", buffered=True))
     walk.expect(["audit.exported"], lambda: client.get("/audit/export.jsonl", buffered=True))
@@ -189,13 +247,100 @@ def test_every_state_changing_request_leaves_its_events(app, client, store, make
     assert all(report.ok for report in verify_chains())
 
 
-def test_every_state_changing_route_is_walked(app):
-    changing = {
-        rule.endpoint
-        for rule in app.url_map.iter_rules()
-        if rule.methods & {"POST", "PUT", "PATCH", "DELETE"} and not rule.endpoint.startswith("xcover_sandbox.")
+def latest(model: Any) -> int:
+    """The newest row id of a model."""
+    db.session.expire_all()
+    return db.session.scalar(sa.select(sa.func.max(model.id)))
+
+
+def booked_cover(sale_id: int) -> str:
+    """The id of a sale's first policy in force, as a form sends it."""
+    db.session.expire_all()
+    return str(next(c.id for c in db.session.get(Sale, sale_id).covers if c.status == "booked"))
+
+
+def signed_webhook() -> dict[str, str]:
+    """Headers XCover signs a webhook with (reference section 11)."""
+    when = format_datetime(datetime.now(UTC), usegmt=True)
+    digest = hmac.new(HOOK_SECRET.encode(), f"date: {when}".encode(), hashlib.sha256).digest()
+    signature = quote(base64.b64encode(digest).decode(), safe="")
+    return {
+        "Date": when,
+        "Authorization": f'Signature keyId="{HOOK_KEY}",algorithm="hmac-sha256",signature="{signature}"',
+        "Content-Type": "application/json",
     }
-    assert changing == WALKED
+
+
+def after_the_sale(app: Any, walk: Walk, first: int, second: int) -> None:
+    """A failed booking's refund, returns and corrections, each request with its events (an associate signed in)."""
+    sale_id = new_sale(walk, ["sale.saved", "sale.quoted"])
+    walk.client.get(f"/sales/{sale_id}/options")
+    walk.post(["sale.acknowledged"], "sales.options", f"/sales/{sale_id}/options", choice(sale_id))
+    total = str(db.session.get(Sale, sale_id).cover_total)
+    fault(app, "create_booking", "decline")
+    walk.post(
+        ["sale.payment_recorded", "sale.booking_sent", "sale.booking_failed"],
+        "sales.payment",
+        f"/sales/{sale_id}/payment",
+        {**PAY, "amount_collected": total},
+    )
+    refund = f"/sales/{sale_id}/refund"
+    walk.post(["sale.refund_recorded"], "policies.refund_failed", refund, {"refund_reference": "R-1"})
+
+    # A return approved by a manager on this iPad (after one wrong password), confirmed through XCover's hiccups.
+    new = f"/sales/{first}/returns/new"
+    chosen = {"covers": booked_cover(first), "reason": "product_returned"}
+    walk.post(["return.requested", "return.previewed"], "policies.new_return", new, chosen)
+    ret = f"/sales/{first}/returns/{latest(PolicyReturn)}"
+    sheet = {"username": "meg", "decision": "approve"}
+    wrong = {**sheet, "password": "wrong-password-1"}
+    walk.post(["auth.sign_in_failed"], "policies.approve_here", f"{ret}/approve-here", wrong, ret)
+    walk.post(["return.approved"], "policies.approve_here", f"{ret}/approve-here", {**sheet, "password": PASSWORD}, ret)
+    fault(app, "confirm_cancellation", "rate_limit")
+    walk.post(["return.failed"], "policies.confirm_return", f"{ret}/confirm", {"refund_reference": "R-2"}, ret)
+    fault(app, "confirm_cancellation", "error_503")
+    walk.post(["return.outcome_unknown"], "policies.confirm_return", f"{ret}/confirm", {"refund_reference": "R-2"}, ret)
+    walk.post(["return.confirmed", "return.refunded"], "policies.check_return", f"{ret}/check", {}, ret)
+
+    # Corrections: applied, discarded, and one whose answer was lost.
+    item = db.session.get(Sale, second).items[0]
+    form = f"/sales/{second}/items/{item.id}/correct"
+    fields = {"brand": "", "model": "", "sku": "", "price": f"{item.price:.2f}"}
+    for serial, finish in (("SN-1", "confirm"), ("SN-2", "discard"), ("SN-3", "unknown")):
+        walk.post(["correction.quoted"], "policies.new_correction", form, {**fields, "serial_number": serial})
+        page = f"/sales/{second}/corrections/{latest(Correction)}"
+        if finish == "confirm":
+            walk.post(["correction.confirmed"], "policies.confirm_correction", f"{page}/confirm", {}, page)
+        elif finish == "discard":
+            walk.post(["correction.discarded"], "policies.discard_correction", f"{page}/discard", {}, page)
+        else:
+            fault(app, "confirm_update", "error_503")
+            walk.post(["correction.outcome_unknown"], "policies.confirm_correction", f"{page}/confirm", {}, page)
+            walk.post(["correction.confirmed"], "policies.check_correction", f"{page}/check", {}, page)
+
+    # A preview that expired, run again, withdrawn; then one left for a manager to decide.
+    new = f"/sales/{second}/returns/new"
+    chosen = {"covers": booked_cover(second), "reason": "changed_mind"}
+    walk.post(["return.requested", "return.previewed"], "policies.new_return", new, chosen)
+    expired = latest(PolicyReturn)
+    db.session.execute(
+        sa.update(PolicyReturn)
+        .where(PolicyReturn.id == expired)
+        .values(confirm_before=datetime.now(UTC) - timedelta(minutes=1))
+    )
+    db.session.commit()
+    ret = f"/sales/{second}/returns/{expired}"
+    walk.post(
+        ["return.expired", "return.requested", "return.previewed"], "policies.preview_again", f"{ret}/again", {}, ret
+    )
+    ret = f"/sales/{second}/returns/{latest(PolicyReturn)}"
+    walk.post(["return.withdrawn"], "policies.withdraw_return", f"{ret}/withdraw", {}, ret)
+    walk.post(["return.requested", "return.previewed"], "policies.new_return", new, chosen)
+
+
+def test_every_state_changing_route_is_walked(app):
+    changing = {rule.endpoint for rule in app.url_map.iter_rules() if rule.methods & {"POST", "PUT", "PATCH", "DELETE"}}
+    assert changing == WALKED | ADMIN_WALKED
 
 
 def test_seed_demo_records_each_store_and_person_it_creates(runner):
@@ -204,5 +349,135 @@ def test_seed_demo_records_each_store_and_person_it_creates(runner):
     db.session.expire_all()
     actions = list(db.session.scalars(sa.select(AuditEvent.action).order_by(AuditEvent.id)))
     per_store = ["store.created", "user.created", "user.created", "user.created"]
-    assert actions == ["user.created", *per_store, *per_store]  # the admin, then each store and its three people
+    # The catalogue init-db seeded, the admin, then each store and its three people.
+    assert actions == ["catalogue.published", "user.created", *per_store, *per_store]
     assert runner.invoke(args=["seed-demo"]).exit_code == 0 and top() == len(actions)  # a second run adds nothing
+
+
+def _lock(username: str) -> None:
+    """Lock an account as ten wrong passwords would."""
+    from portal.models import User, utcnow
+
+    user = db.session.scalar(sa.select(User).where(User.username == username))
+    user.locked_until = utcnow() + timedelta(minutes=5)
+    db.session.commit()
+
+
+@pytest.mark.both_dbs
+def test_every_administration_request_leaves_its_events(app, client, store, make_user):
+    from portal.models import CatalogueVersion, Store, User
+    from tests.test_admin_stores import NEW_STORE
+
+    make_user("meg", "manager", store)
+    make_user("boss", "admin")
+    walk = Walk(client)
+    people = f"/admin/stores/{store.id}/people"
+
+    # A manager runs the store's people and settings: one event per change, none for a change that changes nothing.
+    walk.post(["auth.sign_in"], "auth.sign_in", "/auth/sign-in", {"username": "meg", "password": PASSWORD})
+    walk.post(
+        ["user.created"],
+        "admin.new_person",
+        f"{people}/new",
+        {"username": "jo.b", "display_name": "Jo Bloggs", "role": "associate", "password": "first-day-pass"},
+    )
+    jo = db.session.scalar(sa.select(User).where(User.username == "jo.b"))
+    page = f"/admin/people/{jo.id}"
+    settings = {"name": "London Oxford St", "timezone": "Europe/London", "language": "en", "phone_country": "GB"}
+    walk.post(["store.updated"], "admin.store_settings", f"/admin/stores/{store.id}/settings", settings)
+    walk.post([], "admin.store_settings", f"/admin/stores/{store.id}/settings", settings)
+    _lock("jo.b")
+    walk.post(["user.unlocked"], "admin.unlock_person", f"{page}/unlock", {}, page)
+    walk.post([], "admin.unlock_person", f"{page}/unlock", {}, page)
+    walk.post(["user.password_reset"], "admin.reset_password", f"{page}/password", {"password": ""}, page)
+    walk.post(["user.signed_out"], "admin.sign_out_person", f"{page}/sign-out", {}, page)
+    walk.post(["user.disabled"], "admin.disable_person", f"{page}/disable", {}, page)
+    walk.post([], "admin.disable_person", f"{page}/disable", {}, page)
+    walk.post(["user.enabled"], "admin.enable_person", f"{page}/enable", {}, page)
+    walk.post(
+        ["user.password_reset"], "admin.reset_password", f"{page}/password", {"password": "second-day-pass"}, page
+    )
+    change = {"current_password": PASSWORD, "new_password": "my-own-passphrase", "confirm": "my-own-passphrase"}
+    walk.post(["auth.password_changed"], "auth.change_password", "/auth/password", change)
+
+    # The associate, on a temporary password: a wrong current one fails (and counts), the right one changes it.
+    associate = Walk(client.application.test_client())
+    associate.post(
+        ["auth.sign_in"], "auth.sign_in", "/auth/sign-in", {"username": "jo.b", "password": "second-day-pass"}
+    )
+    mine = {"new_password": "jo-chooses-this", "confirm": "jo-chooses-this"}
+    associate.post(
+        ["auth.password_changed"], "auth.change_password", "/auth/password", {**mine, "current_password": "nope-nope-1"}
+    )
+    associate.post(
+        ["auth.password_changed"],
+        "auth.change_password",
+        "/auth/password",
+        {**mine, "current_password": "second-day-pass"},
+    )
+    results = db.session.scalars(
+        sa.select(AuditEvent.result).where(AuditEvent.action == "auth.password_changed").order_by(AuditEvent.id)
+    ).all()
+    assert results == ["success", "failure", "success"]
+
+    # Head office opens a store, gives it a manager, changes it, closes and reopens it.
+    walk.post(["auth.sign_out"], "auth.sign_out", "/auth/sign-out", {}, "/")
+    walk.post(["auth.sign_in"], "auth.sign_in", "/auth/sign-in", {"username": "boss", "password": PASSWORD})
+    new_store = dict(NEW_STORE)
+    walk.post(["store.created"], "admin.new_store", "/admin/stores/new", new_store)
+    man = db.session.scalar(sa.select(Store).where(Store.code == "MAN01"))
+    walk.post(
+        ["user.created"],
+        "admin.new_person",
+        f"/admin/stores/{man.id}/people/new",
+        {"username": "man.manager", "display_name": "Mo Manager", "role": "manager", "password": ""},
+    )
+    del new_store["code"]
+    walk.post(
+        ["store.updated"], "admin.store_settings", f"/admin/stores/{man.id}/settings", {**new_store, "currency": "EUR"}
+    )
+    store_page = f"/admin/stores/{man.id}"
+    walk.post(["store.deactivated"], "admin.deactivate_store", f"{store_page}/deactivate", {}, store_page)
+    walk.post([], "admin.deactivate_store", f"{store_page}/deactivate", {}, store_page)
+    walk.post(["store.reactivated"], "admin.reactivate_store", f"{store_page}/reactivate", {}, store_page)
+
+    # The catalogue: a draft, a category XCover refuses, a change, the check, publishing; a draft discarded.
+    walk.post(["catalogue.drafted"], "catalogue.start_draft", "/admin/catalogue/draft", {}, "/admin/catalogue/")
+    walk.post([], "catalogue.start_draft", "/admin/catalogue/draft", {}, "/admin/catalogue/")  # the same draft again
+    draft = db.session.scalar(sa.select(CatalogueVersion).where(CatalogueVersion.status == "draft"))
+    base = f"/admin/catalogue/{draft.id}"
+    bikes = {
+        "label": "Bicycles",
+        "lines-0-policy_type": "bike_cover",
+        "lines-0-policy_type_version": "1",
+        "lines-0-cover_term_months": "12",
+    }
+    walk.post(["catalogue.edited"], "catalogue.new_category", f"{base}/categories/new", {"key": "bikes", **bikes})
+    electronics = next(c for c in draft.categories if c.key == "electronics")
+    lines = {
+        f"lines-{i}-{f}": str(getattr(line, f))
+        for i, line in enumerate(electronics.lines)
+        for f in ("policy_type", "policy_type_version", "cover_term_months")
+    }
+    category = f"{base}/categories/{electronics.id}"
+    walk.post(["catalogue.edited"], "catalogue.edit_category", category, {"label": "TV and audio", **lines})
+    walk.post([], "catalogue.edit_category", category, {"label": "TV and audio", **lines})
+    check = {"store": str(store.id), "price": "499.00"}
+    walk.post(["catalogue.checked"], "catalogue.check", f"{base}/check", check, base)
+    walk.post([], "catalogue.publish", f"{base}/publish", {}, base)  # the refused line keeps it from being published
+    bikes_id = next(c.id for c in draft.categories if c.key == "bikes")
+    walk.post(["catalogue.edited"], "catalogue.delete_category", f"{base}/categories/{bikes_id}/delete", {}, base)
+    fault(app, "create_quote", "error_503")
+    walk.post(["catalogue.checked"], "catalogue.check", f"{base}/check", check, base)  # XCover down: a failure
+    walk.post(["catalogue.checked"], "catalogue.check", f"{base}/check", check, base)
+    walk.post(["catalogue.published"], "catalogue.publish", f"{base}/publish", {}, base)
+    walk.post(["catalogue.drafted"], "catalogue.start_draft", "/admin/catalogue/draft", {}, "/admin/catalogue/")
+    draft = db.session.scalar(sa.select(CatalogueVersion).where(CatalogueVersion.status == "draft"))
+    base = f"/admin/catalogue/{draft.id}"
+    walk.post(["catalogue.discarded"], "catalogue.discard", f"{base}/discard", {}, base)
+
+    assert walk.seen | associate.seen >= ADMIN_WALKED
+    assert all(report.ok for report in verify_chains())
+    details = str(db.session.scalars(sa.select(AuditEvent.details)).all())
+    for secret in ("first-day-pass", "second-day-pass", "my-own-passphrase", "jo-chooses-this", PASSWORD):
+        assert secret not in details

@@ -43,7 +43,7 @@ def product(name: str = "Laptop", category: str = "electronics", price: str = "1
         "model": "X1",
         "sku": "123",
         "serial_number": "",
-        "purchase_date": date(2026, 11, 27),
+        "purchase_date": date.today() - timedelta(days=1),
         **extra,
     }
 
@@ -112,7 +112,10 @@ def test_transition_refuses_a_wrong_move(app):
 
 def test_catalogue_maps_each_product_to_configured_offers(app):
     payload, lines = catalogue.build_quote_request(
-        [product(), product("Phone", "mobile_phones", "500.00", serial_number="SN1")],
+        [
+            product(purchase_date=date(2026, 11, 27)),
+            product("Phone", "mobile_phones", "500.00", serial_number="SN1", purchase_date=date(2026, 11, 27)),
+        ],
         currency="GBP",
         country="GB",
         region="",
@@ -147,13 +150,28 @@ def test_catalogue_maps_each_product_to_configured_offers(app):
     }
 
 
-def test_catalogue_and_field_map_come_from_configuration(app):
+def publish_catalogue(mapping: dict) -> None:
+    """Put a catalogue in the OFFER_CATALOGUE shape in use, as the next version."""
+    from portal.admin.catalogue import import_catalogue, parse_catalogue
+
+    import_catalogue(parse_catalogue(mapping), None, "test")
+    db.session.commit()
+
+
+def test_offer_catalogue_seeds_an_empty_database_and_the_field_map_comes_from_configuration(app):
+    from portal.admin.catalogue import seed
+    from portal.models import CatalogueVersion
+
+    for version in db.session.scalars(sa.select(CatalogueVersion)):
+        db.session.delete(version)
+    db.session.commit()
     app.config["OFFER_CATALOGUE"] = {
         "bikes": {
             "label": "Bicycles",
             "offers": [{"policy_type": "product_insurance", "policy_type_version": 2, "cover_term_months": 36}],
         }
     }
+    assert seed().source == "OFFER_CATALOGUE" and seed() is None  # only an empty database is seeded
     app.config["XCOVER_ITEM_FIELD_MAP"] = {"price": "item_value", "sku": None}
     payload, lines = catalogue.build_quote_request(
         [product("Bike", "bikes")], currency="GBP", country="GB", region="London", language="en"
@@ -174,7 +192,7 @@ def _sale_formdata(**overrides: str) -> MultiDict:
         "items-0-category": "electronics",
         "items-0-price": "1000",
         "items-0-quantity": "1",
-        "items-0-purchase_date": "2026-11-27",
+        "items-0-purchase_date": (date.today() - timedelta(days=1)).isoformat(),
         **{k: v for k, v in CUSTOMER.items()},
         **overrides,
     }
@@ -184,10 +202,10 @@ def _sale_formdata(**overrides: str) -> MultiDict:
 @pytest.mark.parametrize(
     "field", ["items-0-product_name", "items-0-serial_number", "first_name", "address1", "items-0-sku", "phone"]
 )
-def test_card_number_in_any_sale_field_is_refused_and_blanked(app, field):
+def test_card_number_in_any_sale_field_is_refused_and_blanked(app, store, field):
     with app.test_request_context(method="POST", data=_sale_formdata(**{field: f"ref {CARD} x"})):
         app.config["WTF_CSRF_ENABLED"] = False
-        form = SaleForm(phone_region="GB")
+        form = SaleForm(store=store)
         assert not form.validate()
         bad = {f.name: f for f in _all_fields(form)}[field]
         assert CARD_MESSAGE in bad.errors
@@ -212,10 +230,10 @@ def test_payment_form_refuses_card_number_but_takes_last_four(app):
         assert form.card_last4.errors == ["Exactly 4 digits, or leave it empty."]
 
 
-def test_ordinary_long_numbers_are_not_card_numbers(app):
+def test_ordinary_long_numbers_are_not_card_numbers(app, store):
     app.config["WTF_CSRF_ENABLED"] = False
     with app.test_request_context(method="POST", data=_sale_formdata(**{"items-0-sku": "5012345678900"})):
-        assert SaleForm(phone_region="GB").validate()
+        assert SaleForm(store=store).validate()
 
 
 def _all_fields(form):
@@ -262,10 +280,12 @@ def test_two_product_sale_books_with_one_quote_request(app, alex, fake):
 
 
 def test_ineligible_item_is_shown_as_unavailable(app, alex, fake):
-    app.config["OFFER_CATALOGUE"] = {
-        **catalogue.DEFAULT_CATALOGUE,
-        "boats": {"label": "Boats", "offers": [{"policy_type": "product_insurance", "cover_term_months": 12}]},
-    }
+    publish_catalogue(
+        {
+            **catalogue.DEFAULT_CATALOGUE,
+            "boats": {"label": "Boats", "offers": [{"policy_type": "product_insurance", "cover_term_months": 12}]},
+        }
+    )
     sale2 = quoted_sale(alex, fake, [product(), product("Boat", "boats")])
     boat = sale2.items[1]
     assert [c.status for c in boat.covers] == ["failed"] and boat.covers[0].error == "Not eligible"

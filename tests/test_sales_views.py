@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -17,6 +17,8 @@ from portal.vocab import AuditAction, CoverStatus, DeclineReason, PaymentMethod,
 from tests.conftest import csrf_token
 
 CARD = "4111111111111111"
+# A purchase date in the past in any store's time zone.
+YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
 
 
 def sale_form(token: str, **overrides: str) -> dict[str, str]:
@@ -27,12 +29,12 @@ def sale_form(token: str, **overrides: str) -> dict[str, str]:
         "items-0-price": "1000.00",
         "items-0-quantity": "1",
         "items-0-brand": "Acme",
-        "items-0-purchase_date": "2026-11-27",
+        "items-0-purchase_date": YESTERDAY,
         "items-1-product_name": "Phone",
         "items-1-category": "mobile_phones",
         "items-1-price": "500",
         "items-1-quantity": "1",
-        "items-1-purchase_date": "2026-11-27",
+        "items-1-purchase_date": YESTERDAY,
         "first_name": "Jane",
         "last_name": "Doe",
         "email": "jane@example.com",

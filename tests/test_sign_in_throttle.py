@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from portal.auth import service, throttle
-from portal.auth.views import FAILED_MESSAGE
 from portal.extensions import db
 from portal.models import AuditEvent, SignInAddress, User, utcnow
 
@@ -102,7 +101,7 @@ def test_a_person_who_forgot_the_password_is_stopped_after_ten_tries(app, store,
     counter = app.test_client()
     for _ in range(10):
         html = sign_in_from(counter, COUNTER, "ann", "was-it-this-one").get_data(as_text=True)
-        assert FAILED_MESSAGE in html
+        assert "After 10 failed tries an account is locked for 5 minutes." in html
     assert sign_in_from(counter, COUNTER, "ann").status_code == 200  # the right one, too late
     assert [e.details["reason"] for e in events("auth.sign_in_failed")][-1] == "locked"
 
@@ -249,3 +248,10 @@ def test_sign_in_still_works_when_the_shared_throttle_storage_is_down(app, store
     monkeypatch.setattr(throttle.limiter.storage, "check", lambda: False)
     assert sign_in_from(app.test_client(), COUNTER, "ann", "wrong-password-here").status_code == 200
     assert sign_in_from(app.test_client(), COUNTER, "ann").status_code == 302
+
+
+def test_the_failure_message_names_the_lockout_the_settings_give(app, store, make_user):
+    make_user("ann", "associate", store)
+    app.config.update(LOCKOUT_THRESHOLD=6, LOCKOUT_MINUTES=1)
+    html = sign_in_from(app.test_client(), COUNTER, "ann", "was-it-this-one").get_data(as_text=True)
+    assert "After 6 failed tries an account is locked for 1 minute." in html

@@ -13,14 +13,19 @@ from portal.audit import record
 from portal.audit.service import canonical, digest, hashable_fields
 from portal.audit.verify import verify_chains
 from portal.extensions import db
-from portal.models import Cover, Sale, SaleItem
+from portal.models import Correction, Cover, PolicyReturn, ReturnLine, Sale, SaleItem
 from portal.vocab import (
     AuditAction,
     AuditResult,
+    CatalogueStatus,
+    CorrectionStatus,
     CoverStatus,
     Decision,
     DeclineReason,
+    LineCheck,
     PaymentMethod,
+    ReturnReason,
+    ReturnStatus,
     RichStrEnum,
     Role,
     SaleStatus,
@@ -29,8 +34,11 @@ from portal.vocab import (
 
 # What release 1 wrote to the database and into the hashed audit chain; a value that changes breaks old rows.
 STORED = {
-    SaleStatus: ["draft", "quoted", "declined", "booking", "booked", "outcome_unknown", "failed"],
-    CoverStatus: ["quoted", "chosen", "not_taken", "booked", "failed"],
+    SaleStatus: ["draft", "quoted", "declined", "booking", "booked", "outcome_unknown", "failed", "cancelled"],
+    CoverStatus: ["quoted", "chosen", "not_taken", "booked", "failed", "returning", "cancelling", "cancelled"],
+    ReturnStatus: ["previewed", "approved", "confirming", "confirmed", "refused", "expired", "failed", "withdrawn"],
+    ReturnReason: ["product_returned", "changed_mind", "bought_twice", "other"],
+    CorrectionStatus: ["quoted", "confirming", "confirmed", "failed", "discarded"],
     Role: ["associate", "manager", "admin"],
     Decision: ["add", "decline"],
     DeclineReason: ["already_covered", "too_expensive", "not_interested", "decide_later", "other"],
@@ -59,7 +67,43 @@ STORED = {
         "sale.outcome_unknown",
         "sale.reconciled",
         "sale.email_resent",
+        "auth.password_changed",
+        "store.updated",
+        "store.deactivated",
+        "store.reactivated",
+        "user.disabled",
+        "user.enabled",
+        "user.unlocked",
+        "user.password_reset",
+        "user.signed_out",
+        "catalogue.drafted",
+        "catalogue.edited",
+        "catalogue.checked",
+        "catalogue.published",
+        "catalogue.discarded",
+        "return.requested",
+        "return.previewed",
+        "return.preview_failed",
+        "return.approved",
+        "return.refused",
+        "return.approval_denied",
+        "return.confirmed",
+        "return.refunded",
+        "return.outcome_unknown",
+        "return.failed",
+        "return.expired",
+        "return.withdrawn",
+        "correction.quoted",
+        "correction.confirmed",
+        "correction.failed",
+        "correction.discarded",
+        "correction.outcome_unknown",
+        "sale.refund_recorded",
+        "xcover.booking_updated",
+        "xcover.booking_cancelled",
     ],
+    CatalogueStatus: ["draft", "published", "retired", "discarded"],
+    LineCheck: ["unchecked", "accepted", "refused"],
 }
 
 
@@ -81,7 +125,7 @@ def test_lookups_never_raise_and_old_values_still_show():
     assert AuditAction.label_of("sale.retired_action") == "sale.retired_action"
     assert DeclineReason.choices()[0] == ("already_covered", "Already covered")
     assert SaleStatus.sql_in("status") == (
-        "status IN ('draft', 'quoted', 'declined', 'booking', 'booked', 'outcome_unknown', 'failed')"
+        "status IN ('draft', 'quoted', 'declined', 'booking', 'booked', 'outcome_unknown', 'failed', 'cancelled')"
     )
 
 
@@ -134,6 +178,47 @@ def test_the_database_checks_accept_every_member_and_nothing_else(store, make_us
     db.session.commit()
     with pytest.raises(IntegrityError):
         db.session.execute(sa.text(f"UPDATE {table} SET {column} = 'nope'"))  # short enough for every column
+        db.session.flush()
+    db.session.rollback()
+
+
+@pytest.mark.both_dbs
+@pytest.mark.parametrize(
+    ("table", "vocabulary"), [("policy_return", ReturnStatus), ("sale_correction", CorrectionStatus)]
+)
+def test_the_after_sale_checks_accept_every_member_and_nothing_else(store, make_user, table, vocabulary):
+    ann = make_user("ann", "associate", store)
+    sale = _sale_with_a_cover(store, ann)
+    cover = sale.covers[0]
+    row = (
+        PolicyReturn(
+            sale=sale,
+            reason=ReturnReason.OTHER,
+            requested_by_id=ann.id,
+            cancellation_id="a-CCL",
+            currency="GBP",
+            total_refund=Decimal("1.00"),
+            idempotency_key="k",
+            lines=[ReturnLine(cover=cover, refund=Decimal("1.00"))],
+        )
+        if table == "policy_return"
+        else Correction(
+            sale=sale,
+            item=cover.item,
+            requested_by_id=ann.id,
+            changes={},
+            update_id="u-UPD",
+            price_diff=0,
+            idempotency_key="k",
+        )
+    )
+    db.session.add(row)
+    db.session.commit()
+    for member in vocabulary:
+        db.session.execute(sa.text(f"UPDATE {table} SET status = :value"), {"value": member.value})
+    db.session.commit()
+    with pytest.raises(IntegrityError):
+        db.session.execute(sa.text(f"UPDATE {table} SET status = 'nope'"))
         db.session.flush()
     db.session.rollback()
 

@@ -152,7 +152,6 @@ POLICYHOLDER = {
     "region": "London",
     "postcode": "SW1A 1AA",
     "country": "GB",
-    "language": "en",
 }
 
 

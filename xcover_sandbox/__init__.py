@@ -26,7 +26,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     config.check(app.config)
     if app.config["XCOVER_SANDBOX_PROXY_COUNT"]:
         n = app.config["XCOVER_SANDBOX_PROXY_COUNT"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+        # X-Forwarded-Host is never believed, as in the portal: the proxy passes Host through.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     db.init_app(app)
     with app.app_context():
         sa.event.listen(db.engine, "connect", _sqlite_pragmas)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from html import escape
 from typing import Any
 
 CENT = Decimal("0.01")
@@ -37,6 +38,10 @@ class PolicyType:
     exclusions: tuple[tuple[str, str], ...]
     benefits: tuple[tuple[str, str], ...]
     excess: Decimal
+    # Days after booking within which a cancellation is refunded in full (XCover's differs by product).
+    cooling_off_days: int = 30
+    # An open-ended policy's answers carry null policy_end_date, duration and cover_amount, as retail ones may.
+    open_ended: bool = False
 
 
 POLICY_TYPES: dict[str, PolicyType] = {
@@ -71,6 +76,7 @@ POLICY_TYPES: dict[str, PolicyType] = {
             ),
             benefits=(("Repair or replacement", "Up to the purchase price"), ("Call-out and labour", "Included")),
             excess=Decimal("0"),
+            cooling_off_days=30,
         ),
         PolicyType(
             code="product_insurance",
@@ -101,6 +107,7 @@ POLICY_TYPES: dict[str, PolicyType] = {
             ),
             benefits=(("Accidental damage", "Up to the purchase price"), ("Theft", "Up to the purchase price")),
             excess=Decimal("25"),
+            cooling_off_days=28,
         ),
         PolicyType(
             code="device_protection",
@@ -125,6 +132,8 @@ POLICY_TYPES: dict[str, PolicyType] = {
             ),
             benefits=(("Screen repair", "Unlimited"), ("Replacement device", "Up to the purchase price")),
             excess=Decimal("50"),
+            cooling_off_days=14,
+            open_ended=True,
         ),
     )
 }
@@ -223,12 +232,18 @@ def price_item(
     }
 
 
-def policy_block(policy: PolicyType, currency: str, price: Decimal) -> dict[str, Any]:
-    """The quote's `policy` object: identity, content and underwriter."""
-    disclaimer = (
-        f"{policy.title} is underwritten by {UNDERWRITER['name']}. Read the policy wording before you "
-        "buy. You can cancel within 30 days for a full refund."
+def disclaimer_html(policy: PolicyType) -> str:
+    """The disclaimer as XCover sends it: HTML paragraphs, with entities and emphasis."""
+    return (
+        f"<p>{escape(policy.title)} is arranged by Cover Genius Ltd and underwritten by "
+        f"<strong>{escape(UNDERWRITER['name'])}</strong>, a fictitious insurer used for testing.</p>"
+        f"<p>Read the policy wording before you buy.<br>You can cancel within {policy.cooling_off_days} days "
+        "for a full refund.</p>"
     )
+
+
+def policy_block(policy: PolicyType, currency: str, price: Decimal) -> dict[str, Any]:
+    """The quote's `policy` object: identity, content (HTML, no inclusions: they are not part of it) and underwriter."""
     return {
         "policy_type": policy.code,
         "policy_type_group_name": policy.group,
@@ -236,20 +251,21 @@ def policy_block(policy: PolicyType, currency: str, price: Decimal) -> dict[str,
         "policy_code": policy.code.upper(),
         "policy_version": policy.version_uuid,
         "category": "retail",
-        "claim_selector_id": None,
         "content": {
             "title": policy.title,
-            "header": policy.title,
-            "description": policy.description,
-            "optout_msg": "I do not want to protect my purchase.",
-            "inclusions": [{"title": t, "description": d} for t, d in policy.inclusions],
-            "exclusions": [{"title": t, "description": d} for t, d in policy.exclusions],
-            "disclaimer": disclaimer,
-            "disclaimer_html": f"<p>{disclaimer}</p>",
+            "header": None,
+            "description": f"<p>{escape(policy.description)}</p>",
+            "optout_msg": "",
+            # Older policy versions list inclusions here; current ones leave them to the wording (empty).
+            "inclusions": [],
+            "exclusions": [],
+            "disclaimer": disclaimer_html(policy),
+            "disclaimer_html": disclaimer_html(policy),
             "payment_disclaimer": "",
             "in_path_disclaimer": "",
         },
         "underwriter": dict(UNDERWRITER),
+        "claim_selector_id": "",
     }
 
 

@@ -26,11 +26,12 @@ def certificate_lines(doc: dict[str, Any]) -> list[str]:
     for quote in doc["quotes"].values():
         if not quote or quote["id"] not in chosen:
             continue
-        item = quote.get("extra_fields") or {}
+        item = quote.get("_item") or quote.get("extra_fields") or {}
+        ends = quote["policy_end_date"]
         lines += [
             f"{quote['policy']['policy_name']} - {item.get('product_name', '')}",
             f"  Policy {quote['id']}  status {quote['status']}",
-            f"  From {quote['policy_start_date'][:10]} to {quote['policy_end_date'][:10]}  "
+            f"  From {quote['policy_start_date'][:10]} {f'to {ends[:10]}' if ends else '(open-ended)'}  "
             f"price {quote['price']} {doc['currency']}",
             "",
         ]

@@ -50,6 +50,21 @@ ITEM_FIELDS = {
     "quantity",
     "cover_term_months",
 }
+# An Offers-style item's product{} keys -> the flat keys above (None: accepted, not used for pricing).
+PRODUCT_KEYS: dict[str, str | None] = {
+    "sku": "product_sku",
+    "title": "product_name",
+    "quantity": "quantity",
+    "retail_value": "product_price",
+    "brand": "product_brand",
+    "model": "product_model",
+    "category": "product_category",
+    "term": "cover_term_months",
+    "serial_number": "serial_number",
+    "description": None,
+    "variant": None,
+    "condition": None,
+}
 ITEM_REQUIRED = ("policy_type", "product_name", "product_category", "product_price", "cover_term_months")
 UPDATABLE_ITEM_FIELDS = {
     "product_name",
@@ -77,16 +92,36 @@ POLICYHOLDER_FIELDS = {
     "age",
     "birth_date",
     "company",
-    "language",
 }
+# The order XCover echoes a policyholder in: every key, null when not sent, then allow_updates.
+POLICYHOLDER_ECHO = (
+    "first_name",
+    "middle_name",
+    "last_name",
+    "email",
+    "phone",
+    "country",
+    "age",
+    "address1",
+    "address2",
+    "city",
+    "postcode",
+    "region",
+    "secondary_email",
+    "birth_date",
+    "company",
+)
+# An insured person as XCover echoes one (more keys when sent).
+INSURED_ECHO = ("first_name", "last_name", "email", "region", "age")
+INSURED_FIELDS = POLICYHOLDER_FIELDS | {"metadata"}
 POLICYHOLDER_REQUIRED = ("first_name", "last_name", "email", "country")
 BOOKED = ("CONFIRMED", "PENDING_PAYMENT", "CANCELLED")
 DECLINE_LAST_NAME = "declineson"
-COOLING_OFF_DAYS = 30
 PREVIEW_HOURS = 24
 EMAIL_EVENTS = ("BOOKING_CREATED", "BOOKING_UPDATED", "BOOKING_CANCELLED")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ALNUM = string.ascii_uppercase + string.digits
+_MIXED = string.ascii_letters + string.digits
 
 
 class ApiError(Exception):
@@ -118,6 +153,11 @@ def new_ref(suffix: str) -> str:
         return "".join(secrets.choice(_ALNUM) for _ in range(5))
 
     return f"{part()}-{part()}-{suffix}"
+
+
+def new_change_ref(suffix: str) -> str:
+    """A cancellation or update id in XCover's form: three mixed-case groups, e.g. u7Thv-d6C5P-8FAQW-CCL."""
+    return "-".join("".join(secrets.choice(_MIXED) for _ in range(5)) for _ in range(3)) + f"-{suffix}"
 
 
 def new_token() -> str:
@@ -204,10 +244,40 @@ def latest_local_date(now: datetime) -> date:
     return (now.astimezone(UTC) + timedelta(hours=14)).date()
 
 
+def _from_offers_style(item: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An item nesting `product{...}` as the Offers API does, as the flat item; plus errors of the nesting."""
+    product = item["product"]
+    flat = {k: v for k, v in item.items() if k != "product"}
+    unexpected = {k: UNEXPECTED for k in product if k not in PRODUCT_KEYS}
+    for key, value in product.items():
+        if PRODUCT_KEYS.get(key):
+            flat[PRODUCT_KEYS[key]] = value
+    return flat, ({"product": unexpected} if unexpected else {})
+
+
+def _to_offers_style(errors: dict[str, Any]) -> dict[str, Any]:
+    """Errors of a flat item named as the nested item's keys (product_price -> product.retail_value)."""
+    back = {flat: nested for nested, flat in PRODUCT_KEYS.items() if flat}
+    out: dict[str, Any] = {}
+    for key, value in errors.items():
+        if key in back:
+            out.setdefault("product", {})[back[key]] = value
+        else:
+            out[key] = value
+    return out
+
+
 def _check_item(item: Any, today: date, *, partial: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Validate one request[] element; return (clean item, errors)."""
+    """Validate one request[] element, flat or Offers-style nested; return (clean flat item, errors)."""
     if not isinstance(item, dict):
         return {}, {"non_field_errors": ["Invalid data. Expected a dictionary."]}
+    if isinstance(item.get("product"), dict):
+        flat, nesting = _from_offers_style(item)
+        clean, errors = _check_item(flat, today, partial=partial)
+        errors = _to_offers_style(errors)
+        if nesting:
+            errors.setdefault("product", {}).update(nesting["product"])
+        return clean, errors
     errors: dict[str, Any] = {}
     allowed = ITEM_FIELDS | ({"quote_id"} if partial else set())
     _unexpected(item, allowed, errors)
@@ -395,11 +465,12 @@ def build_quote(
     cover = price * quantity
     total = priced["price"]
     commission = cat.cents(priced["commission"])
+    shown_end = None if policy.open_ended else policy_time(end)
     return {
         "id": quote_id or str(uuid.uuid4()),
         "status": "RECEIVED",
         "policy_start_date": policy_time(start),
-        "policy_end_date": policy_time(end),
+        "policy_end_date": shown_end,
         "price": cat.num(total),
         "price_formatted": cat.fmt(total, currency),
         "created_at": created_at or stamp(now),
@@ -409,7 +480,7 @@ def build_quote(
         "policy": cat.policy_block(policy, currency, cover),
         "insured": None,
         "tax": priced["tax"],
-        "duration": f"{(end - start).days} 00:00:00",
+        "duration": None if policy.open_ended else f"{(end - start).days} 00:00:00",
         "benefits": cat.benefits(policy, currency, cover),
         "commission": {
             "partner_commission": cat.num(commission),
@@ -421,17 +492,23 @@ def build_quote(
         },
         "is_renewable": False,
         "is_pricebeat_enabled": False,
-        "cover_amount": cat.num(cover),
-        "cover_amount_formatted": cat.fmt(cover, currency),
+        "cover_amount": None if policy.open_ended else cat.num(cover),
+        "cover_amount_formatted": None if policy.open_ended else cat.fmt(cover, currency),
         "attachments": [],
         "files": [],
-        "extra_fields": dict(item),
-        "surcharge": {"total_amount": 0.0, "total_amount_formatted": cat.fmt(0, currency), "surcharges": []},
-        "discount_price": None,
+        # XCover does not echo the item: every recorded answer has {} here.
+        "extra_fields": {},
+        "surcharge": {"total_amount": None, "total_amount_formatted": None, "surcharges": None},
+        "discount_price": cat.num(total),
+        "discount_price_formatted": cat.fmt(total, currency),
         "discount_amount": 0.0,
         "discount_amount_formatted": cat.fmt(0, currency),
+        "instalment_plans": [],
         "partner_transaction_id": None,
         "_premium": str(priced["premium"]),
+        # The sandbox's own record of the item and the end of cover (for its pages and refunds).
+        "_item": dict(item),
+        "_policy_end_date": policy_time(end),
     }, None
 
 
@@ -533,17 +610,56 @@ def booking_view(doc: dict[str, Any], pages: str) -> dict[str, Any]:
         "quotes": rendered,
         "policyholder": doc.get("policyholder") or {},
         "customer_language": doc.get("customer_language") or "en",
-        "partner": {
-            "id": doc["_partner"],
-            "slug": doc["_partner"].lower(),
-            "name": doc["_partner"],
-            "title": "Sandbox partner",
-            "logo": None,
-            "contact_url": None,
-            "partner_url": None,
-            "help_center_url": None,
-        },
+        "partner": partner_view(doc["_partner"]),
         "errors": {},
+    }
+
+
+def partner_view(partner: str) -> dict[str, Any]:
+    """The partner block of get-booking and cancel answers (its subsidiary has the same fields)."""
+    own = {
+        "id": partner,
+        "slug": partner.lower(),
+        "name": partner,
+        "title": "Sandbox partner",
+        "logo": None,
+        "contact_url": None,
+        "partner_url": None,
+        "help_center_url": None,
+        "updated_at": "2026-01-01T00:00:00.000000Z",
+        "xpay_refund_enabled": False,
+        "emails": [],
+        "attributes": {},
+    }
+    return {**own, "subsidiary": dict(own)}
+
+
+def webhook_payload(doc: dict[str, Any]) -> dict[str, Any]:
+    """The slim booking XCover's webhooks carry: ids, status, totals and a short list of quotes, no person."""
+    currency = doc["currency"]
+    quotes = booked_quotes(doc)
+    total = _money_total([q for q in quotes if q["status"] != "CANCELLED"])
+    return {
+        "id": doc["id"],
+        "status": doc["status"],
+        "currency": currency,
+        "total_price": cat.num(total),
+        "total_price_formatted": cat.fmt(total, currency),
+        "partner_transaction_id": doc.get("partner_transaction_id"),
+        "quotes": [
+            {
+                "id": q["id"],
+                "policy_start_date": q["policy_start_date"],
+                "policy_end_date": q["policy_end_date"],
+                "status": q["status"],
+                "price": q["price"],
+                "price_formatted": q["price_formatted"],
+                "policy": {k: q["policy"][k] for k in ("policy_type", "policy_name", "policy_version")},
+                "duration": q["duration"],
+                "total_renewed_times": 0,
+            }
+            for q in quotes
+        ],
     }
 
 
@@ -687,8 +803,11 @@ def create_booking(partner: str, package_id: str, body: Any, now: datetime) -> d
         if not isinstance(entry, dict) or entry.get("id") not in by_id:
             quote_errors.append({"id": ["Quote not found in this package, or it could not be priced."]})
             continue
-        extra = set(entry) - {"id", "insured", "instalment_plan"}
-        quote_errors.append({k: UNEXPECTED for k in extra})
+        extra = {k: UNEXPECTED for k in set(entry) - {"id", "insured", "instalment_plan"}}
+        insured_errors = _check_insured(entry.get("insured"))
+        if insured_errors:
+            extra["insured"] = insured_errors
+        quote_errors.append(extra)
         chosen.append(entry)
     if any(quote_errors):
         raise validation_error({"quotes": quote_errors})
@@ -696,15 +815,18 @@ def create_booking(partner: str, package_id: str, body: Any, now: datetime) -> d
     if str(holder.get("last_name", "")).strip().lower() == DECLINE_LAST_NAME:
         raise decline()
     status = "PENDING_PAYMENT" if rpc else "CONFIRMED"
-    doc["status"], doc["policyholder"] = status, {**holder, "allow_updates": True}
+    doc["status"], doc["policyholder"] = status, echo_policyholder(holder)
     doc["_booked"] = [entry["id"] for entry in chosen]
     for entry in chosen:
         quote = by_id[entry["id"]]
         quote["status"] = status
         quote["confirmed_at"] = stamp(now) if status == "CONFIRMED" else None
         quote["updated_at"] = stamp(now)
-        people = entry.get("insured") or [{k: holder.get(k) for k in ("first_name", "last_name", "email")}]
-        quote["insured"] = [{"id": str(uuid.uuid4()), **p} for p in people if isinstance(p, dict)]
+        # Null unless sent, as XCover answers.
+        people = entry.get("insured")
+        quote["insured"] = (
+            [{"id": str(uuid.uuid4()), **{k: None for k in INSURED_ECHO}, **p} for p in people] if people else None
+        )
         if entry.get("instalment_plan"):
             quote["instalment_plan"] = entry["instalment_plan"]
     for name in ("partner_transaction_id", "customer_language"):
@@ -713,6 +835,28 @@ def create_booking(partner: str, package_id: str, body: Any, now: datetime) -> d
     save(row, doc, now)
     row.booked_at = now
     return doc
+
+
+def echo_policyholder(holder: dict[str, Any]) -> dict[str, Any]:
+    """The policyholder as XCover echoes it: every key (null when not sent), then allow_updates."""
+    return {**{k: holder.get(k) for k in POLICYHOLDER_ECHO}, "allow_updates": False}
+
+
+def _check_insured(people: Any) -> Any:
+    """Errors of a quote's insured list (None when absent or valid)."""
+    if people is None:
+        return None
+    if not isinstance(people, list):
+        return [f'Expected a list of items but got type "{type(people).__name__}".']
+    errors = []
+    for person in people:
+        if not isinstance(person, dict):
+            errors.append({"non_field_errors": ["Invalid data. Expected a dictionary."]})
+            continue
+        found: dict[str, Any] = {}
+        _unexpected(person, INSURED_FIELDS, found)
+        errors.append(found)
+    return errors if any(errors) else None
 
 
 def decline() -> ApiError:
@@ -768,7 +912,7 @@ def _modification(doc: dict[str, Any], body: Any, now: datetime) -> tuple[dict[s
         if holder_errors:
             errors["policyholder"] = holder_errors
         else:
-            doc["policyholder"] = {**doc["policyholder"], **body["policyholder"]}
+            doc["policyholder"] = echo_policyholder({**doc["policyholder"], **body["policyholder"]})
     by_id = {q["id"]: (k, q) for k, q in doc["quotes"].items() if q and q["id"] in doc["_booked"]}
     quote_errors: list[dict[str, Any]] = []
     total_diff = Decimal("0")
@@ -797,8 +941,15 @@ def _modification(doc: dict[str, Any], body: Any, now: datetime) -> tuple[dict[s
             continue
         diff = Decimal(str(repriced["price"])) - Decimal(str(quote["price"]))
         total_diff += diff
-        repriced["extra_fields"] = merged
-        for keep in ("status", "confirmed_at", "insured", "policy_start_date", "policy_end_date", "duration"):
+        for keep in (
+            "status",
+            "confirmed_at",
+            "insured",
+            "policy_start_date",
+            "policy_end_date",
+            "_policy_end_date",
+            "duration",
+        ):
             repriced[keep] = quote.get(keep)
         repriced["price_diff"] = cat.num(diff)
         repriced["price_diff_formatted"] = cat.fmt(diff, doc["currency"])
@@ -823,7 +974,7 @@ def quote_for_update(partner: str, package_id: str, body: Any, now: datetime) ->
     """PATCH bookings/{id}/quote_for_update: price the change, keep it pending under an -UPD id."""
     row = lock(partner, package_id)
     doc, diff = _modification(row.doc, body, now)
-    update_id = new_ref("UPD")
+    update_id = new_change_ref("UPD")
     db.session.add(
         SandboxPending(
             id=update_id,
@@ -849,24 +1000,26 @@ def _pending(row: SandboxPackage, pending_id: str, kind: str, now: datetime) -> 
     return pending
 
 
-def confirm_update(partner: str, package_id: str, update_id: str, body: Any, now: datetime) -> dict[str, Any]:
-    """POST bookings/{id}/confirm_update/{update_id}/: apply the priced change."""
+def confirm_update(
+    partner: str, package_id: str, update_id: str, body: Any, now: datetime
+) -> tuple[dict[str, Any], Decimal]:
+    """POST bookings/{id}/confirm_update/{update_id}/: apply the priced change; return it and its price difference."""
     _only(body, set())
     row = lock(partner, package_id)
     pending = _pending(row, update_id, "update", now)
-    doc, _ = _modification(row.doc, pending.doc["body"], now)
+    doc, diff = _modification(row.doc, pending.doc["body"], now)
     pending.used = True
     save(row, doc, now)
-    return doc
+    return doc, diff
 
 
 def _refund(quote: dict[str, Any], now: datetime) -> dict[str, Any]:
     """Refund for one quote: in full within the cooling-off period, pro rata by days after it."""
     price = Decimal(str(quote["price"]))
     start = parse_moment(quote["policy_start_date"])
-    end = parse_moment(quote["policy_end_date"])
+    end = parse_moment(quote.get("_policy_end_date") or quote["policy_end_date"])
     booked = parse_moment(quote["confirmed_at"]) if quote.get("confirmed_at") else now
-    cooling_off = booked + timedelta(days=COOLING_OFF_DAYS)
+    cooling_off = booked + timedelta(days=cat.POLICY_TYPES[quote["policy"]["policy_type"]].cooling_off_days)
     if now <= cooling_off or now <= start:
         refund, kind = price, "full_refund"
     else:
@@ -908,18 +1061,18 @@ def _apply_cancel(
             continue
         refund = _refund(quote, now)
         total_refund += refund["refund"]
-        quote.update(
-            status="CANCELLED",
-            cancelled_at=None if preview else stamp(now),
-            updated_at=stamp(now),
-            policy_cancellation_date=policy_time(now),
-            policy_coolingoff_date=refund["policy_coolingoff_date"],
-            refund_value=cat.num(refund["refund"]),
-            refund_value_formatted=cat.fmt(refund["refund"], doc["currency"]),
-            adjustment_fee=0.0,
-            refund_type=refund["refund_type"],
-            reason_for_cancellation=targets[quote["id"]],
-        )
+        # A preview already shows CANCELLED, with no cancellation date yet.
+        quote.update(status="CANCELLED", cancelled_at=None if preview else stamp(now), updated_at=stamp(now))
+        # Only cancel answers show the refund; XCover's get-booking of a cancelled booking does not.
+        quote["_cancellation"] = {
+            "policy_cancellation_date": None if preview else stamp(now),
+            "policy_coolingoff_date": refund["policy_coolingoff_date"],
+            "refund_value": cat.num(refund["refund"]),
+            "refund_value_formatted": cat.fmt(refund["refund"], doc["currency"]),
+            "adjustment_fee": 0.0,
+            "refund_type": refund["refund_type"],
+            "reason_for_cancellation": targets[quote["id"]],
+        }
     if all(q["status"] == "CANCELLED" for q in booked_quotes(doc)):
         doc["status"] = "CANCELLED"
     return doc, total_refund
@@ -928,13 +1081,16 @@ def _apply_cancel(
 def cancellation_view(
     doc: dict[str, Any], pages: str, total_refund: Decimal, cancellation_id: str | None, confirm_before: datetime | None
 ) -> dict[str, Any]:
-    """The booking in cancellation form: refund totals, cancellation_id and confirm_before."""
+    """The booking as a cancel answers it: refunds per cancelled quote and in all, cancellation_id, confirm_before."""
     view = booking_view(doc, pages)
+    cancelled = {q["id"]: q["_cancellation"] for q in booked_quotes(doc) if q.get("_cancellation")}
+    for quote in view["quotes"]:
+        quote.update(cancelled.get(quote["id"], {}))
     view.update(
         total_refund=cat.num(total_refund),
         total_refund_formatted=cat.fmt(total_refund, doc["currency"]),
         cancellation_id=cancellation_id,
-        confirm_before=policy_time(confirm_before) if confirm_before else None,
+        confirm_before=stamp(confirm_before) if confirm_before else None,
     )
     return view
 
@@ -951,7 +1107,7 @@ def cancel(
     doc, refund = _apply_cancel(row.doc, targets, now, preview=bool(body.get("preview")))
     if body.get("preview"):
         pending = SandboxPending(
-            id=new_ref("CCL"),
+            id=new_change_ref("CCL"),
             package_id=row.id,
             kind="cancellation",
             doc={"targets": targets},

@@ -100,14 +100,16 @@ def verify(
     if sent_key is not None and not same_text(sent_key, api_key):
         raise AuthFailure(MISMATCH)
     expected = expected_signature(api_secret, algorithm, headers_param, method, path, headers)
-    if not same_text(unquote(params["signature"]), expected):
+    sent = params["signature"]
+    # XCover documents the base64 as URL-encoded (+ / = as %2B %2F %3D); raw base64 is refused.
+    if any(c in sent for c in "+/=") or not same_text(unquote(sent), expected):
         raise AuthFailure(MISMATCH)
     try:
-        sent = parsedate_to_datetime(headers.get("Date", ""))
+        dated = parsedate_to_datetime(headers.get("Date", ""))
     except (TypeError, ValueError, IndexError, OverflowError):
         raise AuthFailure(MALFORMED) from None
-    if sent.tzinfo is None:
-        sent = sent.replace(tzinfo=UTC)
-    skew = abs(((now or datetime.now(UTC)) - sent).total_seconds())
+    if dated.tzinfo is None:
+        dated = dated.replace(tzinfo=UTC)
+    skew = abs(((now or datetime.now(UTC)) - dated).total_seconds())
     if skew > max_skew:
         raise AuthFailure(f"Request date is {int(skew)} s from the server clock (at most {int(max_skew)} s allowed).")

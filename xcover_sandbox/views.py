@@ -18,7 +18,7 @@ from .config import INPROCESS_ENVIRON_KEY
 from .extensions import db
 from .models import SandboxPackage
 from .pdf import certificate_pdf
-from .signature import MISMATCH, AuthFailure, same_text, verify
+from .signature import AuthFailure, same_text, verify
 from .webhooks import send_later
 
 # Paths are relative to wherever the sandbox is served: the root when alone, /sandbox/xcover when mounted.
@@ -64,11 +64,9 @@ def _signed_path() -> str:
 
 
 def _authenticate(partner: str) -> Response | None:
-    """Check the partner code and the signature; return the 401 to send, if any."""
+    """Check the signature, then the partner code; return the 401 or 404 to send, if any."""
     config = current_app.config
     try:
-        if not same_text(partner, config["XCOVER_SANDBOX_PARTNER_CODE"]):
-            raise AuthFailure(MISMATCH)
         verify(
             method=request.method,
             path=_signed_path(),
@@ -81,6 +79,10 @@ def _authenticate(partner: str) -> Response | None:
         return json_response(
             401, json.dumps({"type": "authentication_error", "message": str(failure), "error": str(failure)})
         )
+    if not same_text(partner, config["XCOVER_SANDBOX_PARTNER_CODE"]):
+        # XCover documents 404 for an unknown partner, or a booking that is not the partner's.
+        error = service.not_found()
+        return json_response(error.status, json.dumps(error.body))
     return None
 
 
@@ -185,8 +187,8 @@ def route(rule: str, operation: str, method: str, handler: Handler) -> None:
 
 
 def _events(doc: dict[str, Any], pages: str, *names: str) -> list[tuple[str, dict[str, Any]]]:
-    """Webhook events carrying the booking as it now stands."""
-    return [(name, service.booking_view(doc, pages)) for name in names]
+    """Webhook events carrying the slim booking XCover's webhooks carry."""
+    return [(name, service.webhook_payload(doc)) for name in names]
 
 
 def h_create_quote(partner: str, body: Any, now: datetime, pages: str) -> tuple[int, Any, list]:
@@ -284,9 +286,13 @@ def h_quote_for_update(partner: str, body: Any, now: datetime, pages: str, packa
 def h_confirm_update(
     partner: str, body: Any, now: datetime, pages: str, package_id: str, update_id: str
 ) -> tuple[int, Any, list]:
-    """POST bookings/{id}/confirm_update/{uid}/ -> 201 and the changed booking."""
-    doc = service.confirm_update(partner, package_id, update_id, body, now)
-    return 201, service.booking_view(doc, pages), _events(doc, pages, "BOOKING_UPDATED")
+    """POST bookings/{id}/confirm_update/{uid}/ -> 201 and the changed booking with total_price_diff."""
+    doc, diff = service.confirm_update(partner, package_id, update_id, body, now)
+    return (
+        201,
+        _with_diff(service.booking_view(doc, pages), diff, doc["currency"]),
+        _events(doc, pages, "BOOKING_UPDATED"),
+    )
 
 
 def _cancel_events(doc: dict[str, Any], pages: str) -> list[tuple[str, dict[str, Any]]]:
@@ -307,7 +313,8 @@ def h_confirm_cancellation(
 ) -> tuple[int, Any, list]:
     """POST bookings/{id}/confirm_cancellation/{cid}/ -> the done cancellation."""
     doc, refund = service.confirm_cancellation(partner, package_id, cancellation_id, body, now)
-    return 200, service.cancellation_view(doc, pages, refund, cancellation_id, None), _cancel_events(doc, pages)
+    # As recorded: the done cancellation carries no cancellation_id or confirm_before any more.
+    return 200, service.cancellation_view(doc, pages, refund, None, None), _cancel_events(doc, pages)
 
 
 def h_send_email(partner: str, body: Any, now: datetime, pages: str, package_id: str) -> tuple[int, Any, list]:
@@ -392,7 +399,12 @@ def pds(package_id: str) -> str:
     wanted = request.args.get("policy_type", "").removesuffix("_v1")
     quotes = [q for q in row.doc["quotes"].values() if q and (not wanted or q["policy"]["policy_type"] == wanted)]
     return render_template(
-        "document.html", kind="pds", doc=row.doc, quotes=quotes, title=f"Policy wording {package_id}"
+        "document.html",
+        kind="pds",
+        doc=row.doc,
+        quotes=quotes,
+        words=cat.POLICY_TYPES,
+        title=f"Policy wording {package_id}",
     )
 
 
@@ -424,6 +436,7 @@ def coi(package_id: str) -> str:
         kind="coi",
         doc=row.doc,
         quotes=service.booked_quotes(row.doc),
+        words=cat.POLICY_TYPES,
         title=f"Certificate of insurance {package_id}",
     )
 

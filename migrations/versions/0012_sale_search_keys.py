@@ -1,7 +1,7 @@
 """sale search keys
 
 Revision ID: 0012
-Revises: 0007
+Revises: 0009
 Normalised, indexed search keys on sales (reference, receipt, email, name both ways round) and items (serial
 number), plus a (store, phone) index: a search is a few index lookups however many sales a store has.
 
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0012"
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

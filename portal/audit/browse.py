@@ -16,29 +16,11 @@ import sqlalchemy as sa
 
 from ..extensions import db
 from ..models import AuditEvent, Sale, Store
-from .service import HEAD_OFFICE_CHAIN, canonical, chain_key, iso_utc
+from .service import HASHED, HEAD_OFFICE_CHAIN, canonical, chain_key, iso_utc
 
 PAGE_SIZE = 50
 EXPORT_BATCH = 1000
-EXPORT_FIELDS = (
-    "id",
-    "chain_key",
-    "seq",
-    "store_id",
-    "occurred_at",
-    "actor_id",
-    "actor_name",
-    "actor_role",
-    "action",
-    "object_type",
-    "object_id",
-    "result",
-    "request_id",
-    "client_ip",
-    "details",
-    "prev_hash",
-    "hash",
-)
+EXPORT_FIELDS = ("id", *HASHED, "hash")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROL_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029]")
 _FORMULA_START = ("=", "+", "-", "@")

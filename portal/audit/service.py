@@ -192,6 +192,7 @@ def record(
     action: AuditAction,
     *,
     actor: User | None = None,
+    actor_name: str | None = None,
     store_id: int | None = None,
     object_type: str | None = None,
     object_id: str | int | None = None,
@@ -199,7 +200,10 @@ def record(
     details: dict[str, Any] | None = None,
     occurred_at: datetime | None = None,
 ) -> AuditEvent:
-    """Append one event to its store's chain in the current transaction (the caller commits)."""
+    """Append one event to its store's chain in the current transaction (the caller commits).
+
+    actor_name names an actor who is not a person signed in to the portal (XCover, for its webhooks).
+    """
     if not isinstance(action, AuditAction):
         raise TypeError(f"audit actions are AuditAction members, not {action!r}")
     if AuditResult.get(result) is None:
@@ -215,7 +219,7 @@ def record(
         store_id=store_id,
         occurred_at=occurred_at or utcnow(),
         actor_id=actor.id if actor is not None else None,
-        actor_name=actor.username if actor is not None else None,
+        actor_name=actor.username if actor is not None else actor_name,
         actor_role=str(actor.role) if actor is not None else None,
         action=str(action),
         object_type=object_type,

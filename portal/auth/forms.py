@@ -1,8 +1,18 @@
-"""Sign-in form."""
+"""Sign-in and password forms."""
+
+from __future__ import annotations
+
+from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, Length
+from wtforms import Field, PasswordField, StringField, SubmitField
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+
+from ..sales.forms import GuardedForm
+from .passwords import MAX_LENGTH, MIN_LENGTH, password_problem
+
+USERNAME_KEYBOARD = {"autocapitalize": "none", "autocorrect": "off", "spellcheck": "false"}
+NEW_PASSWORD_HINT = f"At least {MIN_LENGTH} characters, not your username, nothing easy to guess."
 
 
 class SignInForm(FlaskForm):
@@ -11,13 +21,7 @@ class SignInForm(FlaskForm):
     username = StringField(
         "Username",
         validators=[DataRequired("Enter your username."), Length(max=64)],
-        render_kw={
-            "autocomplete": "username",
-            "autocapitalize": "none",
-            "autocorrect": "off",
-            "spellcheck": "false",
-            "autofocus": True,
-        },
+        render_kw={"autocomplete": "username", **USERNAME_KEYBOARD, "autofocus": True},
     )
     password = PasswordField(
         "Password",
@@ -25,3 +29,40 @@ class SignInForm(FlaskForm):
         render_kw={"autocomplete": "current-password"},
     )
     submit = SubmitField("Sign in")
+
+
+def new_password_field(label: str = "New password") -> PasswordField:
+    """A field for choosing a password: the password manager's new-password hint and the policy's length."""
+    return PasswordField(
+        label,
+        validators=[DataRequired("Choose a password."), Length(max=MAX_LENGTH)],
+        description=NEW_PASSWORD_HINT,
+        render_kw={"autocomplete": "new-password", "maxlength": MAX_LENGTH, **USERNAME_KEYBOARD},
+    )
+
+
+class ChangePasswordForm(GuardedForm):
+    """One's own password: the current one, and the new one twice."""
+
+    current_password = PasswordField(
+        "Current password",
+        validators=[DataRequired("Enter your current password."), Length(max=MAX_LENGTH)],
+        render_kw={"autocomplete": "current-password", **USERNAME_KEYBOARD},
+    )
+    new_password = new_password_field()
+    confirm = PasswordField(
+        "New password again",
+        validators=[DataRequired("Type the new password again."), EqualTo("new_password", "The two do not match.")],
+        render_kw={"autocomplete": "new-password", "maxlength": MAX_LENGTH, **USERNAME_KEYBOARD},
+    )
+
+    def __init__(self, *args: Any, username: str, **kwargs: Any) -> None:
+        """Bind the form for the person whose password it is (the policy refuses their username in it)."""
+        super().__init__(*args, **kwargs)
+        self.username = username
+
+    def validate_new_password(self, field: Field) -> None:
+        """The same policy as `flask create-user`."""
+        problem = password_problem(field.data or "", self.username)
+        if problem:
+            raise ValidationError(problem)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
@@ -27,6 +29,10 @@ COMMON = frozenset(
         "qwerty12345",
     }
 )
+
+
+# Letters and digits nobody misreads when a temporary password is read out or copied: no 0/o, 1/l/i.
+READABLE = "abcdefghjkmnpqrstuvwxyz23456789"
 
 
 def _hasher() -> PasswordHasher:
@@ -74,3 +80,12 @@ def password_problem(password: str, username: str = "") -> str | None:
     if username and username.lower() in password.lower():
         return "The password must not contain the username."
     return None
+
+
+def generate_password(username: str = "") -> str:
+    """Return a random temporary password that meets the policy, easy to read out: three groups of four."""
+    # 31^12 is about 2^59 guesses; groups of four never join into a card-number-sized run of digits.
+    while True:
+        candidate = "-".join("".join(secrets.choice(READABLE) for _ in range(4)) for _ in range(3))
+        if password_problem(candidate, username) is None:
+            return candidate

@@ -18,10 +18,13 @@ from ..audit import record
 from ..extensions import db
 from ..models import SignInAddress, User, utcnow
 from ..vocab import AuditAction, AuditResult
-from .passwords import hash_password, needs_rehash, verify_password
+from .passwords import hash_password, needs_rehash, password_problem, verify_password
 
 # An address's failures at an account are forgotten this long after the last one, once the account signs in.
 FORGET_FAILURES_AFTER = timedelta(days=1)
+# What a password is checked for: signing in, or one approval on another person's session.
+SIGN_IN = "sign_in"
+APPROVAL = "approval"
 # Verified against when the username is unknown, so both failures take the same time.
 _DUMMY_HASH: dict[tuple[int, int], str] = {}
 
@@ -50,22 +53,37 @@ def _name_tag(username: str) -> str:
     return hmac.new(key, username.strip().lower().encode(), hashlib.sha256).hexdigest()[:16]
 
 
+def failed_message() -> str:
+    """The one answer to every failed sign-in or approval, naming the lockout the settings give."""
+    tries, minutes = current_app.config["LOCKOUT_THRESHOLD"], current_app.config["LOCKOUT_MINUTES"]
+    return (
+        f"Those details did not match. After {tries} failed tries an account is locked for "
+        f"{minutes} minute{'' if minutes == 1 else 's'}."
+    )
+
+
 def find_user(username: str) -> User | None:
     """Look a user up by username, ignoring case and surrounding spaces."""
     name = username.strip().lower()
     return db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == name))
 
 
-def authenticate(username: str, password: str, client: str) -> SignInResult:
-    """Check credentials from a client address, apply the lockout rules, record the attempt and commit."""
+def authenticate(username: str, password: str, client: str, purpose: str = SIGN_IN) -> SignInResult:
+    """Check credentials from a client address, apply the lockout rules, record the attempt and commit.
+
+    With purpose APPROVAL (a manager's password typed on someone else's iPad for one approval) the same
+    rules apply and a failure counts and is recorded like a failed sign-in; a success starts no session,
+    so it is recorded by the approval it allows rather than as a sign-in.
+    """
     user = find_user(username)
     now = utcnow()
+    tag = {} if purpose == SIGN_IN else {"purpose": purpose}
     if user is None:
         verify_password(_dummy_hash(), password)
         record(
             AuditAction.SIGN_IN_FAILED,
             result=AuditResult.FAILURE,
-            details={"username_hmac": _name_tag(username), "reason": "unknown"},
+            details={"username_hmac": _name_tag(username), "reason": "unknown", **tag},
         )
         db.session.commit()
         return SignInResult(None, False)
@@ -74,18 +92,19 @@ def authenticate(username: str, password: str, client: str) -> SignInResult:
     # Checked even when locked, so a lock cannot be told from a wrong password by the time it takes.
     password_ok = verify_password(user.password_hash, password)
     locked = _locked_out(user, here, now)
-    if password_ok and user.active and not locked:
+    if password_ok and may_sign_in(user) and not locked:
         _signed_in_from(user.id, client, now)
         user.failed_sign_ins = 0
-        user.last_sign_in_at = now
         if needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
-        record(AuditAction.SIGN_IN, actor=user, object_type="user", object_id=user.id)
+        if purpose == SIGN_IN:
+            user.last_sign_in_at = now
+            record(AuditAction.SIGN_IN, actor=user, object_type="user", object_id=user.id)
         db.session.commit()
         return SignInResult(user, True)
 
-    reason = "locked" if locked else ("disabled" if not user.active else "bad_password")
-    details: dict[str, Any] = {"reason": reason}
+    reason = "locked" if locked else ("disabled" if not user.active else _closed_store(user) or "bad_password")
+    details: dict[str, Any] = {"reason": reason, **tag}
     action = AuditAction.SIGN_IN_FAILED
     if not locked and not password_ok:
         failures = _count_failure(user.id, client, now)
@@ -103,6 +122,16 @@ def authenticate(username: str, password: str, client: str) -> SignInResult:
     record(action, actor=user, object_type="user", object_id=user.id, result=AuditResult.FAILURE, details=details)
     db.session.commit()
     return SignInResult(user, False, locked=locked)
+
+
+def may_sign_in(user: User) -> bool:
+    """Tell whether the person's account, and their store (head office has none), are open."""
+    return user.active and (user.store is None or user.store.active)
+
+
+def _closed_store(user: User) -> str | None:
+    """Return the refusal reason when the person's store is closed (deactivated), else None."""
+    return "store_inactive" if user.store is not None and not user.store.active else None
 
 
 def _known_since(now: datetime) -> datetime:
@@ -221,6 +250,98 @@ def _signed_in_from(user_id: int, client: str, now: datetime) -> None:
     db.session.execute(sa.delete(table).where(table.c.user_id == user_id, table.c.client.in_(stale)))
 
 
+class PasswordRefused(Exception):
+    """A password change that did not happen: messages by field, and whether this session was ended with it."""
+
+    def __init__(self, errors: dict[str, list[str]], signed_out: bool = False) -> None:
+        super().__init__(" ".join(m for messages in errors.values() for m in messages))
+        self.errors = errors
+        self.signed_out = signed_out
+
+
+def change_password(user: User, current: str, new: str, client: str) -> None:
+    """Change one's own password after checking the current one; every session ends (the caller restarts its own).
+
+    A wrong current password counts as a failed sign-in from that address: enough of them lock the address out
+    of the account, which ends the session that tried, so a borrowed iPad cannot guess its way to a new password.
+    """
+    problem = password_problem(new, user.username)
+    if problem is None and new == current:
+        problem = "Choose a password different from the current one."
+    if problem:
+        raise PasswordRefused({"new_password": [problem]})
+    now = utcnow()
+    here = db.session.get(SignInAddress, (user.id, client))
+    password_ok = verify_password(user.password_hash, current)
+    refused = _locked_out(user, here, now) or not password_ok
+    if refused:
+        details, signed_out = _refused_change(user, client, now, password_ok)
+    else:
+        details, signed_out = {"was_temporary": user.must_change_password}, False
+        user.password_hash = hash_password(new)
+        user.must_change_password = False
+    if signed_out or not refused:
+        end_sessions(user)
+    result = AuditResult.FAILURE if refused else AuditResult.SUCCESS
+    record(
+        AuditAction.PASSWORD_CHANGED, actor=user, object_type="user", object_id=user.id, result=result, details=details
+    )
+    db.session.commit()
+    if refused:
+        message = "Too many wrong passwords: sign in again." if password_ok else "That is not your current password."
+        raise PasswordRefused({"current_password": [message]}, signed_out)
+
+
+def _refused_change(user: User, client: str, now: datetime, password_ok: bool) -> tuple[dict[str, Any], bool]:
+    """Count a wrong current password as a failed sign-in from the address; say whether the session must end."""
+    if password_ok:  # the address is locked out of the account, so it cannot change the password either
+        return {"reason": "locked"}, True
+    details: dict[str, Any] = {"reason": "bad_password"}
+    failures = _count_failure(user.id, client, now)
+    locks = {"address": now} if failures is None else _lock_if_due(user.id, client, failures, now)
+    if failures is not None:
+        details["consecutive_failures"] = failures
+    if locks:
+        details["locked"] = sorted(locks)
+    return details, bool(locks)
+
+
+def lock_state(user_ids: list[int]) -> dict[int, datetime]:
+    """Return, for each of these people who is locked out anywhere now, when the last of their locks ends."""
+    if not user_ids:
+        return {}
+    now = utcnow()
+    found: dict[int, datetime] = {}
+    for user_id, until in db.session.execute(
+        sa.select(User.id, User.locked_until).where(User.id.in_(user_ids), User.locked_until > now)
+    ):
+        found[user_id] = until
+    table = SignInAddress.__table__
+    for user_id, until in db.session.execute(
+        sa.select(table.c.user_id, sa.func.max(table.c.locked_until))
+        .where(table.c.user_id.in_(user_ids), table.c.locked_until > now)
+        .group_by(table.c.user_id)
+    ):
+        found[user_id] = max(found.get(user_id, until), until)
+    return found
+
+
+def clear_locks(user: User) -> dict[str, Any]:
+    """Lift the account-wide lock and every address's lock on the account; return what was locked (caller commits)."""
+    now = utcnow()
+    table = SignInAddress.__table__
+    addresses = db.session.execute(
+        sa.update(table)
+        .where(table.c.user_id == user.id, table.c.locked_until > now)
+        .values(failures=0, locked_until=None)
+    ).rowcount
+    db.session.execute(sa.update(table).where(table.c.user_id == user.id).values(failures=0))
+    account = user.locked_until is not None and user.locked_until > now
+    user.locked_until = None
+    user.failed_sign_ins = 0
+    return {"account_locked": account, "addresses_locked": addresses}
+
+
 def end_sessions(user: User) -> None:
     """Invalidate every session the user holds, everywhere (caller commits)."""
     user.sessions_valid_after = utcnow()
@@ -247,7 +368,7 @@ def session_is_valid(user: User, session: MutableMapping[str, Any]) -> bool:
     if not isinstance(auth_at, (int, float)) or not isinstance(seen_at, (int, float)):
         return False
     now = time.time()
-    if not user.active:
+    if not may_sign_in(user):
         return False
     if auth_at < user.sessions_valid_after.timestamp():
         return False

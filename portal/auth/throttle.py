@@ -70,6 +70,27 @@ def failed_attempt(response: Response) -> bool:
     return response.status_code == 200
 
 
+def password_refused() -> None:
+    """Note that this request's password check failed (a failed approval counts against the address)."""
+    g.password_refused = True
+
+
+def refused_password(response: Response) -> bool:
+    """Tell whether an approval POST counts against the address: its password check failed."""
+    return bool(g.get("password_refused"))
+
+
+def sign_in_limit(deduct_when: Callable[[Response], bool] = failed_attempt) -> Callable[[T], T]:
+    """The per-address limit on failed password checks, one budget shared by sign-in and in-person approvals."""
+    return limiter.shared_limit(
+        lambda: current_app.config["SIGN_IN_RATE_LIMIT"],
+        scope="sign-in",
+        methods=["POST"],
+        deduct_when=deduct_when,
+        on_breach=refuse_breach,
+    )
+
+
 def refuse_breach(breach: RequestLimit) -> None:
     """Turn a breached per-address limit into the sign-in page's own message (raised by the limiter)."""
     wait = math.ceil(breach.reset_at - time.time())

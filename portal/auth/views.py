@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
 from . import service, throttle
-from .forms import SignInForm
+from .forms import ChangePasswordForm, SignInForm
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
-
-FAILED_MESSAGE = "Those details did not match. After 10 failed tries an account is locked for 5 minutes."
+# What a person signed in with a temporary password may still reach: everything else leads to choosing one.
+TEMPORARY_ALLOWS = frozenset({"auth.change_password", "auth.sign_out", "auth.sign_in", "static", "main.healthz"})
 
 
 def _safe_next(target: str | None) -> str:
@@ -33,12 +33,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
-@throttle.limiter.limit(
-    lambda: current_app.config["SIGN_IN_RATE_LIMIT"],
-    methods=["POST"],
-    deduct_when=throttle.failed_attempt,
-    on_breach=throttle.refuse_breach,
-)
+@throttle.sign_in_limit()
 def sign_in() -> str | Response:
     """Show the sign-in form and sign a person in."""
     if current_user.is_authenticated:
@@ -53,7 +48,7 @@ def sign_in() -> str | Response:
             login_user(result.user)
             service.start_session(session)
             return redirect(_safe_next(request.args.get("next")))
-        form.password.errors.append(FAILED_MESSAGE)
+        form.password.errors.append(service.failed_message())
         form.password.data = ""
     return render_template("auth/sign_in.html", form=form, title="Sign in")
 
@@ -80,3 +75,48 @@ def sign_out() -> Response:
     session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.sign_in"))
+
+
+@bp.before_app_request
+def temporary_password_gate() -> Response | None:
+    """Send a person whose password is temporary to choose their own before anything else."""
+    if request.endpoint in TEMPORARY_ALLOWS:
+        return None
+    if current_user.is_authenticated and current_user.must_change_password:
+        return redirect(url_for("auth.change_password"))
+    return None
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password() -> tuple[str, int] | Response:
+    """Change one's own password: the current one, the new one twice; every other session ends."""
+    user = current_user._get_current_object()
+    form = ChangePasswordForm(username=user.username)
+    if form.validate_on_submit():
+        try:
+            with throttle.password_slot(familiar=True):
+                service.change_password(
+                    user, form.current_password.data or "", form.new_password.data or "", throttle.client_address()
+                )
+        except throttle.SignInThrottled as exc:
+            form.current_password.errors.append(exc.message)
+        except service.PasswordRefused as exc:
+            if exc.signed_out:
+                logout_user()
+                session.clear()
+                flash("Too many wrong passwords: you are signed out. Sign in again, or ask your manager.", "error")
+                return redirect(url_for("auth.sign_in"))
+            form.apply_errors(exc.errors)
+        else:
+            service.start_session(session)  # this iPad stays signed in; every other session has ended
+            flash("Your new password is set. Any other device you were signed in on is signed out.", "success")
+            return redirect(url_for("main.home"))
+    temporary = user.must_change_password
+    html = render_template(
+        "auth/change_password.html",
+        form=form,
+        temporary=temporary,
+        title="Choose your password" if temporary else "Change password",
+    )
+    return html, 422 if form.errors else 200

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import NamedTuple
 
-from flask import Blueprint, render_template, url_for
+from flask import Blueprint, current_app, render_template, url_for
 from flask_login import current_user, login_required
 
+from ..policies.exceptions import needs_attention
 from ..sales.lookup import todays_sales
 from ..vocab import Role
 
@@ -20,6 +22,8 @@ class Area(NamedTuple):
     title: str
     summary: str
     roles: tuple[Role, ...]
+    # The tile opens the person's own store's page of the area (the endpoint takes store_id).
+    own_store: bool = False
 
 
 # The tiles each role sees, in the order shown.
@@ -31,6 +35,23 @@ AREAS = (
         "Find a sale by reference, name, email, phone or receipt.",
         (Role.ASSOCIATE, Role.MANAGER),
     ),
+    Area(
+        "admin.people_list",
+        "People",
+        "Add associates, unlock, reset passwords, disable.",
+        (Role.MANAGER,),
+        own_store=True,
+    ),
+    Area(
+        "admin.store_settings",
+        "Store settings",
+        "Name, time zone, language, phone country.",
+        (Role.MANAGER,),
+        own_store=True,
+    ),
+    Area("admin.stores", "Stores", "Every store: today's sales, exceptions, people.", (Role.ADMIN,)),
+    Area("catalogue.index", "Offer catalogue", "What XCover is asked to quote, per category.", (Role.ADMIN,)),
+    Area("policies.queue", "Returns", "Approve or refuse returns and their refunds.", (Role.MANAGER,)),
     Area("audit.events", "Audit log", "Every action, filtered and exported.", (Role.MANAGER, Role.ADMIN)),
 )
 
@@ -41,11 +62,18 @@ def home() -> str:
     """Show the signed-in person's starting point."""
     role = current_user.role
     areas = [
-        {"url": url_for(a.endpoint), "title": a.title, "summary": a.summary, "endpoint": a.endpoint}
+        {
+            "url": url_for(a.endpoint, **({"store_id": current_user.store_id} if a.own_store else {})),
+            "title": a.title,
+            "summary": a.summary,
+            "endpoint": a.endpoint,
+        }
         for a in AREAS
         if role in a.roles
     ]
     page = todays_sales(current_user.store) if role == Role.ASSOCIATE else None
+    stale = timedelta(seconds=current_app.config["BOOKING_STALE_SECONDS"])
+    exceptions = needs_attention(current_user.store, stale) if role == Role.MANAGER else None
     return render_template(
         "main/home.html",
         title="Home",
@@ -53,6 +81,7 @@ def home() -> str:
         areas=areas,
         todays_sales=page.sales if page else [],
         more_url=url_for("sales.index", before=page.next_before) if page and page.next_before else None,
+        exceptions=exceptions,
     )
 
 

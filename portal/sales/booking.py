@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -10,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..config import BOOKING_MARGIN_SECONDS
 from ..extensions import db
 from ..intl import money
 from ..models import Cover, Sale, User, utcnow
@@ -19,6 +21,7 @@ from ..xcover.errors import (
     XCoverAuthError,
     XCoverConflict,
     XCoverError,
+    XCoverNotFound,
     XCoverOutcomeUnknown,
     XCoverRateLimited,
     XCoverUnavailable,
@@ -26,12 +29,37 @@ from ..xcover.errors import (
 )
 from .lookup import chosen_covers, cover_total
 from .machine import InvalidTransition, SaleError, XCoverClientLike, XCoverDown, audit, compare_and_set
-from .quoting import POLICYHOLDER_KEYS, map_field_errors
+from .quoting import POLICYHOLDER_KEYS, booking_body, map_field_errors
 
 UNKNOWN_MESSAGE = (
     "Not yet confirmed, checking: XCover's answer did not arrive. The customer is not covered until it does."
 )
 DOWN_MESSAGE = "XCover is not answering right now. Nothing was booked and everything is kept: tap Retry."
+LOST_MESSAGE = (
+    "The booking was lost on its way and XCover never made it. Nothing was booked and everything is kept: tap Retry."
+)
+# XCover's answer to a request whose key is still held by an earlier request in flight.
+IN_FLIGHT = 423
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """When a check may act on a booking still marked as being sent.
+
+    stale: after this, a check replays the booking with its key (the sale page, `flask reconcile`).
+    lost: after this, no request of ours can still be carrying the booking (the client's whole-call budget
+    plus a margin), so XCover saying it has no booking while it still holds the key means none will come.
+    """
+
+    stale: timedelta
+    lost: timedelta | None = None
+
+
+def deadlines(config: Mapping[str, Any], stale_seconds: float | None = None) -> Deadlines:
+    """Return the deadlines from the app config (BOOKING_STALE_SECONDS, XCOVER_TOTAL_BUDGET)."""
+    stale = config["BOOKING_STALE_SECONDS"] if stale_seconds is None else stale_seconds
+    lost = float(config["XCOVER_TOTAL_BUDGET"]) + BOOKING_MARGIN_SECONDS
+    return Deadlines(stale=timedelta(seconds=stale), lost=timedelta(seconds=lost))
 
 
 @dataclass
@@ -83,8 +111,8 @@ def record_payment(
 
 def booking_payload(sale: Sale) -> dict[str, Any]:
     """Build the create-booking body: the chosen quote ids and the policyholder."""
-    holder = {theirs: getattr(sale, ours) for theirs, ours in POLICYHOLDER_KEYS.items() if getattr(sale, ours)}
-    return {"quotes": [{"id": c.quote_id} for c in chosen_covers(sale)], "policyholder": holder}
+    customer = {ours: getattr(sale, ours) for ours in POLICYHOLDER_KEYS.values()}
+    return booking_body([c.quote_id for c in chosen_covers(sale) if c.quote_id], customer)
 
 
 def book(sale: Sale, user: User | None, client: XCoverClientLike) -> BookingResult:
@@ -115,21 +143,30 @@ class _Raced(Exception):
     """Another request settled the sale first."""
 
 
-def _send_booking(sale: Sale, user: User | None, client: XCoverClientLike, expected: SaleStatus) -> BookingResult:
+def _send_booking(
+    sale: Sale, user: User | None, client: XCoverClientLike, expected: SaleStatus, lost: timedelta | None = None
+) -> BookingResult:
     """Call create booking with the sale's key and settle the sale, unless another check settled it first."""
     try:
-        return _call_and_settle(sale, user, client, expected)
+        return _call_and_settle(sale, user, client, expected, lost)
     except _Raced:
         db.session.rollback()
         db.session.refresh(sale)
         return BookingResult(sale, sent=True, message="Settled by another check.")
 
 
-def _call_and_settle(sale: Sale, user: User | None, client: XCoverClientLike, expected: SaleStatus) -> BookingResult:
+def _call_and_settle(
+    sale: Sale, user: User | None, client: XCoverClientLike, expected: SaleStatus, lost: timedelta | None
+) -> BookingResult:
     """Call create booking with the sale's key and settle the sale from the answer."""
     try:
         booking = client.create_booking(sale.xcover_ref, booking_payload(sale), idempotency_key=sale.idempotency_key)
     except (XCoverOutcomeUnknown, XCoverConflict) as exc:
+        if exc.status == IN_FLIGHT:
+            # The key is held by a request in flight, perhaps one whose worker died: ask for the booking itself.
+            found = _look_up(sale, user, client, lost)
+            if found is not None:
+                return found
         # Maybe applied: never say covered, never say failed; the same key settles it later.
         if expected == SaleStatus.BOOKING:
             _settle(sale, SaleStatus.OUTCOME_UNKNOWN, last_error=None)
@@ -150,7 +187,11 @@ def _call_and_settle(sale: Sale, user: User | None, client: XCoverClientLike, ex
             return _back_to_quoted(
                 sale, user, "XCover refused the customer details: please correct them.", errors, reason="validation"
             )
-        # No field to correct: XCover declined the booking itself.
+        # No field to correct: XCover declined the booking itself, unless the package is booked already (an
+        # attempt given up as lost that XCover made late): that booking is ours.
+        made = _booking_of(sale, client)
+        if made is not None:
+            return _accept(sale, user, made)
         reason = " ".join(general) or exc.message
         return _fail(sale, user, f"XCover declined the booking. {reason}"[:500], status=exc.status)
     except (XCoverUnavailable, XCoverRateLimited, XCoverAuthError) as exc:
@@ -161,6 +202,47 @@ def _call_and_settle(sale: Sale, user: User | None, client: XCoverClientLike, ex
     except XCoverError as exc:
         return _fail(sale, user, f"XCover refused the booking: {exc.message}"[:500], status=exc.status)
     return _accept(sale, user, booking)
+
+
+def _look_up(sale: Sale, user: User | None, client: XCoverClientLike, lost: timedelta | None) -> BookingResult | None:
+    """Settle from XCover's own record of the booking (None when that proves nothing yet).
+
+    XCover's booking id is the quote package's INS reference. A booking found is judged as a booking answer
+    is. None found, once no request of ours can still carry it (lost), means it was never made: the sale goes
+    back to payment with a new key, as the old one stays held by the dead request.
+    """
+    try:
+        found = client.get_booking(sale.xcover_ref)
+    except XCoverNotFound:
+        found = None
+    except XCoverError:
+        return None
+    if found is not None:
+        return _accept(sale, user, found)
+    started = sale.booking_started_at or sale.updated_at
+    if lost is None or utcnow() - started < lost:
+        return None
+    _settle(
+        sale, SaleStatus.QUOTED, last_error=LOST_MESSAGE, idempotency_key=str(uuid.uuid4()), booking_started_at=None
+    )
+    audit(
+        AuditAction.SALE_BOOKING_FAILED,
+        user,
+        sale,
+        result=AuditResult.FAILURE,
+        xcover_ref=sale.xcover_ref,
+        reason="lost_in_flight",
+    )
+    db.session.commit()
+    return BookingResult(sale, sent=True, message=LOST_MESSAGE)
+
+
+def _booking_of(sale: Sale, client: XCoverClientLike) -> Any:
+    """Return XCover's booking of the sale's package, or None when there is none (or no answer)."""
+    try:
+        return client.get_booking(sale.xcover_ref)
+    except XCoverError:
+        return None
 
 
 def _settle(sale: Sale, new: SaleStatus, **values: Any) -> None:
@@ -264,11 +346,17 @@ def _accept(sale: Sale, user: User | None, booking: Any) -> BookingResult:
     return BookingResult(sale, sent=True, message="Covered.")
 
 
-def reconcile(sale: Sale, user: User | None, client: XCoverClientLike, stale_after: timedelta) -> BookingResult:
-    """Settle an unknown outcome: replay create booking with the same key (XCover answers 409 with the result)."""
+def reconcile(
+    sale: Sale, user: User | None, client: XCoverClientLike, stale_after: timedelta | Deadlines
+) -> BookingResult:
+    """Settle an unknown outcome: replay create booking with the same key (XCover answers 409 with the result).
+
+    While an earlier request still holds the key (423), XCover's record of the booking decides (see _look_up).
+    """
+    limits = stale_after if isinstance(stale_after, Deadlines) else Deadlines(stale=stale_after)
     if sale.status == SaleStatus.BOOKING:
         started = sale.booking_started_at or sale.updated_at
-        if utcnow() - started < stale_after:
+        if utcnow() - started < limits.stale:
             return BookingResult(sale, sent=False, message="The booking is still on its way.")
         if not compare_and_set(sale, SaleStatus.BOOKING, SaleStatus.OUTCOME_UNKNOWN):
             db.session.rollback()
@@ -285,7 +373,7 @@ def reconcile(sale: Sale, user: User | None, client: XCoverClientLike, stale_aft
         db.session.commit()
     if sale.status != SaleStatus.OUTCOME_UNKNOWN:
         return BookingResult(sale, sent=False, message="Nothing to check.")
-    result = _send_booking(sale, user, client, expected=SaleStatus.OUTCOME_UNKNOWN)
+    result = _send_booking(sale, user, client, expected=SaleStatus.OUTCOME_UNKNOWN, lost=limits.lost)
     if result.sale.status == SaleStatus.OUTCOME_UNKNOWN:
         return result
     audit(AuditAction.SALE_RECONCILED, user, sale, xcover_ref=sale.xcover_ref, status=sale.status)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterator
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
 from flask_wtf import FlaskForm
 from markupsafe import Markup
+from werkzeug.datastructures import MultiDict
 from wtforms import (
     BooleanField,
     DateField,
@@ -19,11 +21,13 @@ from wtforms import (
     FieldList,
     Form,
     FormField,
+    HiddenField,
     IntegerField,
     RadioField,
     SelectField,
     StringField,
 )
+from wtforms.utils import unset_value
 from wtforms.validators import (
     DataRequired,
     Email,
@@ -38,18 +42,29 @@ from wtforms.validators import (
 from wtforms.widgets import Select, TextInput
 
 from ..intl import countries, languages
-from ..models import Sale
+from ..models import Sale, Store
 from ..phones import InvalidPhone, calling_codes, for_display, to_e164
-from ..sensitive import find_card_number
+from ..sensitive import find_card_number, normalise
 from ..vocab import DeclineReason, PaymentMethod
 from . import catalogue
-from .lookup import options_by_item
-from .quoting import CUSTOMER_FIELDS, PRODUCT_FIELDS
+from .lookup import options_by_item, store_today
+from .quoting import (
+    CUSTOMER_FIELDS,
+    MAX_PRICE,
+    MAX_PRODUCTS,
+    MAX_QUANTITY,
+    PRODUCT_FIELDS,
+    TOO_MANY_PRODUCTS,
+    purchase_date_error,
+)
 
 CARD_MESSAGE = (
     "This looks like a card number. Never type card numbers here: only the last four digits go in the payment step."
 )
-MAX_PRODUCTS = 10
+STALE_FORM_MESSAGE = "This form was out of date. Check the details and tap Show cover options again."
+# The largest amount a money column (NUMERIC(12, 2)) holds.
+MAX_AMOUNT = Decimal("9999999999.99")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
 def _leaf_fields(form: Any) -> Iterator[Field]:
@@ -71,7 +86,9 @@ def refuse_card_numbers(form: Any) -> bool:
         if f.name == "csrf_token":
             continue
         typed = " ".join(str(v) for v in (f.raw_data or []))
-        if find_card_number(typed):
+        # A phone is judged as its normaliser joins it (every digit together), a valid phone number exempt.
+        region = getattr(form, "phone_region", None) if f.name == "phone" else None
+        if find_card_number(typed, phone_region=region):
             # Blank it so the number is not echoed back into the page either.
             f.raw_data, f.data = [], None
             f.errors = [*(e for e in f.errors if e != CARD_MESSAGE), CARD_MESSAGE]
@@ -103,25 +120,115 @@ class MoneyField(DecimalField):
 
     widget = TextInput()
 
+    def __init__(
+        self,
+        *args: Any,
+        maximum: Decimal = MAX_AMOUNT,
+        too_large: str = f"Enter an amount of at most {MAX_AMOUNT:,}.",
+        **kwargs: Any,
+    ) -> None:
+        """Bind the field; an amount above maximum is refused with the too_large message."""
+        super().__init__(*args, **kwargs)
+        self.maximum = maximum
+        self.too_large = too_large
+
     def process_formdata(self, valuelist: list[Any]) -> None:
         """Read 1299.99, 1,299.99, 12,50 or £12.50; anything else is an error and stays on screen."""
         if not valuelist or not str(valuelist[0]).strip():
             self.data = None
             return
-        raw = re.sub(r"[\s£$€]", "", str(valuelist[0]))
+        raw = re.sub(r"[\s£$€]", "", normalise(str(valuelist[0])))
         if re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d{1,2})?", raw):
             raw = raw.replace(",", "")
         elif re.fullmatch(r"\d+,\d{1,2}", raw):
             raw = raw.replace(",", ".")
+        self.data = None
         if not re.fullmatch(r"\d+(\.\d{1,2})?", raw):
-            self.data = None
             raise ValueError("Enter an amount like 899.00.")
-        self.data = Decimal(raw)
+        try:
+            amount = Decimal(raw)
+        except InvalidOperation:
+            raise ValueError("Enter an amount like 899.00.") from None
+        # Refused here, not by a validator: a huge amount must never reach the page's rounding or the database.
+        if amount > self.maximum:
+            raise ValueError(self.too_large)
+        self.data = amount
 
     def pre_validate(self, form: Any) -> None:
         """An amount that could not be read needs no further messages."""
         if self.process_errors:
             raise StopValidation()
+
+
+class QuantityField(IntegerField):
+    """A whole number from 1 to MAX_QUANTITY, or one clear error."""
+
+    message = f"Enter a quantity from 1 to {MAX_QUANTITY}."
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        """Read the count; anything else (huge, negative, 1e3) is one error and stays on screen."""
+        self.data = None
+        if not valuelist or not str(valuelist[0]).strip():
+            return
+        raw = normalise(str(valuelist[0])).strip()
+        # isdecimal: digits of any script (int() reads them), never "²" or "1e3"; three at most, so never huge.
+        if not (raw.isdecimal() and len(raw) <= 3) or not 1 <= int(raw) <= MAX_QUANTITY:
+            raise ValueError(self.message)
+        self.data = int(raw)
+
+    def pre_validate(self, form: Any) -> None:
+        """A count that could not be read needs no further messages."""
+        if self.process_errors:
+            raise StopValidation()
+
+
+class ProductRows(FieldList):
+    """The product rows: indices in ASCII digits only, and how many rows were sent, past the limit too."""
+
+    submitted = 0
+
+    def _extract_indices(self, prefix: str, formdata: Any) -> Iterator[int]:
+        """Yield the row numbers in the form data (items-3-price is row 3); 'items-²-price' is no row."""
+        offset = len(prefix) + 1
+        for key in formdata:
+            if key.startswith(prefix + "-"):
+                index = key[offset:].split("-", 1)[0]
+                if re.fullmatch(r"[0-9]{1,6}", index, re.ASCII):
+                    yield int(index)
+
+    def process(self, formdata: Any, data: Any = unset_value, extra_filters: Any = None) -> None:
+        """Read the first max_entries rows, and count every row sent."""
+        super().process(formdata, data, extra_filters)
+        self.submitted = len(set(self._extract_indices(self.name, formdata))) if formdata else len(self.entries)
+
+    @property
+    def overflow(self) -> str:
+        """The message for rows sent past the limit (empty when none were)."""
+        return TOO_MANY_PRODUCTS if self.submitted > (self.max_entries or self.submitted) else ""
+
+
+def without_row(formdata: Any, rows: ProductRows, position: int) -> MultiDict:
+    """Return the form data with one product row taken out and the others renumbered, every value as typed."""
+    names = [entry.name for entry in rows]
+    del names[position]
+    renamed = {old: f"{rows.name}-{new}" for new, old in enumerate(names)}
+    kept = MultiDict()
+    for key, value in formdata.items(multi=True):
+        row = "-".join(key.split("-", 2)[:2])
+        if key.startswith(rows.name + "-"):
+            if row in renamed:
+                kept.add(renamed[row] + key[len(row) :], value)
+        elif key not in ("add_item", "remove_item"):
+            kept.add(key, value)
+    return kept
+
+
+def new_submission_token() -> str:
+    """Return a one-time token for a new-sale form: a uuid4 that spells no card number."""
+    while True:
+        token = str(uuid.uuid4())
+        if not find_card_number(token):
+            return token
 
 
 def _text(
@@ -181,20 +288,19 @@ class ProductForm(Form):
     price = MoneyField(
         "Price",
         places=2,
+        maximum=MAX_PRICE,
+        too_large=f"Enter a price of at most {MAX_PRICE:,} each.",
         validators=[
             InputRequired(message="Enter the price."),
-            NumberRange(min=0.01, max=1000000, message="Enter a price above zero."),
+            NumberRange(min=Decimal("0.01"), message="Enter a price above zero."),
         ],
         render_kw={"inputmode": "decimal", "autocomplete": "off", "required": True},
     )
-    quantity = IntegerField(
+    quantity = QuantityField(
         "Quantity",
         default=1,
-        validators=[
-            InputRequired(message="Enter the quantity."),
-            NumberRange(min=1, max=99, message="Between 1 and 99."),
-        ],
-        render_kw={"inputmode": "numeric", "type": "number", "min": 1, "max": 99, "autocomplete": "off"},
+        validators=[InputRequired(message="Enter the quantity.")],
+        render_kw={"inputmode": "numeric", "type": "number", "min": 1, "max": MAX_QUANTITY, "autocomplete": "off"},
     )
     brand = _text("Brand")
     model = _text("Model")
@@ -218,7 +324,9 @@ class ProductForm(Form):
 class SaleForm(GuardedForm):
     """Screen 1: the products and the customer."""
 
-    items = FieldList(FormField(ProductForm), min_entries=1, max_entries=MAX_PRODUCTS)
+    items = ProductRows(FormField(ProductForm), min_entries=1, max_entries=MAX_PRODUCTS)
+    # Issued with a blank new-sale form: every tap that sends this one form lands on the one sale it started.
+    submission = HiddenField(validators=[Optional(), Regexp(_UUID, message=STALE_FORM_MESSAGE)])
     first_name = _text("First name", required=True, autocomplete="given-name", maxlength=80)
     last_name = _text("Last name", required=True, autocomplete="family-name", maxlength=80)
     email = _text(
@@ -248,15 +356,31 @@ class SaleForm(GuardedForm):
         widget=KeptSelect(),
     )
 
-    def __init__(self, *args: Any, phone_region: str, **kwargs: Any) -> None:
-        """Bind the form; a phone number typed without + is read as phone_region's (the store's country)."""
+    def __init__(self, *args: Any, store: Store, **kwargs: Any) -> None:
+        """Bind the form to the store: a phone without + is read in its phone country, dates end at its today."""
         super().__init__(*args, **kwargs)
-        self.phone_region = phone_region
+        self.phone_region = store.phone_country
+        self.today = store_today(store)
         # The prefix in the phone box follows the Country chosen (static/js/sale.js).
         self.country.render_kw = {
             **self.country.render_kw,
             "data-calling-codes": _calling_codes_json(),
         }
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        """Check every field, the purchase dates against the store's today, and the number of rows sent."""
+        ok = super().validate(extra_validators)
+        for entry in self.items:
+            day = entry.form.purchase_date
+            problem = purchase_date_error(day.data, self.today) if day.data and not day.errors else None
+            if problem:
+                day.errors = [*day.errors, problem]
+                ok = False
+        if self.submission.errors:
+            # A hidden field: its error is said above the form, and a fresh token comes with the page.
+            self.form_errors.append(STALE_FORM_MESSAGE)
+            self.submission.raw_data, self.submission.data = [], new_submission_token()
+        return ok and not self.items.overflow
 
     def validate_phone(self, field: Field) -> None:
         """A number phonenumbers can read and knows to be valid, in E.164 once stored."""
@@ -282,7 +406,7 @@ def customer_labels() -> dict[str, str]:
 def sale_form_data(sale: Sale) -> dict[str, Any]:
     """Return the stored sale in the shape the SaleForm takes as data."""
     data: dict[str, Any] = {name: getattr(sale, name) for name in CUSTOMER_FIELDS}
-    data["phone"] = for_display(sale.phone, sale.store.country)
+    data["phone"] = for_display(sale.phone, sale.store.phone_country)
     data["items"] = [{f: getattr(item, f) for f in PRODUCT_FIELDS} for item in sale.items]
     return data
 
@@ -345,11 +469,15 @@ class PaymentForm(GuardedForm):
     amount_collected = MoneyField(
         "Amount collected",
         places=2,
+        maximum=MAX_PRICE * MAX_QUANTITY * MAX_PRODUCTS,
+        too_large="Enter the amount collected: exactly the cover total.",
         validators=[InputRequired(message="Enter the amount collected for the cover.")],
         render_kw={"inputmode": "decimal", "autocomplete": "off", "required": True},
     )
     card_last4 = StringField(
         "Card last four digits",
-        validators=[Optional(), Regexp(r"^\d{4}$", message="Exactly 4 digits, or leave it empty.")],
+        # Full-width digits become ASCII ones; any other digit system is refused, so only 0-9 is stored.
+        filters=[lambda value: normalise(value).strip() if isinstance(value, str) else value],
+        validators=[Optional(), Regexp(r"^[0-9]{4}$", re.ASCII, message="Exactly 4 digits, or leave it empty.")],
         render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 4, "pattern": "[0-9]{4}"},
     )

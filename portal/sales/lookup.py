@@ -18,7 +18,15 @@ from ..models import AuditEvent, Cover, Sale, SaleItem, Store, User, code_key, e
 from ..phones import InvalidPhone, to_e164
 from ..vocab import CoverStatus, SaleStatus
 
-_CHOSEN = (CoverStatus.CHOSEN, CoverStatus.BOOKED, CoverStatus.FAILED)
+# Chosen by the customer, then booked or not; a booked policy may later be returned and cancelled.
+_CHOSEN = (
+    CoverStatus.CHOSEN,
+    CoverStatus.BOOKED,
+    CoverStatus.FAILED,
+    CoverStatus.RETURNING,
+    CoverStatus.CANCELLING,
+    CoverStatus.CANCELLED,
+)
 PAGE_SIZE = 20  # today's sales shown at once
 SEARCH_LIMIT = 50
 REFERENCE_PREFIX = 5  # letters and digits of a reference that find it by its start
@@ -42,6 +50,9 @@ def get_sale(user: User, sale_id: int) -> Sale | None:
             if name not in sa.inspect(sale).unloaded:  # already in this session, maybe with unsaved changes
                 continue
             set_committed_value(sale, name, list(db.session.scalars(stmt, {"sale_id": sale.id})))
+        for item in sale.items:  # each product's own covers, from the ones just read (no statement per product)
+            if "covers" in sa.inspect(item).unloaded:
+                set_committed_value(item, "covers", [c for c in sale.covers if c.item_id == item.id])
     return sale
 
 
@@ -155,7 +166,7 @@ def search_sales(store: Store, query: str, limit: int = SEARCH_LIMIT) -> list[Sa
     reference = code if code and len(code) >= REFERENCE_PREFIX else None  # the first block of a reference
     phone = None
     with suppress(InvalidPhone):  # a number typed as the customer would say it: 07400 123456 in a British store
-        phone = to_e164(q, store.country)
+        phone = to_e164(q, store.phone_country)
     values = {
         "store_id": store.id,
         "limit": limit,

@@ -12,7 +12,8 @@ from ..extensions import db
 from ..models import Sale, User, utcnow
 from ..vocab import AuditAction, AuditResult, SaleStatus
 
-# Allowed moves of the sale's status machine (cancellations come with the returns issue).
+# Allowed moves of the sale's status machine; a booked sale whose every policy is cancelled becomes cancelled
+# (portal/policies).
 TRANSITIONS: dict[SaleStatus, frozenset[SaleStatus]] = {
     SaleStatus.DRAFT: frozenset({SaleStatus.QUOTED}),
     SaleStatus.QUOTED: frozenset({SaleStatus.DRAFT, SaleStatus.QUOTED, SaleStatus.DECLINED, SaleStatus.BOOKING}),
@@ -21,8 +22,9 @@ TRANSITIONS: dict[SaleStatus, frozenset[SaleStatus]] = {
     ),
     SaleStatus.OUTCOME_UNKNOWN: frozenset({SaleStatus.BOOKED, SaleStatus.FAILED, SaleStatus.QUOTED}),
     SaleStatus.DECLINED: frozenset(),
-    SaleStatus.BOOKED: frozenset(),
+    SaleStatus.BOOKED: frozenset({SaleStatus.CANCELLED}),
     SaleStatus.FAILED: frozenset(),
+    SaleStatus.CANCELLED: frozenset(),
 }
 
 

@@ -13,6 +13,7 @@ from ..extensions import db
 from ..models import AuditEvent, Cover, Sale, User, utcnow
 from ..vocab import AuditAction, CoverStatus, Decision, DeclineReason, SaleStatus
 from ..xcover.errors import XCoverError
+from ..xcover.html import content_disclaimer
 from .lookup import chosen_covers, cover_total, options_by_item
 from .machine import InvalidTransition, SaleError, XCoverClientLike, XCoverDown, audit, new_booking_body, transition
 
@@ -51,10 +52,8 @@ def mark_options_shown(sale: Sale, user: User) -> None:
 
 
 def disclaimer_hash(covers: list[Cover]) -> str:
-    """Return the SHA-256 of the disclaimer text shown for the chosen covers, in order."""
-    text = "\n\n".join(
-        f"{c.content.get('disclaimer') or ''}\n{c.content.get('underwriter_disclaimer') or ''}" for c in covers
-    )
+    """Return the SHA-256 of the disclaimers exactly as the page shows them (cleaned HTML), chosen covers in order."""
+    text = "\n\n".join(str(content_disclaimer(c.content)) for c in covers)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -138,6 +137,11 @@ def record_choices(
     return sale
 
 
+def opt_out_metadata(reasons: list[str], sale_id: str) -> dict[str, str]:
+    """The opt-out's partner_metadata (flat key -> text, as XCover documents it): why, and which sale."""
+    return {"decline_reason": ",".join(reasons) or DeclineReason.OTHER.value, "sale_id": sale_id}
+
+
 def opt_out_pending(sale: Sale) -> bool:
     """Tell whether the customer declined everything but XCover has not yet taken the opt-out."""
     declined = [i.decision == Decision.DECLINE for i in sale.items]
@@ -149,14 +153,7 @@ def send_opt_out(sale: Sale, user: User, client: XCoverClientLike) -> None:
     key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"opt-out:{sale.xcover_ref}"))
     reasons = sorted({i.decline_reason for i in sale.items if i.decline_reason})
     try:
-        client.opt_out(
-            sale.xcover_ref,
-            idempotency_key=key,
-            partner_metadata={
-                "decline_reason": ",".join(reasons) or DeclineReason.OTHER.value,
-                "sale_id": str(sale.id),
-            },
-        )
+        client.opt_out(sale.xcover_ref, idempotency_key=key, partner_metadata=opt_out_metadata(reasons, str(sale.id)))
     except XCoverError:
         raise XCoverDown(OPT_OUT_DOWN_MESSAGE) from None
     transition(sale, SaleStatus.DECLINED)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
 from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..intl import currencies, primary_language
@@ -13,6 +18,7 @@ from ..phones import InvalidPhone, calling_code, to_e164
 from ..sensitive import mask_email, mask_phone
 from ..vocab import AuditAction, AuditResult, CoverStatus, SaleStatus
 from ..xcover.errors import XCoverError, XCoverValidationError
+from ..xcover.html import clean, plain
 from . import catalogue
 from .lookup import store_today
 from .machine import (
@@ -51,8 +57,28 @@ PRODUCT_FIELDS = (
     "purchase_date",
 )
 
+# Limits of one sale; the form says each beside its field, and save_draft holds to them too.
+MAX_PRODUCTS = 10
+MAX_QUANTITY = 99
+MAX_PRICE = Decimal("1000000")
+# A purchase date before this many years ago is a typo (2016 for 2026), not a product anyone covers now.
+MAX_PURCHASE_AGE_YEARS = 5
+TOO_MANY_PRODUCTS = (
+    f"A sale holds at most {MAX_PRODUCTS} products: the first {MAX_PRODUCTS} are below and the rest were not kept. "
+    "Start another sale for the others."
+)
 
-# XCover's policyholder keys -> our customer fields (the booking payload uses the same names).
+
+class AlreadySubmitted(SaleError):
+    """The new-sale form was sent before (a double tap, a resend): here is the sale it started."""
+
+    def __init__(self, sale: Sale) -> None:
+        super().__init__("Already sent: this is the sale that form started.")
+        self.sale = sale
+
+
+# XCover's policyholder keys -> our customer fields. Only keys XCover documents and echoes: the customer's
+# language is not one of them (XCover refuses unknown keys); it goes on the quote as customer_language.
 POLICYHOLDER_KEYS = {
     "first_name": "first_name",
     "last_name": "last_name",
@@ -63,8 +89,17 @@ POLICYHOLDER_KEYS = {
     "region": "region",
     "postcode": "postcode",
     "country": "country",
-    "language": "language",
 }
+
+
+def policyholder_payload(customer: Mapping[str, Any]) -> dict[str, Any]:
+    """The booking's policyholder from our customer fields: documented keys only, empty ones left out."""
+    return {theirs: customer.get(ours) for theirs, ours in POLICYHOLDER_KEYS.items() if customer.get(ours)}
+
+
+def booking_body(quote_ids: list[str], customer: Mapping[str, Any]) -> dict[str, Any]:
+    """The create-booking body: the chosen quote ids and the policyholder."""
+    return {"quotes": [{"id": quote_id} for quote_id in quote_ids], "policyholder": policyholder_payload(customer)}
 
 
 def defaults_for(store: Store) -> dict[str, Any]:
@@ -74,9 +109,43 @@ def defaults_for(store: Store) -> dict[str, Any]:
         "language": primary_language(store.language),
         "currency": store.currency,
         "currency_name": currencies().get(store.currency, store.currency),
-        "phone_prefix": calling_code(store.country),
+        "phone_prefix": calling_code(store.phone_country),
         "purchase_date": store_today(store),
     }
+
+
+def _years_before(day: date, years: int) -> date:
+    """Return the same calendar day some years earlier (29 February becomes the 28th)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
+
+
+def purchase_date_error(day: date, today: date) -> str | None:
+    """Say what is wrong with a purchase date, given today's date in the store (None when it is fine)."""
+    if day > today:
+        return "The purchase date cannot be in the future."
+    if day < _years_before(today, MAX_PURCHASE_AGE_YEARS):
+        return f"Enter a purchase date within the last {MAX_PURCHASE_AGE_YEARS} years."
+    return None
+
+
+def product_errors(products: list[Mapping[str, Any]], today: date) -> dict[str, list[str]]:
+    """Return what breaks the sale's limits, keyed by the form's field names (empty when nothing does)."""
+    if len(products) > MAX_PRODUCTS:
+        return {"__all__": [TOO_MANY_PRODUCTS]}
+    errors: dict[str, list[str]] = {}
+    for i, p in enumerate(products):
+        quantity, price, day = p.get("quantity"), p.get("price"), p.get("purchase_date")
+        if not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
+            errors[f"items-{i}-quantity"] = [f"Enter a quantity from 1 to {MAX_QUANTITY}."]
+        if not isinstance(price, Decimal) or not price.is_finite() or not Decimal("0.01") <= price <= MAX_PRICE:
+            errors[f"items-{i}-price"] = [f"Enter a price from 0.01 to {MAX_PRICE:,} each."]
+        problem = purchase_date_error(day, today) if isinstance(day, date) else "Enter the purchase date."
+        if problem:
+            errors[f"items-{i}-purchase_date"] = [problem]
+    return errors
 
 
 def _products_of(sale: Sale) -> list[dict[str, Any]]:
@@ -93,10 +162,29 @@ def _same_products(sale: Sale, products: list[Mapping[str, Any]]) -> bool:
     return [norm(p) for p in _products_of(sale)] == [norm(p) for p in products]
 
 
+def submitted_sale(user: User, submission: str | None) -> Sale | None:
+    """Return the sale a new-sale form with this token already started for this associate, if any."""
+    if not submission:
+        return None
+    return db.session.scalar(
+        sa.select(Sale).where(
+            Sale.submission_token == submission, Sale.store_id == user.store_id, Sale.associate_id == user.id
+        )
+    )
+
+
 def save_draft(
-    user: User, customer: Mapping[str, Any], products: list[Mapping[str, Any]], sale: Sale | None = None
+    user: User,
+    customer: Mapping[str, Any],
+    products: list[Mapping[str, Any]],
+    sale: Sale | None = None,
+    submission: str | None = None,
 ) -> Sale:
-    """Create or update a sale's customer and products; changed products need a new quote."""
+    """Create or update a sale's customer and products; changed products need a new quote.
+
+    A new sale keeps its form's one-time submission token: the same form sent again (a triple tap) raises
+    AlreadySubmitted with the sale the first one started, so one form never makes two sales.
+    """
     store = user.store
     if store is None:
         raise SaleError("Only store staff can sell.")
@@ -104,15 +192,38 @@ def save_draft(
         raise SaleError("Add at least one product.")
     if sale is not None and sale.status not in (SaleStatus.DRAFT, SaleStatus.QUOTED):
         raise InvalidTransition("This sale can no longer be changed.")
+    if sale is None:
+        earlier = submitted_sale(user, submission)
+        if earlier is not None:
+            raise AlreadySubmitted(earlier)
+    limits = product_errors(products, store_today(store))
+    if limits:
+        raise SaleError("Please check the highlighted fields.", limits)
     clean = {k: (customer.get(k) or "").strip() for k in CUSTOMER_FIELDS}
     try:
-        clean["phone"] = to_e164(clean["phone"], store.country)
+        clean["phone"] = to_e164(clean["phone"], store.phone_country)
     except InvalidPhone as exc:
         raise SaleError("Please check the highlighted fields.", {"phone": [exc.message]}) from None
     clean["email"] = clean["email"].lower()
     if sale is None:
-        sale = Sale(store_id=store.id, associate_id=user.id, currency=store.currency, status="draft", **clean)
+        sale = Sale(
+            store_id=store.id,
+            associate_id=user.id,
+            currency=store.currency,
+            status="draft",
+            submission_token=submission or None,
+            **clean,
+        )
         db.session.add(sale)
+        try:
+            db.session.flush()
+        except IntegrityError:
+            # The same form's first send won the unique token a moment ago: land on its sale.
+            db.session.rollback()
+            earlier = submitted_sale(user, submission)
+            if earlier is None:
+                raise SaleError("This form was already used. Tap New sale to start again.") from None
+            raise AlreadySubmitted(earlier) from None
         requote = True
     else:
         requote = (
@@ -134,6 +245,7 @@ def save_draft(
         if sale.status == SaleStatus.QUOTED:
             transition(sale, SaleStatus.DRAFT)
         sale.xcover_ref = None
+        sale.catalogue_version_id = None
         sale.quote_total = None
     sale.field_errors = None
     sale.last_error = None
@@ -152,7 +264,7 @@ def map_field_errors(xcover_errors: Mapping[str, list[str]], lines: list[catalog
         if parts[0] == "policyholder" and len(parts) > 1:
             target = POLICYHOLDER_KEYS.get(parts[1], "__all__")
         elif parts[0] == "request" and len(parts) > 2 and parts[1].isdigit() and int(parts[1]) < len(lines):
-            ours = catalogue.our_field(parts[2])
+            ours = catalogue.our_field(".".join(parts[2:]))
             if ours in PRODUCT_FIELDS:
                 target = f"items-{lines[int(parts[1])].item_position}-{ours}"
         elif parts[0] in ("customer_country", "customer_region", "customer_language"):
@@ -212,7 +324,6 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
                 )
             )
             continue
-        content = quote.content
         sale.covers.append(
             Cover(
                 item=item,
@@ -221,8 +332,9 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
                 status="quoted",
                 policy_type=quote.policy_type,
                 policy_version=str(quote.policy_version or ""),
-                title=content.title or quote.policy_name,
-                term_months=quote.cover_term_months or line.offer.cover_term_months,
+                title=(plain(quote.content.title) or quote.policy_name)[:200],
+                # Our own catalogue's term: XCover echoes no item fields and may send no end date.
+                term_months=line.offer.cover_term_months,
                 price=quote.price,
                 price_formatted=quote.price_formatted,
                 tax=quote.tax_total,
@@ -230,17 +342,11 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
                 start_date=quote.policy_start_date,
                 end_date=quote.policy_end_date,
                 pds_url=quote.pds_url or package.pds_url,
-                content={
-                    "description": content.description,
-                    "inclusions": [_benefit(b) for b in content.inclusions],
-                    "exclusions": [_benefit(b) for b in content.exclusions],
-                    "disclaimer": content.disclaimer,
-                    "underwriter_name": content.underwriter_name,
-                    "underwriter_disclaimer": content.underwriter_disclaimer,
-                },
+                content=cover_content(quote),
             )
         )
     sale.xcover_ref = package.id
+    sale.catalogue_version_id = catalogue.in_use().version_id  # the version build_quote_request read
     sale.quote_total = package.total_price
     sale.pds_url = package.pds_url
     sale.field_errors = None
@@ -262,16 +368,42 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
         unavailable=len(sale.covers) - len(offered),
         total=str(package.total_price),
         currency=sale.currency,
+        catalogue_version=catalogue.in_use().number,
     )
     db.session.commit()
     return sale
 
 
 def _benefit(b: Any) -> dict[str, str]:
-    """Turn an inclusion/exclusion (dataclass or dict) into a plain dict."""
+    """Turn an inclusion/exclusion (dataclass or dict) into a plain dict: a plain title, a cleaned description."""
     if isinstance(b, Mapping):
-        return {"title": str(b.get("title") or ""), "description": str(b.get("description") or "")}
-    return {"title": str(getattr(b, "title", "") or ""), "description": str(getattr(b, "description", "") or "")}
+        title, description = b.get("title"), b.get("description")
+    else:
+        title, description = getattr(b, "title", ""), getattr(b, "description", "")
+    return {"title": plain(str(title or "")), "description": clean(str(description or ""))}
+
+
+def _benefit_lines(benefits: list[Any]) -> list[dict[str, str]]:
+    """What the policy pays, from XCover's benefits[] (each a description and a limit), as covered lines."""
+    lines = []
+    for b in benefits:
+        if isinstance(b, Mapping) and b.get("description"):
+            limit = b.get("limit_description") or b.get("limit_formatted") or ""
+            lines.append({"title": plain(str(b["description"])), "description": plain(str(limit))})
+    return lines
+
+
+def cover_content(quote: Any) -> dict[str, Any]:
+    """The words kept for a cover: XCover's HTML cleaned; what is covered from the content, else from benefits."""
+    content = quote.content
+    return {
+        "description": clean(content.description),
+        "inclusions": [_benefit(b) for b in content.inclusions] or _benefit_lines(quote.benefits),
+        "exclusions": [_benefit(b) for b in content.exclusions],
+        "disclaimer": clean(content.disclaimer),
+        "underwriter_name": plain(content.underwriter_name),
+        "underwriter_disclaimer": clean(content.underwriter_disclaimer),
+    }
 
 
 def note_error(sale: Sale, message: str) -> None:

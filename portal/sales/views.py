@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
 from typing import Any
 from urllib.parse import urljoin
 
@@ -10,7 +10,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from ..models import Sale
+from ..models import Sale, Store
 from ..security import role_required
 from ..sensitive import find_card_number
 from ..urls import MAX_INT32, bounded_int
@@ -22,14 +22,17 @@ from .forms import (
     PaymentForm,
     SaleForm,
     customer_labels,
+    new_submission_token,
     options_form_for,
     read_choices,
     refuse_card_numbers,
     sale_form_data,
+    without_row,
 )
 from .machine import InvalidTransition, SaleError, XCoverDown, XCoverRejected
 from .options import OPT_OUT_DOWN_MESSAGE, mark_options_shown, opt_out_pending, record_choices, send_opt_out
 from .qr import qr_svg
+from .quoting import AlreadySubmitted
 
 bp = Blueprint("sales", __name__, url_prefix="/sales")
 SELLERS = (Role.ASSOCIATE, Role.MANAGER)
@@ -66,38 +69,36 @@ def _next_screen(sale: Sale) -> Response:
 
 
 def _blank_form() -> SaleForm:
-    """Return screen 1 filled with the store's defaults."""
+    """Return screen 1 filled with the store's defaults, and a fresh one-time submission token."""
     defaults = quoting.defaults_for(current_user.store)
     form = SaleForm(
-        phone_region=current_user.store.country,
+        store=current_user.store,
         data={
             "country": defaults["country"],
             "language": defaults["language"],
             "phone": defaults["phone_prefix"] + " ",
             "items": [{"purchase_date": defaults["purchase_date"], "quantity": 1}],
+            "submission": new_submission_token(),
         },
     )
     return form
 
 
-def _rows_changed(form: SaleForm) -> bool:
-    """Handle "Add another product" and "Remove"; True when the form only changed shape."""
-    if ("add_item" in request.form or "remove_item" in request.form) and not refuse_card_numbers(form):
-        return True
-    if "add_item" in request.form and len(form.items) < form.items.max_entries:
-        form.items.append_entry(
-            {"purchase_date": quoting.defaults_for(current_user.store)["purchase_date"], "quantity": 1}
-        )
-        return True
-    remove = request.form.get("remove_item", "")
-    if remove.isdigit() and len(form.items) > 1:
-        kept = [e.data for i, e in enumerate(form.items) if i != int(remove)]
-        while len(form.items):
-            form.items.pop_entry()
-        for data in kept:
-            form.items.append_entry(data)
-        return True
-    return False
+def _rows_changed(form: SaleForm, store: Store) -> SaleForm | None:
+    """Handle "Add another product" and "Remove": the form to show again, or None for a real submit."""
+    remove = request.form.get("remove_item")
+    if "add_item" not in request.form and remove is None:
+        return None
+    if not refuse_card_numbers(form):
+        return form
+    if "add_item" in request.form:
+        if len(form.items) < (form.items.max_entries or 0):
+            form.items.append_entry({"purchase_date": quoting.defaults_for(store)["purchase_date"], "quantity": 1})
+        return form
+    position = int(remove) if remove and re.fullmatch(r"[0-9]{1,2}", remove, re.ASCII) else None
+    if position is not None and position < len(form.items) and len(form.items) > 1:
+        return SaleForm(formdata=without_row(request.form, form.items, position), store=store)
+    return form
 
 
 def _render_products(form: SaleForm, sale: Sale | None = None, status: int = 200) -> tuple[str, int]:
@@ -113,8 +114,12 @@ def _render_products(form: SaleForm, sale: Sale | None = None, status: int = 200
 
 def _save_and_quote(form: SaleForm, sale: Sale | None) -> Response | tuple[str, int]:
     """Store what was typed, then ask XCover for the options."""
+    submission = form.submission.data if sale is None else None
     try:
-        sale = quoting.save_draft(_user(), form.customer(), form.products(), sale)
+        sale = quoting.save_draft(_user(), form.customer(), form.products(), sale, submission=submission)
+    except AlreadySubmitted as exc:
+        flash(exc.message, "info")
+        return _next_screen(exc.sale)
     except SaleError as exc:
         form.apply_errors(exc.field_errors)
         flash(exc.message, "error")
@@ -129,7 +134,7 @@ def _quote(sale: Sale, form: SaleForm | None = None) -> Response | tuple[str, in
     try:
         quoting.request_quote(sale, _user(), get_client())
     except XCoverRejected as exc:
-        form = form or SaleForm(phone_region=sale.store.country, data=sale_form_data(sale))
+        form = form or SaleForm(store=sale.store, data=sale_form_data(sale))
         form.apply_errors(exc.field_errors)
         flash(exc.message, "error")
         return _render_products(form, sale, 422)
@@ -147,7 +152,7 @@ def _quote(sale: Sale, form: SaleForm | None = None) -> Response | tuple[str, in
 def index() -> str:
     """Today's sales of this store, or a search."""
     query = request.args.get("q", "")
-    refused = find_card_number(query)
+    refused = find_card_number(query, phone_region=current_user.store.country)
     if refused:
         query = ""  # neither searched for nor echoed back into the page
     more_url = None
@@ -174,9 +179,10 @@ def new() -> Response | tuple[str, int] | str:
     """Screen 1 of a new sale: products and customer."""
     if request.method != "POST":  # HEAD is a GET without the body, never a submission
         return _render_products(_blank_form())
-    form = SaleForm(phone_region=current_user.store.country)
-    if _rows_changed(form):
-        return _render_products(form)
+    form = SaleForm(store=current_user.store)
+    shaped = _rows_changed(form, current_user.store)
+    if shaped is not None:
+        return _render_products(shaped)
     if not form.validate():
         return _render_products(form, None, 422)
     return _save_and_quote(form, None)
@@ -190,12 +196,13 @@ def edit(sale_id: int) -> Response | tuple[str, int] | str:
     if sale.status not in (SaleStatus.DRAFT, SaleStatus.QUOTED):
         return redirect(url_for("sales.show", sale_id=sale.id))
     if request.method != "POST":
-        form = SaleForm(phone_region=sale.store.country, data=sale_form_data(sale))
+        form = SaleForm(store=sale.store, data=sale_form_data(sale))
         form.apply_errors(sale.field_errors or {})
         return _render_products(form, sale)
-    form = SaleForm(phone_region=current_user.store.country)
-    if _rows_changed(form):
-        return _render_products(form, sale)
+    form = SaleForm(store=sale.store)
+    shaped = _rows_changed(form, sale.store)
+    if shaped is not None:
+        return _render_products(shaped, sale)
     if not form.validate():
         return _render_products(form, sale, 422)
     return _save_and_quote(form, sale)
@@ -348,10 +355,11 @@ def book(sale_id: int) -> Response:
 def check(sale_id: int) -> Response:
     """Check again on a booking whose outcome is unknown."""
     sale = _load(sale_id)
-    stale = timedelta(seconds=current_app.config["BOOKING_STALE_SECONDS"])
-    result = booking.reconcile(sale, _user(), get_client(), stale)
+    result = booking.reconcile(sale, _user(), get_client(), booking.deadlines(current_app.config))
     if result.sale.status == SaleStatus.OUTCOME_UNKNOWN:
         flash(result.message, "warning")
+    if result.sale.status == SaleStatus.QUOTED:  # nothing was booked: Retry waits on Payment
+        return _next_screen(sale)
     return redirect(url_for("sales.show", sale_id=sale.id))
 
 
@@ -374,9 +382,10 @@ def show(sale_id: int) -> Response | str:
     """The sale page: confirmation and proof of cover, or where the sale stands."""
     sale = _load(sale_id)
     if sale.status == SaleStatus.BOOKING:
-        # A booking sent by another tap still in flight past the budget counts as unknown.
-        stale = timedelta(seconds=current_app.config["BOOKING_STALE_SECONDS"])
-        booking.reconcile(sale, _user(), get_client(), stale)
+        # A booking still in flight past the budget is checked; the page reloads every 3 s until it settles.
+        booking.reconcile(sale, _user(), get_client(), booking.deadlines(current_app.config))
+        if sale.status == SaleStatus.QUOTED:  # it never reached XCover: Retry waits on Payment
+            return _next_screen(sale)
     proof_url = sale.coi_url or sale.pds_url
     return render_template(
         "sales/show.html",

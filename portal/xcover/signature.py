@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import unquote
 
+from requests.structures import CaseInsensitiveDict
+
 HASHES = {
     "hmac-sha1": hashlib.sha1,
     "hmac-sha256": hashlib.sha256,
@@ -108,11 +110,27 @@ def verify(
 
 
 def verify_webhook(
-    headers: Mapping[str, str], api_key: str, api_secret: str, max_skew: float = 300.0, path: str = "/"
+    headers: Mapping[str, str],
+    api_key: str,
+    api_secret: str,
+    max_skew: float = 300.0,
+    path: str = "/",
+    now: datetime | None = None,
 ) -> bool:
-    """Tell whether an incoming XCover webhook is signed with the key and secret we gave XCover."""
+    """Tell whether an incoming XCover webhook is signed with the key and secret we gave XCover.
+
+    Header names are matched whatever their case (HTTP's rule), so a plain dict of headers works too.
+    """
     try:
-        verify(method="POST", path=path, headers=headers, api_key=api_key, api_secret=api_secret, max_skew=max_skew)
+        verify(
+            method="POST",
+            path=path,
+            headers=CaseInsensitiveDict(headers),
+            api_key=api_key,
+            api_secret=api_secret,
+            max_skew=max_skew,
+            now=now,
+        )
     except AuthFailure:
         return False
     return True

@@ -92,6 +92,8 @@ class Quote:
         """Build from one element of `quotes`."""
         policy = data.get("policy") or {}
         tax = data.get("tax") or {}
+        # XCover echoes no item fields (extra_fields is {} in every recorded answer): usually None, so the portal
+        # takes the term from its own catalogue.
         extra = data.get("extra_fields") or {}
         term = extra.get("cover_term_months", data.get("cover_term_months"))
         return cls(
@@ -187,11 +189,14 @@ class Booking:
     account_url: str | None
     policyholder: dict[str, Any]
     raw: dict[str, Any] = field(repr=False)
+    # Set on modification answers (modify_booking, confirm_update): what the change adds to the price.
+    total_price_diff: Decimal | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Booking:
         """Build from a booking-endpoint response."""
         coi = data.get("coi") or {}
+        diff = data.get("total_price_diff")
         return cls(
             id=str(data.get("id") or ""),
             status=str(data.get("status") or ""),
@@ -206,6 +211,7 @@ class Booking:
             account_url=data.get("account_url"),
             policyholder=dict(data.get("policyholder") or {}),
             raw=data,
+            total_price_diff=money(diff) if diff is not None else None,
         )
 
 

@@ -17,6 +17,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_PASSWORD = "counter-demo-2026"
+WEBHOOK_KEY, WEBHOOK_SECRET = "e2e-webhook-key", "e2e-webhook-secret"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -69,6 +70,13 @@ class LiveServer:
             "GUNICORN_BIND": f"127.0.0.1:{self.port}",
             "WEB_CONCURRENCY": "2",
             "PORT": str(self.port),
+            # The mounted sandbox posts its signed webhooks to the portal it is mounted in, as XCover would.
+            "XCOVER_WEBHOOK_KEY": WEBHOOK_KEY,
+            "XCOVER_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "XCOVER_SANDBOX_WEBHOOK_URL": f"{self.url}/webhooks/xcover",
+            "XCOVER_SANDBOX_WEBHOOK_KEY": WEBHOOK_KEY,
+            "XCOVER_SANDBOX_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "XCOVER_SANDBOX_WEBHOOK_RETRY_DELAY": "0.2",
             **(extra_env or {}),
         }
         for name in (
@@ -149,15 +157,20 @@ def browser(playwright_instance: Any) -> Iterator[Any]:
     browser.close()
 
 
-@pytest.fixture
-def ipad(browser: Any, playwright_instance: Any, live_server: LiveServer) -> Iterator[Any]:
-    """A fresh page in an iPad Pro 11 profile with touch, pointed at the live server."""
+def ipad_context(browser: Any, playwright_instance: Any, live_server: LiveServer) -> Any:
+    """A new browser context (cookies of its own) in an iPad Pro 11 profile with touch, pointed at the live server."""
     device = dict(playwright_instance.devices["iPad Pro 11"])
     device.pop("default_browser_type", None)
     context = browser.new_context(**device, base_url=live_server.url)
     context.set_default_timeout(15000)
-    page = context.new_page()
-    yield page
+    return context
+
+
+@pytest.fixture
+def ipad(browser: Any, playwright_instance: Any, live_server: LiveServer) -> Iterator[Any]:
+    """A fresh page in an iPad Pro 11 profile with touch, pointed at the live server."""
+    context = ipad_context(browser, playwright_instance, live_server)
+    yield context.new_page()
     context.close()
 
 

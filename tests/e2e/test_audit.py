@@ -41,4 +41,6 @@ def test_every_chain_verifies_after_the_browser_tests(live_server, ipad, sign_in
     sign_in("syd.manager")
     ipad.goto("/audit/")
     output = live_server.flask("audit", "verify")
-    assert "BROKEN" not in output and output.count("chain intact, last hash") == 3
+    chains = output.strip().splitlines()  # head office, the two demo stores, and any store a browser test opened
+    assert "BROKEN" not in output and len(chains) >= 3
+    assert all("chain intact, last hash" in line for line in chains)

@@ -283,11 +283,14 @@ def test_unknown_outcome_is_reconciled_later(sign_in: Callable[[str], Any], live
     fault(live_server, "create_booking", "error_503", count=3)
     pay(page)
     expect(page.locator("#sale-status")).to_have_text("Not yet confirmed, checking", timeout=40000)
+    the_sale = sale_id(page)
     ref = page.locator("#xcover-ref").inner_text()
+    # Leave the page: its own Check again (after 8 s) would otherwise settle the sale first on a busy machine.
+    page.goto("/")
     assert query_sandbox(live_server, "SELECT status FROM xcover_sandbox_package WHERE id = ?", ref) == [("CONFIRMED",)]
     out = live_server.flask("reconcile")
+    page.goto(f"/sales/{the_sale}")
     assert f"{ref}: Covered" in out
-    page.reload()
     expect(page.locator("#sale-status")).to_have_text("Covered")
 
 

@@ -36,9 +36,11 @@ class Signer(requests.auth.AuthBase):
         when: datetime | None = None,
         urlsafe: bool = False,
         api_key_header: str | None = None,
+        url_encode: bool = True,
     ) -> None:
         self.key, self.secret, self.algorithm, self.headers = key, secret, algorithm, headers
         self.when, self.urlsafe, self.api_key_header = when, urlsafe, api_key_header
+        self.url_encode = url_encode
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         moment = self.when or datetime.now(UTC)
@@ -54,7 +56,8 @@ class Signer(requests.auth.AuthBase):
         params = f'keyId="{self.key}",algorithm="{self.algorithm}",'
         if self.headers:
             params += f'headers="{self.headers}",'
-        request.headers["Authorization"] = f'Signature {params}signature="{quote(encoded, safe="")}"'
+        signature = quote(encoded, safe="") if self.url_encode else encoded
+        request.headers["Authorization"] = f'Signature {params}signature="{signature}"'
         if self.api_key_header is not None:
             request.headers["X-Api-Key"] = self.api_key_header
         return request

@@ -57,8 +57,21 @@ def test_wrong_signature_key_or_encoding_gets_401(api: Api, signer: Callable[[Ap
     assert "Signature string does not match!" in response.text
 
 
-def test_wrong_partner_gets_401(api: Api) -> None:
+def test_unknown_partner_code_gets_404(api: Api) -> None:
+    # XCover documents 404 for an unknown partner (a signed request: the key is right, the code is not).
     response = api.call("GET", "bookings/", partner="OTHER")
+    assert response.status_code == 404 and response.json()["type"] == "not_found"
+    bad_signature = api.call("GET", "bookings/", partner="OTHER", auth=Signer(api.key, "wrong-secret"))
+    assert bad_signature.status_code == 401
+
+
+def test_a_signature_not_url_encoded_is_refused(api: Api) -> None:
+    # The documented form URL-encodes the base64 (+ / = as %2B %2F %3D); raw base64 is refused.
+    when = datetime.now(UTC)
+    signed = Signer(api.key, api.secret, when=when)
+    raw = Signer(api.key, api.secret, when=when, url_encode=False)
+    assert api.call("GET", "bookings/", auth=signed).status_code == 200
+    response = api.call("GET", "bookings/", auth=raw)
     assert response.status_code == 401 and "Signature string does not match!" in response.text
 
 
@@ -119,14 +132,20 @@ def test_quote_and_booking_shapes(api: Api) -> None:
     assert quote_["tax"]["taxes"] == [{"tax_amount": 15.55, "tax_code": "IPT", "tax_amount_formatted": "£15.55"}]
     assert quote_["tax"]["total_amount_without_tax"] == 129.6
     policy = quote_["policy"]
-    assert {"title", "description", "inclusions", "exclusions", "disclaimer"} <= set(policy["content"])
+    # As XCover answers: HTML words, inclusions left to the wording, no echo of the item, nobody insured yet.
+    content = policy["content"]
+    assert content["disclaimer"].startswith("<p>") and content["description"].startswith("<p>")
+    assert content["header"] is None and content["optout_msg"] == "" and content["inclusions"] == []
     assert policy["underwriter"]["name"] and quote_["benefits"]
     assert quote_["pds_url"].endswith(f"?policy_type=product_warranty_v1&security_token={token}")
-    assert quote_["extra_fields"]["product_name"] == "OLED TV 55"
+    assert quote_["extra_fields"] == {} and quote_["insured"] is None and quote_["instalment_plans"] == []
 
     booking = api.call("POST", f"bookings/{package['id']}/", booking_payload(quote_["id"]), idem="b1").json()
     assert booking["status"] == "CONFIRMED" and isinstance(booking["quotes"], list)
-    assert booking["quotes"][0]["can_be_cancelled"] is True and booking["quotes"][0]["insured"][0]["id"]
+    assert booking["quotes"][0]["can_be_cancelled"] is True and booking["quotes"][0]["insured"] is None
+    holder = booking["policyholder"]
+    assert holder["email"] == "ada@example.com" and holder["middle_name"] is None and holder["allow_updates"] is False
+    assert list(holder)[-1] == "allow_updates" and len(holder) == 16
     assert booking["coi"]["url"].startswith(api.server.url) and "security_token=" in booking["coi"]["pdf"]
     assert booking["total_premium"] + booking["total_tax"] == pytest.approx(booking["total_price"])
 

@@ -119,3 +119,24 @@ def test_bad_numbers_are_refused_by_name(env: pytest.MonkeyPatch, name: str, val
     env.setenv(name, value)
     with pytest.raises(config.ConfigError, match=name):
         config.load()
+
+
+def test_behind_a_proxy_the_forwarded_host_is_never_believed(sandbox_database_url: str) -> None:
+    app = xcover_sandbox.create_app(
+        {"SQLALCHEMY_DATABASE_URI": sandbox_database_url, "XCOVER_SANDBOX_PROXY_COUNT": 1, "TESTING": True}
+    )
+
+    @app.get("/_origin")
+    def origin() -> str:
+        from flask import request
+
+        return f"{request.scheme}://{request.host}"
+
+    answer = app.test_client().get(
+        "/_origin",
+        base_url="http://sandbox.internal",
+        headers={"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"},
+    )
+    assert answer.get_data(as_text=True) == "https://sandbox.internal"
+    with app.app_context():
+        db.engine.dispose()

@@ -1,0 +1,430 @@
+"""Returns: XCover's refund preview for chosen policies, a manager's decision, then the confirmed cancellation."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..extensions import db
+from ..intl import money as show_money
+from ..intl import store_time
+from ..models import Cover, PolicyReturn, ReturnLine, Sale, User, utcnow
+from ..sales.machine import InvalidTransition, SaleError, XCoverDown, audit, compare_and_set
+from ..vocab import AuditAction, AuditResult, CoverStatus, ReturnReason, ReturnStatus, Role, SaleStatus
+from ..xcover.errors import XCoverError, XCoverNotFound, XCoverValidationError
+from ..xcover.types import money
+from .machine import (
+    DONE,
+    NOT_APPLIED,
+    OPEN_RETURN,
+    REFUSED,
+    AfterSaleClient,
+    confirmation,
+    moment,
+    move,
+    move_covers,
+    record_unsettled,
+)
+
+# A return can be asked for on a booked sale, and on one whose booking partly failed (the booked part).
+RETURNABLE_SALES = (SaleStatus.BOOKED, SaleStatus.FAILED)
+# A policy still in force (alone, or waiting in a return).
+IN_FORCE = (CoverStatus.BOOKED, CoverStatus.RETURNING, CoverStatus.CANCELLING)
+
+DOWN = "XCover is not answering right now. Nothing was cancelled and everything is kept: try again."
+LOST = (
+    "XCover's answer did not arrive, so the cancellation may or may not have gone through. "
+    "The policies are not cancelled in the portal until XCover confirms: tap Check again."
+)
+
+
+class ApprovalDenied(SaleError):
+    """The person who signed for the approval may not approve this return."""
+
+
+class ReturnExpired(SaleError):
+    """XCover's deadline for confirming the preview passed: the preview must be run again."""
+
+
+def returnable_covers(sale: Sale) -> list[Cover]:
+    """Return the policies of a sale that can be returned now (in force and not already in a return)."""
+    if sale.status not in RETURNABLE_SALES:
+        return []
+    return [c for c in sale.covers if c.status == CoverStatus.BOOKED and c.quote_id]
+
+
+def open_returns(store_id: int, statuses: Sequence[ReturnStatus] = OPEN_RETURN) -> list[PolicyReturn]:
+    """Return a store's returns in the given statuses (open ones by default), oldest first."""
+    return list(
+        db.session.scalars(
+            sa.select(PolicyReturn)
+            .join(Sale, Sale.id == PolicyReturn.sale_id)
+            .where(Sale.store_id == store_id, PolicyReturn.status.in_(tuple(statuses)))
+            .order_by(PolicyReturn.created_at, PolicyReturn.id)
+        )
+    )
+
+
+def get_return(sale: Sale, return_id: int) -> PolicyReturn | None:
+    """Load one of a sale's returns."""
+    return db.session.scalar(
+        sa.select(PolicyReturn).where(PolicyReturn.id == return_id, PolicyReturn.sale_id == sale.id)
+    )
+
+
+def _cover_ids(ret: PolicyReturn) -> list[int]:
+    """The policies a return is about."""
+    return [line.cover_id for line in ret.lines]
+
+
+def _when(ret: PolicyReturn) -> str:
+    """XCover's deadline as the store writes times."""
+    return store_time(ret.confirm_before, ret.sale.store) if ret.confirm_before else "its deadline"
+
+
+def request_return(
+    sale: Sale, user: User, client: AfterSaleClient, cover_ids: Sequence[int], reason: str
+) -> PolicyReturn:
+    """Ask XCover what cancelling the chosen policies would refund; nothing is cancelled yet."""
+    offered = {c.id: c for c in returnable_covers(sale)}
+    errors: dict[str, list[str]] = {}
+    chosen = [offered[i] for i in dict.fromkeys(cover_ids) if i in offered]
+    if not chosen or len(chosen) != len(set(cover_ids)):
+        errors["covers"] = ["Choose the policies the customer is returning."]
+    if ReturnReason.get(reason) is None:
+        errors["reason"] = ["Choose why the customer is returning the cover."]
+    if errors:
+        raise SaleError("Please check the highlighted fields.", errors)
+    why = ReturnReason(reason)
+    requested = {"policies": [c.quote_id for c in chosen], "reason": why}
+    try:
+        preview = client.cancel(
+            sale.xcover_ref,
+            quotes=[{"id": c.quote_id, "reason_for_cancellation": why.label} for c in chosen],
+            preview=True,
+            idempotency_key=str(uuid.uuid4()),
+        )
+        lines = _preview_lines(preview, chosen)
+    except XCoverError as exc:
+        refused = isinstance(exc, (XCoverValidationError, XCoverNotFound))
+        message = f"XCover refused the refund preview: {_reason(exc)}" if refused else DOWN
+        audit(AuditAction.RETURN_REQUESTED, user, sale, **requested)
+        audit(
+            AuditAction.RETURN_PREVIEW_FAILED,
+            user,
+            sale,
+            result=AuditResult.FAILURE,
+            reason=type(exc).__name__,
+            status=exc.status,
+        )
+        db.session.commit()
+        raise (SaleError if refused else XCoverDown)(message[:500]) from None
+    # The policies join the return in the same transaction as the return itself: a second tap elsewhere
+    # that chose any of them finds them taken and adds nothing.
+    if move_covers([c.id for c in chosen], [CoverStatus.BOOKED], CoverStatus.RETURNING) != len(chosen):
+        db.session.rollback()
+        raise InvalidTransition("Some of these policies were returned on another screen meanwhile.")
+    ret = PolicyReturn(
+        sale=sale,
+        status=ReturnStatus.PREVIEWED,
+        reason=why,
+        requested_by_id=user.id,
+        cancellation_id=str(preview.cancellation_id),
+        confirm_before=moment(preview.confirm_before),
+        currency=sale.currency,
+        total_refund=preview.total_refund,
+        idempotency_key=str(uuid.uuid4()),
+        lines=lines,
+    )
+    db.session.add(ret)
+    db.session.flush()
+    audit(AuditAction.RETURN_REQUESTED, user, sale, return_id=ret.id, **requested)
+    audit(
+        AuditAction.RETURN_PREVIEWED,
+        user,
+        sale,
+        return_id=ret.id,
+        cancellation_id=ret.cancellation_id,
+        refunds={line.cover.quote_id: str(line.refund) for line in lines},
+        total_refund=str(ret.total_refund),
+        currency=ret.currency,
+        inside_cooling_off=all(line.inside_cooling_off for line in lines),
+        confirm_before=preview.confirm_before,
+    )
+    db.session.commit()
+    return ret
+
+
+def _preview_lines(preview: Any, chosen: list[Cover]) -> list[ReturnLine]:
+    """One line per chosen policy from XCover's preview; a preview that leaves one out is refused."""
+    if not preview.cancellation_id:
+        raise XCoverError("XCover's preview came without a cancellation id.")
+    by_id = {str(q.get("id")): q for q in preview.quotes if isinstance(q, dict)}
+    now = utcnow()
+    lines = []
+    for cover in chosen:
+        quote = by_id.get(cover.quote_id)
+        if quote is None:
+            raise XCoverError(f"XCover's preview left out {cover.title or cover.policy_type}.")
+        until = quote.get("policy_coolingoff_date")
+        ends = moment(until)
+        lines.append(
+            ReturnLine(
+                cover=cover,
+                refund=money(quote.get("refund_value")),
+                adjustment_fee=money(quote.get("adjustment_fee")),
+                refund_type=str(quote.get("refund_type") or "")[:32],
+                cooling_off_until=str(until)[:40] if until else None,
+                inside_cooling_off=ends is not None and now <= ends,
+            )
+        )
+    return lines
+
+
+def _reason(exc: XCoverError) -> str:
+    """XCover's own words for a refusal."""
+    if isinstance(exc, XCoverValidationError):
+        words = [m for messages in exc.field_errors().values() for m in messages]
+        if words:
+            return " ".join(words)
+    return exc.message
+
+
+def may_approve(ret: PolicyReturn, person: User) -> str | None:
+    """Return why this person may not decide on the return, or None when they may."""
+    if person.role != Role.MANAGER or person.store_id != ret.sale.store_id or not person.active:
+        return "Only a manager of this store can approve or refuse a return."
+    if person.id == ret.requested_by_id:
+        return "A return needs a second person: ask another manager to approve it."
+    return None
+
+
+def decide(ret: PolicyReturn, approver: User, approve: bool, *, on_session_of: User | None = None) -> None:
+    """Record a manager's approval or refusal; on_session_of: the person whose iPad it was signed on."""
+    sale = ret.sale
+    here = {"on_ipad_of": on_session_of.username} if on_session_of is not None else {}
+    denied = may_approve(ret, approver)
+    if denied:
+        audit(
+            AuditAction.RETURN_APPROVAL_DENIED,
+            approver,
+            sale,
+            result=AuditResult.FAILURE,
+            return_id=ret.id,
+            **here,
+        )
+        db.session.commit()
+        raise ApprovalDenied(denied)
+    if ret.status != ReturnStatus.PREVIEWED:
+        raise InvalidTransition(f"This return is already {ret.status.label.lower()}.")
+    if ret.expired():
+        expire(ret, approver)
+    new = ReturnStatus.APPROVED if approve else ReturnStatus.REFUSED
+    if not move(
+        ret,
+        [ReturnStatus.PREVIEWED],
+        new,
+        decided_by_id=approver.id,
+        decided_at=utcnow(),
+        decided_here=on_session_of is not None,
+    ):
+        db.session.rollback()
+        raise InvalidTransition("Another manager decided on this return meanwhile.")
+    if not approve:
+        move_covers(_cover_ids(ret), [CoverStatus.RETURNING], CoverStatus.BOOKED)
+    audit(
+        AuditAction.RETURN_APPROVED if approve else AuditAction.RETURN_REFUSED,
+        approver,
+        sale,
+        return_id=ret.id,
+        requested_by=ret.requested_by.username,
+        total_refund=str(ret.total_refund),
+        currency=ret.currency,
+        in_person=on_session_of is not None,
+        **here,
+    )
+    db.session.commit()
+
+
+def expire(ret: PolicyReturn, user: User | None) -> None:
+    """Close a return whose preview passed XCover's deadline, and raise so the caller says so."""
+    if not move(ret, [ReturnStatus.PREVIEWED, ReturnStatus.APPROVED], ReturnStatus.EXPIRED):
+        db.session.rollback()
+        db.session.refresh(ret)
+        raise InvalidTransition(f"This return is {ret.status.label.lower()} now.")
+    move_covers(_cover_ids(ret), [CoverStatus.RETURNING], CoverStatus.BOOKED)
+    audit(
+        AuditAction.RETURN_EXPIRED,
+        user,
+        ret.sale,
+        result=AuditResult.FAILURE,
+        return_id=ret.id,
+        confirm_before=ret.confirm_before.isoformat() if ret.confirm_before else None,
+    )
+    db.session.commit()
+    raise ReturnExpired(
+        f"The refund preview expired at {_when(ret)}: XCover no longer holds it. Nothing was cancelled; "
+        "run the preview again."
+    )
+
+
+def withdraw(ret: PolicyReturn, user: User) -> None:
+    """Drop a return that was not confirmed: its policies stay in force."""
+    if not move(ret, [ReturnStatus.PREVIEWED, ReturnStatus.APPROVED], ReturnStatus.WITHDRAWN):
+        db.session.rollback()
+        raise InvalidTransition("This return can no longer be withdrawn.")
+    move_covers(_cover_ids(ret), [CoverStatus.RETURNING], CoverStatus.BOOKED)
+    audit(AuditAction.RETURN_WITHDRAWN, user, ret.sale, return_id=ret.id)
+    db.session.commit()
+
+
+def confirm(ret: PolicyReturn, user: User, client: AfterSaleClient, refund_reference: str) -> str:
+    """Confirm an approved return with XCover (one idempotency key for every attempt) and record the refund."""
+    if ret.status == ReturnStatus.CONFIRMED:
+        return "This return is already cancelled and refunded."
+    if ret.status != ReturnStatus.APPROVED:
+        raise InvalidTransition(f"This return is {ret.status.label.lower()}; it cannot be confirmed now.")
+    reference = refund_reference.strip()
+    if not reference:
+        raise SaleError(
+            "Enter the till's refund reference.", {"refund_reference": ["Enter the till's refund reference."]}
+        )
+    if ret.expired():
+        expire(ret, user)
+    # Only the request whose conditional UPDATE wins calls XCover: a double tap cancels once. Everything
+    # below is checked after winning, so a tap that read the return before another one moved it changes nothing.
+    if not move(
+        ret,
+        [ReturnStatus.APPROVED],
+        ReturnStatus.CONFIRMING,
+        refund_reference=reference,
+        confirmed_by_id=user.id,
+        confirm_started_at=utcnow(),
+        last_error=None,
+    ):
+        db.session.rollback()
+        db.session.refresh(ret)
+        if ret.status in (ReturnStatus.CONFIRMING, ReturnStatus.CONFIRMED):
+            return "This cancellation is already on its way."
+        raise InvalidTransition(f"This return is {ret.status.label.lower()} now.")
+    ids = _cover_ids(ret)
+    if move_covers(ids, [CoverStatus.RETURNING], CoverStatus.CANCELLING) != len(ids):
+        _fail(ret, user, "Some of these policies changed at XCover meanwhile. Nothing was cancelled; preview again.")
+        raise SaleError(ret.last_error or "")
+    db.session.commit()
+    return _send(ret, user, client, retry=False)
+
+
+def check_again(ret: PolicyReturn, user: User, client: AfterSaleClient) -> str:
+    """Settle a confirmation whose answer did not arrive: the same call with the same key."""
+    if ret.status != ReturnStatus.CONFIRMING:
+        return f"This return is {ret.status.label.lower()}."
+    return _send(ret, user, client, retry=True)
+
+
+def _send(ret: PolicyReturn, user: User, client: AfterSaleClient, *, retry: bool) -> str:
+    """Call confirm_cancellation with the return's key and settle the return from the answer."""
+    sale = ret.sale
+    answer = confirmation(
+        lambda: client.confirm_cancellation(sale.xcover_ref, ret.cancellation_id, idempotency_key=ret.idempotency_key)
+    )
+    if answer.kind == DONE:
+        return _settle(ret, user, answer.body)
+    if answer.kind == REFUSED:
+        if _already_cancelled(ret, client):  # a refusal of a repeat after the first attempt went through
+            return _accept(ret, user, ret.total_refund)
+        reason = _reason(answer.error) if answer.error else ""
+        _fail(ret, user, f"XCover refused the cancellation: {reason} Nothing was cancelled; preview again.")
+        return ret.last_error or ""
+    if answer.kind == NOT_APPLIED and retry:  # an earlier attempt may still have been applied
+        return LOST
+    if answer.kind == NOT_APPLIED:
+        move(ret, [ReturnStatus.CONFIRMING], ReturnStatus.APPROVED, last_error=DOWN)
+        move_covers(_cover_ids(ret), [CoverStatus.CANCELLING], CoverStatus.RETURNING)
+    unknown = record_unsettled(
+        answer, user, sale, AuditAction.RETURN_OUTCOME_UNKNOWN, AuditAction.RETURN_FAILED, return_id=ret.id
+    )
+    return LOST if unknown else DOWN
+
+
+def _settle(ret: PolicyReturn, user: User, done: Any) -> str:
+    """Accept XCover's confirmation when it cancelled every policy of the return; otherwise fail the return."""
+    cancelled = {str(q.get("id")) for q in done.quotes if isinstance(q, dict) and q.get("status") == "CANCELLED"}
+    missing = [line.cover for line in ret.lines if line.cover.quote_id not in cancelled]
+    if missing:
+        names = ", ".join(c.title or c.policy_type for c in missing)
+        _fail(ret, user, f"XCover did not cancel {names}. Nothing was cancelled in the portal; preview again.")
+        return ret.last_error or ""
+    return _accept(ret, user, done.total_refund)
+
+
+def _already_cancelled(ret: PolicyReturn, client: AfterSaleClient) -> bool:
+    """Ask XCover whether every policy of the return is cancelled already."""
+    try:
+        booking = client.get_booking(ret.sale.xcover_ref)
+    except XCoverError:
+        return False
+    status = {q.id: q.status for q in booking.quotes}
+    return all(status.get(line.cover.quote_id) == "CANCELLED" for line in ret.lines)
+
+
+def _fail(ret: PolicyReturn, user: User | None, message: str) -> None:
+    """Close a return XCover refused; its policies stay in force (those still waiting in it)."""
+    open_ = [ReturnStatus.PREVIEWED, ReturnStatus.APPROVED, ReturnStatus.CONFIRMING]
+    if move(ret, open_, ReturnStatus.FAILED, last_error=message[:500]):
+        move_covers(_cover_ids(ret), [CoverStatus.RETURNING, CoverStatus.CANCELLING], CoverStatus.BOOKED)
+        audit(AuditAction.RETURN_FAILED, user, ret.sale, result=AuditResult.FAILURE, return_id=ret.id, reason=message)
+    db.session.commit()
+
+
+def _accept(ret: PolicyReturn, user: User, refunded: Decimal) -> str:
+    """XCover cancelled the policies: close the return, the policies and (when nothing is left) the sale."""
+    sale = ret.sale
+    if not move(
+        ret, [ReturnStatus.CONFIRMING], ReturnStatus.CONFIRMED, refunded_amount=refunded, confirmed_at=utcnow()
+    ):
+        db.session.rollback()
+        return "Settled by another check."
+    move_covers(_cover_ids(ret), [*IN_FORCE], CoverStatus.CANCELLED)
+    left = [c for c in sale.covers if c.status in IN_FORCE]
+    if not left and sale.status == SaleStatus.BOOKED:
+        compare_and_set(sale, SaleStatus.BOOKED, SaleStatus.CANCELLED)
+        db.session.refresh(sale)
+    audit(
+        AuditAction.RETURN_CONFIRMED,
+        user,
+        sale,
+        return_id=ret.id,
+        cancellation_id=ret.cancellation_id,
+        policies=[line.cover.quote_id for line in ret.lines],
+        still_covered=len(left),
+    )
+    audit(
+        AuditAction.RETURN_REFUNDED,
+        user,
+        sale,
+        return_id=ret.id,
+        amount=str(refunded),
+        currency=ret.currency,
+        refund_reference=ret.refund_reference,
+    )
+    db.session.commit()
+    return f"Cancelled. Refunded {show_money(refunded, ret.currency, sale.store)}."
+
+
+def preview_again(ret: PolicyReturn, user: User, client: AfterSaleClient) -> PolicyReturn:
+    """Run a new preview for the policies of an expired or refused-by-XCover return."""
+    if ret.status in (ReturnStatus.PREVIEWED, ReturnStatus.APPROVED) and ret.expired():
+        with contextlib.suppress(ReturnExpired):  # here the expiry is why a new preview is wanted
+            expire(ret, user)
+    if ret.status not in (ReturnStatus.EXPIRED, ReturnStatus.FAILED):
+        raise InvalidTransition(f"This return is {ret.status.label.lower()}; there is nothing to preview again.")
+    still = [line.cover_id for line in ret.lines if line.cover.status == CoverStatus.BOOKED]
+    if not still:
+        raise SaleError("None of these policies can be returned any more.")
+    return request_return(ret.sale, user, client, still, ret.reason)
