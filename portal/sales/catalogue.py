@@ -152,8 +152,6 @@ def _remember(version_id: int) -> Catalogue:
     return found
 
 
-
-
 def forget_in_use() -> None:
     """Drop this request's copy of the catalogue in use (after publishing a new one)."""
     if has_request_context():
