@@ -14,7 +14,19 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from ..audit.browse import timeline_for
 from ..extensions import db
-from ..models import AuditEvent, Cover, Sale, SaleItem, Store, User, code_key, email_key, name_key
+from ..models import (
+    AuditEvent,
+    Correction,
+    Cover,
+    PolicyReturn,
+    Sale,
+    SaleItem,
+    Store,
+    User,
+    code_key,
+    email_key,
+    name_key,
+)
 from ..phones import InvalidPhone, to_e164
 from ..vocab import CoverStatus, SaleStatus
 
@@ -54,6 +66,24 @@ def get_sale(user: User, sale_id: int) -> Sale | None:
             if "covers" in sa.inspect(item).unloaded:
                 set_committed_value(item, "covers", [c for c in sale.covers if c.item_id == item.id])
     return sale
+
+
+# Whether a sale has returns and corrections, in one statement: most have neither, and then neither list is loaded.
+_AFTER_SALE = sa.select(
+    sa.exists().where(PolicyReturn.sale_id == sa.bindparam("sale_id")),
+    sa.exists().where(Correction.sale_id == sa.bindparam("sale_id")),
+)
+
+
+def load_after_sale(sale: Sale) -> None:
+    """Make the sale's returns and corrections readable, reading only the lists that have something in them."""
+    state = sa.inspect(sale)
+    if "returns" not in state.unloaded and "corrections" not in state.unloaded:
+        return
+    has_returns, has_corrections = db.session.execute(_AFTER_SALE, {"sale_id": sale.id}).one()
+    for name, found in (("returns", has_returns), ("corrections", has_corrections)):
+        if not found and name in state.unloaded:
+            set_committed_value(sale, name, [])
 
 
 def store_today(store: Store) -> date:

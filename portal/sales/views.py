@@ -387,6 +387,7 @@ def show(sale_id: int) -> Response | str:
         if sale.status == SaleStatus.QUOTED:  # it never reached XCover: Retry waits on Payment
             return _next_screen(sale)
     proof_url = sale.coi_url or sale.pds_url
+    lookup.load_after_sale(sale)
     return render_template(
         "sales/show.html",
         sale=sale,
