@@ -8,10 +8,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, session
+from markupsafe import Markup
 from sqlalchemy.engine import Engine
 
 from . import config
 from .extensions import csrf, db, login_manager, migrate
+
+TIMELINE_ITEMS_KEPT = 8192  # drawn timeline entries kept per process (a few hundred bytes each)
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -185,6 +188,28 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters.update(
         money=money, store_time=store_time, phone=phone, xcover_html=markup, xcover_disclaimer=content_disclaimer
     )
+
+    drawn: dict[tuple[Any, ...], Markup] = {}
+
+    @pass_context
+    def timeline_item(context: Any, event: Any) -> Markup:
+        """{{ timeline_item(event) }}: one audit event as a timeline entry, drawn once per event and store.
+
+        An event never changes once recorded (its hash covers every field it shows), so its entry is kept by hash
+        and by what formatting its time depends on; debug mode, where templates change, draws it every time.
+        """
+        store = context.get("current_store")
+        key = (event.hash, intl.formatting_key(store))
+        html = None if app.debug else drawn.get(key)
+        if html is None:
+            item = app.jinja_env.get_template("audit/_timeline_item.html")
+            html = Markup(item.render(event=event, current_store=store))
+            if len(drawn) >= TIMELINE_ITEMS_KEPT:
+                drawn.clear()
+            drawn[key] = html
+        return html
+
+    app.jinja_env.globals["timeline_item"] = timeline_item
 
     @app.context_processor
     def inject_globals() -> dict[str, Any]:

@@ -112,6 +112,11 @@ def _where(store: HasLocale | None) -> tuple[str, str, str] | None:
     return (store.language, store.country, store.timezone) if store is not None else None
 
 
+def formatting_key(store: HasLocale | None) -> tuple[str, str, str] | None:
+    """Return what a store's formatted money and times depend on (to key kept text by)."""
+    return _where(store)
+
+
 def _place(where: tuple[str, str, str] | None) -> tuple[Locale, Any]:
     """Return the locale and time zone for _where's answer."""
     if where is None:

@@ -125,3 +125,17 @@ def test_the_options_form_is_one_class_for_every_sale(seller, app):
     names = [{f.name for f in form} for form in forms]
     assert names[0].isdisjoint(names[1] - {"acknowledged", "csrf_token"})  # each has its own products' fields
     assert not hasattr(OptionsForm, next(n for n in names[0] if n.startswith("choice_")))
+
+
+def test_a_timeline_entry_is_drawn_once(app, seller, monkeypatch):
+    sale_id = start_sale(seller)
+    first = seller.get(f"/sales/{sale_id}").get_data(as_text=True)
+    drawn: list[str] = []
+    get_template = app.jinja_env.get_template
+    monkeypatch.setattr(
+        app.jinja_env, "get_template", lambda name, *a, **kw: drawn.append(name) or get_template(name, *a, **kw)
+    )
+    second = seller.get(f"/sales/{sale_id}").get_data(as_text=True)
+    timeline = re.compile(r'<ol class="timeline.*?</ol>', re.S)
+    assert timeline.search(first).group() == timeline.search(second).group()
+    assert first.count('class="timeline-item"') >= 2 and "audit/_timeline_item.html" not in drawn
