@@ -53,11 +53,17 @@ def _details(value: Any) -> Any:
 def row_digest(values: Sequence[Any]) -> tuple[dict[str, Any], str]:
     """Return a driver row's hashed fields (in HASHED order) and the SHA-256 of their canonical form."""
     fields = dict(zip(HASHED, values, strict=True))
-    fields["occurred_at"] = _moment(values[_OCCURRED_AT])
+    moment = values[_OCCURRED_AT]
+    # SQLite's text as SQLAlchemy writes it ("2026-05-01 09:30:00.123456", UTC) is respelt in place; the rest parsed.
+    if type(moment) is str and len(moment) == 26 and moment[10] == " " and moment[19] == ".":
+        fields["occurred_at"] = f"{moment[:10]}T{moment[11:]}Z"
+    else:
+        fields["occurred_at"] = _moment(moment)
+    # Checked once the time is text (PostgreSQL's driver gives a datetime, which sent every event down the slow
+    # reference path before) and while the details are still their JSON text; then the details' values.
+    plain = PLAIN_TYPES.issuperset(map(type, fields.values()))
     fields["details"] = details = _details(values[_DETAILS])
-    # Driver rows hold plain values (the details still as text), so only the details need a closer look.
-    plain = PLAIN_TYPES.issuperset(map(type, values)) and orjson_safe(details)
-    return fields, hashlib.sha256(canonical_bytes(fields, plain)).hexdigest()
+    return fields, hashlib.sha256(canonical_bytes(fields, plain and orjson_safe(details))).hexdigest()
 
 
 @dataclass(frozen=True)
