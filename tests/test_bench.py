@@ -17,6 +17,7 @@ def test_audit_benchmark_runs_on_a_thousand_events(tmp_path):
     # sale-like transactions of 7 events each.
     assert "over 1,200 events: **" in text
     assert re.search(r"\*\*[0-9.]+ ms per event\*\*", text) and "events per CPU-second" in text
+    assert re.search(r"\*\*one append -?[0-9.]+ ms\*\*", text)
     assert re.search(r"\| newest page, no filter \| [0-9.]+ \| 50 \|", text)
     assert re.search(r"\| object = one XCover reference \| [0-9.]+ \| [1-9]\d* \|", text)
 
