@@ -200,6 +200,9 @@ def _next_link(key: int) -> list[Any]:
     """Return this transaction's [last seq, last hash] of a chain, locking its head at the first event."""
     heads: dict[int, list[Any]] = db.session.info.setdefault(_HEADS, {})
     if key not in heads:
+        # The transaction's pending writes go first, so every transaction locks its business rows before the
+        # head (a payment flushed its sale after the head while a booking locked the sale first: a deadlock).
+        db.session.flush()
         heads[key] = list(_lock_head(key))
     return heads[key]
 
