@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sqlite3
+import timeit
 from datetime import UTC, datetime
 
 
@@ -30,6 +31,20 @@ def _memory_gib() -> str:
         return "unknown"
 
 
+def load() -> str:
+    """Return the load average over 1, 5 and 15 minutes (the machine may be shared)."""
+    try:
+        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def speed() -> str:
+    """Time a fixed piece of Python (a 16-key dict from zip): several times its usual figure means a busy machine."""
+    runs = timeit.repeat("dict(zip(keys, values))", "keys = 'abcdefghijklmnop'; values = range(16)", number=20000)
+    return f"{min(runs) / 20000 * 1e6:.2f} µs per 16-key dict (lower is faster; compare runs)"
+
+
 def describe(extra: dict[str, str] | None = None) -> dict[str, str]:
     """Return the facts that make a timing comparable."""
     facts = {
@@ -40,6 +55,8 @@ def describe(extra: dict[str, str] | None = None) -> dict[str, str]:
         "OS": f"{platform.system()} {platform.release()}",
         "Python": platform.python_version(),
         "SQLite": sqlite3.sqlite_version,
+        "load average at start (1/5/15 min)": load(),
+        "Python speed check": speed(),
     }
     facts.update(extra or {})
     return facts

@@ -85,9 +85,17 @@ def _prepare(url: str) -> None:
 
 
 class Server:
-    """gunicorn serving the portal on loopback with the given settings."""
+    """gunicorn serving the portal (or another WSGI target) on loopback with the given settings."""
 
-    def __init__(self, url: str, workdir: Path, concurrency: int | None) -> None:
+    def __init__(
+        self,
+        url: str,
+        workdir: Path,
+        concurrency: int | None,
+        target: str = "app:app",
+        env: dict[str, str] | None = None,
+        health: str = "/healthz",
+    ) -> None:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / f"gunicorn-{self.port}.log"
@@ -105,6 +113,8 @@ class Server:
         }
         for name in ("XCOVER_BASE_URL", "FORWARDED_ALLOW_IPS", "ARGON2_TIME_COST", "ARGON2_MEMORY_KIB"):
             self.env.pop(name, None)
+        self.env.update(env or {})
+        self.target, self.health = target, health
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Server:
@@ -112,7 +122,7 @@ class Server:
         self.log = open(self.log_path, "wb")
         # Its own process group, so that the workers go too when a flooded master has to be killed.
         self.proc = subprocess.Popen(
-            [gunicorn, "--config", "gunicorn.conf.py", "app:app"],
+            [gunicorn, "--config", "gunicorn.conf.py", self.target],
             cwd=ROOT,
             env=self.env,
             stdout=self.log,
@@ -124,7 +134,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError("gunicorn exited:\n" + self.log_path.read_text())
             try:
-                if requests.get(self.base + "/healthz", timeout=1).status_code == 200:
+                if requests.get(self.base + self.health, timeout=1).status_code == 200:
                     return self
             except requests.RequestException:
                 time.sleep(0.2)

@@ -8,10 +8,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, g, session
+from markupsafe import Markup
 from sqlalchemy.engine import Engine
 
 from . import config
 from .extensions import csrf, db, login_manager, migrate
+
+TIMELINE_ITEMS_KEPT = 8192  # drawn timeline entries kept per process (a few hundred bytes each)
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -69,6 +72,13 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the database, migrations, CSRF, sign-in throttling, compression, translations and sign-in to the app."""
+    url, options = app.config["SQLALCHEMY_DATABASE_URI"], dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+    if url.startswith("sqlite"):
+        # A file on this host never drops a connection: no test query before every request's first statement.
+        options["pool_pre_ping"] = False
+        if ":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite:/"):
+            options.pop("pool_size", None)  # one connection shared, no pool to size
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"))
     csrf.init_app(app)
@@ -86,15 +96,20 @@ def register_extensions(app: Flask) -> None:
     # Sessions are checked against the database on every request instead (see load_user).
     login_manager.session_protection = None
 
+    from sqlalchemy.orm import joinedload
+
     from .auth.service import session_is_valid
     from .models import User
+
+    # Built once (building an ORM statement costs more than running it), with the store: every page shows it.
+    by_id = sa.select(User).options(joinedload(User.store)).where(User.id == sa.bindparam("user_id"))
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
         """Load the signed-in user if the session is still valid for them."""
         # The activity this request follows, before session_is_valid notes this one (the idle lock reads it).
         g.seen_before = session.get("seen_at")
-        user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+        user = db.session.scalar(by_id, {"user_id": int(user_id)}) if user_id.isdigit() else None
         if user is None or not session_is_valid(user, session):
             session.clear()
             return None
@@ -119,6 +134,7 @@ def register_blueprints(app: Flask) -> None:
     from .policies.views import bp as policies_bp
     from .policies.views import hooks as webhooks_bp
     from .reports.views import bp as reports_bp
+    from .sales import booking_views  # noqa: F401  (importing it adds its routes to sales_bp)
     from .sales.customer_views import bp as customer_bp
     from .sales.views import bp as sales_bp
     from .urls import DatabaseIdConverter
@@ -198,6 +214,28 @@ def register_template_helpers(app: Flask) -> None:
         xcover_html=markup,
         xcover_disclaimer=content_disclaimer,
     )
+
+    drawn: dict[tuple[Any, ...], Markup] = {}
+
+    @pass_context
+    def timeline_item(context: Any, event: Any) -> Markup:
+        """{{ timeline_item(event) }}: one audit event as a timeline entry, drawn once per event and store.
+
+        An event never changes once recorded (its hash covers every field it shows), so its entry is kept by hash
+        and by what formatting its time depends on; debug mode, where templates change, draws it every time.
+        """
+        store = context.get("current_store")
+        key = (event.hash, intl.formatting_key(store))
+        html = None if app.debug else drawn.get(key)
+        if html is None:
+            item = app.jinja_env.get_template("audit/_timeline_item.html")
+            html = Markup(item.render(event=event, current_store=store))
+            if len(drawn) >= TIMELINE_ITEMS_KEPT:
+                drawn.clear()
+            drawn[key] = html
+        return html
+
+    app.jinja_env.globals["timeline_item"] = timeline_item
 
     @app.context_processor
     def inject_globals() -> dict[str, Any]:

@@ -120,8 +120,10 @@ def load() -> dict[str, Any]:
         "SECRET_KEY": secret,
         # SQLite file by default; a postgresql:// URL for a chain of stores (several instances).
         "SQLALCHEMY_DATABASE_URI": database_url(),
-        # Reconnect cleanly after a database restart or an idle connection drop.
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Reconnect cleanly after a database restart or an idle connection drop (PostgreSQL; SQLite needs no check).
+        # Connections kept open per worker process: at least its threads (GUNICORN_THREADS), or every request
+        # past the pool's size opens a connection of its own and closes it again.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "pool_size": _int("DATABASE_POOL_SIZE", 10)},
         # Minutes without a request after which a signed-in session ends (shared iPads).
         "IDLE_TIMEOUT_MINUTES": _int("IDLE_TIMEOUT_MINUTES", 15),
         # Seconds between two notes of a session's last activity: a request within it sends no new cookie, and

@@ -129,11 +129,38 @@ def store_zone(store: HasLocale | None) -> Any:
     return get_timezone(store.timezone if store is not None else "UTC")
 
 
+# Formatting is pure and the same amounts and times come back on every view of a list or a sale: keep the text.
+FORMATTED = 8192
+
+
+def _where(store: HasLocale | None) -> tuple[str, str, str] | None:
+    """Return what formatting depends on in a store: its language, country and time zone."""
+    return (store.language, store.country, store.timezone) if store is not None else None
+
+
+def formatting_key(store: HasLocale | None) -> tuple[str, str, str] | None:
+    """Return what a store's formatted money and times depend on (to key kept text by)."""
+    return _where(store)
+
+
+def _place(where: tuple[str, str, str] | None) -> tuple[Locale, Any]:
+    """Return the locale and time zone for _where's answer."""
+    if where is None:
+        return UI_LOCALE, get_timezone("UTC")
+    return _locale(where[0], where[1]), get_timezone(where[2])
+
+
 def money(
     amount: Decimal | int | str, currency: str, store: HasLocale | None = None, locale: Locale | None = None
 ) -> str:
     """Format an amount in a currency the way the store's locale (or the given one) writes it: £1,299.00, 1 299,00 €."""
-    return format_currency(Decimal(amount), currency, locale=locale or store_locale(store))
+    return _money(Decimal(amount), currency, _where(store), locale)
+
+
+@lru_cache(maxsize=FORMATTED)
+def _money(amount: Decimal, currency: str, where: tuple[str, str, str] | None, locale: Locale | None) -> str:
+    """money(), once per amount, currency, place and locale."""
+    return format_currency(amount, currency, locale=locale or _place(where)[0])
 
 
 def store_time(
@@ -144,16 +171,24 @@ def store_time(
     fmt: "time" (09:30 BST), "date" (1 May 2026), "datetime" (1 May 2026, 09:30 BST) or
     "seconds" (1 May 2026, 09:30:05 BST, for the audit log). A locale given (the customer's) wins over the store's.
     """
-    locale = locale or store_locale(store)
+    if isinstance(moment, datetime) and moment.tzinfo is None:
+        raise ValueError("naive datetime given to store_time")
+    return _store_time(moment, _where(store), fmt, locale)
+
+
+@lru_cache(maxsize=FORMATTED)
+def _store_time(moment: datetime | date, where: tuple[str, str, str] | None, fmt: str, locale: Locale | None) -> str:
+    """store_time(), once per moment, place, format and locale."""
+    place_locale, zone = _place(where)
+    locale = locale or place_locale
     if not isinstance(moment, datetime):
         return format_date(moment, "medium", locale=locale)
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime given to store_time")
-    day = format_date(moment.astimezone(store_zone(store)).date(), "medium", locale=locale)
-    if fmt == "date":
-        return day
+    if fmt != "time":
+        day = format_date(moment.astimezone(zone).date(), "medium", locale=locale)
+        if fmt == "date":
+            return day
     width = "medium" if fmt == "seconds" else "short"
-    clock = format_time(moment, f"{get_time_format(width, locale).pattern} z", tzinfo=store_zone(store), locale=locale)
+    clock = format_time(moment, f"{get_time_format(width, locale).pattern} z", tzinfo=zone, locale=locale)
     if fmt == "time":
         return clock
     return get_datetime_format("medium", locale).replace("'", "").replace("{1}", day).replace("{0}", clock)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -73,6 +75,28 @@ class Vocabulary(sa.types.TypeDecorator):
 def _member(enum: type[RichStrEnum], value: str | None) -> RichStrEnum | None:
     """Turn an assigned value into its member (None stays None), so templates can use .label at once."""
     return None if value is None else enum(value)
+
+
+def name_key(text: str | None) -> str:
+    """Normalise a name for indexed prefix search: no accents, lower case, words split by single spaces."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text or "") if not unicodedata.combining(c))
+    plain = re.sub(r"['’`]", "", plain.casefold())  # O'Brien is found as obrien
+    return " ".join(re.sub(r"[\W_]+", " ", plain).split())
+
+
+def code_key(text: str | None) -> str:
+    """Normalise a reference, receipt or serial number: letters and digits only, upper case."""
+    return re.sub(r"[\W_]+", "", (text or "").upper())
+
+
+def email_key(text: str | None) -> str:
+    """Normalise an email address for exact search."""
+    return (text or "").strip().casefold()
+
+
+def _key(length: int) -> sa.types.TypeEngine:
+    """A search-key column type: on PostgreSQL it sorts byte by byte, so that a prefix is one range of its index."""
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
 
 
 def _day(text: str | None) -> date | None:
@@ -237,6 +261,13 @@ class Sale(db.Model):
             "currency",
             "decline_reason",
         ),
+        # Search (migration 0012): exact lookups and name prefixes within a store, on normalised keys.
+        sa.Index("ix_sale_store_ref_key", "store_id", "ref_key"),
+        sa.Index("ix_sale_store_receipt_key", "store_id", "receipt_key"),
+        sa.Index("ix_sale_store_email_key", "store_id", "email_key"),
+        sa.Index("ix_sale_store_phone", "store_id", "phone"),
+        sa.Index("ix_sale_store_name_key", "store_id", "name_key"),
+        sa.Index("ix_sale_store_surname_key", "store_id", "surname_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -287,6 +318,12 @@ class Sale(db.Model):
     refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # Search keys, kept from the fields above on every write (search_keys below).
+    ref_key: Mapped[str | None] = mapped_column(_key(40))
+    receipt_key: Mapped[str | None] = mapped_column(_key(64))
+    email_key: Mapped[str | None] = mapped_column(_key(254))
+    name_key: Mapped[str | None] = mapped_column(_key(170))
+    surname_key: Mapped[str | None] = mapped_column(_key(170))
 
     store: Mapped[Store] = relationship()
     associate: Mapped[User] = relationship()
@@ -335,6 +372,7 @@ class SaleItem(db.Model):
     model: Mapped[str] = mapped_column(sa.String(100), default="")
     sku: Mapped[str] = mapped_column(sa.String(64), default="")
     serial_number: Mapped[str] = mapped_column(sa.String(64), default="", index=True)
+    serial_key: Mapped[str | None] = mapped_column(_key(64), index=True)
     purchase_date: Mapped[date] = mapped_column(sa.Date)
     decision: Mapped[Decision | None] = mapped_column(Vocabulary(Decision, 8))
     decline_reason: Mapped[DeclineReason | None] = mapped_column(Vocabulary(DeclineReason, 32))
@@ -346,6 +384,24 @@ class SaleItem(db.Model):
     def _vocabulary(self, key: str, value: str | None) -> RichStrEnum | None:
         """Keep the decision and decline reason as members."""
         return _member(Decision if key == "decision" else DeclineReason, value)
+
+
+@sa.event.listens_for(Sale, "before_insert")
+@sa.event.listens_for(Sale, "before_update")
+def _sale_search_keys(mapper: sa.orm.Mapper, connection: sa.Connection, sale: Sale) -> None:
+    """Keep a sale's search keys in step with what they are made from."""
+    sale.ref_key = code_key(sale.xcover_ref) or None
+    sale.receipt_key = code_key(sale.receipt_number) or None
+    sale.email_key = email_key(sale.email)
+    sale.name_key = name_key(f"{sale.first_name} {sale.last_name}")
+    sale.surname_key = name_key(f"{sale.last_name} {sale.first_name}")
+
+
+@sa.event.listens_for(SaleItem, "before_insert")
+@sa.event.listens_for(SaleItem, "before_update")
+def _item_search_keys(mapper: sa.orm.Mapper, connection: sa.Connection, item: SaleItem) -> None:
+    """Keep an item's serial number key in step with its serial number."""
+    item.serial_key = code_key(item.serial_number) or None
 
 
 class Cover(db.Model):

@@ -54,6 +54,29 @@ def test_hashes_made_before_the_fast_path_are_unchanged():
     assert compute_hash(FLOATS) == "e5dea14a40e1a856a3cabf86d044cc2b694fbd0ee13a93358f4ba3caa03fc0cb"
 
 
+@pytest.mark.parametrize(
+    "occurred_at",
+    [PLAIN.occurred_at, "2026-05-01 09:30:00.123456"],
+    ids=["postgresql datetime", "sqlite text"],
+)
+def test_verify_hashes_a_driver_row_on_the_fast_path_as_the_reference(occurred_at, monkeypatch):
+    import json
+
+    from portal.audit import service
+    from portal.audit.verify import row_digest
+
+    values = [occurred_at if name == "occurred_at" else getattr(PLAIN, name) for name in service.HASHED]
+    values[service.HASHED.index("details")] = json.dumps(PLAIN.details)  # the drivers give the JSON as text
+    reference = service.canonical_reference
+
+    def slow(fields):
+        raise AssertionError("a plain row took the reference path")
+
+    monkeypatch.setattr(service, "canonical_reference", slow)
+    fields, digest = row_digest(values)
+    assert digest == compute_hash(PLAIN) and canonical_bytes(fields) == reference(fields).encode()
+
+
 def test_floats_that_orjson_spells_differently_take_the_reference_path():
     fields = hashable_fields(FLOATS)
     assert '"tiny":1e-07' in canonical(fields) and '"small":1e-05' in canonical(fields)

@@ -29,7 +29,7 @@ def test_downgrade_to_base_and_up_again(app):
     downgrade(directory=MIGRATIONS, revision="base")
     upgrade(directory=MIGRATIONS, revision="heads")
     with db.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_heads() == ("0013",)
+        assert MigrationContext.configure(conn).get_current_heads() == ("0012",)
 
 
 @pytest.mark.both_dbs

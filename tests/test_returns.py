@@ -150,6 +150,15 @@ def test_a_policy_in_a_return_cannot_be_returned_twice(app, seller, people):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(PolicyReturn)) == 2
 
 
+def test_the_sale_page_lists_its_returns_and_none_before(app, seller, people):
+    sale = book_sale(seller)
+    assert "after-sale-list" not in seller.get(f"/sales/{sale.id}").get_data(as_text=True)
+    laptop, _ = booked(sale)
+    request_return(seller, sale, laptop.id)
+    page = seller.get(f"/sales/{sale.id}").get_data(as_text=True)
+    assert 'id="after-sale-list"' in page and "Return of 1 policy" in page
+
+
 @pytest.mark.both_dbs
 def test_an_expired_preview_is_explained_and_can_be_run_again(app, sandbox, seller, people):
     sale = book_sale(seller)

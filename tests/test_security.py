@@ -125,7 +125,7 @@ def test_an_untrusted_host_gets_a_plain_400(app, client):
 def test_the_proof_of_cover_qr_code_points_at_a_trusted_host_only(app, seller, monkeypatch):
     from portal.extensions import db
     from portal.models import Sale
-    from portal.sales import views
+    from portal.sales import booking_views as views
     from tests.test_sales_views import choose_all, start_sale
 
     sale_id = start_sale(seller)

@@ -49,6 +49,15 @@ def test_static_assets_are_fingerprinted_and_immutable(seller):
         resp.close()
 
 
+def test_a_revalidated_asset_is_kept_for_a_year_too(seller):
+    url = static_urls(seller.get("/").get_data(as_text=True))[0]
+    first = seller.get(url)
+    first.close()
+    again = seller.get(url, headers={"If-None-Match": first.headers["ETag"]})
+    again.close()
+    assert again.status_code == 304 and again.headers["Cache-Control"] == IMMUTABLE
+
+
 def test_an_old_or_missing_version_is_not_kept(seller):
     for url in ("/static/css/app.css", "/static/css/app.css?v=000000000000"):
         resp = seller.get(url)
@@ -59,6 +68,7 @@ def test_an_old_or_missing_version_is_not_kept(seller):
 def test_a_new_content_gets_a_new_version(app, seller, tmp_path, monkeypatch):
     (tmp_path / "site.css").write_text("body { color: red }")
     monkeypatch.setattr(app, "static_folder", str(tmp_path))
+    monkeypatch.setattr(app, "debug", True)  # a running server reads each file once; debug mode looks again
     with app.test_request_context():
         from flask import url_for
 

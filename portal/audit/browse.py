@@ -145,9 +145,22 @@ def timeline_query(object_type: str, object_id: str, store_id: int | None) -> sa
     )
 
 
+# Built once (a sale page shows a timeline on every view): building the statement costs more than running it.
+_TIMELINE = (
+    sa.select(AuditEvent)
+    .where(
+        AuditEvent.chain_key == sa.bindparam("chain_key"),
+        AuditEvent.object_type == sa.bindparam("object_type"),
+        AuditEvent.object_id == sa.bindparam("object_id"),
+    )
+    .order_by(AuditEvent.seq)
+)
+
+
 def timeline_for(object_type: str, object_id: str, store_id: int) -> list[AuditEvent]:
     """Return every event about one object in a store's chain, oldest first (a sale page's timeline)."""
-    return list(db.session.scalars(timeline_query(object_type, object_id, store_id)))
+    values = {"chain_key": chain_key(store_id), "object_type": object_type, "object_id": str(object_id)}
+    return list(db.session.scalars(_TIMELINE, values))
 
 
 def escape_controls(text: str) -> str:

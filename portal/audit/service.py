@@ -109,6 +109,9 @@ HASHED = (
 _OCCURRED_AT = HASHED.index("occurred_at")
 
 
+_INSERTED = (*HASHED, "hash")
+
+
 def hashed_values(values: Sequence[Any]) -> dict[str, Any]:
     """Return the hashed fields from their values in HASHED order (the fast path for verify)."""
     fields = dict(zip(HASHED, values, strict=True))
@@ -166,14 +169,27 @@ def ensure_chain(store_id: int | None) -> None:
         db.session.flush()
 
 
+_HEAD = AuditChainHead.__table__
+# Built once, with bind parameters: building and keying a statement cost more than running it.
+# Writing the head before reading it takes PostgreSQL's row lock (and SQLite's write lock) first,
+# so two workers can never both read the same head and fork the chain. One statement: RETURNING.
+_LOCK_HEAD = (
+    sa.update(_HEAD)
+    .where(_HEAD.c.chain_key == sa.bindparam("key"))
+    .values(seq=_HEAD.c.seq)
+    .returning(_HEAD.c.seq, _HEAD.c.last_hash)
+)
+_WRITE_HEAD = (
+    sa.update(_HEAD)
+    .where(_HEAD.c.chain_key == sa.bindparam("key"))
+    .values(seq=sa.bindparam("new_seq"), last_hash=sa.bindparam("new_hash"))
+)
+_INSERT_EVENT = sa.insert(AuditEvent.__table__)
+
+
 def _lock_head(key: int) -> tuple[int, str]:
     """Lock a chain's head until commit and return its seq and last hash."""
-    # Writing the head before reading it takes PostgreSQL's row lock (and SQLite's write lock) first,
-    # so two workers can never both read the same head and fork the chain. One statement: RETURNING.
-    head = AuditChainHead.__table__
-    row = db.session.execute(
-        sa.update(head).where(head.c.chain_key == key).values(seq=head.c.seq).returning(head.c.seq, head.c.last_hash)
-    ).first()
+    row = db.session.execute(_LOCK_HEAD, {"key": key}).first()
     if row is None:
         ensure_chain(None if key == HEAD_OFFICE_CHAIN else key)
         return _lock_head(key)
@@ -184,6 +200,9 @@ def _next_link(key: int) -> list[Any]:
     """Return this transaction's [last seq, last hash] of a chain, locking its head at the first event."""
     heads: dict[int, list[Any]] = db.session.info.setdefault(_HEADS, {})
     if key not in heads:
+        # The transaction's pending writes go first, so every transaction locks its business rows before the
+        # head (a payment flushed its sale after the head while a booking locked the sale first: a deadlock).
+        db.session.flush()
         heads[key] = list(_lock_head(key))
     return heads[key]
 
@@ -232,7 +251,10 @@ def record(
     )
     fields = hashable_fields(event)
     event.hash = digest(fields)
-    db.session.add(event)
+    # Inserted at once as a plain row (the unit of work's flush cost more than the rest of an append); the event
+    # returned is a detached copy of it.
+    inserted = db.session.execute(_INSERT_EVENT, {name: getattr(event, name) for name in _INSERTED})
+    event.id = inserted.inserted_primary_key[0]
     # The head row is written once, at commit, for every event of the transaction (_write_heads).
     link[0], link[1] = event.seq, event.hash
     # Logged once the transaction commits, so a rolled-back change never shows in the log either.
@@ -246,9 +268,8 @@ def _write_heads(session: Session) -> None:
     heads = session.info.pop(_HEADS, None)
     if not heads:
         return
-    head = AuditChainHead.__table__
     for key, (seq, last_hash) in heads.items():
-        session.execute(sa.update(head).where(head.c.chain_key == key).values(seq=seq, last_hash=last_hash))
+        session.execute(_WRITE_HEAD, {"key": key, "new_seq": seq, "new_hash": last_hash})
 
 
 @sa.event.listens_for(Session, "after_commit")

@@ -22,11 +22,11 @@ _DETAILS = HASHED.index("details")
 _OCCURRED_AT = HASHED.index("occurred_at")
 
 
-def _select(dialect: str) -> sa.TextClause:
-    """Select id and hash, then the hashed columns in order, as plain driver values (no ORM, no type decoding)."""
+def _select(dialect: str) -> str:
+    """Select id and hash, then the hashed columns in order, for the driver itself (no ORM, no type decoding)."""
     columns = [f"{name}::text" if name == "details" and dialect == "postgresql" else name for name in HASHED]
-    # Driver rows are read by position: no objects, no per-column conversion, the JSON kept as text.
-    return sa.text(f"SELECT id, hash, {', '.join(columns)} FROM audit_event WHERE chain_key = :key ORDER BY seq")
+    marker = "%s" if dialect == "postgresql" else "?"
+    return f"SELECT id, hash, {', '.join(columns)} FROM audit_event WHERE chain_key = {marker} ORDER BY seq"
 
 
 def _moment(value: Any) -> str:
@@ -53,11 +53,17 @@ def _details(value: Any) -> Any:
 def row_digest(values: Sequence[Any]) -> tuple[dict[str, Any], str]:
     """Return a driver row's hashed fields (in HASHED order) and the SHA-256 of their canonical form."""
     fields = dict(zip(HASHED, values, strict=True))
-    fields["occurred_at"] = _moment(values[_OCCURRED_AT])
+    moment = values[_OCCURRED_AT]
+    # SQLite's text as SQLAlchemy writes it ("2026-05-01 09:30:00.123456", UTC) is respelt in place; the rest parsed.
+    if type(moment) is str and len(moment) == 26 and moment[10] == " " and moment[19] == ".":
+        fields["occurred_at"] = f"{moment[:10]}T{moment[11:]}Z"
+    else:
+        fields["occurred_at"] = _moment(moment)
+    # Checked once the time is text (PostgreSQL's driver gives a datetime, which sent every event down the slow
+    # reference path before) and while the details are still their JSON text; then the details' values.
+    plain = PLAIN_TYPES.issuperset(map(type, fields.values()))
     fields["details"] = details = _details(values[_DETAILS])
-    # Driver rows hold plain values (the details still as text), so only the details need a closer look.
-    plain = PLAIN_TYPES.issuperset(map(type, values)) and orjson_safe(details)
-    return fields, hashlib.sha256(canonical_bytes(fields, plain)).hexdigest()
+    return fields, hashlib.sha256(canonical_bytes(fields, plain and orjson_safe(details))).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -160,13 +166,17 @@ def _snapshot(conn: Connection) -> None:
 
 
 def _rows(conn: Connection, key: int) -> Iterator[Any]:
-    """Stream one chain's events in seq order without holding them all in memory."""
-    # The with block closes the server-side cursor even when the walk stops at a break.
-    with conn.execution_options(stream_results=True, yield_per=BATCH).execute(
-        _select(conn.dialect.name), {"key": key}
-    ) as result:
-        for batch in result.partitions(BATCH):
+    """Stream one chain's events in seq order, as the driver's own tuples, without holding them all in memory."""
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    # A named (server-side) cursor on PostgreSQL; the snapshot's transaction is already open on this connection.
+    cursor = raw.cursor(name=f"audit_verify_{key}") if conn.dialect.name == "postgresql" else raw.cursor()
+    try:  # closed even when the walk stops at a break
+        cursor.execute(_select(conn.dialect.name), (key,))
+        while batch := cursor.fetchmany(BATCH):
             yield from batch
+    finally:
+        cursor.close()
 
 
 def chain_labels(conn: Connection) -> dict[int, str]:

@@ -134,6 +134,9 @@ def run_check(check: Callable[[], T]) -> T:
 def init_app(app: Flask) -> None:
     """Bind the per-address limiter (storage: RATELIMIT_STORAGE_URI) and this process's password-check slots."""
     limiter.init_app(app)
+    # Only the sign-in view has limits, and its decorator checks them itself: the limiter's before-request check
+    # would find nothing to do on every other request, at a cost larger than a whole bare request.
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
     general, kept = app.config["SIGN_IN_CONCURRENCY"], app.config["SIGN_IN_FAMILIAR_CONCURRENCY"]
     app.extensions[_SLOTS] = (threading.BoundedSemaphore(general), threading.BoundedSemaphore(kept))
     app.extensions[_CHECKERS] = ThreadPoolExecutor(general + kept, "password-check", initializer=_lower_priority)

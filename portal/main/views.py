@@ -77,11 +77,17 @@ def home() -> str:
         for a in AREAS
         if role in a.roles
     ]
-    sales = todays_sales(current_user.store) if role == Role.ASSOCIATE else []
+    page = todays_sales(current_user.store) if role == Role.ASSOCIATE else None
     stale = timedelta(seconds=current_app.config["BOOKING_STALE_SECONDS"])
     exceptions = needs_attention(current_user.store, stale) if role == Role.MANAGER else None
     return render_template(
-        "main/home.html", title="Home", user=current_user, areas=areas, todays_sales=sales, exceptions=exceptions
+        "main/home.html",
+        title="Home",
+        user=current_user,
+        areas=areas,
+        todays_sales=page.sales if page else [],
+        more_url=url_for("sales.index", before=page.next_before) if page and page.next_before else None,
+        exceptions=exceptions,
     )
 
 

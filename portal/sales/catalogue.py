@@ -94,6 +94,10 @@ class Catalogue:
 
 
 _IN_USE = "offer_catalogue_in_use"
+# The version in use: one index lookup on the partial unique index of the published version.
+_PUBLISHED = sa.select(CatalogueVersion.id).where(CatalogueVersion.status == CatalogueStatus.PUBLISHED)
+_PUBLISHED_KEPT = "offer_catalogue_published"  # app.extensions: version id -> Catalogue, for this app's database
+_KEEP = 8
 
 
 def version_value(text: str) -> Any:
@@ -123,10 +127,28 @@ def in_use() -> Catalogue:
     """Return the published catalogue version, read once per request (empty until `flask init-db` seeds one)."""
     if has_request_context() and _IN_USE in g:
         return g.get(_IN_USE)
-    version = db.session.scalar(sa.select(CatalogueVersion).where(CatalogueVersion.status == CatalogueStatus.PUBLISHED))
-    found = Catalogue(None, None, {}) if version is None else Catalogue(version.id, version.number, as_mapping(version))
+    row = db.session.execute(_PUBLISHED).first()
+    # A published version never changes (only drafts are edited): its categories are read once per process.
+    found = Catalogue(None, None, {}) if row is None else _kept().get(row.id) or _remember(row.id)
     if has_request_context():
         setattr(g, _IN_USE, found)
+    return found
+
+
+def _kept() -> dict[int, Catalogue]:
+    """Return the published versions this app has read (its own database's)."""
+    return current_app.extensions.setdefault(_PUBLISHED_KEPT, {})
+
+
+def _remember(version_id: int) -> Catalogue:
+    """Read a published version's categories and keep them for this process."""
+    version = db.session.get(CatalogueVersion, version_id)
+    assert version is not None
+    found = Catalogue(version.id, version.number, as_mapping(version))
+    kept = _kept()
+    if len(kept) >= _KEEP:
+        kept.clear()
+    kept[version_id] = found
     return found
 
 

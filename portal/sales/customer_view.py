@@ -71,6 +71,7 @@ def customer_acknowledgement(sale: Sale) -> AuditEvent | None:
     return db.session.scalar(
         sa.select(AuditEvent)
         .where(
+            AuditEvent.chain_key == sale.store_id,  # the store's chain: the viewer's index finds the sale's events
             AuditEvent.object_type == "sale",
             AuditEvent.object_id == str(sale.id),
             AuditEvent.action == AuditAction.SALE_CUSTOMER_ACKNOWLEDGED,

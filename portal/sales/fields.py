@@ -8,10 +8,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from wtforms import DecimalField, Field, FieldList, FormField, IntegerField
 from wtforms.utils import unset_value
 from wtforms.validators import StopValidation
-from wtforms.widgets import TextInput
+from wtforms.widgets import Select, TextInput
 
 from ..i18n import N_
 from ..sensitive import find_card_number, normalise
@@ -162,3 +163,27 @@ class ProductRows(FieldList):
     def overflow(self) -> str:
         """The message for rows sent past the limit (empty when none were)."""
         return TOO_MANY_PRODUCTS if self.submitted > (self.max_entries or self.submitted) else ""
+
+
+class KeptSelect(Select):
+    """A select drawn once per choices, value and attributes: the countries' 250 options cost nothing the next time."""
+
+    kept: dict[tuple[Any, ...], Markup] = {}
+    KEEP = 512
+
+    def __call__(self, field: Any, **kwargs: Any) -> Markup:
+        """Return the select as drawn before for the same choices, value and attributes, or draw and keep it."""
+        if not isinstance(field.choices, list):
+            return super().__call__(field, **kwargs)
+        # Choices are keyed as the text they show, so a translated label (a lazy string) keys per language.
+        choices = tuple((value, str(label)) for value, label in field.choices)
+        key = (field.name, repr(field.data), choices, tuple(sorted(kwargs.items())), field.flags.required)
+        try:
+            html = self.kept.get(key)
+        except TypeError:  # an attribute that cannot be a key
+            return super().__call__(field, **kwargs)
+        if html is None:
+            if len(self.kept) >= self.KEEP:
+                self.kept.clear()
+            html = self.kept[key] = super().__call__(field, **kwargs)
+        return html

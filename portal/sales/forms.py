@@ -6,6 +6,7 @@ import json
 import re
 import uuid
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -42,7 +43,7 @@ from . import catalogue
 
 # CARD_MESSAGE and refuse_card_numbers are re-exported: the sale's views and the tests take them from here.
 from .fields import CARD_MESSAGE as CARD_MESSAGE
-from .fields import GuardedForm, MoneyField, ProductRows, QuantityField
+from .fields import GuardedForm, KeptSelect, MoneyField, ProductRows, QuantityField
 from .fields import refuse_card_numbers as refuse_card_numbers
 from .lookup import options_by_item, store_today
 from .quoting import (
@@ -103,11 +104,19 @@ def _text(
     return StringField(label, validators=[*checks, Length(max=maxlength), *validators], render_kw=kw)
 
 
+@cache
+def _calling_codes_json() -> str:
+    """Every country's calling code as JSON, for the phone prefix that follows Country (static/js/sale.js)."""
+    return json.dumps(calling_codes(), sort_keys=True)
+
+
 class ProductForm(Form):
     """One product in the basket."""
 
     product_name = _text(N_("Product name"), required=N_("Enter the product name."), maxlength=200)
-    category = SelectField(N_("Category"), validators=[DataRequired(message=N_("Choose a category."))])
+    category = SelectField(
+        N_("Category"), validators=[DataRequired(message=N_("Choose a category."))], widget=KeptSelect()
+    )
     price = MoneyField(
         N_("Price"),
         places=2,
@@ -177,11 +186,13 @@ class SaleForm(GuardedForm):
         N_("Country"),
         choices=lambda: list(countries_in(str(current_locale())).items()),
         render_kw={"autocomplete": "country"},
+        widget=KeptSelect(),
     )
     language = SelectField(
         N_("Language"),
         choices=lambda: list(languages_in(str(current_locale())).items()),
         render_kw={"autocomplete": "language"},
+        widget=KeptSelect(),
     )
 
     def __init__(self, *args: Any, store: Store, **kwargs: Any) -> None:
@@ -192,7 +203,7 @@ class SaleForm(GuardedForm):
         # The prefix in the phone box follows the Country chosen (static/js/sale.js).
         self.country.render_kw = {
             **self.country.render_kw,
-            "data-calling-codes": json.dumps(calling_codes(), sort_keys=True),
+            "data-calling-codes": _calling_codes_json(),
         }
 
     def validate(self, extra_validators: Any = None) -> bool:
@@ -239,39 +250,33 @@ def sale_form_data(sale: Sale) -> dict[str, Any]:
     return data
 
 
-def options_form_for(sale: Sale, formdata: Any = None) -> GuardedForm:
-    """Build screen 2's form: per product Add (one option) or No thanks with a reason, and the acknowledgement."""
+class OptionsForm(GuardedForm):
+    """Screen 2: per product Add (one option) or No thanks with a reason, and the acknowledgement."""
 
-    class OptionsForm(GuardedForm):
-        acknowledged = BooleanField(
-            N_("The customer has seen the key facts, price and disclaimer of the cover chosen.")
-        )
+    acknowledged = BooleanField(N_("The customer has seen the key facts, price and disclaimer of the cover chosen."))
 
-    for item, covers in options_by_item(sale):
-        offered = [(str(c.id), c.title) for c in covers if c.quote_id]
-        setattr(
-            OptionsForm,
-            f"choice_{item.id}",
-            RadioField(
+    def __init__(self, groups: list[tuple[Any, list[Any]]], formdata: Any = None) -> None:
+        """Bind the class's fields plus a choice and a reason per product (no class is built per request)."""
+        rows = []
+        reasons = [("", _l("Choose a reason…")), *((value, _l(label)) for value, label in DeclineReason.choices())]
+        for item, covers in groups:
+            offered = [(str(c.id), c.title) for c in covers if c.quote_id]
+            choice = RadioField(
                 item.product_name,
                 choices=[*offered, ("none", _l("No thanks"))],
                 validate_choice=False,
                 validators=[Optional()],
-            ),
-        )
-        setattr(
-            OptionsForm,
-            f"reason_{item.id}",
-            SelectField(
-                N_("Reason"),
-                choices=[
-                    ("", _l("Choose a reason…")),
-                    *((value, _l(label)) for value, label in DeclineReason.choices()),
-                ],
-                validators=[Optional()],
-            ),
-        )
-    return OptionsForm(formdata=formdata) if formdata is not None else OptionsForm()
+            )
+            reason = SelectField(N_("Reason"), choices=reasons, validators=[Optional()], widget=KeptSelect())
+            rows += [(f"choice_{item.id}", choice), (f"reason_{item.id}", reason)]
+        # WTForms binds the fields listed here; an instance's own list leaves the class's untouched.
+        self._unbound_fields = [*type(self)._unbound_fields, *rows]
+        super().__init__(**({} if formdata is None else {"formdata": formdata}))
+
+
+def options_form_for(sale: Sale, formdata: Any = None) -> OptionsForm:
+    """Build screen 2's form for a sale's products and the options XCover offered for each."""
+    return OptionsForm(options_by_item(sale), formdata)
 
 
 def read_choices(form: Any, sale: Sale) -> tuple[dict[int, int | None], dict[int, str]]:

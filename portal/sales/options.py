@@ -29,17 +29,24 @@ from .machine import (
 OPT_OUT_DOWN_MESSAGE = N_("XCover did not receive the opt-out. Tap Retry; the customer's answer is kept.")
 
 
+# Built once: building the statement costs more than running it. The store's chain keys the (chain, object) index.
+_SHOWN = (
+    sa.select(sa.func.count())
+    .select_from(AuditEvent)
+    .where(
+        AuditEvent.chain_key == sa.bindparam("store_id"),
+        AuditEvent.object_type == "sale",
+        AuditEvent.object_id == sa.bindparam("sale_id"),
+        AuditEvent.action == AuditAction.SALE_OPTIONS_SHOWN,
+        AuditEvent.details["xcover_ref"].as_string() == sa.bindparam("xcover_ref"),
+    )
+)
+
+
 def mark_options_shown(sale: Sale, user: User) -> None:
     """Record once per quote that the options (and their policy versions) were shown."""
     seen = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(AuditEvent)
-        .where(
-            AuditEvent.object_type == "sale",
-            AuditEvent.object_id == str(sale.id),
-            AuditEvent.action == AuditAction.SALE_OPTIONS_SHOWN,
-            AuditEvent.details["xcover_ref"].as_string() == sale.xcover_ref,
-        )
+        _SHOWN, {"store_id": sale.store_id, "sale_id": str(sale.id), "xcover_ref": sale.xcover_ref}
     )
     if seen:
         return

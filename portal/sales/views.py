@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urljoin
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -14,15 +13,14 @@ from ..i18n import N_
 from ..models import Sale, Store
 from ..security import CAMERA_PERMISSIONS, role_required
 from ..sensitive import find_card_number
+from ..urls import MAX_INT32, bounded_int
 from ..vocab import CoverStatus, Role, SaleStatus
 from ..xcover import get_client
-from . import booking, catalogue, lookup, quoting
+from . import catalogue, lookup, quoting
 from .customer_view import customer_acknowledgement, offered
 from .forms import (
     CARD_MESSAGE,
-    PaymentForm,
     SaleForm,
-    customer_labels,
     new_submission_token,
     options_form_for,
     read_choices,
@@ -32,7 +30,6 @@ from .forms import (
 )
 from .machine import InvalidTransition, SaleError, XCoverDown, XCoverRejected
 from .options import OPT_OUT_DOWN_MESSAGE, mark_options_shown, opt_out_pending, record_choices, send_opt_out
-from .qr import qr_svg
 from .quoting import AlreadySubmitted
 
 bp = Blueprint("sales", __name__, url_prefix="/sales")
@@ -47,20 +44,20 @@ def category_label(key: str) -> str:
     return catalogue.category_label(key)
 
 
-def _user() -> Any:
+def acting_user() -> Any:
     """Return the signed-in user object (not the proxy)."""
     return current_user._get_current_object()
 
 
-def _load(sale_id: int) -> Sale:
+def load_sale(sale_id: int) -> Sale:
     """Load a sale of the associate's own store, or 404."""
-    sale = lookup.get_sale(_user(), sale_id)
+    sale = lookup.get_sale(acting_user(), sale_id)
     if sale is None:
         abort(404)
     return sale
 
 
-def _next_screen(sale: Sale) -> Response:
+def next_screen(sale: Sale) -> Response:
     """Send the associate to where this sale stands."""
     if sale.status == SaleStatus.DRAFT:
         return redirect(url_for("sales.edit", sale_id=sale.id))
@@ -120,23 +117,23 @@ def _save_and_quote(form: SaleForm, sale: Sale | None) -> Response | Page:
     """Store what was typed, then ask XCover for the options."""
     submission = form.submission.data if sale is None else None
     try:
-        sale = quoting.save_draft(_user(), form.customer(), form.products(), sale, submission=submission)
+        sale = quoting.save_draft(acting_user(), form.customer(), form.products(), sale, submission=submission)
     except AlreadySubmitted as exc:
         flash(exc.message, "info")
-        return _next_screen(exc.sale)
+        return next_screen(exc.sale)
     except SaleError as exc:
         form.apply_errors(exc.field_errors)
         flash(exc.message, "error")
         return _render_products(form, sale, 422)
     if sale.status != SaleStatus.DRAFT:
-        return _next_screen(sale)
+        return next_screen(sale)
     return _quote(sale, form)
 
 
 def _quote(sale: Sale, form: SaleForm | None = None) -> Response | Page:
     """Request the quote for a stored draft and go on to the options."""
     try:
-        quoting.request_quote(sale, _user(), get_client())
+        quoting.request_quote(sale, acting_user(), get_client())
     except XCoverRejected as exc:
         form = form or SaleForm(store=sale.store, data=sale_form_data(sale))
         form.apply_errors(exc.field_errors)
@@ -146,7 +143,7 @@ def _quote(sale: Sale, form: SaleForm | None = None) -> Response | Page:
         quoting.note_error(sale, exc.message)
         return redirect(url_for("sales.edit", sale_id=sale.id))
     except InvalidTransition:  # another tap quoted it meanwhile: go where the sale now stands
-        return _next_screen(sale)
+        return next_screen(sale)
     except SaleError as exc:
         flash(exc.message, "error")
         return redirect(url_for("sales.edit", sale_id=sale.id))
@@ -161,9 +158,21 @@ def index() -> str:
     refused = find_card_number(query, phone_region=current_user.store.country)
     if refused:
         query = ""  # neither searched for nor echoed back into the page
-    sales = lookup.search_sales(current_user.store, query)
+    more_url = None
+    if query:
+        sales = lookup.search_sales(current_user.store, query)
+    else:  # today's, 20 at a time
+        page = lookup.todays_sales(current_user.store, before=request.args.get("before", type=bounded_int(MAX_INT32)))
+        sales = page.sales
+        more_url = url_for("sales.index", before=page.next_before) if page.next_before else None
     return render_template(
-        "sales/index.html", sales=sales, query=query, refused=refused, card_message=CARD_MESSAGE, title=N_("Sales")
+        "sales/index.html",
+        sales=sales,
+        more_url=more_url,
+        query=query,
+        refused=refused,
+        card_message=CARD_MESSAGE,
+        title=N_("Sales"),
     )
 
 
@@ -186,7 +195,7 @@ def new() -> Response | Page | str:
 @role_required(*SELLERS)
 def edit(sale_id: int) -> Response | Page | str:
     """Screen 1 for a stored sale: fix what XCover refused, or retry the quote."""
-    sale = _load(sale_id)
+    sale = load_sale(sale_id)
     if sale.status not in (SaleStatus.DRAFT, SaleStatus.QUOTED):
         return redirect(url_for("sales.show", sale_id=sale.id))
     if request.method != "POST":
@@ -206,9 +215,9 @@ def edit(sale_id: int) -> Response | Page | str:
 @role_required(*SELLERS)
 def quote(sale_id: int) -> Response | Page:
     """Retry the quote from the stored draft."""
-    sale = _load(sale_id)
+    sale = load_sale(sale_id)
     if sale.status != SaleStatus.DRAFT:
-        return _next_screen(sale)
+        return next_screen(sale)
     return _quote(sale)
 
 
@@ -216,44 +225,48 @@ def quote(sale_id: int) -> Response | Page:
 @role_required(*SELLERS)
 def options(sale_id: int) -> Response | tuple[str, int] | str:
     """Screen 2: each product's cover options, Add or No thanks, and the acknowledgement."""
-    sale = _load(sale_id)
+    sale = load_sale(sale_id)
     if sale.status != SaleStatus.QUOTED:
-        return _next_screen(sale)
+        return next_screen(sale)
     if request.method != "POST":
-        mark_options_shown(sale, _user())
+        mark_options_shown(sale, acting_user())
         form = options_form_for(sale)
-        form.acknowledged.data = customer_acknowledgement(sale) is not None
-        for item in sale.items:
-            chosen = next((c for c in item.covers if c.status == CoverStatus.CHOSEN), None)
+        ack = customer_acknowledgement(sale)
+        form.acknowledged.data = ack is not None
+        for item, covers in lookup.options_by_item(sale):
+            chosen = next((c for c in covers if c.status == CoverStatus.CHOSEN), None)
             if item.decision:
                 getattr(form, f"choice_{item.id}").data = str(chosen.id) if chosen else "none"
                 getattr(form, f"reason_{item.id}").data = item.decline_reason or ""
         # After a failed opt-out the Retry stays on screen, through a reload too.
-        return _render_options(sale, form, retry_opt_out=OPT_OUT_DOWN_MESSAGE if opt_out_pending(sale) else "")
+        retry = OPT_OUT_DOWN_MESSAGE if opt_out_pending(sale) else ""
+        return _render_options(sale, form, retry_opt_out=retry, customer_ack=ack)
     form = options_form_for(sale, request.form)
     if not form.validate():
         return _render_options(sale, form, 422)
     choices, reasons = read_choices(form, sale)
     try:
         by_customer = customer_acknowledgement(sale) is not None
-        record_choices(sale, _user(), get_client(), choices, reasons, bool(form.acknowledged.data), by_customer)
+        record_choices(sale, acting_user(), get_client(), choices, reasons, bool(form.acknowledged.data), by_customer)
     except XCoverDown as exc:
         return _render_options(sale, form, 503, retry_opt_out=exc.message)
     except SaleError as exc:
         form.apply_errors(exc.field_errors)
         return _render_options(sale, form, 422)
-    return _next_screen(sale)
+    return next_screen(sale)
 
 
-def _render_options(sale: Sale, form: Any, status: int = 200, retry_opt_out: str = "") -> tuple[str, int]:
-    """Render screen 2."""
+def _render_options(
+    sale: Sale, form: Any, status: int = 200, retry_opt_out: str = "", customer_ack: Any = False
+) -> tuple[str, int]:
+    """Render screen 2 (customer_ack: the customer's acknowledgement when the caller has already looked it up)."""
     return render_template(
         "sales/options.html",
         sale=sale,
         form=form,
         groups=lookup.options_by_item(sale),
         retry_opt_out=retry_opt_out,
-        customer_ack=customer_acknowledgement(sale),
+        customer_ack=customer_acknowledgement(sale) if customer_ack is False else customer_ack,
         can_show=bool(offered(sale)),
         title=N_("Cover options"),
     ), status
@@ -263,134 +276,11 @@ def _render_options(sale: Sale, form: Any, status: int = 200, retry_opt_out: str
 @role_required(*SELLERS)
 def opt_out(sale_id: int) -> Response | tuple[str, int]:
     """Retry telling XCover that the customer declined."""
-    sale = _load(sale_id)
+    sale = load_sale(sale_id)
     if opt_out_pending(sale):
         try:
-            send_opt_out(sale, _user(), get_client())
+            send_opt_out(sale, acting_user(), get_client())
         except XCoverDown as exc:
             flash(exc.message, "error")
             return redirect(url_for("sales.options", sale_id=sale.id))
-    return _next_screen(sale)
-
-
-@bp.route("/<int:sale_id>/payment", methods=["GET", "POST"])
-@role_required(*SELLERS)
-def payment(sale_id: int) -> Response | tuple[str, int] | str:
-    """Screen 3: record the till payment, then book."""
-    sale = _load(sale_id)
-    if sale.status != SaleStatus.QUOTED or not lookup.chosen_covers(sale):
-        return _next_screen(sale)
-    total = lookup.cover_total(sale)
-    if request.method != "POST":
-        form = PaymentForm(
-            data={
-                "payment_method": sale.payment_method or "card",
-                "receipt_number": sale.receipt_number,
-                "amount_collected": sale.amount_collected if sale.amount_collected is not None else total,
-                "card_last4": sale.card_last4,
-            }
-        )
-        return _render_payment(sale, form, total)
-    form = PaymentForm()
-    if not form.validate():
-        if not form.amount_collected.errors:  # every mistake in one go, the amount's too
-            form.apply_errors(booking.amount_errors(sale, form.amount_collected.data))
-        return _render_payment(sale, form, total, 422)
-    try:
-        booking.record_payment(
-            sale,
-            _user(),
-            form.payment_method.data,
-            form.receipt_number.data or "",
-            form.amount_collected.data,
-            form.card_last4.data or "",
-        )
-    except InvalidTransition:
-        return _next_screen(sale)
-    except SaleError as exc:
-        form.apply_errors(exc.field_errors)
-        return _render_payment(sale, form, total, 422)
-    return _book(sale)
-
-
-def _render_payment(sale: Sale, form: PaymentForm, total: Any, status: int = 200) -> tuple[str, int]:
-    """Render screen 3."""
-    return render_template(
-        "sales/payment.html",
-        sale=sale,
-        form=form,
-        total=total,
-        covers=lookup.chosen_covers(sale),
-        labels=customer_labels(),
-        title=N_("Payment"),
-    ), status
-
-
-def _book(sale: Sale) -> Response:
-    """Send the booking and show where it stands."""
-    try:
-        result = booking.book(sale, _user(), get_client())
-    except InvalidTransition as exc:
-        flash(exc.message, "error")
-        return redirect(url_for("sales.payment", sale_id=sale.id))
-    if result.sale.status == SaleStatus.QUOTED:
-        return redirect(url_for("sales.payment", sale_id=sale.id))
-    return redirect(url_for("sales.show", sale_id=sale.id))
-
-
-@bp.route("/<int:sale_id>/book", methods=["POST"])
-@role_required(*SELLERS)
-def book(sale_id: int) -> Response:
-    """Retry the booking after XCover was down (same idempotency key)."""
-    sale = _load(sale_id)
-    if sale.status != SaleStatus.QUOTED or sale.payment_recorded_at is None:
-        return _next_screen(sale)
-    return _book(sale)
-
-
-@bp.route("/<int:sale_id>/check", methods=["POST"])
-@role_required(*SELLERS)
-def check(sale_id: int) -> Response:
-    """Check again on a booking whose outcome is unknown."""
-    sale = _load(sale_id)
-    result = booking.reconcile(sale, _user(), get_client(), booking.deadlines(current_app.config))
-    if result.sale.status == SaleStatus.OUTCOME_UNKNOWN:
-        flash(result.message, "warning")
-    if result.sale.status == SaleStatus.QUOTED:  # nothing was booked: Retry waits on Payment
-        return _next_screen(sale)
-    return redirect(url_for("sales.show", sale_id=sale.id))
-
-
-@bp.route("/<int:sale_id>/email", methods=["POST"])
-@role_required(*SELLERS)
-def resend_email(sale_id: int) -> Response:
-    """Send the customer's confirmation email again."""
-    sale = _load(sale_id)
-    try:
-        booking.resend_email(sale, _user(), get_client(), request.form.get("csrf_token", ""))
-        flash(f"Confirmation emailed again to {sale.email}.", "success")
-    except SaleError as exc:
-        flash(exc.message, "error")
-    return redirect(url_for("sales.show", sale_id=sale.id))
-
-
-@bp.route("/<int:sale_id>")
-@role_required(*SELLERS)
-def show(sale_id: int) -> Response | str:
-    """The sale page: confirmation and proof of cover, or where the sale stands."""
-    sale = _load(sale_id)
-    if sale.status == SaleStatus.BOOKING:
-        # A booking still in flight past the budget is checked; the page reloads every 3 s until it settles.
-        booking.reconcile(sale, _user(), get_client(), booking.deadlines(current_app.config))
-        if sale.status == SaleStatus.QUOTED:  # it never reached XCover: Retry waits on Payment
-            return _next_screen(sale)
-    proof_url = sale.coi_url or sale.pds_url
-    return render_template(
-        "sales/show.html",
-        sale=sale,
-        covers=lookup.chosen_covers(sale),
-        title=f"Sale {sale.xcover_ref or sale.id}",
-        # Sandbox links are root-relative; a phone scanning the code needs the whole address.
-        qr=qr_svg(urljoin(request.host_url, proof_url)) if sale.status == SaleStatus.BOOKED and proof_url else None,
-        timeline=lookup.timeline(sale),
-    )
+    return next_screen(sale)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import nh3
@@ -21,12 +22,22 @@ _BLOCK = re.compile(r"^\s*<(p|ul|ol)[\s>]")
 _BREAK = re.compile(r"<br\s*/?>|</(p|li|div|h[1-6])>", re.IGNORECASE)
 
 
+# The same few disclaimers and descriptions come back on every view of a sale: cleaned once each.
+CLEANED = 1024
+
+
 def clean(text: str | None) -> str:
     """The text as safe HTML: allowed tags kept, links made noopener, all else dropped or escaped."""
     if not text:
         return ""
+    return _clean(str(text))
+
+
+@lru_cache(maxsize=CLEANED)
+def _clean(text: str) -> str:
+    """clean(), once per text (nh3 is pure: the same text always comes out the same)."""
     return nh3.clean(
-        str(text),
+        text,
         tags=set(TAGS),
         attributes={tag: set(names) for tag, names in ATTRIBUTES.items()},
         url_schemes=set(URL_SCHEMES),
