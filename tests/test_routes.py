@@ -1,10 +1,11 @@
 """Every route, every role, every store: walked from app.url_map against store A's objects, on both databases.
 
 ROUTES (tests/route_table.py) is the one declaration of who may do what. Each route of the portal (the
-mounted sandbox stands in for XCover and is fuzzed in tests/test_fuzz.py) names, for every method it accepts,
-the answer each visitor gets: an anonymous visitor, store A's associate and manager, head office, store B's
-associate and manager, each against store A's objects (tests/world.py: a sale in each status, a return, a correction, a catalogue
-draft, a person). A route with no declaration fails test_every_route_is_declared, which says how to add it.
+mounted sandbox stands in for XCover and is fuzzed in tests/test_fuzz.py) names, for every method it
+accepts, the answer each visitor gets: an anonymous visitor, store A's associate and manager, head office,
+store B's associate and manager, each against store A's objects (tests/world.py: a sale in each status, a
+return, a correction, a catalogue draft, a person). A route with no declaration fails
+test_every_route_is_declared, which says how to add it.
 """
 
 from __future__ import annotations
