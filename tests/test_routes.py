@@ -49,22 +49,21 @@ def instances(world: World, rule: Rule) -> list[str]:
         "user_id": world.person,
         "version_id": world.version_id,
         "category_id": world.category_id,
-        "return_id": world.return_id,
         "correction_id": world.correction_id,
         "item_id": world.booked_item,
         "filename": "css/app.css",
     }
     if "return_id" in names:
-        sale_ids = [world.return_sale]
+        pairs = [{"sale_id": sale, "return_id": ret} for sale, ret in world.returns]
     elif names & {"correction_id", "item_id"}:
-        sale_ids = [world.sales["booked"]]
+        pairs = [{"sale_id": world.sales["booked"]}]
     elif "sale_id" in names:
-        sale_ids = list(world.sales.values())
+        pairs = [{"sale_id": sale} for sale in [*world.sales.values(), world.paying]]
     else:
-        sale_ids = [0]
+        pairs = [{}]
     urls = []
-    for sale_id in sale_ids:
-        values = {**fixed, "sale_id": sale_id}
+    for ids in pairs:
+        values = {**fixed, **ids}
         for fmt in ("csv", "jsonl") if "fmt" in names else ("",):
             urls.append(re.sub(r"<(?:\w+:)?(\w+)>", lambda m, v=values, f=fmt: str(v.get(m.group(1), f)), rule.rule))
     if rule.endpoint.startswith("audit."):
