@@ -29,7 +29,7 @@ PASSWORD = "correct-horse-battery"
 # Tests that need more (the card-number guard) set their own max_examples.
 _SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.data_too_large]
 settings.register_profile("portal", max_examples=25, deadline=None, suppress_health_check=_SLOW_IS_FINE)
-settings.register_profile("thorough", max_examples=500, deadline=None, suppress_health_check=_SLOW_IS_FINE)
+settings.register_profile("thorough", max_examples=200, deadline=None, suppress_health_check=_SLOW_IS_FINE)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "portal"))
 
 

@@ -41,7 +41,6 @@ OVERRIDES = {
     "XCOVER_RETRY_MAX_ATTEMPTS": 1,
     "XCOVER_WEBHOOK_KEY": HOOK_KEY,
     "XCOVER_WEBHOOK_SECRET": HOOK_SECRET,
-    "XCOVER_BOOKING_READ_TIMEOUT": 0.2,  # the booking whose answer is lost gives up in a fifth of a second
 }
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.both_dbs)]
 
@@ -160,8 +159,16 @@ def build(world: World) -> None:
     sales["outcome_unknown"] = _sell(seller)
     _choose(seller, sales["outcome_unknown"])
     with app.extensions["xcover_sandbox_app"].app_context():
-        control.inject_fault(app.config["XCOVER_PARTNER_CODE"], "create_booking", "timeout_after_apply", seconds=0.5)
-    _pay(seller, sales["outcome_unknown"])
+        control.inject_fault(app.config["XCOVER_PARTNER_CODE"], "create_booking", "timeout_after_apply", seconds=1)
+    # This booking alone gives up waiting at once (a client built with a short timeout, then the usual one again).
+    waited = app.config["XCOVER_BOOKING_READ_TIMEOUT"]
+    app.config["XCOVER_BOOKING_READ_TIMEOUT"] = 0.3
+    app.extensions.pop("xcover", None)
+    try:
+        _pay(seller, sales["outcome_unknown"])
+    finally:
+        app.config["XCOVER_BOOKING_READ_TIMEOUT"] = waited
+        app.extensions.pop("xcover", None)
     for status, sale_id in sales.items():
         assert _status(sale_id) == status, (status, _status(sale_id))
 
