@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -175,3 +176,13 @@ def test_every_route_answers_each_visitor_as_declared(world, who):
                     if after != before and not (want == "401" and after == before + 1):
                         wrong.append(f"{endpoint} {method} {url}: refused ({want}) but wrote {after - before} events")
     assert not wrong, f"{who}:\n" + "\n".join(wrong)
+
+
+def test_the_outside_attack_table_names_tests_that_exist():
+    root = Path(__file__).resolve().parent.parent
+    page = (root / "docs/development.md").read_text()
+    section = page.split("### The outside attack, kept", 1)[1].split("\n### ", 1)[0]
+    named = re.findall(r"`(tests/[\w/]+\.py)::(test_\w+)`", section)
+    assert len(named) >= 20
+    missing = [f"{path}::{name}" for path, name in named if f"def {name}(" not in (root / path).read_text()]
+    assert not missing, f"docs/development.md names tests that do not exist: {missing}"
