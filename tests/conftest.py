@@ -140,14 +140,16 @@ def build_stack(
 
 def dispose(app: Flask) -> None:
     """Scan the portal's and the sandbox's databases for card numbers, then release their connections."""
-    card_scan.scan_databases(app)
-    sandbox = app.extensions.get("xcover_sandbox_app")
-    if sandbox is not None:
-        with sandbox.app_context():
-            sandbox_db.engine.dispose()
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    try:
+        card_scan.scan_databases(app)
+    finally:
+        sandbox = app.extensions.get("xcover_sandbox_app")
+        if sandbox is not None:
+            with sandbox.app_context():
+                sandbox_db.engine.dispose()
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 @pytest.fixture
