@@ -75,6 +75,15 @@ def _start_request() -> None:
     g.client_ip = request.remote_addr
 
 
+def _refuse_nul() -> None:
+    """Answer 400 to a NUL in the query string or a form: no field takes one, and PostgreSQL cannot compare one."""
+    sent = [*request.args.items(multi=True)]
+    if request.mimetype in {"application/x-www-form-urlencoded", "multipart/form-data"}:
+        sent += request.form.items(multi=True)
+    if any("\x00" in name or "\x00" in value for name, value in sent):
+        abort(400)
+
+
 def _set_headers(response: Response) -> Response:
     """Add the security headers every response carries."""
     response.headers.setdefault("Content-Security-Policy", CSP)
@@ -99,5 +108,7 @@ def init_app(app: Flask) -> None:
         # Client address and scheme from the proxies; the Host stays the one the proxy passes on (checked
         # against TRUSTED_HOSTS), never an X-Forwarded-Host a client could have added.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
-    app.before_request(_start_request)
+    # First of all the hooks (CSRFProtect's was registered before): a request refused early still has its id.
+    app.before_request_funcs.setdefault(None, []).insert(0, _start_request)
+    app.before_request(_refuse_nul)
     app.after_request(_set_headers)

@@ -7,6 +7,10 @@ python=".venv/bin/python"
 # Lint and format first: a finding fails the run before any test starts (settings in pyproject.toml).
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+# Security lint: no medium or high finding unless justified inline (`# nosec BXXX # reason`); settings in pyproject.toml.
+.venv/bin/bandit -q -c pyproject.toml -r portal xcover_sandbox scripts stack.py app.py gunicorn.conf.py --severity-level medium
+# Known vulnerabilities in the pinned requirements; says so and goes on when no advisory service answers.
+"$python" scripts/dep_audit.py
 export PLAYWRIGHT_CHROMIUM_EXECUTABLE="$(bash scripts/find-chromium.sh "$python")"
 if [ -z "${TEST_DATABASE_URL:-}" ]; then
   if command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then

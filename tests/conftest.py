@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from hypothesis import HealthCheck, settings
 
 from portal.extensions import db
 from portal.models import Store, User
@@ -17,11 +18,19 @@ from portal.stores import create_store, create_user
 from stack import create_stack
 from xcover_sandbox.extensions import db as sandbox_db
 
+from . import card_scan
 from .dbs import FAST_HASHING, PostgresFactory, SqliteFactory, create_sandbox_tables, pg_admin_url
 from .sales_fake import FakeXCover
 from .xcover_support import live_sandbox  # noqa: F401 (a fixture: importing it here offers it to every test module)
 
 PASSWORD = "correct-horse-battery"
+
+# Hypothesis: a few dozen examples per fuzzed form keep the suite fast; HYPOTHESIS_PROFILE=thorough digs deeper.
+# Tests that need more (the card-number guard) set their own max_examples.
+_SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.data_too_large]
+settings.register_profile("portal", max_examples=25, deadline=None, suppress_health_check=_SLOW_IS_FINE)
+settings.register_profile("thorough", max_examples=200, deadline=None, suppress_health_check=_SLOW_IS_FINE)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "portal"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -130,14 +139,17 @@ def build_stack(
 
 
 def dispose(app: Flask) -> None:
-    """Release the portal's and the sandbox's database connections."""
-    sandbox = app.extensions.get("xcover_sandbox_app")
-    if sandbox is not None:
-        with sandbox.app_context():
-            sandbox_db.engine.dispose()
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    """Scan the portal's and the sandbox's databases for card numbers, then release their connections."""
+    try:
+        card_scan.scan_databases(app)
+    finally:
+        sandbox = app.extensions.get("xcover_sandbox_app")
+        if sandbox is not None:
+            with sandbox.app_context():
+                sandbox_db.engine.dispose()
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 @pytest.fixture
@@ -232,6 +244,40 @@ def auth(client: FlaskClient) -> Auth:
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _scan_log_lines() -> Iterator[None]:
+    """Every JSON log line the portal writes during the run goes through the card-number scan."""
+    from portal.logs import JsonFormatter
+
+    original = JsonFormatter.format
+
+    def format_and_scan(self: JsonFormatter, record: Any) -> str:
+        line = original(self, record)
+        card_scan.scan_log_line(line)
+        return line
+
+    JsonFormatter.format = format_and_scan  # type: ignore[method-assign]
+    yield
+    JsonFormatter.format = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def _no_card_data_left() -> Iterator[None]:
+    """Fail the test whose databases or log lines held a card number (the databases scanned as its app goes)."""
+    card_scan.take()
+    yield
+    found = card_scan.take()
+    assert not found, "card-number-shaped data left behind (tests/card_scan.py):\n" + "\n".join(found)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Fail the run on card data found after the last test's teardown (a module-scoped app's databases)."""
+    found = card_scan.take()
+    if found:
+        session.config.get_terminal_writer().line("card-number-shaped data left behind:\n" + "\n".join(found), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

@@ -1,4 +1,8 @@
-"""Every state-changing route, checked together: CSRF, sign-in, role and store scope."""
+"""What the route walk does not check: HEAD, refused methods, whom a manager may manage.
+
+Sign-in, CSRF, role and store scope on every route are declared once, in tests/route_table.py, and walked by
+tests/test_routes.py.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.models import AuditEvent, Sale
+from portal.models import AuditEvent
 from tests.conftest import Auth
 from tests.test_sales_views import start_sale
-
-# Routes that take no sign-in by design; XCover's webhook is signed by XCover instead (tests/test_webhooks.py).
-# A locked iPad's names screen and PIN pad serve a device, not a session: its signed device cookie decides whose
-# names show, and the PIN is the credential (tests/test_quick_switch.py checks their CSRF and refusals).
-PUBLIC = {"auth.sign_in", "main.healthz", "static", "webhooks.xcover", "auth.locked", "auth.unlock"}
-
-
-def _app_routes(app):
-    """The portal's own routes (the sandbox stands in for XCover and has its own signed auth)."""
-    return [r for r in app.url_map.iter_rules() if not r.rule.startswith("/sandbox/") and r.endpoint not in PUBLIC]
 
 
 def _url(rule, ids: int | dict[str, int]) -> str:
@@ -59,64 +53,6 @@ def ids(app, sale_id, store, make_user):
         "version_id": draft.id,
         "category_id": draft.categories[0].id,
     }
-
-
-def test_every_route_needs_sign_in(app, client, ids):
-    for rule in _app_routes(app):
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            response = client.open(_url(rule, ids), method=method, data={})
-            # POSTs without a token stop at CSRF (400); everything else sends the stranger to sign in.
-            expected = {400} if method == "POST" else {302}
-            assert response.status_code in expected, (method, rule.rule, response.status_code)
-            if response.status_code == 302:
-                assert "/auth/sign-in" in response.headers["Location"]
-
-
-@pytest.mark.parametrize("username", ["sam", "boss"])
-def test_every_post_needs_a_csrf_token(app, ids, store, make_user, username):
-    if username == "sam":
-        make_user("sam", "associate", store)
-    client = app.test_client()
-    Auth(client).sign_in(username)
-    before = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
-    for rule in _app_routes(app):
-        if "POST" in rule.methods:
-            response = client.post(_url(rule, ids), data={})
-            assert response.status_code == 400, rule.rule
-    db.session.expire_all()
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == before
-
-
-@pytest.mark.parametrize("who", ["other_store_associate", "admin"])
-def test_sale_routes_are_store_scoped_and_for_sellers(app, sale_id, other_store, make_user, who):
-    from tests.conftest import csrf_token
-
-    if who == "admin":
-        make_user("boss", "admin")
-        username, expected = "boss", 403
-    else:
-        make_user("syd", "associate", other_store)
-        username, expected = "syd", 404
-    client = app.test_client()
-    Auth(client).sign_in(username)
-    token = csrf_token(client, "/")
-    status_before = db.session.get(Sale, sale_id).status
-    for rule in _app_routes(app):
-        if "<int:sale_id>" not in rule.rule:
-            continue
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            response = client.open(_url(rule, sale_id), method=method, data={"csrf_token": token})
-            assert response.status_code == expected, (who, method, rule.rule, response.status_code)
-    db.session.expire_all()
-    assert db.session.get(Sale, sale_id).status == status_before
-
-
-def test_associates_cannot_open_the_audit_log(app, store, make_user):
-    make_user("ann", "associate", store)
-    client = app.test_client()
-    Auth(client).sign_in("ann")
-    for path in ("/audit/", "/audit/export.csv", "/audit/export.jsonl"):
-        assert client.get(path).status_code == 403, path
 
 
 def _all_portal_routes(app):
@@ -158,63 +94,6 @@ def test_a_refused_method_says_which_are_allowed_on_every_route(app, client, ids
             assert "text/html" in response.content_type  # still the portal's own page
 
 
-# Every administration route, in the order walked: GET and POST (a CSRF token, nothing else) for the London
-# store's associate, its manager, the Sydney store's manager and head office. "ok" is an answer on the screen
-# (200, a 302 after the action, or 422 for a form sent empty); a number is the refusal expected.
-ADMIN_ACCESS = {
-    "auth.change_password": ("ok", "ok", "ok", "ok"),
-    "admin.people_list": ("403", "ok", "404", "ok"),
-    "admin.new_person": ("403", "ok", "404", "ok"),
-    "admin.person": ("403", "ok", "404", "ok"),
-    "admin.disable_person": ("403", "ok", "404", "ok"),
-    "admin.enable_person": ("403", "ok", "404", "ok"),
-    "admin.unlock_person": ("403", "ok", "404", "ok"),
-    "admin.sign_out_person": ("403", "ok", "404", "ok"),
-    "admin.reset_password": ("403", "ok", "404", "ok"),
-    "admin.clear_pin": ("403", "ok", "404", "ok"),
-    "admin.stores": ("403", "403", "403", "ok"),
-    "admin.new_store": ("403", "403", "403", "ok"),
-    "admin.store": ("403", "ok", "404", "ok"),
-    "admin.store_settings": ("403", "ok", "404", "ok"),
-    "admin.deactivate_store": ("403", "403", "404", "ok"),
-    "admin.reactivate_store": ("403", "403", "404", "ok"),
-    "catalogue.index": ("403", "403", "403", "ok"),
-    "catalogue.version": ("403", "403", "403", "ok"),
-    "catalogue.start_draft": ("403", "403", "403", "ok"),
-    "catalogue.new_category": ("403", "403", "403", "ok"),
-    "catalogue.edit_category": ("403", "403", "403", "ok"),
-    "catalogue.check": ("403", "403", "403", "ok"),
-    "catalogue.publish": ("403", "403", "403", "ok"),
-    "catalogue.delete_category": ("403", "403", "403", "ok"),
-    "catalogue.discard": ("403", "403", "403", "ok"),
-}
-WHO = {"associate": ("alex", 0), "manager": ("meg", 1), "other_manager": ("syd", 2), "admin": ("boss", 3)}
-
-
-def test_the_access_table_names_every_administration_route(app):
-    routes = {r.endpoint for r in app.url_map.iter_rules() if r.endpoint.split(".")[0] in ("admin", "catalogue")}
-    assert routes | {"auth.change_password"} == set(ADMIN_ACCESS)
-
-
-@pytest.mark.parametrize("who", list(WHO))
-def test_administration_routes_by_role_and_store(app, ids, store, other_store, make_user, who):
-    from tests.conftest import csrf_token
-
-    make_user("meg", "manager", store)
-    make_user("syd", "manager", other_store)
-    username, column = WHO[who]
-    client = app.test_client()
-    Auth(client).sign_in(username)
-    token = csrf_token(client, "/")
-    rules = {r.endpoint: r for r in app.url_map.iter_rules()}
-    for endpoint, expected in ADMIN_ACCESS.items():
-        rule = rules[endpoint]
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            response = client.open(_url(rule, ids), method=method, data={"csrf_token": token})
-            got, want = response.status_code, expected[column]
-            assert got in {200, 302, 422} if want == "ok" else got == int(want), (who, method, rule.rule, got)
-
-
 @pytest.mark.parametrize("target", ["meg", "max"])
 def test_a_manager_manages_associates_only_and_not_themselves(app, store, make_user, target):
     from portal.models import User
@@ -248,121 +127,3 @@ def test_nobody_manages_head_office_accounts_from_a_store(app, store, make_user)
         assert client.get(f"/admin/people/{boss.id}").status_code == 404
         token = csrf_token(client, "/")
         assert client.post(f"/admin/people/{boss.id}/disable", data={"csrf_token": token}).status_code == 404
-
-
-def test_after_sale_routes_answer_404_for_another_stores_sale_to_its_manager_too(app, sale_id, other_store, make_user):
-    from tests.conftest import csrf_token
-
-    make_user("sydney", "manager", other_store)
-    client = app.test_client()
-    Auth(client).sign_in("sydney")
-    token = csrf_token(client, "/")
-    for rule in _app_routes(app):
-        if not rule.endpoint.startswith("policies.") or "<int:sale_id>" not in rule.rule:
-            continue
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            response = client.open(_url(rule, sale_id), method=method, data={"csrf_token": token})
-            assert response.status_code == 404, (method, rule.rule, response.status_code)
-
-
-def test_the_webhook_takes_no_sign_in_but_refuses_what_xcover_did_not_sign(client):
-    response = client.post("/webhooks/xcover", json={"event": "BOOKING_CANCELLED", "payload": {"id": "X"}})
-    assert response.status_code == 401
-
-
-# Quick switch, per role (London associate, its manager, Sydney's manager, head office): a PIN and locking are for
-# store staff; head office, with no store's names screen, gets 403.
-QUICK_ACCESS = {
-    "auth.set_pin": ("ok", "ok", "ok", "403"),
-    "auth.clear_pin": ("ok", "ok", "ok", "403"),
-    "auth.activity": ("ok", "ok", "ok", "ok"),
-    "auth.lock": ("ok", "ok", "ok", "403"),  # last: it ends the session
-}
-
-
-def test_the_quick_switch_table_names_every_signed_in_quick_switch_route(app):
-    quick = {"auth.set_pin", "auth.clear_pin", "auth.activity", "auth.lock", "auth.locked", "auth.unlock"}
-    routes = {r.endpoint for r in app.url_map.iter_rules() if r.endpoint in quick}
-    assert routes == set(QUICK_ACCESS) | {"auth.locked", "auth.unlock"}
-
-
-@pytest.mark.parametrize("who", list(WHO))
-def test_quick_switch_routes_by_role(app, ids, store, other_store, make_user, who):
-    from tests.conftest import csrf_token
-
-    make_user("meg", "manager", store)
-    make_user("syd", "manager", other_store)
-    username, column = WHO[who]
-    client = app.test_client()
-    Auth(client).sign_in(username)
-    token = csrf_token(client, "/")
-    rules = {r.endpoint: r for r in app.url_map.iter_rules()}
-    for endpoint, expected in QUICK_ACCESS.items():
-        rule = rules[endpoint]
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            response = client.open(rule.rule, method=method, data={"csrf_token": token}, headers={"X-CSRFToken": token})
-            got, want = response.status_code, expected[column]
-            assert got in {200, 204, 302, 422} if want == "ok" else got == int(want), (who, method, rule.rule, got)
-
-
-# The Reports screen and its exports for the London store's associate, its manager, the Sydney store's manager
-# and head office: "ok" is 200; a number is the refusal expected. {ldn} and {syd} are the stores' ids; a manager
-# sees their own store only (asked for another, 403 as in the audit log); head office any store, or all of them.
-REPORT_ACCESS = {
-    "/reports/": ("403", "ok", "ok", "ok"),
-    "/reports/?store={ldn}": ("403", "ok", "403", "ok"),
-    "/reports/?store={syd}": ("403", "403", "ok", "ok"),
-    "/reports/?store=2147483647": ("403", "403", "403", "404"),
-    "/reports/?store=2147483648": ("403", "404", "404", "404"),
-    "/reports/?period=last_month": ("403", "ok", "ok", "ok"),
-    "/reports/export.csv?table=associates": ("403", "ok", "ok", "ok"),
-    "/reports/export.csv?table=stores&store={ldn}": ("403", "ok", "403", "ok"),
-    "/reports/export.csv?table=days&store={syd}": ("403", "403", "ok", "ok"),
-    "/reports/export.csv?table=declines&store=2147483647": ("403", "403", "403", "404"),
-    "/reports/export.csv?table=nothing": ("403", "404", "404", "404"),
-    "/reports/export.csv": ("403", "404", "404", "404"),
-}
-
-
-def test_the_report_access_table_names_every_report_route(app):
-    routes = {r.endpoint for r in app.url_map.iter_rules() if r.endpoint.startswith("reports.")}
-    named = {
-        "reports.index" if path.startswith("/reports/?") or path == "/reports/" else "reports.export"
-        for path in REPORT_ACCESS
-    }
-    assert routes == named
-
-
-@pytest.mark.parametrize("who", list(WHO))
-def test_report_routes_by_role_and_store(app, store, other_store, make_user, who):
-    make_user("alex", "associate", store)
-    make_user("meg", "manager", store)
-    make_user("syd", "manager", other_store)
-    make_user("boss", "admin")
-    username, column = WHO[who]
-    client = app.test_client()
-    Auth(client).sign_in(username)
-    before = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
-    allowed_exports = 0
-    for path, expected in REPORT_ACCESS.items():
-        url = path.format(ldn=store.id, syd=other_store.id)
-        response = client.get(url, buffered=True)
-        want = expected[column]
-        assert response.status_code == (200 if want == "ok" else int(want)), (who, url, response.status_code)
-        if "export" in path and want == "ok":
-            allowed_exports += 1
-            assert response.mimetype == "text/csv"
-        if want == "ok" and "export" not in path:
-            html = response.get_data(as_text=True)
-            assert 'id="chart-days"' in html
-            # A manager's page names only their own store; head office's names every store it was asked for.
-            if who in ("manager", "other_manager"):
-                own, other = ("LDN01", "SYD01") if who == "manager" else ("SYD01", "LDN01")
-                assert own in html and other not in html
-    db.session.expire_all()
-    exported = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(AuditEvent)
-        .where(AuditEvent.id > before, AuditEvent.action == "report.exported")
-    )
-    assert exported == allowed_exports  # every export that answered is in the audit log; refused ones are not

@@ -143,14 +143,17 @@ def test_disabled_user_cannot_sign_in(client, auth, store, make_user):
         ("javascript:alert(1)", "/"),
         ("/sales/%0D%0ASet-Cookie:x", "/"),  # header splitting: was a 500
         ("/sales/%E2%80%A8", "/"),
-        ("/sales/%00", "/"),
+        ("/sales/%00", None),  # a NUL anywhere in the query string is refused outright (portal/security.py)
         ("/sales/?q=caf%C3%A9", "/sales/?q=caf%C3%A9"),
     ],
 )
 def test_only_local_next_redirects(client, auth, store, make_user, target, expected):
     make_user("ann", "associate", store)
     response = auth.sign_in("ann", next_=target)
-    assert response.headers["Location"] == expected
+    if expected is None:
+        assert response.status_code == 400 and "Location" not in response.headers
+    else:
+        assert response.headers["Location"] == expected
 
 
 def test_session_cookie_flags(client, auth, store, make_user):

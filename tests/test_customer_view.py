@@ -127,7 +127,8 @@ def test_every_other_route_redirects_while_locked(app: Flask, seller: FlaskClien
     sale_id = start_sale(seller)
     show(seller, sale_id)
     ids = {"sale_id": sale_id, "store_id": store.id}
-    allowed = {"customer.view", "customer.acknowledge", "customer.unlock", "static", "main.healthz"}
+    # Signing out is let through: it ends the session (tested below), so nothing more is reachable.
+    allowed = {"customer.view", "customer.acknowledge", "customer.unlock", "static", "main.healthz", "auth.sign_out"}
     token = token_on_view(seller)
     checked = 0
     for rule in app.url_map.iter_rules():
@@ -144,6 +145,9 @@ def test_every_other_route_redirects_while_locked(app: Flask, seller: FlaskClien
     # Nothing changed behind the lock: the sale is still waiting for its options.
     assert db.session.get(Sale, sale_id).status == SaleStatus.QUOTED
     assert seller.get("/customer-view").status_code == 200
+    assert seller.post("/auth/sign-out", data={"csrf_token": token}).status_code == 302
+    assert seller.get("/customer-view").headers["Location"].split("?")[0].endswith("/auth/sign-in")  # session gone
+    assert seller.get(f"/sales/{sale_id}").headers["Location"].split("?")[0].endswith("/auth/sign-in")
 
 
 def test_a_french_customer_reads_and_acknowledges_in_french(seller: FlaskClient) -> None:

@@ -288,3 +288,8 @@ def test_the_access_log_is_one_escaped_json_line_per_request(monkeypatch):
             "request_id": "abc",
         }
     }
+
+
+def test_a_request_refused_for_its_csrf_token_still_has_its_request_id(client):
+    response = client.post("/auth/sign-out", data={"csrf_token": "forged"})
+    assert response.status_code == 400 and response.headers.get("X-Request-ID")

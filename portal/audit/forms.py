@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
+from ..sales.forms import GuardedForm
 from ..vocab import AuditAction
 
 # Dates outside this range cannot name an audit event, and near date.min/max they overflow the UTC bounds.
@@ -23,8 +23,8 @@ def _in_range(form: Any, field: Any) -> None:
         raise ValidationError(DATE_RANGE_MESSAGE)
 
 
-class EventFilterForm(FlaskForm):
-    """Store (admins only), date range, actor, action and object."""
+class EventFilterForm(GuardedForm):
+    """Store (admins only), date range, actor, action and object (a card number is refused and not shown back)."""
 
     class Meta:
         csrf = False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import Field, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
@@ -18,8 +17,8 @@ NEW_PASSWORD_HINT = f"At least {MIN_LENGTH} characters, not your username, nothi
 PIN_KEYBOARD = {"inputmode": "numeric", "autocomplete": "off", "pattern": "[0-9]*", "maxlength": PIN_LENGTH}
 
 
-class SignInForm(FlaskForm):
-    """Username and password."""
+class SignInForm(GuardedForm):
+    """Username and password (a card number typed as either is refused and not shown back)."""
 
     username = StringField(
         "Username",

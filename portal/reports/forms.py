@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField
 from wtforms.validators import Optional, ValidationError
 
 from ..audit.forms import DATE_RANGE_MESSAGE, EARLIEST, LATEST
+from ..sales.fields import GuardedForm
 from ..vocab import ReportPeriod
 from .periods import MAX_DAYS
 
@@ -21,8 +21,8 @@ def _in_range(form: Any, field: Any) -> None:
         raise ValidationError(DATE_RANGE_MESSAGE)
 
 
-class ReportForm(FlaskForm):
-    """Store (head office only), period, and the dates of a custom period."""
+class ReportForm(GuardedForm):
+    """Store (head office only), period, and the dates of a custom period (a card number typed is never echoed)."""
 
     class Meta:
         csrf = False

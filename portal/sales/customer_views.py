@@ -27,7 +27,10 @@ SELLERS = (Role.ASSOCIATE, Role.MANAGER)
 LOCK = "customer_view"
 FAILURES = "customer_view_failures"
 # What a locked session may still reach: the customer view itself, static files and the health check.
-LOCKED_ALLOWS = frozenset({"customer.view", "customer.acknowledge", "customer.unlock", "static", "main.healthz"})
+# Signing out is allowed too: it ends the session, so the customer reaches nothing more (as after 5 wrong unlocks).
+LOCKED_ALLOWS = frozenset(
+    {"customer.view", "customer.acknowledge", "customer.unlock", "auth.sign_out", "static", "main.healthz"}
+)
 
 
 class UnlockForm(FlaskForm):
