@@ -229,7 +229,7 @@ def register_template_helpers(app: Flask) -> None:
         html = None if app.debug else drawn.get(key)
         if html is None:
             item = app.jinja_env.get_template("audit/_timeline_item.html")
-            html = Markup(item.render(event=event, current_store=store))
+            html = Markup(item.render(event=event, current_store=store))  # nosec B704 # an autoescaped template's output
             if len(drawn) >= TIMELINE_ITEMS_KEPT:
                 drawn.clear()
             drawn[key] = html
