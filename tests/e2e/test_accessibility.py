@@ -68,8 +68,12 @@ def _sell(server: LiveServer, seller: requests.Session, book: bool) -> int:
 
 
 @pytest.fixture(scope="module")
-def ids(live_server: LiveServer) -> dict[str, int]:
-    """One object of each kind in the London store, made through the live server's forms."""
+def ids(live_server: LiveServer) -> Iterator[dict[str, int]]:
+    """One object of each kind in the London store, made through the live server's forms (the draft discarded after).
+
+    The live server is the whole session's: a catalogue draft left behind would stop tests/e2e/test_admin.py
+    starting its own.
+    """
     url = live_server.url
     seller = _session(live_server, "ldn.alex")
     quoted = _sell(live_server, seller, book=False)
@@ -92,7 +96,7 @@ def ids(live_server: LiveServer) -> dict[str, int]:
     response = _post(boss, f"{url}/admin/catalogue/draft", {}, f"{url}/admin/catalogue/")
     version = int(re.search(r"/admin/catalogue/(\d+)", response.url).group(1))
     category = int(re.search(rf"/admin/catalogue/{version}/categories/(\d+)", response.text).group(1))
-    return {
+    yield {
         "sale_id": booked,
         "quoted": quoted,
         "return_sale": returning,
@@ -104,6 +108,8 @@ def ids(live_server: LiveServer) -> dict[str, int]:
         "version_id": version,
         "category_id": category,
     }
+    discarded = _post(boss, f"{url}/admin/catalogue/{version}/discard", {}, f"{url}/admin/catalogue/{version}")
+    assert discarded.ok and "discarded" in discarded.text, discarded.status_code
 
 
 def screens(ids: dict[str, int], who: str) -> Iterator[str]:
