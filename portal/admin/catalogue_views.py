@@ -10,6 +10,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ..extensions import db
+from ..i18n import N_
 from ..models import CatalogueCategory, CatalogueVersion, Store, User
 from ..security import role_required
 from ..vocab import CatalogueStatus, LineCheck, Role
@@ -65,7 +66,7 @@ def index() -> str:
         published=catalogue.current(CatalogueStatus.PUBLISHED),
         draft=catalogue.current(CatalogueStatus.DRAFT),
         versions=catalogue.versions(),
-        title="Offer catalogue",
+        title=N_("Offer catalogue"),
     )
 
 
@@ -129,7 +130,7 @@ def _category_form(version: CatalogueVersion, category: CatalogueCategory | None
         except CatalogueError as exc:
             form.apply_errors(exc.errors)
         else:
-            flash("Saved. Check the draft with XCover before publishing it.", "success")
+            flash(N_("Saved. Check the draft with XCover before publishing it."), "success")
             return _back(version)
     return _render_category(version, category, form)
 

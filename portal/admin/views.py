@@ -10,6 +10,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ..extensions import db
+from ..i18n import N_
 from ..intl import countries
 from ..models import Store, User
 from ..phones import calling_code
@@ -106,7 +107,7 @@ def _shown_once(user: User, password: str, added: bool) -> tuple[str, int]:
         person=user,
         password=password,
         added=added,
-        title="Temporary password",
+        title=N_("Temporary password"),
     ), 200
 
 
@@ -212,7 +213,7 @@ def reset_password(user_id: int) -> tuple[str, int] | Response:
 @role_required(Role.ADMIN)
 def stores() -> str:
     """The Stores screen: every store with today's sales and open exceptions."""
-    return render_template("admin/stores.html", figures=overview(), title="Stores")
+    return render_template("admin/stores.html", figures=overview(), title=N_("Stores"))
 
 
 @bp.route("/stores/new", methods=["GET", "POST"])
@@ -240,7 +241,7 @@ def new_store() -> tuple[str, int] | Response:
         else:
             flash(f"{store.name} is open. Add its manager next.", "success")
             return redirect(url_for(".store", store_id=store.id))
-    return _rendered("admin/store_form.html", form, store=None, title="New store")
+    return _rendered("admin/store_form.html", form, store=None, title=N_("New store"))
 
 
 @bp.route("/stores/<int:store_id>")
@@ -268,7 +269,7 @@ def store_settings(store_id: int) -> tuple[str, int] | Response:
             db.session.rollback()
             form.apply_errors(exc.errors)
         else:
-            flash("Settings saved." if changes else "Nothing was changed.", "success" if changes else "info")
+            flash(N_("Settings saved.") if changes else N_("Nothing was changed."), "success" if changes else "info")
             return redirect(url_for(".store", store_id=store.id))
     return _rendered("admin/store_form.html", form, store=store, title=f"Settings · {store.name}")
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
+from ..i18n import N_
 from ..sales.forms import GuardedForm
 from ..vocab import AuditAction
 
@@ -29,17 +31,17 @@ class EventFilterForm(GuardedForm):
     class Meta:
         csrf = False
 
-    store = SelectField("Store", coerce=int, default=0)
-    date_from = DateField("From", validators=[Optional(), _in_range], render_kw={"autocomplete": "off"})
-    date_to = DateField("To", validators=[Optional(), _in_range], render_kw={"autocomplete": "off"})
+    store = SelectField(N_("Store"), coerce=int, default=0)
+    date_from = DateField(N_("From"), validators=[Optional(), _in_range], render_kw={"autocomplete": "off"})
+    date_to = DateField(N_("To"), validators=[Optional(), _in_range], render_kw={"autocomplete": "off"})
     actor = StringField(
-        "Person (username)",
+        N_("Person (username)"),
         validators=[Optional(), Length(max=64)],
         render_kw={"autocomplete": "off", "autocapitalize": "none", "autocorrect": "off", "spellcheck": "false"},
     )
-    action = SelectField("Action", choices=[("", "Any action"), *AuditAction.choices()], default="")
+    action = SelectField(N_("Action"), choices=[("", _l("Any action")), *AuditAction.choices()], default="")
     object_id = StringField(
-        "Object (e.g. XCover reference)",
+        N_("Object (e.g. XCover reference)"),
         validators=[Optional(), Length(max=64)],
         render_kw={"autocomplete": "off", "autocapitalize": "characters", "autocorrect": "off", "spellcheck": "false"},
     )
