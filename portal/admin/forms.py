@@ -46,8 +46,8 @@ def _temporary_password() -> StringField:
 class PersonForm(GuardedForm):
     """Someone new at the store: username, name, role (head office only) and an optional temporary password."""
 
-    username = _text("Username", maxlength=64, **USERNAME_KEYBOARD)
-    display_name = _text("Name", maxlength=120, autocapitalize="words")
+    username = _text(N_("Username"), maxlength=64, **USERNAME_KEYBOARD)
+    display_name = _text(N_("Name"), maxlength=120, autocapitalize="words")
     role = RadioField(N_("Role"), default=Role.ASSOCIATE.value, validators=[DataRequired(N_("Choose a role."))])
     password = _temporary_password()
 
@@ -76,7 +76,7 @@ def _phone_country_choices() -> list[tuple[str, str]]:
 class StoreSettingsForm(GuardedForm):
     """What a manager sets for their store: display name, time zone, language, default phone country."""
 
-    name = _text("Store name", maxlength=120, autocapitalize="words")
+    name = _text(N_("Store name"), maxlength=120, autocapitalize="words")
     timezone = SelectField(N_("Time zone"), validators=[DataRequired(N_("Choose the time zone."))])
     language = SelectField(N_("Language"), validators=[DataRequired(N_("Choose the language."))])
     phone_country = SelectField(
@@ -125,14 +125,14 @@ class StoreForm(StoreSettingsForm):
 class NewStoreForm(StoreForm):
     """A new store: its code as well (it never changes)."""
 
-    code = _text("Store code", maxlength=16, **CODE_KEYBOARD)
+    code = _text(N_("Store code"), maxlength=16, **CODE_KEYBOARD)
 
 
 class LineForm(Form):
     """One cover to quote for a category."""
 
-    policy_type = _text("Policy type", maxlength=64, **USERNAME_KEYBOARD)
-    policy_type_version = _text("Version", maxlength=64, **USERNAME_KEYBOARD)
+    policy_type = _text(N_("Policy type"), maxlength=64, **USERNAME_KEYBOARD)
+    policy_type_version = _text(N_("Version"), maxlength=64, **USERNAME_KEYBOARD)
     cover_term_months = IntegerField(
         N_("Term (months)"),
         validators=[Optional(), NumberRange(min=1, max=MAX_TERM_MONTHS, message=f"From 1 to {MAX_TERM_MONTHS}.")],
@@ -143,8 +143,8 @@ class LineForm(Form):
 class CategoryForm(GuardedForm):
     """A category of a draft catalogue: key (new ones only), the name the counter shows, the lines quoted."""
 
-    key = _text("Key", maxlength=40, required=False, **USERNAME_KEYBOARD)
-    label = _text("Name at the counter", maxlength=80)
+    key = _text(N_("Key"), maxlength=40, required=False, **USERNAME_KEYBOARD)
+    label = _text(N_("Name at the counter"), maxlength=80)
     lines = FieldList(FormField(LineForm), min_entries=0, max_entries=MAX_LINES)
 
     def line_values(self) -> list[dict[str, Any]]:
