@@ -39,7 +39,11 @@ class EventFilterForm(GuardedForm):
         validators=[Optional(), Length(max=64)],
         render_kw={"autocomplete": "off", "autocapitalize": "none", "autocorrect": "off", "spellcheck": "false"},
     )
-    action = SelectField(N_("Action"), choices=[("", _l("Any action")), *AuditAction.choices()], default="")
+    action = SelectField(
+        N_("Action"),
+        choices=[("", _l("Any action")), *((value, _l(label)) for value, label in AuditAction.choices())],
+        default="",
+    )
     object_id = StringField(
         N_("Object (e.g. XCover reference)"),
         validators=[Optional(), Length(max=64)],
@@ -49,4 +53,4 @@ class EventFilterForm(GuardedForm):
     def validate_date_to(self, field: Any) -> None:
         """The range must not end before it starts."""
         if field.data and self.date_from.data and field.data < self.date_from.data:
-            raise ValidationError("The end date must be on or after the start date.")
+            raise ValidationError(N_("The end date must be on or after the start date."))
