@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -188,7 +189,7 @@ def delete_category(version_id: int, category_id: int) -> Response:
     category = _category(version, category_id)
     try:
         catalogue.delete_category(version, _actor(), category)
-        flash(f"{category.label} is no longer in the draft.", "success")
+        flash(gettext("%(category)s is no longer in the draft.", category=category.label), "success")
     except CatalogueError as exc:
         flash(exc.message, "error")
     return _back(version)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from wtforms import FieldList, Form, FormField, IntegerField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from ..auth.forms import NEW_PASSWORD_HINT, USERNAME_KEYBOARD
-from ..auth.passwords import MAX_LENGTH
+from ..auth.forms import USERNAME_KEYBOARD
+from ..auth.passwords import MAX_LENGTH, MIN_LENGTH
 from ..i18n import N_
 from ..intl import countries, currencies, languages, time_zones, zones_of
 from ..models import Store
@@ -19,7 +20,11 @@ from ..vocab import Role
 from .catalogue import MAX_LINES, MAX_TERM_MONTHS
 from .catalogue_check import SAMPLE_PRICE
 
-TEMPORARY_HINT = "Leave empty and the portal makes one up and shows it once. " + NEW_PASSWORD_HINT
+TEMPORARY_HINT = _l(
+    "Leave empty and the portal makes one up and shows it once. At least %(length)s characters, not your username,"
+    " nothing easy to guess.",
+    length=MIN_LENGTH,
+)
 CODE_KEYBOARD = {"autocapitalize": "characters", "autocorrect": "off", "spellcheck": "false"}
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -95,7 +96,12 @@ def new_person(store_id: int) -> tuple[str, int] | Response:
         else:
             if made_up:
                 return _shown_once(user, made_up, added=True)
-            flash(f"{user.display_name} is added. They choose their own password at their first sign-in.", "success")
+            flash(
+                gettext(
+                    "%(name)s is added. They choose their own password at their first sign-in.", name=user.display_name
+                ),
+                "success",
+            )
             return redirect(url_for(".person", user_id=user.id))
     return _rendered("admin/person_new.html", form, store=store, title=f"Add a person · {store.name}")
 
@@ -201,7 +207,13 @@ def reset_password(user_id: int) -> tuple[str, int] | Response:
         else:
             if made_up:
                 return _shown_once(user, made_up, added=False)
-            flash(f"{user.display_name} has the temporary password you typed: they choose theirs at sign-in.", "info")
+            flash(
+                gettext(
+                    "%(name)s has the temporary password you typed: they choose theirs at sign-in.",
+                    name=user.display_name,
+                ),
+                "info",
+            )
             return redirect(url_for(".person", user_id=user.id))
     return _person_page(user, form)
 
@@ -239,7 +251,7 @@ def new_store() -> tuple[str, int] | Response:
             db.session.rollback()
             form.apply_errors(exc.errors)
         else:
-            flash(f"{store.name} is open. Add its manager next.", "success")
+            flash(gettext("%(name)s is open. Add its manager next.", name=store.name), "success")
             return redirect(url_for(".store", store_id=store.id))
     return _rendered("admin/store_form.html", form, store=None, title=N_("New store"))
 
@@ -281,7 +293,12 @@ def _set_active(store_id: int, active: bool) -> Response:
     changed = set_store_active(store, _actor(), active)
     db.session.commit()
     if active:
-        flash(f"{store.name} is open again." if changed else f"{store.name} was already open.", "success")
+        flash(
+            gettext("%(name)s is open again.", name=store.name)
+            if changed
+            else gettext("%(name)s was already open.", name=store.name),
+            "success",
+        )
     else:
         message = f"{store.name} is deactivated: its people are signed out and cannot sign in."
         flash(message if changed else f"{store.name} was already deactivated.", "success")

@@ -16,7 +16,9 @@ from ..vocab import AuditAction
 # Dates outside this range cannot name an audit event, and near date.min/max they overflow the UTC bounds.
 EARLIEST = date(2000, 1, 1)
 LATEST = date(2999, 12, 31)
-DATE_RANGE_MESSAGE = f"Enter a date between {EARLIEST.isoformat()} and {LATEST.isoformat()}."
+DATE_RANGE_MESSAGE = _l(
+    "Enter a date between %(first)s and %(last)s.", first=EARLIEST.isoformat(), last=LATEST.isoformat()
+)
 
 
 def _in_range(form: Any, field: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from wtforms import Field, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
@@ -13,7 +14,7 @@ from .passwords import MAX_LENGTH, MIN_LENGTH, password_problem
 from .pins import PIN_LENGTH, pin_problem
 
 USERNAME_KEYBOARD = {"autocapitalize": "none", "autocorrect": "off", "spellcheck": "false"}
-NEW_PASSWORD_HINT = f"At least {MIN_LENGTH} characters, not your username, nothing easy to guess."
+NEW_PASSWORD_HINT = _l("At least %(length)s characters, not your username, nothing easy to guess.", length=MIN_LENGTH)
 # A PIN: the number keypad, never remembered by the browser.
 PIN_KEYBOARD = {"inputmode": "numeric", "autocomplete": "off", "pattern": "[0-9]*", "maxlength": PIN_LENGTH}
 
@@ -80,7 +81,7 @@ class PinForm(GuardedForm):
     pin = PasswordField(
         N_("New PIN"),
         validators=[DataRequired(N_("Choose a PIN.")), Length(max=PIN_LENGTH * 4)],
-        description=f"{PIN_LENGTH} digits; no repeated digits, runs like 123456, or patterns.",
+        description=_l("%(digits)s digits; no repeated digits, runs like 123456, or patterns.", digits=PIN_LENGTH),
         render_kw=PIN_KEYBOARD,
     )
     confirm = PasswordField(
@@ -103,7 +104,7 @@ class UnlockForm(GuardedForm):
         N_("PIN"),
         validators=[
             DataRequired(N_("Type your PIN.")),
-            Regexp(rf"^[0-9]{{{PIN_LENGTH}}}$", message=f"A PIN is {PIN_LENGTH} digits."),
+            Regexp(rf"^[0-9]{{{PIN_LENGTH}}}$", message=_l("A PIN is %(digits)s digits.", digits=PIN_LENGTH)),
         ],
         render_kw={**PIN_KEYBOARD, "autofocus": True},
     )

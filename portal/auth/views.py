@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
@@ -247,7 +248,12 @@ def unlock(user_id: int) -> Response | tuple[str, int]:
     form = UnlockForm()
     if request.method != "POST":
         if not pins.may_use_pin(person, device_id):
-            flash(f"{person.display_name} cannot use a PIN on this iPad now: sign in with the password.", "info")
+            flash(
+                gettext(
+                    "%(name)s cannot use a PIN on this iPad now: sign in with the password.", name=person.display_name
+                ),
+                "info",
+            )
             return redirect(url_for("auth.locked"))
         return _pin_pad(person, form)
     if not form.validate():
