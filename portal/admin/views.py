@@ -145,9 +145,9 @@ def _act(user_id: int, action: Callable[[User, User], Any], done: str, nothing: 
         abort(403)
     changed = action(_actor(), user)
     if changed is False:
-        flash(nothing.format(name=user.display_name), "info")
+        flash(gettext(nothing, name=user.display_name), "info")
     else:
-        flash(done.format(name=user.display_name), "success")
+        flash(gettext(done, name=user.display_name), "success")
     return redirect(url_for(".person", user_id=user.id))
 
 
@@ -158,8 +158,8 @@ def disable_person(user_id: int) -> Response:
     return _act(
         user_id,
         people.disable,
-        "{name} is disabled and signed out everywhere.",
-        "{name} was already disabled.",
+        N_("%(name)s is disabled and signed out everywhere."),
+        N_("%(name)s was already disabled."),
     )
 
 
@@ -167,28 +167,30 @@ def disable_person(user_id: int) -> Response:
 @role_required(*RUNNERS)
 def enable_person(user_id: int) -> Response:
     """Let a disabled person sign in again."""
-    return _act(user_id, people.enable, "{name} can sign in again.", "{name} was not disabled.")
+    return _act(user_id, people.enable, N_("%(name)s can sign in again."), N_("%(name)s was not disabled."))
 
 
 @bp.route("/people/<int:user_id>/unlock", methods=["POST"])
 @role_required(*RUNNERS)
 def unlock_person(user_id: int) -> Response:
     """Lift every sign-in lock on someone's account."""
-    return _act(user_id, people.unlock, "{name} is unlocked and can sign in again.", "{name} was not locked.")
+    return _act(
+        user_id, people.unlock, N_("%(name)s is unlocked and can sign in again."), N_("%(name)s was not locked.")
+    )
 
 
 @bp.route("/people/<int:user_id>/sign-out", methods=["POST"])
 @role_required(*RUNNERS)
 def sign_out_person(user_id: int) -> Response:
     """End every session someone holds."""
-    return _act(user_id, people.sign_out_everywhere, "{name} is signed out everywhere.")
+    return _act(user_id, people.sign_out_everywhere, N_("%(name)s is signed out everywhere."))
 
 
 @bp.route("/people/<int:user_id>/pin/clear", methods=["POST"])
 @role_required(*RUNNERS)
 def clear_pin(user_id: int) -> Response:
     """Remove someone's quick-switch PIN: their name leaves every locked iPad until they set a new one."""
-    return _act(user_id, people.clear_pin, "{name}'s PIN is removed.", "{name} had no PIN.")
+    return _act(user_id, people.clear_pin, N_("%(name)s's PIN is removed."), N_("%(name)s had no PIN."))
 
 
 @bp.route("/people/<int:user_id>/password", methods=["POST"])
