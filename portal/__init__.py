@@ -91,7 +91,7 @@ def register_extensions(app: Flask) -> None:
     i18n.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.sign_in"
-    login_manager.login_message = "Sign in to continue."
+    login_manager.login_message = i18n.N_("Sign in to continue.")
     login_manager.login_message_category = "info"
     # Sessions are checked against the database on every request instead (see load_user).
     login_manager.session_protection = None
@@ -171,7 +171,7 @@ def register_template_helpers(app: Flask) -> None:
     from flask import g
     from jinja2 import pass_context
 
-    from . import intl, phones
+    from . import i18n, intl, phones
     from .vocab import AuditAction, AuditResult, Role
 
     app.jinja_env.globals.update(AuditAction=AuditAction, AuditResult=AuditResult, Role=Role)
@@ -222,10 +222,11 @@ def register_template_helpers(app: Flask) -> None:
         """{{ timeline_item(event) }}: one audit event as a timeline entry, drawn once per event and store.
 
         An event never changes once recorded (its hash covers every field it shows), so its entry is kept by hash
-        and by what formatting its time depends on; debug mode, where templates change, draws it every time.
+        and by what formatting its time and its words depend on (the reader's language); debug mode, where templates
+        change, draws it every time.
         """
         store = context.get("current_store")
-        key = (event.hash, intl.formatting_key(store))
+        key = (event.hash, intl.formatting_key(store), str(i18n.current_locale()))
         html = None if app.debug else drawn.get(key)
         if html is None:
             item = app.jinja_env.get_template("audit/_timeline_item.html")

@@ -7,14 +7,18 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, SecurityError
 
 from .extensions import db
+from .i18n import N_
 
 MESSAGES = {
-    400: ("Something was wrong with that request", "Go back and try again."),
-    403: ("Not allowed", "Your role does not allow this. Ask your store manager if you need it."),
-    404: ("Page not found", "The page may have moved, or the link was mistyped."),
-    405: ("Not allowed", "That action cannot be done this way."),
-    413: ("Too much data", "That request was larger than the portal accepts."),
-    500: ("Something went wrong", "Nothing you typed was sent. Try again; if it keeps happening, tell your manager."),
+    400: (N_("Something was wrong with that request"), N_("Go back and try again.")),
+    403: (N_("Not allowed"), N_("Your role does not allow this. Ask your store manager if you need it.")),
+    404: (N_("Page not found"), N_("The page may have moved, or the link was mistyped.")),
+    405: (N_("Not allowed"), N_("That action cannot be done this way.")),
+    413: (N_("Too much data"), N_("That request was larger than the portal accepts.")),
+    500: (
+        N_("Something went wrong"),
+        N_("Nothing you typed was sent. Try again; if it keeps happening, tell your manager."),
+    ),
 }
 
 
@@ -28,7 +32,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> tuple[str, int]:
-        return _render(400, "This form expired", "Go back, reload the page and submit again.")
+        return _render(400, N_("This form expired"), N_("Go back, reload the page and submit again."))
 
     @app.errorhandler(SecurityError)
     def untrusted_host(error: SecurityError) -> Response:

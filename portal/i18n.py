@@ -26,7 +26,7 @@ from . import config, intl
 TRANSLATIONS = config.ROOT / "translations"
 # The catalogues kept; en is the source (British English), en_AU and en_US only where the spelling differs.
 LANGUAGES = ("en", "en_AU", "en_US", "fr", "de")
-# Complete for the sale screens and the customer view (tests/test_translations.py fails on a gap).
+# Complete for the whole portal (tests/test_translations.py fails on a gap).
 COMPLETE = ("fr", "de")
 
 babel = Babel()

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..audit import record
 from ..extensions import db
+from ..i18n import N_
 from ..models import CatalogueCategory, CatalogueLine, CatalogueVersion, User, utcnow
 from ..sales import catalogue as offers
 from ..vocab import AuditAction, AuditResult, CatalogueStatus, LineCheck
@@ -267,7 +268,7 @@ def save_category(
             errors.setdefault(f"lines-{i}-policy_type", []).append("The same line is already in this category.")
         seen.add(values)
     if errors:
-        raise CatalogueError("Please check the highlighted fields.", errors)
+        raise CatalogueError(N_("Please check the highlighted fields."), errors)
     before = _describe(category)
     if category is None:
         category = CatalogueCategory(key=key, label=label, position=len(draft.categories))
@@ -307,7 +308,7 @@ def discard(draft: CatalogueVersion, actor: User) -> None:
     """Give up a draft: it stays in the list, read-only (commits)."""
     check_editable(draft)
     if not _compare_and_set(draft, CatalogueStatus.DRAFT, CatalogueStatus.DISCARDED):
-        raise CatalogueError("This draft was published or discarded on another screen.")
+        raise CatalogueError(N_("This draft was published or discarded on another screen."))
     record_event(AuditAction.CATALOGUE_DISCARDED, actor, draft)
     db.session.commit()
 
@@ -334,7 +335,7 @@ def publish(draft: CatalogueVersion, actor: User) -> None:
     """Put a draft in use, once XCover has accepted every line; the version it replaces is kept (commits)."""
     check_editable(draft)
     if not draft.categories:
-        raise CatalogueError("Add at least one category before publishing.")
+        raise CatalogueError(N_("Add at least one category before publishing."))
     waiting = unaccepted(draft)
     if waiting:
         raise CatalogueError(
@@ -359,7 +360,7 @@ def _publish(version: CatalogueVersion, actor: User | None) -> None:
         published_by_id=actor.id if actor else None,
     ):
         db.session.rollback()
-        raise CatalogueError("This draft was published or discarded on another screen.")
+        raise CatalogueError(N_("This draft was published or discarded on another screen."))
     offers.forget_in_use()
     new = offers.as_mapping(version)
     record_event(

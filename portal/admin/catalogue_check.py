@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..extensions import db
+from ..i18n import N_
 from ..intl import primary_language
 from ..models import CatalogueCategory, CatalogueLine, CatalogueVersion, Store, User, utcnow
 from ..sales import catalogue as offers
@@ -67,7 +68,7 @@ def check(draft: CatalogueVersion, actor: User, client: Any, store: Store, price
     check_editable(draft)
     lines = draft.lines
     if not lines:
-        raise CatalogueError("Add a category with at least one line before checking.")
+        raise CatalogueError(N_("Add a category with at least one line before checking."))
     mapping = offers.item_shape()
     results: dict[int, tuple[LineCheck, dict[str, Any]]] = {}
     todo = list(lines)

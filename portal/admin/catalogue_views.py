@@ -6,10 +6,12 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ..extensions import db
+from ..i18n import N_
 from ..models import CatalogueCategory, CatalogueVersion, Store, User
 from ..security import role_required
 from ..vocab import CatalogueStatus, LineCheck, Role
@@ -65,7 +67,7 @@ def index() -> str:
         published=catalogue.current(CatalogueStatus.PUBLISHED),
         draft=catalogue.current(CatalogueStatus.DRAFT),
         versions=catalogue.versions(),
-        title="Offer catalogue",
+        title=N_("Offer catalogue"),
     )
 
 
@@ -102,7 +104,14 @@ def start_draft() -> Response:
 def _category_form(version: CatalogueVersion, category: CatalogueCategory | None) -> tuple[str, int] | Response:
     """Show, or save, a draft's category with its lines."""
     if version.status != CatalogueStatus.DRAFT:
-        flash(f"Version {version.number} is {version.status.label.lower()}: start a draft to change it.", "error")
+        flash(
+            gettext(
+                "Version %(number)s is %(status)s: start a draft to change it.",
+                number=version.number,
+                status=gettext(version.status.label).lower(),
+            ),
+            "error",
+        )
         return _back(version)
     if request.method != "POST":
         data = {"label": category.label, "key": category.key} if category else {}
@@ -129,7 +138,7 @@ def _category_form(version: CatalogueVersion, category: CatalogueCategory | None
         except CatalogueError as exc:
             form.apply_errors(exc.errors)
         else:
-            flash("Saved. Check the draft with XCover before publishing it.", "success")
+            flash(N_("Saved. Check the draft with XCover before publishing it."), "success")
             return _back(version)
     return _render_category(version, category, form)
 
@@ -187,7 +196,7 @@ def delete_category(version_id: int, category_id: int) -> Response:
     category = _category(version, category_id)
     try:
         catalogue.delete_category(version, _actor(), category)
-        flash(f"{category.label} is no longer in the draft.", "success")
+        flash(gettext("%(category)s is no longer in the draft.", category=category.label), "success")
     except CatalogueError as exc:
         flash(exc.message, "error")
     return _back(version)
@@ -208,11 +217,15 @@ def check(version_id: int) -> tuple[str, int] | Response:
         flash(exc.message, "error")
         return _back(version, "check")
     refused, unanswered = counts[LineCheck.REFUSED], counts[LineCheck.UNCHECKED]
-    message = f"XCover accepts {counts[LineCheck.ACCEPTED]} of {sum(counts.values())} lines."
+    message = gettext(
+        "XCover accepts %(accepted)s of %(total)s lines.",
+        accepted=counts[LineCheck.ACCEPTED],
+        total=sum(counts.values()),
+    )
     if refused:
-        message += f" It refused {refused}: change or remove them before publishing."
+        message += " " + gettext("It refused %(count)s: change or remove them before publishing.", count=refused)
     if unanswered:
-        message += f" {unanswered} could not be checked: check again."
+        message += " " + gettext("%(count)s could not be checked: check again.", count=unanswered)
     flash(message, "error" if refused or unanswered else "success")
     return _back(version, "lines")
 
@@ -221,14 +234,14 @@ def check(version_id: int) -> tuple[str, int] | Response:
 @role_required(Role.ADMIN)
 def publish(version_id: int) -> Response:
     """Put the draft in use for every store's next quote."""
-    return _finish(version_id, catalogue.publish, "Version {number} is in use: every new quote now follows it.")
+    return _finish(version_id, catalogue.publish, N_("Version %(number)s is in use: every new quote now follows it."))
 
 
 @bp.route("/<int:version_id>/discard", methods=["POST"])
 @role_required(Role.ADMIN)
 def discard(version_id: int) -> Response:
     """Give up the draft (it stays listed, read-only)."""
-    return _finish(version_id, catalogue.discard, "Draft version {number} is discarded.")
+    return _finish(version_id, catalogue.discard, N_("Draft version %(number)s is discarded."))
 
 
 def _finish(version_id: int, action: Callable[[CatalogueVersion, User], None], done: str) -> Response:
@@ -239,5 +252,5 @@ def _finish(version_id: int, action: Callable[[CatalogueVersion, User], None], d
     except CatalogueError as exc:
         flash(exc.message, "error")
         return _back(version)
-    flash(done.format(number=version.number), "success")
+    flash(gettext(done, number=version.number), "success")
     return redirect(url_for(".index"))

@@ -5,11 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from wtforms import FieldList, Form, FormField, IntegerField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from ..auth.forms import NEW_PASSWORD_HINT, USERNAME_KEYBOARD
-from ..auth.passwords import MAX_LENGTH
+from ..auth.forms import USERNAME_KEYBOARD
+from ..auth.passwords import MAX_LENGTH, MIN_LENGTH
+from ..i18n import N_
 from ..intl import countries, currencies, languages, time_zones, zones_of
 from ..models import Store
 from ..phones import calling_code
@@ -18,7 +20,11 @@ from ..vocab import Role
 from .catalogue import MAX_LINES, MAX_TERM_MONTHS
 from .catalogue_check import SAMPLE_PRICE
 
-TEMPORARY_HINT = "Leave empty and the portal makes one up and shows it once. " + NEW_PASSWORD_HINT
+TEMPORARY_HINT = _l(
+    "Leave empty and the portal makes one up and shows it once. At least %(length)s characters, not your username,"
+    " nothing easy to guess.",
+    length=MIN_LENGTH,
+)
 CODE_KEYBOARD = {"autocapitalize": "characters", "autocorrect": "off", "spellcheck": "false"}
 
 
@@ -35,7 +41,7 @@ def _text(label: str, *, maxlength: int, required: bool = True, **render_kw: Any
 def _temporary_password() -> StringField:
     """The temporary password a manager hands over: shown as typed, so it can be read back to the person."""
     return StringField(
-        "Temporary password",
+        N_("Temporary password"),
         validators=[Optional(), Length(max=MAX_LENGTH)],
         description=TEMPORARY_HINT,
         render_kw={"autocomplete": "off", "maxlength": MAX_LENGTH, **USERNAME_KEYBOARD},
@@ -45,9 +51,9 @@ def _temporary_password() -> StringField:
 class PersonForm(GuardedForm):
     """Someone new at the store: username, name, role (head office only) and an optional temporary password."""
 
-    username = _text("Username", maxlength=64, **USERNAME_KEYBOARD)
-    display_name = _text("Name", maxlength=120, autocapitalize="words")
-    role = RadioField("Role", default=Role.ASSOCIATE.value, validators=[DataRequired("Choose a role.")])
+    username = _text(N_("Username"), maxlength=64, **USERNAME_KEYBOARD)
+    display_name = _text(N_("Name"), maxlength=120, autocapitalize="words")
+    role = RadioField(N_("Role"), default=Role.ASSOCIATE.value, validators=[DataRequired(N_("Choose a role."))])
     password = _temporary_password()
 
     def __init__(self, *args: Any, roles: list[Role], **kwargs: Any) -> None:
@@ -75,14 +81,14 @@ def _phone_country_choices() -> list[tuple[str, str]]:
 class StoreSettingsForm(GuardedForm):
     """What a manager sets for their store: display name, time zone, language, default phone country."""
 
-    name = _text("Store name", maxlength=120, autocapitalize="words")
-    timezone = SelectField("Time zone", validators=[DataRequired("Choose the time zone.")])
-    language = SelectField("Language", validators=[DataRequired("Choose the language.")])
+    name = _text(N_("Store name"), maxlength=120, autocapitalize="words")
+    timezone = SelectField(N_("Time zone"), validators=[DataRequired(N_("Choose the time zone."))])
+    language = SelectField(N_("Language"), validators=[DataRequired(N_("Choose the language."))])
     phone_country = SelectField(
-        "Phone country",
+        N_("Phone country"),
         choices=_phone_country_choices,
-        description="A customer's mobile number typed without + is read as this country's.",
-        validators=[DataRequired("Choose the phone country.")],
+        description=N_("A customer's mobile number typed without + is read as this country's."),
+        validators=[DataRequired(N_("Choose the phone country."))],
     )
 
     def __init__(self, *args: Any, store: Store | None = None, **kwargs: Any) -> None:
@@ -113,27 +119,27 @@ class StoreSettingsForm(GuardedForm):
 class StoreForm(StoreSettingsForm):
     """Head office's edit of a store: its country and currency too."""
 
-    country = SelectField("Country", choices=_country_choices, validators=[DataRequired("Choose the country.")])
+    country = SelectField(N_("Country"), choices=_country_choices, validators=[DataRequired(N_("Choose the country."))])
     currency = SelectField(
-        "Currency",
+        N_("Currency"),
         choices=lambda: [(code, f"{code} · {name}") for code, name in currencies().items()],
-        validators=[DataRequired("Choose the currency.")],
+        validators=[DataRequired(N_("Choose the currency."))],
     )
 
 
 class NewStoreForm(StoreForm):
     """A new store: its code as well (it never changes)."""
 
-    code = _text("Store code", maxlength=16, **CODE_KEYBOARD)
+    code = _text(N_("Store code"), maxlength=16, **CODE_KEYBOARD)
 
 
 class LineForm(Form):
     """One cover to quote for a category."""
 
-    policy_type = _text("Policy type", maxlength=64, **USERNAME_KEYBOARD)
-    policy_type_version = _text("Version", maxlength=64, **USERNAME_KEYBOARD)
+    policy_type = _text(N_("Policy type"), maxlength=64, **USERNAME_KEYBOARD)
+    policy_type_version = _text(N_("Version"), maxlength=64, **USERNAME_KEYBOARD)
     cover_term_months = IntegerField(
-        "Term (months)",
+        N_("Term (months)"),
         validators=[Optional(), NumberRange(min=1, max=MAX_TERM_MONTHS, message=f"From 1 to {MAX_TERM_MONTHS}.")],
         render_kw={"inputmode": "numeric", "autocomplete": "off", "min": 1, "max": MAX_TERM_MONTHS},
     )
@@ -142,8 +148,8 @@ class LineForm(Form):
 class CategoryForm(GuardedForm):
     """A category of a draft catalogue: key (new ones only), the name the counter shows, the lines quoted."""
 
-    key = _text("Key", maxlength=40, required=False, **USERNAME_KEYBOARD)
-    label = _text("Name at the counter", maxlength=80)
+    key = _text(N_("Key"), maxlength=40, required=False, **USERNAME_KEYBOARD)
+    label = _text(N_("Name at the counter"), maxlength=80)
     lines = FieldList(FormField(LineForm), min_entries=0, max_entries=MAX_LINES)
 
     def line_values(self) -> list[dict[str, Any]]:
@@ -154,14 +160,14 @@ class CategoryForm(GuardedForm):
 class CheckForm(GuardedForm):
     """Which store's country and currency, and which price, the sample products are quoted in."""
 
-    store = SelectField("Quote as store", coerce=int, validators=[InputRequired("Choose a store.")])
+    store = SelectField(N_("Quote as store"), coerce=int, validators=[InputRequired(N_("Choose a store."))])
     price = MoneyField(
-        "Sample product price",
+        N_("Sample product price"),
         places=2,
         default=SAMPLE_PRICE,
         validators=[
-            InputRequired("Enter a price."),
-            NumberRange(min=Decimal("0.01"), max=1000000, message="Enter a price above zero."),
+            InputRequired(N_("Enter a price.")),
+            NumberRange(min=Decimal("0.01"), max=1000000, message=N_("Enter a price above zero.")),
         ],
         render_kw={"inputmode": "decimal", "autocomplete": "off"},
     )

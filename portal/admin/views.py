@@ -6,10 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ..extensions import db
+from ..i18n import N_
 from ..intl import countries
 from ..models import Store, User
 from ..phones import calling_code
@@ -94,7 +96,12 @@ def new_person(store_id: int) -> tuple[str, int] | Response:
         else:
             if made_up:
                 return _shown_once(user, made_up, added=True)
-            flash(f"{user.display_name} is added. They choose their own password at their first sign-in.", "success")
+            flash(
+                gettext(
+                    "%(name)s is added. They choose their own password at their first sign-in.", name=user.display_name
+                ),
+                "success",
+            )
             return redirect(url_for(".person", user_id=user.id))
     return _rendered("admin/person_new.html", form, store=store, title=f"Add a person · {store.name}")
 
@@ -106,7 +113,7 @@ def _shown_once(user: User, password: str, added: bool) -> tuple[str, int]:
         person=user,
         password=password,
         added=added,
-        title="Temporary password",
+        title=N_("Temporary password"),
     ), 200
 
 
@@ -138,9 +145,9 @@ def _act(user_id: int, action: Callable[[User, User], Any], done: str, nothing: 
         abort(403)
     changed = action(_actor(), user)
     if changed is False:
-        flash(nothing.format(name=user.display_name), "info")
+        flash(gettext(nothing, name=user.display_name), "info")
     else:
-        flash(done.format(name=user.display_name), "success")
+        flash(gettext(done, name=user.display_name), "success")
     return redirect(url_for(".person", user_id=user.id))
 
 
@@ -151,8 +158,8 @@ def disable_person(user_id: int) -> Response:
     return _act(
         user_id,
         people.disable,
-        "{name} is disabled and signed out everywhere.",
-        "{name} was already disabled.",
+        N_("%(name)s is disabled and signed out everywhere."),
+        N_("%(name)s was already disabled."),
     )
 
 
@@ -160,28 +167,30 @@ def disable_person(user_id: int) -> Response:
 @role_required(*RUNNERS)
 def enable_person(user_id: int) -> Response:
     """Let a disabled person sign in again."""
-    return _act(user_id, people.enable, "{name} can sign in again.", "{name} was not disabled.")
+    return _act(user_id, people.enable, N_("%(name)s can sign in again."), N_("%(name)s was not disabled."))
 
 
 @bp.route("/people/<int:user_id>/unlock", methods=["POST"])
 @role_required(*RUNNERS)
 def unlock_person(user_id: int) -> Response:
     """Lift every sign-in lock on someone's account."""
-    return _act(user_id, people.unlock, "{name} is unlocked and can sign in again.", "{name} was not locked.")
+    return _act(
+        user_id, people.unlock, N_("%(name)s is unlocked and can sign in again."), N_("%(name)s was not locked.")
+    )
 
 
 @bp.route("/people/<int:user_id>/sign-out", methods=["POST"])
 @role_required(*RUNNERS)
 def sign_out_person(user_id: int) -> Response:
     """End every session someone holds."""
-    return _act(user_id, people.sign_out_everywhere, "{name} is signed out everywhere.")
+    return _act(user_id, people.sign_out_everywhere, N_("%(name)s is signed out everywhere."))
 
 
 @bp.route("/people/<int:user_id>/pin/clear", methods=["POST"])
 @role_required(*RUNNERS)
 def clear_pin(user_id: int) -> Response:
     """Remove someone's quick-switch PIN: their name leaves every locked iPad until they set a new one."""
-    return _act(user_id, people.clear_pin, "{name}'s PIN is removed.", "{name} had no PIN.")
+    return _act(user_id, people.clear_pin, N_("%(name)s's PIN is removed."), N_("%(name)s had no PIN."))
 
 
 @bp.route("/people/<int:user_id>/password", methods=["POST"])
@@ -200,7 +209,13 @@ def reset_password(user_id: int) -> tuple[str, int] | Response:
         else:
             if made_up:
                 return _shown_once(user, made_up, added=False)
-            flash(f"{user.display_name} has the temporary password you typed: they choose theirs at sign-in.", "info")
+            flash(
+                gettext(
+                    "%(name)s has the temporary password you typed: they choose theirs at sign-in.",
+                    name=user.display_name,
+                ),
+                "info",
+            )
             return redirect(url_for(".person", user_id=user.id))
     return _person_page(user, form)
 
@@ -212,7 +227,7 @@ def reset_password(user_id: int) -> tuple[str, int] | Response:
 @role_required(Role.ADMIN)
 def stores() -> str:
     """The Stores screen: every store with today's sales and open exceptions."""
-    return render_template("admin/stores.html", figures=overview(), title="Stores")
+    return render_template("admin/stores.html", figures=overview(), title=N_("Stores"))
 
 
 @bp.route("/stores/new", methods=["GET", "POST"])
@@ -238,9 +253,9 @@ def new_store() -> tuple[str, int] | Response:
             db.session.rollback()
             form.apply_errors(exc.errors)
         else:
-            flash(f"{store.name} is open. Add its manager next.", "success")
+            flash(gettext("%(name)s is open. Add its manager next.", name=store.name), "success")
             return redirect(url_for(".store", store_id=store.id))
-    return _rendered("admin/store_form.html", form, store=None, title="New store")
+    return _rendered("admin/store_form.html", form, store=None, title=N_("New store"))
 
 
 @bp.route("/stores/<int:store_id>")
@@ -268,7 +283,7 @@ def store_settings(store_id: int) -> tuple[str, int] | Response:
             db.session.rollback()
             form.apply_errors(exc.errors)
         else:
-            flash("Settings saved." if changes else "Nothing was changed.", "success" if changes else "info")
+            flash(N_("Settings saved.") if changes else N_("Nothing was changed."), "success" if changes else "info")
             return redirect(url_for(".store", store_id=store.id))
     return _rendered("admin/store_form.html", form, store=store, title=f"Settings · {store.name}")
 
@@ -280,7 +295,12 @@ def _set_active(store_id: int, active: bool) -> Response:
     changed = set_store_active(store, _actor(), active)
     db.session.commit()
     if active:
-        flash(f"{store.name} is open again." if changed else f"{store.name} was already open.", "success")
+        flash(
+            gettext("%(name)s is open again.", name=store.name)
+            if changed
+            else gettext("%(name)s was already open.", name=store.name),
+            "success",
+        )
     else:
         message = f"{store.name} is deactivated: its people are signed out and cannot sign in."
         flash(message if changed else f"{store.name} was already deactivated.", "success")

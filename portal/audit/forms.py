@@ -5,16 +5,20 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
+from ..i18n import N_
 from ..sales.forms import GuardedForm
 from ..vocab import AuditAction
 
 # Dates outside this range cannot name an audit event, and near date.min/max they overflow the UTC bounds.
 EARLIEST = date(2000, 1, 1)
 LATEST = date(2999, 12, 31)
-DATE_RANGE_MESSAGE = f"Enter a date between {EARLIEST.isoformat()} and {LATEST.isoformat()}."
+DATE_RANGE_MESSAGE = _l(
+    "Enter a date between %(first)s and %(last)s.", first=EARLIEST.isoformat(), last=LATEST.isoformat()
+)
 
 
 def _in_range(form: Any, field: Any) -> None:
@@ -29,17 +33,21 @@ class EventFilterForm(GuardedForm):
     class Meta:
         csrf = False
 
-    store = SelectField("Store", coerce=int, default=0)
-    date_from = DateField("From", validators=[Optional(), _in_range], render_kw={"autocomplete": "off"})
-    date_to = DateField("To", validators=[Optional(), _in_range], render_kw={"autocomplete": "off"})
+    store = SelectField(N_("Store"), coerce=int, default=0)
+    date_from = DateField(N_("From"), validators=[Optional(), _in_range], render_kw={"autocomplete": "off"})
+    date_to = DateField(N_("To"), validators=[Optional(), _in_range], render_kw={"autocomplete": "off"})
     actor = StringField(
-        "Person (username)",
+        N_("Person (username)"),
         validators=[Optional(), Length(max=64)],
         render_kw={"autocomplete": "off", "autocapitalize": "none", "autocorrect": "off", "spellcheck": "false"},
     )
-    action = SelectField("Action", choices=[("", "Any action"), *AuditAction.choices()], default="")
+    action = SelectField(
+        N_("Action"),
+        choices=[("", _l("Any action")), *((value, _l(label)) for value, label in AuditAction.choices())],
+        default="",
+    )
     object_id = StringField(
-        "Object (e.g. XCover reference)",
+        N_("Object (e.g. XCover reference)"),
         validators=[Optional(), Length(max=64)],
         render_kw={"autocomplete": "off", "autocapitalize": "characters", "autocorrect": "off", "spellcheck": "false"},
     )
@@ -47,4 +55,4 @@ class EventFilterForm(GuardedForm):
     def validate_date_to(self, field: Any) -> None:
         """The range must not end before it starts."""
         if field.data and self.date_from.data and field.data < self.date_from.data:
-            raise ValidationError("The end date must be on or after the start date.")
+            raise ValidationError(N_("The end date must be on or after the start date."))

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, abort, render_template, request, stream_w
 from flask_login import current_user
 
 from ..extensions import db
+from ..i18n import N_
 from ..models import Store
 from ..security import role_required
 from ..urls import MAX_INT32, MAX_INT64, bounded_int
@@ -112,7 +113,7 @@ def events() -> str:
     }
     return render_template(
         "audit/events.html",
-        title="Audit log",
+        title=N_("Audit log"),
         form=form,
         page=result,
         links=links,

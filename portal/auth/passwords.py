@@ -8,6 +8,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 
+from ..i18n import N_
 from .throttle import run_check
 
 MIN_LENGTH = 10
@@ -76,9 +77,9 @@ def password_problem(password: str, username: str = "") -> str | None:
     if len(password) > MAX_LENGTH:
         return f"Use at most {MAX_LENGTH} characters."
     if password.lower() in COMMON or len(set(password)) < 4:
-        return "That password is too easy to guess."
+        return N_("That password is too easy to guess.")
     if username and username.lower() in password.lower():
-        return "The password must not contain the username."
+        return N_("The password must not contain the username.")
     return None
 
 

@@ -12,10 +12,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..audit import record
 from ..extensions import db
+from ..i18n import N_
 from ..models import DeviceSignIn, Store, User, UserPin, utcnow
 from ..vocab import AuditAction, AuditResult, Role
 from .passwords import hash_password, verify_password
@@ -52,13 +54,15 @@ COMMON_PINS = frozenset(
     }
 )
 PIN_MESSAGES = {
-    "bad_pin": "That PIN is not right.",
-    "blocked": "Too many wrong PINs: sign in with your password. Your PIN works again after that.",
-    "no_pin": "No PIN is set for this person: sign in with the password.",
-    "not_on_this_device": "A PIN works only on an iPad you signed in on with your password in the last {hours} hours: "
-    "sign in with your password.",
-    "cannot_sign_in": "This account cannot sign in now. Ask your manager.",
-    "temporary_password": "Sign in with your password to choose your own password first.",
+    "bad_pin": N_("That PIN is not right."),
+    "blocked": N_("Too many wrong PINs: sign in with your password. Your PIN works again after that."),
+    "no_pin": N_("No PIN is set for this person: sign in with the password."),
+    "not_on_this_device": N_(
+        "A PIN works only on an iPad you signed in on with your password in the last %(hours)s hours: "
+        "sign in with your password."
+    ),
+    "cannot_sign_in": N_("This account cannot sign in now. Ask your manager."),
+    "temporary_password": N_("Sign in with your password to choose your own password first."),
 }
 
 
@@ -90,15 +94,15 @@ def pin_problem(pin: str) -> str | None:
     steps = {(b - a) % 10 for a, b in zip(digits, digits[1:], strict=False)}
     # 000000, 123456, 654321, 890123; 121212, 123123; 111222, 110011 (two digits only); the common list.
     if (len(steps) == 1 and steps <= {0, 1, 9}) or pin[:2] * 3 == pin or pin[:3] * 2 == pin or len(set(pin)) <= 2:
-        return "That PIN is too easy to guess: avoid repeated digits, runs and patterns."
+        return N_("That PIN is too easy to guess: avoid repeated digits, runs and patterns.")
     if pin in COMMON_PINS:
-        return "That PIN is too easy to guess: avoid repeated digits, runs and patterns."
+        return N_("That PIN is too easy to guess: avoid repeated digits, runs and patterns.")
     return None
 
 
 def pin_message(reason: str) -> str:
-    """The words for a refused PIN."""
-    return PIN_MESSAGES.get(reason, PIN_MESSAGES["bad_pin"]).format(hours=current_app.config["QUICK_SWITCH_HOURS"])
+    """The words for a refused PIN, in the reader's language (shown on the unlock screen as it is answered)."""
+    return gettext(PIN_MESSAGES.get(reason, PIN_MESSAGES["bad_pin"]), hours=current_app.config["QUICK_SWITCH_HOURS"])
 
 
 def may_have_pin(user: User) -> bool:

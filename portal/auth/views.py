@@ -8,10 +8,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
+from ..i18n import N_
 from ..models import User
 from ..sales.customer_views import LOCK as CUSTOMER_VIEW
 from ..security import role_required
@@ -80,7 +82,7 @@ def sign_in() -> str | Response:
             return _signed_in_here(result.user, _safe_next(request.args.get("next")))
         form.password.errors.append(service.failed_message())
         form.password.data = ""
-    return render_template("auth/sign_in.html", form=form, title="Sign in", quick_switch=_quick_switch_offered())
+    return render_template("auth/sign_in.html", form=form, title=N_("Sign in"), quick_switch=_quick_switch_offered())
 
 
 def _quick_switch_offered() -> bool:
@@ -100,7 +102,7 @@ def throttled(error: TooManyRequests) -> tuple[str, int, dict[str, str]]:
     form = SignInForm()
     form.password.data = ""
     form.password.errors = [refusal.message]
-    html = render_template("auth/sign_in.html", form=form, title="Sign in")
+    html = render_template("auth/sign_in.html", form=form, title=N_("Sign in"))
     return html, 429, {"Retry-After": str(refusal.retry_after)}
 
 
@@ -111,7 +113,7 @@ def sign_out() -> Response:
     service.sign_out(current_user._get_current_object())
     logout_user()
     session.clear()
-    flash("You are signed out.", "info")
+    flash(N_("You are signed out."), "info")
     return redirect(url_for("auth.sign_in"))
 
 
@@ -143,19 +145,19 @@ def change_password() -> tuple[str, int] | Response:
             if exc.signed_out:
                 logout_user()
                 session.clear()
-                flash("Too many wrong passwords: you are signed out. Sign in again, or ask your manager.", "error")
+                flash(N_("Too many wrong passwords: you are signed out. Sign in again, or ask your manager."), "error")
                 return redirect(url_for("auth.sign_in"))
             form.apply_errors(exc.errors)
         else:
             service.start_session(session)  # this iPad stays signed in; every other session has ended
-            flash("Your new password is set. Any other device you were signed in on is signed out.", "success")
+            flash(N_("Your new password is set. Any other device you were signed in on is signed out."), "success")
             return _signed_in_here(user, url_for("main.home"))
     temporary = user.must_change_password
     html = render_template(
         "auth/change_password.html",
         form=form,
         temporary=temporary,
-        title="Choose your password" if temporary else "Change password",
+        title=N_("Choose your password") if temporary else N_("Change password"),
     )
     return html, 422 if form.errors else 200
 
@@ -225,7 +227,7 @@ def locked() -> Response | str:
         return redirect(url_for("main.home"))
     device_id = device.current_device()
     people = pins.quick_switch_people(device_id, _locked_store(device_id))
-    return render_template("auth/locked.html", people=people, title="Locked", hours=_hours())
+    return render_template("auth/locked.html", people=people, title=N_("Locked"), hours=_hours())
 
 
 def _hours() -> int:
@@ -246,7 +248,12 @@ def unlock(user_id: int) -> Response | tuple[str, int]:
     form = UnlockForm()
     if request.method != "POST":
         if not pins.may_use_pin(person, device_id):
-            flash(f"{person.display_name} cannot use a PIN on this iPad now: sign in with the password.", "info")
+            flash(
+                gettext(
+                    "%(name)s cannot use a PIN on this iPad now: sign in with the password.", name=person.display_name
+                ),
+                "info",
+            )
             return redirect(url_for("auth.locked"))
         return _pin_pad(person, form)
     if not form.validate():
@@ -308,7 +315,7 @@ def set_pin() -> tuple[str, int] | Response:
         except pins.PinRefused as exc:
             form.pin.errors.append(exc.message)
         else:
-            flash("Your PIN is set. Lock this iPad and come back with a tap on your name and your PIN.", "success")
+            flash(N_("Your PIN is set. Lock this iPad and come back with a tap on your name and your PIN."), "success")
             return redirect(url_for("main.home"))
     form.pin.data = form.confirm.data = ""
     html = render_template(
@@ -318,7 +325,7 @@ def set_pin() -> tuple[str, int] | Response:
         has_pin=pins.has_pin(user),
         hours=_hours(),
         tries=current_app.config["PIN_MAX_FAILURES"],
-        title="Quick switch PIN",
+        title=N_("Quick switch PIN"),
     )
     return html, 422 if form.errors else 200
 
@@ -328,9 +335,9 @@ def set_pin() -> tuple[str, int] | Response:
 def clear_pin() -> Response:
     """Remove one's own PIN: this person's name leaves every names screen."""
     if pins.clear_own_pin(current_user._get_current_object()):
-        flash("Your PIN is removed. Sign in with your password on a locked iPad.", "success")
+        flash(N_("Your PIN is removed. Sign in with your password on a locked iPad."), "success")
     else:
-        flash("You had no PIN.", "info")
+        flash(N_("You had no PIN."), "info")
     return redirect(url_for("auth.set_pin"))
 
 

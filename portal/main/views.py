@@ -8,6 +8,7 @@ from typing import NamedTuple
 from flask import Blueprint, current_app, render_template, url_for
 from flask_login import current_user, login_required
 
+from ..i18n import N_
 from ..policies.exceptions import needs_attention
 from ..sales.lookup import todays_sales
 from ..vocab import Role
@@ -28,37 +29,37 @@ class Area(NamedTuple):
 
 # The tiles each role sees, in the order shown.
 AREAS = (
-    Area("sales.new", "New sale", "Quote and book cover at the counter.", (Role.ASSOCIATE, Role.MANAGER)),
+    Area("sales.new", N_("New sale"), N_("Quote and book cover at the counter."), (Role.ASSOCIATE, Role.MANAGER)),
     Area(
         "sales.index",
-        "Sales",
-        "Find a sale by reference, name, email, phone or receipt.",
+        N_("Sales"),
+        N_("Find a sale by reference, name, email, phone or receipt."),
         (Role.ASSOCIATE, Role.MANAGER),
     ),
     Area(
         "admin.people_list",
-        "People",
-        "Add associates, unlock, reset passwords, disable.",
+        N_("People"),
+        N_("Add associates, unlock, reset passwords, disable."),
         (Role.MANAGER,),
         own_store=True,
     ),
     Area(
         "admin.store_settings",
-        "Store settings",
-        "Name, time zone, language, phone country.",
+        N_("Store settings"),
+        N_("Name, time zone, language, phone country."),
         (Role.MANAGER,),
         own_store=True,
     ),
-    Area("admin.stores", "Stores", "Every store: today's sales, exceptions, people.", (Role.ADMIN,)),
-    Area("catalogue.index", "Offer catalogue", "What XCover is asked to quote, per category.", (Role.ADMIN,)),
-    Area("policies.queue", "Returns", "Approve or refuse returns and their refunds.", (Role.MANAGER,)),
+    Area("admin.stores", N_("Stores"), N_("Every store: today's sales, exceptions, people."), (Role.ADMIN,)),
+    Area("catalogue.index", N_("Offer catalogue"), N_("What XCover is asked to quote, per category."), (Role.ADMIN,)),
+    Area("policies.queue", N_("Returns"), N_("Approve or refuse returns and their refunds."), (Role.MANAGER,)),
     Area(
         "reports.index",
-        "Reports",
-        "Attach rate, revenue, declines and returns, per store and associate.",
+        N_("Reports"),
+        N_("Attach rate, revenue, declines and returns, per store and associate."),
         (Role.MANAGER, Role.ADMIN),
     ),
-    Area("audit.events", "Audit log", "Every action, filtered and exported.", (Role.MANAGER, Role.ADMIN)),
+    Area("audit.events", N_("Audit log"), N_("Every action, filtered and exported."), (Role.MANAGER, Role.ADMIN)),
 )
 
 
@@ -82,7 +83,7 @@ def home() -> str:
     exceptions = needs_attention(current_user.store, stale) if role == Role.MANAGER else None
     return render_template(
         "main/home.html",
-        title="Home",
+        title=N_("Home"),
         user=current_user,
         areas=areas,
         todays_sales=page.sales if page else [],

@@ -7,6 +7,7 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from ..i18n import N_
 from ..models import Sale, SaleItem
 from ..sales.machine import SaleError, XCoverDown, XCoverRejected
 from ..security import role_required
@@ -51,7 +52,7 @@ def _render_new_correction(
 ) -> tuple[str, int]:
     """Render the correction form."""
     return render_template(
-        "policies/correction_new.html", sale=sale, item=item, form=form, retry=retry, title="Correct details"
+        "policies/correction_new.html", sale=sale, item=item, form=form, retry=retry, title=N_("Correct details")
     ), status
 
 
@@ -80,7 +81,7 @@ def _render_correction(
         sale=correction.sale,
         form=form or ConfirmCorrectionForm(formdata=None),
         labels={name: CorrectionForm.__dict__[name].args[0] for name in corrections.FIELDS},
-        title="Correction",
+        title=N_("Correction"),
     ), status
 
 
@@ -127,7 +128,7 @@ def discard_correction(sale_id: int, correction_id: int) -> Response:
     correction = _correction(sale_id, correction_id)
     try:
         corrections.discard(correction, acting_user())
-        flash("Correction discarded: nothing was changed.", "info")
+        flash(N_("Correction discarded: nothing was changed."), "info")
     except SaleError as exc:
         flash(exc.message, "error")
     return redirect(url_for("sales.show", sale_id=correction.sale_id))
@@ -151,9 +152,9 @@ def refund_failed(sale_id: int) -> Response | tuple[str, int]:
             form.apply_errors(exc.field_errors)
             flash(exc.message, "error")
         else:
-            flash("Refund recorded.", "success")
+            flash(N_("Refund recorded."), "success")
             return redirect(url_for("sales.show", sale_id=sale.id))
     status = 422 if request.method == "POST" else 200
     return render_template(
-        "policies/refund.html", sale=sale, form=form, due=refunds.refund_due(sale), title="Refund"
+        "policies/refund.html", sale=sale, form=form, due=refunds.refund_due(sale), title=N_("Refund")
     ), status

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..extensions import db
+from ..i18n import N_
 from ..models import Correction, Cover, Sale, SaleItem, User, utcnow
 from ..sales import catalogue
 from ..sales.machine import InvalidTransition, SaleError, XCoverDown, XCoverRejected, audit
@@ -75,7 +76,7 @@ def quote_correction(
     changes = {f: [_text(getattr(item, f)), _text(values.get(f))] for f in FIELDS if f in values}
     changes = {f: pair for f, pair in changes.items() if pair[0] != pair[1]}
     if not changes:
-        raise SaleError("Nothing was changed.")
+        raise SaleError(N_("Nothing was changed."))
     unsendable = [f for f in changes if not mapping.get(f)]
     if unsendable:
         raise SaleError(

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask import url_for
 
 from ..extensions import db
+from ..i18n import N_
 from ..models import Correction, PolicyReturn, Sale, SaleItem, Store, utcnow
 from ..vocab import CorrectionStatus, Decision, ReturnStatus, SaleStatus
 
@@ -50,11 +51,11 @@ def _paid_not_covered(store: Store) -> list[Attention]:
     return [
         Attention(
             "paid_not_covered",
-            "Paid but not covered",
+            N_("Paid but not covered"),
             sale,
             sale.payment_recorded_at or sale.updated_at,
-            sale.last_error or "The customer paid for cover that is not booked yet.",
-            "Finish the booking",
+            sale.last_error or N_("The customer paid for cover that is not booked yet."),
+            N_("Finish the booking"),
             url_for("sales.payment", sale_id=sale.id),
         )
         for sale in _sales(store, Sale.status == SaleStatus.QUOTED, Sale.payment_recorded_at.is_not(None))
@@ -70,11 +71,11 @@ def _outcome_unknown(store: Store, stale_after: timedelta) -> list[Attention]:
     return [
         Attention(
             "outcome_unknown",
-            "Outcome unknown",
+            N_("Outcome unknown"),
             sale,
             sale.booking_started_at or sale.updated_at,
-            "XCover's answer to the booking did not arrive; the customer is not covered until it does.",
-            "Check again",
+            N_("XCover's answer to the booking did not arrive; the customer is not covered until it does."),
+            N_("Check again"),
             url_for("sales.check", sale_id=sale.id),
             post=True,
         )
@@ -87,11 +88,11 @@ def _failed_bookings(store: Store) -> list[Attention]:
     return [
         Attention(
             "failed",
-            "Booking failed",
+            N_("Booking failed"),
             sale,
             sale.booking_started_at or sale.updated_at,
-            sale.last_error or "XCover did not book the cover the customer paid for.",
-            "Record the refund",
+            sale.last_error or N_("XCover did not book the cover the customer paid for."),
+            N_("Record the refund"),
             url_for("policies.refund_failed", sale_id=sale.id),
         )
         for sale in _sales(
@@ -104,9 +105,9 @@ def _failed_bookings(store: Store) -> list[Attention]:
 
 
 _RETURN_ROWS = {
-    ReturnStatus.PREVIEWED: ("Return awaiting approval", "Approve or refuse", False),
-    ReturnStatus.APPROVED: ("Return approved, not yet cancelled", "Confirm the cancellation", False),
-    ReturnStatus.CONFIRMING: ("Return cancellation unconfirmed", "Check again", True),
+    ReturnStatus.PREVIEWED: (N_("Return awaiting approval"), N_("Approve or refuse"), False),
+    ReturnStatus.APPROVED: (N_("Return approved, not yet cancelled"), N_("Confirm the cancellation"), False),
+    ReturnStatus.CONFIRMING: (N_("Return cancellation unconfirmed"), N_("Check again"), True),
 }
 
 
@@ -125,7 +126,11 @@ def _returns(store: Store) -> list[Attention]:
         detail = f"{len(ret.lines)} {'policy' if len(ret.lines) == 1 else 'policies'}, requested by "
         detail += ret.requested_by.display_name
         if ret.expired() and ret.status != ReturnStatus.CONFIRMING:
-            title, action, detail = "Return preview expired", "Preview again", f"{detail}; XCover's preview expired"
+            title, action, detail = (
+                N_("Return preview expired"),
+                N_("Preview again"),
+                f"{detail}; XCover's preview expired",
+            )
         found.append(
             Attention(
                 f"return_{ret.status}",
@@ -152,11 +157,11 @@ def _corrections(store: Store) -> list[Attention]:
     return [
         Attention(
             "correction_unconfirmed",
-            "Correction unconfirmed",
+            N_("Correction unconfirmed"),
             c.sale,
             c.updated_at,
-            "XCover's answer to a correction did not arrive.",
-            "Check again",
+            N_("XCover's answer to a correction did not arrive."),
+            N_("Check again"),
             url_for("policies.check_correction", sale_id=c.sale_id, correction_id=c.id),
             post=True,
         )
@@ -174,11 +179,11 @@ def _opt_outs(store: Store) -> list[Attention]:
     return [
         Attention(
             "opt_out",
-            "Opt-out not sent to XCover",
+            N_("Opt-out not sent to XCover"),
             sale,
             sale.updated_at,
-            "The customer declined cover; XCover has not been told.",
-            "Send the opt-out",
+            N_("The customer declined cover; XCover has not been told."),
+            N_("Send the opt-out"),
             url_for("sales.opt_out", sale_id=sale.id),
             post=True,
         )

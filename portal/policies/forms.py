@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from wtforms import PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from ..i18n import N_
 from ..models import Cover, SaleItem
 from ..sales.fields import GuardedForm, MoneyField
 from ..vocab import ReturnReason
@@ -33,14 +35,14 @@ class ReturnForm(GuardedForm):
     """Which policies the customer brings back, and why."""
 
     covers = MultiCheckboxField(
-        "Policies to cancel",
+        N_("Policies to cancel"),
         coerce=int,
-        validators=[DataRequired(message="Choose the policies the customer is returning.")],
+        validators=[DataRequired(message=N_("Choose the policies the customer is returning."))],
     )
     reason = SelectField(
-        "Reason",
-        choices=[("", "Choose a reason…"), *ReturnReason.choices()],
-        validators=[DataRequired(message="Choose why the customer is returning the cover.")],
+        N_("Reason"),
+        choices=[("", _l("Choose a reason…")), *((value, _l(label)) for value, label in ReturnReason.choices())],
+        validators=[DataRequired(message=N_("Choose why the customer is returning the cover."))],
     )
 
     def __init__(self, *args: Any, covers: list[Cover], **kwargs: Any) -> None:
@@ -52,23 +54,23 @@ class ApprovalForm(GuardedForm):
     """A manager signs for one approval on this iPad: their username and password, and their decision."""
 
     username = StringField(
-        "Manager's username",
-        validators=[DataRequired(message="Enter the manager's username."), Length(max=64)],
+        N_("Manager's username"),
+        validators=[DataRequired(message=N_("Enter the manager's username.")), Length(max=64)],
         render_kw={**TEXT, "maxlength": 64},
     )
     # Never kept by the browser: it belongs to the manager, not to whoever uses this iPad.
     password = PasswordField(
-        "Manager's password",
-        validators=[DataRequired(message="Enter the manager's password."), Length(max=128)],
+        N_("Manager's password"),
+        validators=[DataRequired(message=N_("Enter the manager's password.")), Length(max=128)],
         render_kw={"autocomplete": "off", "maxlength": 128},
     )
-    decision = StringField("Decision", validators=[AnyOf(["approve", "refuse"], message="Approve or refuse.")])
+    decision = StringField(N_("Decision"), validators=[AnyOf(["approve", "refuse"], message=N_("Approve or refuse."))])
 
 
 class DecisionForm(GuardedForm):
     """A signed-in manager's decision from the approval queue."""
 
-    decision = StringField("Decision", validators=[AnyOf(["approve", "refuse"], message="Approve or refuse.")])
+    decision = StringField(N_("Decision"), validators=[AnyOf(["approve", "refuse"], message=N_("Approve or refuse."))])
 
 
 class ConfirmReturnForm(GuardedForm):
@@ -87,15 +89,15 @@ class CorrectionForm(GuardedForm):
     """The details of a booked product XCover lets a booking change."""
 
     serial_number = StringField(
-        "Serial number", validators=[Optional(), Length(max=64)], render_kw={**TEXT, "maxlength": 64}
+        N_("Serial number"), validators=[Optional(), Length(max=64)], render_kw={**TEXT, "maxlength": 64}
     )
-    brand = StringField("Brand", validators=[Optional(), Length(max=100)], render_kw={**TEXT, "maxlength": 100})
-    model = StringField("Model", validators=[Optional(), Length(max=100)], render_kw={**TEXT, "maxlength": 100})
-    sku = StringField("SKU / barcode", validators=[Optional(), Length(max=64)], render_kw={**TEXT, "maxlength": 64})
+    brand = StringField(N_("Brand"), validators=[Optional(), Length(max=100)], render_kw={**TEXT, "maxlength": 100})
+    model = StringField(N_("Model"), validators=[Optional(), Length(max=100)], render_kw={**TEXT, "maxlength": 100})
+    sku = StringField(N_("SKU / barcode"), validators=[Optional(), Length(max=64)], render_kw={**TEXT, "maxlength": 64})
     price = MoneyField(
-        "Price",
+        N_("Price"),
         places=2,
-        validators=[DataRequired(message="Enter the price."), NumberRange(min=0.01, max=1000000)],
+        validators=[DataRequired(message=N_("Enter the price.")), NumberRange(min=0.01, max=1000000)],
         render_kw={"inputmode": "decimal", "autocomplete": "off"},
     )
 

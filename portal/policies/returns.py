@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..extensions import db
+from ..i18n import N_
 from ..intl import store_time
 from ..models import Cover, PolicyReturn, ReturnLine, Sale, User, utcnow
 from ..sales.machine import InvalidTransition, SaleError, XCoverDown, audit
@@ -92,7 +93,7 @@ def request_return(
     if ReturnReason.get(reason) is None:
         errors["reason"] = ["Choose why the customer is returning the cover."]
     if errors:
-        raise SaleError("Please check the highlighted fields.", errors)
+        raise SaleError(N_("Please check the highlighted fields."), errors)
     why = ReturnReason(reason)
     requested = {"policies": [c.quote_id for c in chosen], "reason": why}
     try:
@@ -285,5 +286,5 @@ def preview_again(ret: PolicyReturn, user: User, client: AfterSaleClient) -> Pol
         raise InvalidTransition(f"This return is {ret.status.label.lower()}; there is nothing to preview again.")
     still = [line.cover_id for line in ret.lines if line.cover.status == CoverStatus.BOOKED]
     if not still:
-        raise SaleError("None of these policies can be returned any more.")
+        raise SaleError(N_("None of these policies can be returned any more."))
     return request_return(ret.sale, user, client, still, ret.reason)

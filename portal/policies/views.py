@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 from ..auth import service as auth_service
 from ..auth import throttle
 from ..extensions import csrf
+from ..i18n import N_
 from ..models import Cover, PolicyReturn, Sale, SaleItem
 from ..sales import lookup
 from ..sales.machine import InvalidTransition, SaleError, XCoverDown
@@ -96,7 +97,7 @@ def new_return(sale_id: int) -> Response | tuple[str, int] | str:
     sale = own_sale(sale_id)
     covers = returns.returnable_covers(sale)
     if not covers:
-        flash("No policy of this sale can be returned now.", "info")
+        flash(N_("No policy of this sale can be returned now."), "info")
         return redirect(url_for("sales.show", sale_id=sale.id))
     if request.method != "POST":
         form = ReturnForm(covers=covers, data={"covers": [c.id for c in covers]} if len(covers) == 1 else None)
@@ -121,7 +122,9 @@ def new_return(sale_id: int) -> Response | tuple[str, int] | str:
 
 def _render_new_return(sale: Sale, form: ReturnForm, status: int = 200, retry: str = "") -> tuple[str, int]:
     """Render the choice of policies to return."""
-    return render_template("policies/return_new.html", sale=sale, form=form, retry=retry, title="Return cover"), status
+    return render_template(
+        "policies/return_new.html", sale=sale, form=form, retry=retry, title=N_("Return cover")
+    ), status
 
 
 @bp.route("/sales/<int:sale_id>/returns/<int:return_id>")
@@ -150,7 +153,7 @@ def _render_return(
         may_decide=returns.may_approve(ret, user) is None,
         expired=ret.status in (ReturnStatus.PREVIEWED, ReturnStatus.APPROVED) and ret.expired(),
         message=message,
-        title="Return",
+        title=N_("Return"),
     ), status
 
 
@@ -200,7 +203,10 @@ def _decide(ret: PolicyReturn, approver: Any, approve: bool, form: ApprovalForm 
     except SaleError as exc:
         flash(exc.message, "error")
         return _to_return(ret)
-    flash("Return approved: give the refund at the till, then confirm." if approve else "Return refused.", "success")
+    flash(
+        N_("Return approved: give the refund at the till, then confirm.") if approve else N_("Return refused."),
+        "success",
+    )
     if request.form.get("from") == "queue":
         return redirect(url_for("policies.queue"))
     return _to_return(ret)
@@ -256,7 +262,7 @@ def withdraw_return(sale_id: int, return_id: int) -> Response:
     ret = _return(sale_id, return_id)
     try:
         returns.withdraw(ret, acting_user())
-        flash("Return withdrawn: the policies stay in force.", "info")
+        flash(N_("Return withdrawn: the policies stay in force."), "info")
     except SaleError as exc:
         flash(exc.message, "error")
     return _to_return(ret)
@@ -291,7 +297,7 @@ def queue() -> str:
         returns=waiting,
         mine={r.id for r in waiting if returns.may_approve(r, user) is not None},
         decision=DecisionForm(formdata=None),
-        title="Returns",
+        title=N_("Returns"),
     )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from ..i18n import N_
 from ..intl import number, percent, short_date
 from .service import AssociateRow, DayRow, DeclineRow, StoreRow
 
@@ -53,8 +54,8 @@ def attach_by_day(days: list[DayRow], store: Any = None) -> Chart:
     left, right, top, bottom, height = 56.0, 8.0, 12.0, 36.0, 260.0
     plot_w, plot_h = WIDTH - left - right, height - top - bottom
     chart = Chart(
-        "Attach rate by day",
-        "Sales with cover as a share of customers quoted, each day of the period.",
+        N_("Attach rate by day"),
+        N_("Sales with cover as a share of customers quoted, each day of the period."),
         height,
         empty=not any(d.quoted for d in days),
     )
@@ -107,7 +108,9 @@ def _horizontal(title: str, description: str, rows: list[tuple[str, int, int | N
 def declines_by_reason(declines: list[DeclineRow], store: Any = None) -> Chart:
     """Horizontal bars: products declined for each reason."""
     rows = [(d.reason.label, d.products, None, number(d.products, store)) for d in declines]
-    return _horizontal("Declines by reason", "Products the customer said no thanks to, by the reason given.", rows)
+    return _horizontal(
+        N_("Declines by reason"), N_("Products the customer said no thanks to, by the reason given."), rows
+    )
 
 
 def _sales_rows(pairs: list[tuple[str, int, int]], store: Any) -> list[tuple[str, int, int | None, str]]:
@@ -128,8 +131,8 @@ def sales_per_associate(rows: list[AssociateRow], store: Any = None) -> Chart:
         entry[2] += row.figures.covered
     pairs = sorted(((n, q, c) for n, q, c in merged.values()), key=lambda p: (-p[1], p[0].casefold()))
     return _horizontal(
-        "Sales per associate",
-        "Each person's customers quoted (light) and sales with cover (dark).",
+        N_("Sales per associate"),
+        N_("Each person's customers quoted (light) and sales with cover (dark)."),
         _sales_rows(pairs, store),
     )
 
@@ -144,7 +147,7 @@ def sales_per_store(rows: list[StoreRow]) -> Chart:
         entry[2] += row.figures.covered
     pairs = [(n, q, c) for n, q, c in merged.values()]
     return _horizontal(
-        "Sales per store",
-        "Each store's customers quoted (light) and sales with cover (dark).",
+        N_("Sales per store"),
+        N_("Each store's customers quoted (light) and sales with cover (dark)."),
         _sales_rows(pairs, None),
     )

@@ -8,6 +8,7 @@ from wtforms import DateField, SelectField
 from wtforms.validators import Optional, ValidationError
 
 from ..audit.forms import DATE_RANGE_MESSAGE, EARLIEST, LATEST
+from ..i18n import N_
 from ..sales.fields import GuardedForm
 from ..vocab import ReportPeriod
 from .periods import MAX_DAYS
@@ -27,10 +28,10 @@ class ReportForm(GuardedForm):
     class Meta:
         csrf = False
 
-    store = SelectField("Store", coerce=int, default=ALL_STORES)
-    period = SelectField("Period", choices=ReportPeriod.choices(), default=ReportPeriod.THIS_WEEK.value)
-    date_from = DateField("From", validators=[Optional(), _in_range], render_kw={"autocomplete": "off"})
-    date_to = DateField("To", validators=[Optional(), _in_range], render_kw={"autocomplete": "off"})
+    store = SelectField(N_("Store"), coerce=int, default=ALL_STORES)
+    period = SelectField(N_("Period"), choices=ReportPeriod.choices(), default=ReportPeriod.THIS_WEEK.value)
+    date_from = DateField(N_("From"), validators=[Optional(), _in_range], render_kw={"autocomplete": "off"})
+    date_to = DateField(N_("To"), validators=[Optional(), _in_range], render_kw={"autocomplete": "off"})
 
     def validate(self, extra_validators: Any = None) -> bool:
         """Check the fields, then that a custom period has both days, in order, at most MAX_DAYS days in all."""

@@ -11,6 +11,7 @@ from flask_login import current_user
 
 from ..audit import record
 from ..extensions import db
+from ..i18n import N_
 from ..models import Store
 from ..security import role_required
 from ..urls import MAX_INT32, bounded_int
@@ -103,7 +104,7 @@ def index() -> tuple[str, int]:
                 "stores": charts.sales_per_store(report.by_store),
             },
         }
-    return render_template("reports/index.html", title="Reports", **context), 200 if report is not None else 422
+    return render_template("reports/index.html", title=N_("Reports"), **context), 200 if report is not None else 422
 
 
 @bp.route("/export.csv")
