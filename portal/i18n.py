@@ -60,12 +60,13 @@ def use_customer_locale(language: str, country: str) -> Locale:
 def select_locale() -> str:
     """The locale of this request: the customer's on the customer view, else the signed-in person's store's."""
     forced = g.get("portal_locale")
-    if forced is not None:
-        return str(forced)
-    from flask_login import current_user
+    if forced is None:
+        from flask_login import current_user
 
-    store = current_user.store if current_user and current_user.is_authenticated else None
-    return str(intl.store_locale(store))
+        store = current_user.store if current_user and current_user.is_authenticated else None
+        forced = intl.store_locale(store)
+    # Python's gettext reads a bare "en" as en_US (locale.normalize): the portal's own English is British.
+    return "en_GB" if str(forced) == "en" else str(forced)
 
 
 def current_locale() -> Locale:

@@ -273,3 +273,13 @@ def test_translate_filter_escapes(app: Flask) -> None:
     with app.test_request_context():
         rendered = app.jinja_env.from_string("{{ m|translate }}").render(m="<b>x</b>")
     assert rendered == "&lt;b&gt;x&lt;/b&gt;"
+
+
+def test_head_office_reads_british_english_not_american(app, make_user) -> None:
+    make_user("boss", "admin", None)
+    client = app.test_client()
+    from tests.conftest import Auth
+
+    Auth(client).sign_in("boss")
+    page = client.get("/").get_data(as_text=True)
+    assert "Offer catalogue" in page and "Offer catalog<" not in page
