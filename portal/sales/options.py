@@ -119,6 +119,16 @@ def record_choices(
             if c.quote_id:
                 c.status = CoverStatus.CHOSEN if c.id in chosen_ids else CoverStatus.NOT_TAKEN
     declined = [item for item in sale.items if item.decision == Decision.DECLINE]
+    # The sale's own columns are set before the first audit event: the event flushes them, so the sale's row is
+    # locked before the chain head, the order every writer keeps (the other way round, taps at once deadlocked).
+    if chosen:
+        sale.acknowledged_at = utcnow()
+        sale.ack_policy_versions = {c.quote_id: c.policy_version for c in chosen}
+        sale.ack_disclaimer_hash = disclaimer_hash(chosen)
+        sale.cover_total = cover_total(sale)
+    else:
+        sale.decline_reason = declined[0].decline_reason if declined else DeclineReason.OTHER
+        sale.cover_total = Decimal("0.00")
     for item in declined:
         audit(
             AuditAction.SALE_DECLINED,
@@ -129,10 +139,6 @@ def record_choices(
             reason=item.decline_reason,
         )
     if chosen:
-        sale.acknowledged_at = utcnow()
-        sale.ack_policy_versions = {c.quote_id: c.policy_version for c in chosen}
-        sale.ack_disclaimer_hash = disclaimer_hash(chosen)
-        sale.cover_total = cover_total(sale)
         audit(
             AuditAction.SALE_ACKNOWLEDGED,
             user,
@@ -145,8 +151,6 @@ def record_choices(
         db.session.commit()
         return sale
     # Nothing chosen: keep the choices, then tell XCover; a failed opt-out can be retried as is.
-    sale.decline_reason = declined[0].decline_reason if declined else DeclineReason.OTHER
-    sale.cover_total = Decimal("0.00")
     db.session.commit()
     send_opt_out(sale, user, client)
     return sale
