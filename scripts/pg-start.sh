@@ -16,4 +16,6 @@ fi
   -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
 # The tests create (and drop) their own databases on this server.
 export TEST_DATABASE_URL="postgresql://portal@127.0.0.1:$PG_PORT/postgres"
+# pg_stop deletes the server's directory, so the tests need not drop what they created.
+export TEST_DATABASE_THROWAWAY=1
 pg_stop() { "${PG_RUN_AS[@]}" "$pg_bin/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 || true; rm -rf "$PG_DIR"; }

@@ -20,4 +20,27 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
     echo "PostgreSQL not found: the both_dbs tests run on SQLite only (install postgresql to include it)." >&2
   fi
 fi
-"$python" -m pytest "$@"
+if [ $# -gt 0 ]; then
+  status=0
+  "$python" -m pytest "$@" || status=$?
+  exit "$status"
+fi
+# The whole suite in two processes at once: the browser and resilience tests spend most of their time waiting
+# (on Chromium, on real gunicorns, on faults that last 12 s), the rest is busy on the CPU, so together they take
+# little longer than the browser half alone. The browser half prints when it ends; the run fails if either fails.
+browser_log="$(mktemp /tmp/portal-browser-tests.XXXXXX)"
+"$python" -m pytest -m "e2e or resilience" >"$browser_log" 2>&1 &
+browser=$!
+status=0
+"$python" -m pytest -m "not e2e and not resilience" || status=$?
+browser_status=0
+wait "$browser" || browser_status=$?
+echo
+echo "---- browser and resilience tests (tests/e2e, tests/resilience, the benchmarks' gunicorn runs) ----"
+cat "$browser_log"
+rm -f "$browser_log"
+# pytest's 5 is "no tests collected": a run of one half only (a marker in PYTEST_ADDOPTS) is not a failure.
+[ "$status" -eq 5 ] && status=0
+[ "$browser_status" -eq 5 ] && browser_status=0
+[ "$status" -ne 0 ] && exit "$status"
+exit "$browser_status"

@@ -18,12 +18,14 @@ from portal.stores import create_store, create_user
 from stack import create_stack
 from xcover_sandbox.extensions import db as sandbox_db
 
-from . import card_scan
+from . import card_scan, compile_once
 from .dbs import FAST_HASHING, PostgresFactory, SqliteFactory, create_sandbox_tables, pg_admin_url
 from .sales_fake import FakeXCover
 from .xcover_support import live_sandbox  # noqa: F401 (a fixture: importing it here offers it to every test module)
 
 PASSWORD = "correct-horse-battery"
+
+compile_once.install()
 
 # Hypothesis: a few dozen examples per fuzzed form keep the suite fast; HYPOTHESIS_PROFILE=thorough digs deeper.
 # Tests that need more (the card-number guard) set their own max_examples.
@@ -74,7 +76,10 @@ def postgres_factory() -> Iterator[PostgresFactory]:
         pytest.skip("PostgreSQL tests need TEST_DATABASE_URL (scripts/pg-start.sh starts a server)")
     factory = PostgresFactory(url)
     yield factory
-    factory.drop_all()
+    # A throwaway server (scripts/pg-start.sh) is deleted whole after the run: dropping its hundreds of
+    # databases one by one first would only cost time.
+    if not os.environ.get("TEST_DATABASE_THROWAWAY"):
+        factory.drop_all()
 
 
 @pytest.fixture

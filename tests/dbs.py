@@ -71,6 +71,11 @@ class PostgresFactory:
         self.created: list[str] = [self.template]
         self._exec(f'CREATE DATABASE "{self.template}"')
         _migrate(self._url(self.template))
+        with psycopg.connect(self.admin) as conn:
+            version = int(conn.execute("SHOW server_version_num").fetchone()[0])
+        # From PostgreSQL 15 a clone logs every page to the WAL by default; copying the files is three times
+        # faster for a small template on a test server.
+        self.clone = " STRATEGY FILE_COPY" if version >= 150000 else ""
 
     def _exec(self, sql: str) -> None:
         """Run one statement outside a transaction on the server's admin database."""
@@ -85,7 +90,7 @@ class PostgresFactory:
     def new(self) -> str:
         """Return the URL of a fresh migrated database."""
         name = f"portal_t_{uuid.uuid4().hex[:12]}"
-        self._exec(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        self._exec(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"{self.clone}')
         self.created.append(name)
         return self._url(name)
 

@@ -80,7 +80,7 @@ def test_a_manager_adds_an_associate_who_sells_then_disables_them_and_their_ipad
     assert associate.url.endswith("/auth/password")
     choose_password(associate, temporary, "robin-chose-this-1")
     associate.get_by_role("link", name="New sale").tap()
-    start(associate)
+    start(associate, opened=True)
     add_first_options(associate)
     pay(associate, receipt=f"T-{username}")
     expect(associate.locator("#sale-status")).to_have_text("Covered")

@@ -66,9 +66,15 @@ def fill_customer(page: Any, last_name: str = "Doe") -> None:
     page.get_by_label("Postcode").fill("SW1A 1AA")
 
 
-def start(page: Any, products: list[dict[str, str]] = PRODUCTS, last_name: str = "Doe") -> None:
-    """Screen 1 filled in and sent: lands on the options."""
-    page.goto("/sales/new")
+def start(
+    page: Any, products: list[dict[str, str]] = PRODUCTS, last_name: str = "Doe", *, opened: bool = False
+) -> None:
+    """Screen 1 filled in and sent: lands on the options (`opened`: the form is already on screen)."""
+    if opened:
+        page.wait_for_url("**/sales/new")
+        expect(page.get_by_label("First name")).to_be_visible()
+    else:
+        page.goto("/sales/new")
     fill_products(page, products)
     fill_customer(page, last_name)
     page.get_by_role("button", name="Show cover options").tap()
