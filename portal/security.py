@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -12,7 +11,7 @@ from flask import Flask, Response, abort, g, request
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .sensitive import luhn_valid
+from .sensitive import luhn_valid, new_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,10 +62,7 @@ def request_id(incoming: str) -> str:
     """Return the client's request id when it is a canonical UUID that spells no card number, else a new one."""
     if _REQUEST_ID.fullmatch(incoming) and not _holds_card_number(incoming):
         return incoming
-    while True:  # ours must not look like a card number to a scanner either (about 1 in 140 would)
-        made = str(uuid.uuid4())
-        if not _holds_card_number(made):
-            return made
+    return new_key()  # ours must not look like a card number to a scanner either
 
 
 def _start_request() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import uuid
 from typing import Any
 
 import phonenumbers
@@ -81,6 +82,24 @@ def find_card_number(text: str | None, *, phone_region: str | None = None) -> bo
         if len(digits) >= 13 and _holds_card_digits(digits):
             return True
     return any(_holds_card_digits(_NON_DIGIT.sub("", m.group())) for m in _DIGIT_RUN.finditer(text))
+
+
+def new_key() -> str:
+    """A fresh random key (idempotency key, form token, request id): a uuid4 that no card scan reads as a card."""
+    while True:  # about 1 uuid4 in 140 holds a Luhn-valid run of 13 to 19 digits across its dashes
+        key = str(uuid.uuid4())
+        if not find_card_number(key):
+            return key
+
+
+def derived_key(name: str) -> str:
+    """A key derived from a name (one name, one key, so repeats of a request share it) that spells no card number."""
+    attempt = 0
+    while True:
+        key = str(uuid.uuid5(uuid.NAMESPACE_URL, name if attempt == 0 else f"{name}#{attempt}"))
+        if not find_card_number(key):
+            return key
+        attempt += 1
 
 
 def redact_card_numbers(text: str) -> str:

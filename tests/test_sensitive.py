@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+import uuid
+
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from portal.sensitive import find_card_number, is_phone_number, luhn_valid, redact_card_numbers
+from portal.sensitive import derived_key, find_card_number, is_phone_number, luhn_valid, new_key, redact_card_numbers
 
 SEPARATORS = ["", " ", "  ", "\u00a0", "\u2007", "\u202f", "\t", ".", "/", "-", " - ", "_", ",", "·", ")(", "\u3000"]
 FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
@@ -120,3 +123,32 @@ def test_scrub_drops_secret_keys_but_keeps_words_that_merely_contain_pan() -> No
 
     cleaned = scrub({"company": "Acme", "expand": "yes", "pan": "x", "card_pan": "y", "password": "p"})
     assert cleaned == {"company": "Acme", "expand": "yes", "pan": REDACTED, "card_pan": REDACTED, "password": REDACTED}
+
+
+def test_a_new_key_that_would_spell_a_card_number_is_drawn_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # About 1 uuid4 in 140 holds a Luhn-valid run across its dashes: the card scans would flag the stored key.
+    spelling = uuid.UUID("41111111-1111-4111-8111-111111111111")
+    assert find_card_number(str(spelling))
+    plain = uuid.UUID("abcdefab-cdef-4abc-8def-abcdefabcdef")
+    draws = iter([spelling, plain])
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(draws))
+    assert new_key() == str(plain)
+
+
+def test_a_derived_key_is_the_same_for_a_name_and_never_spells_a_card_number() -> None:
+    # The first name whose plain uuid5 holds a card number: its derived key steps past it, the same way each time.
+    name = next(
+        n
+        for n in (f"send-email:XC-{i}" for i in itertools.count())
+        if find_card_number(str(uuid.uuid5(uuid.NAMESPACE_URL, n)))
+    )
+    key = derived_key(name)
+    assert key == derived_key(name) and not find_card_number(key)
+    assert key != str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+    # An ordinary name keeps its plain uuid5 (keys already sent to XCover stay the same).
+    ordinary = next(
+        n
+        for n in (f"opt-out:XC-{i}" for i in itertools.count())
+        if not find_card_number(str(uuid.uuid5(uuid.NAMESPACE_URL, n)))
+    )
+    assert derived_key(ordinary) == str(uuid.uuid5(uuid.NAMESPACE_URL, ordinary))

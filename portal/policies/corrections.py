@@ -6,7 +6,6 @@ confirm_update applies it, with one idempotency key for every attempt.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -18,6 +17,7 @@ from ..i18n import N_
 from ..models import Correction, Cover, Sale, SaleItem, User, utcnow
 from ..sales import catalogue
 from ..sales.machine import InvalidTransition, SaleError, XCoverDown, XCoverRejected, audit
+from ..sensitive import new_key
 from ..vocab import AuditAction, AuditResult, CorrectionStatus, CoverStatus
 from ..xcover.errors import XCoverError, XCoverValidationError
 from ..xcover.types import money
@@ -86,7 +86,7 @@ def quote_correction(
     update = {mapping[f]: _wire(values[f]) for f in changes}
     payload = {"quotes": [{"id": c.quote_id, "update_fields": update} for c in covers]}
     try:
-        priced = client.quote_for_update(sale.xcover_ref, payload, idempotency_key=str(uuid.uuid4()))
+        priced = client.quote_for_update(sale.xcover_ref, payload, idempotency_key=new_key())
     except XCoverValidationError as exc:
         errors: dict[str, list[str]] = {}
         for key, messages in exc.field_errors().items():
@@ -117,7 +117,7 @@ def quote_correction(
         },
         update_id=priced.update_id,
         price_diff=priced.total_price_diff,
-        idempotency_key=str(uuid.uuid4()),
+        idempotency_key=new_key(),
     )
     db.session.add(correction)
     db.session.flush()

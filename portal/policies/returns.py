@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +13,7 @@ from ..i18n import N_
 from ..intl import store_time
 from ..models import Cover, PolicyReturn, ReturnLine, Sale, User, utcnow
 from ..sales.machine import InvalidTransition, SaleError, XCoverDown, audit
+from ..sensitive import new_key
 from ..vocab import AuditAction, AuditResult, CoverStatus, ReturnReason, ReturnStatus, Role, SaleStatus
 from ..xcover.errors import XCoverError, XCoverNotFound, XCoverValidationError
 from ..xcover.types import money
@@ -101,7 +101,7 @@ def request_return(
             sale.xcover_ref,
             quotes=[{"id": c.quote_id, "reason_for_cancellation": why.label} for c in chosen],
             preview=True,
-            idempotency_key=str(uuid.uuid4()),
+            idempotency_key=new_key(),
         )
         lines = _preview_lines(preview, chosen)
     except XCoverError as exc:
@@ -132,7 +132,7 @@ def request_return(
         confirm_before=moment(preview.confirm_before),
         currency=sale.currency,
         total_refund=preview.total_refund,
-        idempotency_key=str(uuid.uuid4()),
+        idempotency_key=new_key(),
         lines=lines,
     )
     db.session.add(ret)

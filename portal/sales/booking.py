@@ -5,7 +5,6 @@ How an answer settles the sale (covered, back to payment, failed) is in settleme
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,7 +18,7 @@ from ..extensions import db
 from ..i18n import N_
 from ..intl import money
 from ..models import Sale, User, utcnow
-from ..sensitive import mask_email
+from ..sensitive import derived_key, mask_email, new_key
 from ..vocab import AuditAction, AuditResult, PaymentMethod, SaleStatus
 from ..xcover.errors import (
     XCoverAuthError,
@@ -213,7 +212,7 @@ def _look_up(sale: Sale, user: User | None, client: XCoverClientLike, lost: time
     started = sale.booking_started_at or sale.updated_at
     if lost is None or utcnow() - started < lost:
         return None
-    settle(sale, SaleStatus.QUOTED, last_error=LOST_MESSAGE, idempotency_key=str(uuid.uuid4()), booking_started_at=None)
+    settle(sale, SaleStatus.QUOTED, last_error=LOST_MESSAGE, idempotency_key=new_key(), booking_started_at=None)
     audit(
         AuditAction.SALE_BOOKING_FAILED,
         user,
@@ -292,8 +291,8 @@ def resend_email(sale: Sale, user: User, client: XCoverClientLike, form_token: s
         raise InvalidTransition(N_("Only a booked sale has a confirmation to send."))
     # The key is derived from the tapped form's own token: taps of one form at once (or a resent request) carry the
     # same key and XCover sends one email; the button on a page loaded again is a new email.
-    seed = form_token or str(uuid.uuid4())
-    key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"send-email:{sale.xcover_ref}:{seed}"))
+    seed = form_token or new_key()
+    key = derived_key(f"send-email:{sale.xcover_ref}:{seed}")
     try:
         client.send_email(sale.xcover_ref, idempotency_key=key)
     except XCoverError:

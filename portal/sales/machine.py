@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -11,6 +10,7 @@ from ..audit.service import record
 from ..extensions import db
 from ..i18n import N_
 from ..models import Sale, User, utcnow
+from ..sensitive import new_key
 from ..vocab import AuditAction, AuditResult, SaleStatus
 
 # Allowed moves of the sale's status machine; a booked sale whose every policy is cancelled becomes cancelled
@@ -116,7 +116,7 @@ def new_booking_body(sale: Sale) -> None:
     if sale.booking_started_at is None:
         return
     if not compare_and_set(
-        sale, SaleStatus.QUOTED, SaleStatus.QUOTED, idempotency_key=str(uuid.uuid4()), booking_started_at=None
+        sale, SaleStatus.QUOTED, SaleStatus.QUOTED, idempotency_key=new_key(), booking_started_at=None
     ):
         db.session.rollback()
         raise InvalidTransition(N_("This booking is already on its way; it can no longer be changed."))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Mapping
 from decimal import Decimal
 
@@ -12,6 +11,7 @@ import sqlalchemy as sa
 from ..extensions import db
 from ..i18n import N_
 from ..models import AuditEvent, Cover, Sale, User, utcnow
+from ..sensitive import derived_key
 from ..vocab import AuditAction, CoverStatus, Decision, DeclineReason, SaleStatus
 from ..xcover.errors import XCoverError
 from ..xcover.html import content_disclaimer
@@ -169,7 +169,7 @@ def opt_out_pending(sale: Sale) -> bool:
 
 def send_opt_out(sale: Sale, user: User, client: XCoverClientLike) -> None:
     """Tell XCover the customer declined everything, then close the sale as declined."""
-    key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"opt-out:{sale.xcover_ref}"))
+    key = derived_key(f"opt-out:{sale.xcover_ref}")
     reasons = sorted({i.decline_reason for i in sale.items if i.decline_reason})
     try:
         client.opt_out(sale.xcover_ref, idempotency_key=key, partner_metadata=opt_out_metadata(reasons, str(sale.id)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
@@ -16,7 +15,7 @@ from ..i18n import N_
 from ..intl import currencies, primary_language
 from ..models import Cover, Sale, SaleItem, Store, User
 from ..phones import InvalidPhone, calling_code, to_e164
-from ..sensitive import mask_email, mask_phone
+from ..sensitive import mask_email, mask_phone, new_key
 from ..vocab import AuditAction, AuditResult, CoverStatus, SaleStatus
 from ..xcover.errors import XCoverError, XCoverValidationError
 from ..xcover.html import plain
@@ -360,7 +359,7 @@ def request_quote(sale: Sale, user: User, client: XCoverClientLike) -> Sale:
     sale.field_errors = None
     sale.last_error = None
     # A booking key per quote package, stored before any booking can be sent and reused on every retry.
-    sale.idempotency_key = str(uuid.uuid4())
+    sale.idempotency_key = new_key()
     db.session.flush()
     offered = [c for c in sale.covers if c.status == CoverStatus.QUOTED]
     audit(

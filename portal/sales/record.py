@@ -9,7 +9,6 @@ session gives the contract tests its own fixtures. Nothing is stored in the port
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ..sensitive import new_key
 from ..vocab import DeclineReason
 from ..xcover.client import XCoverClient
 from ..xcover.errors import XCoverError
@@ -63,7 +63,7 @@ class RecordResult:
 
 def _key() -> str:
     """A fresh idempotency key."""
-    return str(uuid.uuid4())
+    return new_key()
 
 
 def _basket(options: RecordOptions) -> list[dict[str, Any]]:
