@@ -9,6 +9,7 @@ from typing import Any
 
 from portal.extensions import db
 from portal.models import Cover, PolicyReturn, ReturnLine, Sale, SaleItem, Store, User
+from portal.sensitive import new_key
 from portal.vocab import CoverStatus, Decision, ReturnReason, ReturnStatus, SaleStatus
 
 
@@ -90,11 +91,11 @@ def confirmed_return(s: Sale, by: User, confirmed_at: datetime, refunded: str, i
         status=ReturnStatus.CONFIRMED,
         reason=ReturnReason.CHANGED_MIND,
         requested_by_id=by.id,
-        cancellation_id=uuid.uuid4().hex,
+        cancellation_id=new_key(),
         currency=s.currency,
         total_refund=Decimal(refunded),
         refunded_amount=Decimal(refunded),
-        idempotency_key=uuid.uuid4().hex,
+        idempotency_key=new_key(),
         confirmed_at=confirmed_at,
         created_at=confirmed_at,
     )
