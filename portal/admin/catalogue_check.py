@@ -105,7 +105,7 @@ def check(draft: CatalogueVersion, actor: User, client: Any, store: Store, price
         for index, line in enumerate(todo):
             quote = package.quote_for_item(index)
             if quote is None:
-                reason = package.error_for_item(index) or "Not available for this product"
+                reason = package.error_for_item(index) or N_("Not available for this product")
                 results[line.id] = (LineCheck.REFUSED, {"reasons": [reason]})
             else:
                 title = quote.content.title or quote.policy_name

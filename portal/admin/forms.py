@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from wtforms import FieldList, Form, FormField, IntegerField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
@@ -102,8 +103,10 @@ class StoreSettingsForm(GuardedForm):
         zones: Any = [(z, z.replace("_", " ")) for z in everything]
         if own:
             zones = {
-                f"In {countries().get(country.upper(), country)}": [(z, z.replace("_", " ")) for z in own],
-                "All time zones": zones,
+                gettext("In %(country)s", country=countries().get(country.upper(), country)): [
+                    (z, z.replace("_", " ")) for z in own
+                ],
+                gettext("All time zones"): zones,
             }
         self.timezone.choices = zones
         language_choices = list(languages().items())

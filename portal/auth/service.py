@@ -274,7 +274,7 @@ def change_password(user: User, current: str, new: str, client: str) -> None:
     """
     problem = password_problem(new, user.username)
     if problem is None and new == current:
-        problem = "Choose a password different from the current one."
+        problem = N_("Choose a password different from the current one.")
     if problem:
         raise PasswordRefused({"new_password": [problem]})
     now = utcnow()
@@ -295,7 +295,9 @@ def change_password(user: User, current: str, new: str, client: str) -> None:
     )
     db.session.commit()
     if refused:
-        message = "Too many wrong passwords: sign in again." if password_ok else "That is not your current password."
+        message = (
+            N_("Too many wrong passwords: sign in again.") if password_ok else N_("That is not your current password.")
+        )
         raise PasswordRefused({"current_password": [message]}, signed_out)
 
 

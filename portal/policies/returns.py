@@ -106,7 +106,8 @@ def request_return(
         lines = _preview_lines(preview, chosen)
     except XCoverError as exc:
         refused = isinstance(exc, (XCoverValidationError, XCoverNotFound))
-        message = f"XCover refused the refund preview: {xcover_reason(exc)}" if refused else DOWN
+        reason = xcover_reason(exc)[:450]
+        message = Message(N_("XCover refused the refund preview: %(reason)s"), reason=reason) if refused else DOWN
         audit(AuditAction.RETURN_REQUESTED, user, sale, **requested)
         audit(
             AuditAction.RETURN_PREVIEW_FAILED,
@@ -117,7 +118,7 @@ def request_return(
             status=exc.status,
         )
         db.session.commit()
-        raise (SaleError if refused else XCoverDown)(message[:500]) from None
+        raise (SaleError if refused else XCoverDown)(message) from None
     # The policies join the return in the same transaction as the return itself: a second tap elsewhere
     # that chose any of them finds them taken and adds nothing.
     if move_covers([c.id for c in chosen], [CoverStatus.BOOKED], CoverStatus.RETURNING) != len(chosen):
