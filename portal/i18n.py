@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -68,6 +68,12 @@ class Message(str):
         self = super().__new__(cls, text)
         self.msgid, self.values = msgid, values
         return self
+
+    def __mod__(self, values: Any) -> str:
+        """`message % {...}` (WTForms' NumberRange and Length do it to every message) keeps the Message."""
+        if isinstance(values, Mapping):
+            return Message(self.msgid, **{**values, **self.values})
+        return str.__mod__(self, values)
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle as the msgid and values (str would pickle only the English text)."""

@@ -208,6 +208,23 @@ def test_translate_says_a_message_in_the_readers_language(app: Flask) -> None:
         assert html == "L’identifiant &lt;b&gt;x&lt;/b&gt; est déjà pris."
 
 
+def test_a_validator_that_formats_its_message_keeps_the_message(app: Flask) -> None:
+    """WTForms' NumberRange does `message % {...}`: the catalogue's term range still shows in French."""
+    from werkzeug.datastructures import MultiDict
+
+    from portal.admin.forms import LineForm
+
+    form = LineForm(MultiDict({"policy_type": "p", "policy_type_version": "1", "cover_term_months": "500"}))
+    assert not form.validate()
+    (error,) = form.cover_term_months.errors
+    assert error == "From 1 to 120." and isinstance(error, Message)
+    with app.test_request_context():
+        from flask import g
+
+        g.portal_locale = "fr_FR"
+        assert i18n.translate(error) == "De 1 à 120."
+
+
 def test_a_flashed_message_is_translated_when_shown(app: Flask) -> None:
     """A Message flashed by a view keeps its msgid and values through the session cookie (a Message or an amount
     among its values too)."""
