@@ -11,14 +11,18 @@ from __future__ import annotations
 import ast
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
 from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 from flask import Flask, g
+from flask.json.tag import JSONTag, TaggedJSONSerializer
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel, get_locale, gettext
 
 from . import config, intl
@@ -37,14 +41,115 @@ def N_(message: str) -> str:  # the name gettext tools look for
     return message
 
 
+def _shown(value: Any, locale: Locale | str) -> Any:
+    """A Message's value as a reader in `locale` sees it: a number with the locale's digit groups, else as it is."""
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return format_decimal(value, locale=locale)
+    return value
+
+
+class Message(str):
+    """A service's message with values: reads as its English text, and `|translate` says it in the reader's language.
+
+    `Message(N_("Enter a quantity from 1 to %(most)s."), most=99)` is the str "Enter a quantity from 1 to 99."
+    (for logs, the CLI and tests) that remembers its msgid and values, so `translate` can look the msgid up and
+    fill in the values then. A value that is itself a Message (a status label) is translated too; numbers are
+    written with the reader's digit groups. Never marked safe: values may carry what someone typed.
+    """
+
+    msgid: str
+    values: dict[str, Any]
+
+    def __new__(cls, msgid: str, /, **values: Any) -> Message:
+        """Format the English text now and keep the msgid and values for translation later (a Message stays itself)."""
+        if isinstance(msgid, Message) and not values:
+            return msgid
+        text = msgid % {k: _shown(v, SOURCE_LOCALE) for k, v in values.items()} if values else msgid
+        self = super().__new__(cls, text)
+        self.msgid, self.values = msgid, values
+        return self
+
+    def __mod__(self, values: Any) -> str:
+        """`message % {...}` (WTForms' NumberRange and Length do it to every message) keeps the Message."""
+        if isinstance(values, Mapping):
+            return Message(self.msgid, **{**values, **self.values})
+        return str.__mod__(self, values)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the msgid and values (str would pickle only the English text)."""
+        return _rebuild, (self.msgid, self.values)
+
+
+def _rebuild(msgid: str, values: dict[str, Any]) -> Message:
+    """Unpickle a Message."""
+    return Message(msgid, **values)
+
+
+SOURCE_LOCALE = "en_GB"  # the catalogue's source words are British English
+
+
 def translate(message: Any) -> str:
     """{{ message|translate }}: a known message in the reader's language, anything else as it is.
 
-    For words that are data (vocabulary labels, a service's message): a plain string, escaped by Jinja,
-    never marked safe (Jinja's own `_()` would mark the result safe, wrong for text that may carry input).
+    For words that are data (vocabulary labels, a service's message, a Message with its values): a plain string,
+    escaped by Jinja, never marked safe (Jinja's own `_()` would mark the result safe, wrong for text that may
+    carry input).
     """
+    if isinstance(message, Message):
+        if not message.values:
+            return gettext(message.msgid)
+        locale = current_locale()
+        values = {k: translate(v) if isinstance(v, Message) else _shown(v, locale) for k, v in message.values.items()}
+        return gettext(message.msgid, **values)
     text = str(message) if message is not None else ""
     return gettext(text) if text else text
+
+
+class _TagMessage(JSONTag):
+    """Keep a Message a Message through the session (a flash), so it is translated when it is shown."""
+
+    __slots__ = ()
+    key = " msg"
+
+    def check(self, value: Any) -> bool:
+        """Tag Messages only."""
+        return isinstance(value, Message)
+
+    def to_json(self, value: Any) -> Any:
+        """The msgid and its values (tagged in turn: a Message or an amount inside a Message)."""
+        return [value.msgid, self.serializer.tag(value.values)]
+
+    def to_python(self, value: Any) -> Any:
+        """Rebuild the Message."""
+        msgid, values = value
+        return Message(msgid, **values)
+
+
+class _TagDecimal(JSONTag):
+    """Keep an amount in a Message an amount through the session (it is written with the reader's digit groups)."""
+
+    __slots__ = ()
+    key = " dec"
+
+    def check(self, value: Any) -> bool:
+        """Tag Decimals only."""
+        return isinstance(value, Decimal)
+
+    def to_json(self, value: Any) -> Any:
+        """The amount as text, exactly."""
+        return str(value)
+
+    def to_python(self, value: Any) -> Any:
+        """The amount again."""
+        return Decimal(value)
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, whose serializer keeps Messages (and the amounts in them)."""
+
+    serializer = TaggedJSONSerializer()
+    serializer.register(_TagMessage, index=0)
+    serializer.register(_TagDecimal)
 
 
 def use_customer_locale(language: str, country: str) -> Locale:
@@ -116,6 +221,8 @@ def init_app(app: Flask) -> None:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.filters["translate"] = translate
+    if type(app.session_interface) is SecureCookieSessionInterface:
+        app.session_interface = SessionInterface()
     app.jinja_env.globals.update(html_lang=html_lang)
 
 

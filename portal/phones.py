@@ -7,6 +7,7 @@ from functools import cache
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
+from .i18n import N_, Message
 from .intl import countries
 
 
@@ -36,13 +37,13 @@ def example(region: str) -> str:
         region.upper(), PhoneNumberType.MOBILE
     ) or phonenumbers.example_number(region.upper())
     if number is None:
-        return f"{calling_code(region) or '+'} and the number"
+        return Message(N_("%(code)s and the number"), code=calling_code(region) or "+")
     return phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
 
 
 def to_e164(raw: str, region: str) -> str:
     """Return a typed number in E.164 (+447400123456); a number without a + is read as the region's own."""
-    message = f"Enter a valid mobile number, e.g. {example(region)}."
+    message = Message(N_("Enter a valid mobile number, e.g. %(example)s."), example=example(region))
     try:
         number = phonenumbers.parse(raw, region.upper())
     except NumberParseException:

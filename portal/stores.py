@@ -13,6 +13,7 @@ from .audit import record
 from .audit.service import ensure_chain
 from .auth.passwords import hash_password, password_problem
 from .extensions import db
+from .i18n import N_, Message
 from .intl import countries, currencies, languages, primary_language
 from .models import Store, User
 from .vocab import AuditAction, Role
@@ -51,18 +52,18 @@ def _clean(field: str, value: str) -> str:
 def _store_problem(field: str, value: str) -> str | None:
     """Return why a (clean) store setting is not acceptable, or None."""
     if field == "name":
-        return None if value else "Store name is required."
+        return None if value else N_("Store name is required.")
     if field in ("country", "phone_country") and value not in countries():
-        return f"Unknown country code {value!r}: use ISO 3166-1 alpha-2, e.g. GB."
+        return Message(N_("Unknown country code %(code)s: use ISO 3166-1 alpha-2, e.g. GB."), code=repr(value))
     if field == "currency" and value not in currencies():
-        return f"Unknown currency code {value!r}: use ISO 4217, e.g. GBP."
+        return Message(N_("Unknown currency code %(code)s: use ISO 4217, e.g. GBP."), code=repr(value))
     if field == "language" and (not _LANGUAGE.match(value) or primary_language(value) not in languages()):
-        return f"Bad language {value!r}: use ISO 639-1, e.g. en or en-gb."
+        return Message(N_("Bad language %(code)s: use ISO 639-1, e.g. en or en-gb."), code=repr(value))
     if field == "timezone":
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            return f"Unknown time zone {value!r}: use an IANA name, e.g. Europe/London."
+            return Message(N_("Unknown time zone %(zone)s: use an IANA name, e.g. Europe/London."), zone=repr(value))
     return None
 
 
@@ -89,9 +90,9 @@ def create_store(
     code = code.strip().upper()
     errors: dict[str, list[str]] = {}
     if not _CODE.match(code):
-        errors["code"] = ["Store code must be 2 to 16 letters, digits or dashes."]
+        errors["code"] = [N_("Store code must be 2 to 16 letters, digits or dashes.")]
     elif db.session.scalar(sa.select(Store.id).where(Store.code == code)) is not None:
-        errors["code"] = [f"A store with code {code} already exists."]
+        errors["code"] = [Message(N_("A store with code %(code)s already exists."), code=code)]
     values = {"name": name, "country": country, "currency": currency, "language": language, "timezone": timezone}
     if phone_country:
         values["phone_country"] = phone_country
@@ -176,26 +177,26 @@ def create_user(
     username = username.strip().lower()
     errors: dict[str, list[str]] = {}
     if not _USERNAME.match(username):
-        errors["username"] = ["Username must be 3 to 64 lower-case letters, digits, dots, dashes or underscores."]
+        errors["username"] = [N_("Username must be 3 to 64 lower-case letters, digits, dots, dashes or underscores.")]
     elif db.session.scalar(sa.select(User.id).where(sa.func.lower(User.username) == username)) is not None:
-        errors["username"] = [f"The username {username} is taken."]
+        errors["username"] = [Message(N_("The username %(username)s is taken."), username=username)]
     if Role.get(role) is None:
-        errors["role"] = [f"Role must be one of {', '.join(Role)}."]
+        errors["role"] = [Message(N_("Role must be one of %(roles)s."), roles=", ".join(Role))]
     if not display_name.strip():
-        errors["display_name"] = ["Name is required."]
+        errors["display_name"] = [N_("Name is required.")]
     store: Store | None = None
     if role == Role.ADMIN:
         if store_code:
-            errors["store"] = ["Admins belong to head office, not a store: leave the store out."]
+            errors["store"] = [N_("Admins belong to head office, not a store: leave the store out.")]
     elif not store_code:
-        errors["store"] = [f"A {role} must belong to a store: give its code."]
+        errors["store"] = [N_("Store staff must belong to a store: give its code.")]
     else:
         store = db.session.scalar(sa.select(Store).where(Store.code == store_code.strip().upper()))
         if store is None:
-            errors["store"] = [f"No store with code {store_code!r}."]
+            errors["store"] = [Message(N_("No store with code %(code)s."), code=repr(store_code))]
     problem = password_problem(password, username)
     if problem:
-        errors["password"] = [f"Weak password: {problem}"]
+        errors["password"] = [Message(N_("Weak password: %(problem)s"), problem=Message(problem))]
     if errors:
         raise InvalidInput(errors=errors)
     user = User(

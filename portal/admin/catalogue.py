@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..audit import record
 from ..extensions import db
-from ..i18n import N_
+from ..i18n import N_, Message
 from ..models import CatalogueCategory, CatalogueLine, CatalogueVersion, User, utcnow
 from ..sales import catalogue as offers
 from ..vocab import AuditAction, AuditResult, CatalogueStatus, LineCheck
@@ -129,17 +129,17 @@ def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list
 
 
 def parse_catalogue(mapping: Any) -> list[tuple[str, str, list[LineValues]]]:
-    """Read a catalogue in the OFFER_CATALOGUE shape; raise CatalogueError saying what is wrong with it."""
+    """Read a catalogue in the OFFER_CATALOGUE shape; raise ValueError saying what is wrong (in English, for ops)."""
     if not isinstance(mapping, Mapping) or not mapping:
-        raise CatalogueError('The catalogue must be a JSON object: {"category": {"label": ..., "offers": [...]}}.')
+        raise ValueError('The catalogue must be a JSON object: {"category": {"label": ..., "offers": [...]}}.')
     parsed = []
     for key, entry in mapping.items():
         if not isinstance(key, str) or not _KEY.match(key) or not isinstance(entry, Mapping):
-            raise CatalogueError(f"Category {key!r}: a key of 2 to 40 lower-case letters, digits or _ and an object.")
+            raise ValueError(f"Category {key!r}: a key of 2 to 40 lower-case letters, digits or _ and an object.")
         label = str(entry.get("label") or key.replace("_", " ").capitalize())
         raw_offers = entry.get("offers") or []
         if not isinstance(raw_offers, list):
-            raise CatalogueError(f"Category {key!r}: offers must be a list.")
+            raise ValueError(f"Category {key!r}: offers must be a list.")
         lines = []
         for offer in raw_offers:
             term = offer.get("cover_term_months") if isinstance(offer, Mapping) else None
@@ -150,7 +150,7 @@ def parse_catalogue(mapping: Any) -> list[tuple[str, str, list[LineValues]]]:
             )
             problems = _line_problems(values, term)
             if problems:
-                raise CatalogueError(f"Category {key!r}: {' '.join(m for ms in problems.values() for m in ms)}")
+                raise ValueError(f"Category {key!r}: {' '.join(m for ms in problems.values() for m in ms)}")
             lines.append(values)
         parsed.append((key, label[:80], lines))
     return parsed
@@ -174,8 +174,8 @@ def seed() -> CatalogueVersion | None:
     configured = current_app.config.get("OFFER_CATALOGUE")
     try:
         categories = parse_catalogue(configured or offers.DEFAULT_CATALOGUE)
-    except CatalogueError as exc:
-        raise RuntimeError(f"OFFER_CATALOGUE cannot seed the catalogue: {exc.message}") from None
+    except ValueError as exc:
+        raise RuntimeError(f"OFFER_CATALOGUE cannot seed the catalogue: {exc}") from None
     version = import_catalogue(categories, None, "OFFER_CATALOGUE" if configured else "built-in")
     db.session.commit()
     return version
@@ -224,19 +224,27 @@ def start_draft(actor: User) -> CatalogueVersion:
 def check_editable(version: CatalogueVersion) -> None:
     """Refuse to change anything but a draft."""
     if version.status != CatalogueStatus.DRAFT:
-        raise CatalogueError(f"Version {version.number} is {version.status.label.lower()}: it can no longer change.")
+        raise CatalogueError(
+            Message(
+                N_("Version %(number)s can no longer change: %(status)s."),
+                number=str(version.number),
+                status=Message(version.status.label),
+            )
+        )
 
 
 def _line_problems(values: LineValues, raw_term: Any = None, prefix: str = "") -> dict[str, list[str]]:
     """Return what is wrong with one line, by field."""
     problems: dict[str, list[str]] = {}
     if not _POLICY_TYPE.match(values.policy_type):
-        problems[f"{prefix}policy_type"] = ["Enter XCover's policy type, e.g. product_warranty."]
+        problems[f"{prefix}policy_type"] = [N_("Enter XCover's policy type, e.g. product_warranty.")]
     if not _POLICY_VERSION.match(values.policy_type_version):
-        problems[f"{prefix}policy_type_version"] = ["Enter the policy type version XCover gave, e.g. 1."]
+        problems[f"{prefix}policy_type_version"] = [N_("Enter the policy type version XCover gave, e.g. 1.")]
     term = values.cover_term_months
     if (raw_term not in (None, "") and term is None) or (term is not None and not 1 <= term <= MAX_TERM_MONTHS):
-        problems[f"{prefix}cover_term_months"] = [f"A whole number of months from 1 to {MAX_TERM_MONTHS}, or empty."]
+        problems[f"{prefix}cover_term_months"] = [
+            Message(N_("A whole number of months from 1 to %(most)s, or empty."), most=MAX_TERM_MONTHS)
+        ]
     return problems
 
 
@@ -254,18 +262,18 @@ def save_category(
     errors: dict[str, list[str]] = {}
     if category is None:
         if not _KEY.match(key):
-            errors["key"] = ["2 to 40 lower-case letters, digits or _, e.g. mobile_phones."]
+            errors["key"] = [N_("2 to 40 lower-case letters, digits or _, e.g. mobile_phones.")]
         elif any(c.key == key for c in draft.categories):
-            errors["key"] = [f"This draft already has a category {key}."]
+            errors["key"] = [Message(N_("This draft already has a category %(key)s."), key=key)]
     if not label or len(label) > 80:
-        errors["label"] = ["Enter the name the counter shows, up to 80 characters."]
+        errors["label"] = [N_("Enter the name the counter shows, up to 80 characters.")]
     if len(lines) > MAX_LINES:
-        errors["lines"] = [f"At most {MAX_LINES} lines per category."]
+        errors["lines"] = [Message(N_("At most %(most)s lines per category."), most=MAX_LINES)]
     seen: set[LineValues] = set()
     for i, values in enumerate(lines):
         errors.update(_line_problems(values, prefix=f"lines-{i}-"))
         if values in seen:
-            errors.setdefault(f"lines-{i}-policy_type", []).append("The same line is already in this category.")
+            errors.setdefault(f"lines-{i}-policy_type", []).append(N_("The same line is already in this category."))
         seen.add(values)
     if errors:
         raise CatalogueError(N_("Please check the highlighted fields."), errors)
@@ -339,8 +347,13 @@ def publish(draft: CatalogueVersion, actor: User) -> None:
     waiting = unaccepted(draft)
     if waiting:
         raise CatalogueError(
-            f"{len(waiting)} line(s) not accepted by XCover yet: check with XCover, and change or remove the lines "
-            "it refuses, before publishing."
+            Message(
+                N_(
+                    "%(count)s line(s) not accepted by XCover yet: check with XCover, and change or remove the lines "
+                    "it refuses, before publishing."
+                ),
+                count=len(waiting),
+            )
         )
     _publish(draft, actor)
     db.session.commit()

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..i18n import N_
+from ..i18n import N_, Message
 from ..intl import primary_language
 from ..models import CatalogueCategory, CatalogueLine, CatalogueVersion, Store, User, utcnow
 from ..sales import catalogue as offers
@@ -89,8 +89,9 @@ def check(draft: CatalogueVersion, actor: User, client: Any, store: Store, price
             refused, general = _refusals(exc.field_errors(), len(todo))
             if general or not refused:
                 _check_failed(draft, actor, store, "validation", exc.status)
+                reason = " ".join(general or [exc.message])
                 raise CatalogueError(
-                    "XCover refused the sample request itself: " + " ".join(general or [exc.message])
+                    Message(N_("XCover refused the sample request itself: %(reason)s"), reason=reason)
                 ) from None
             for index, reasons in refused.items():
                 results[todo[index].id] = (LineCheck.REFUSED, {"reasons": reasons})
@@ -100,11 +101,11 @@ def check(draft: CatalogueVersion, actor: User, client: Any, store: Store, price
             continue
         except XCoverError as exc:
             _check_failed(draft, actor, store, type(exc).__name__, exc.status)
-            raise CheckUnavailable("XCover is not answering right now. Nothing was changed: try again.") from None
+            raise CheckUnavailable(N_("XCover is not answering right now. Nothing was changed: try again.")) from None
         for index, line in enumerate(todo):
             quote = package.quote_for_item(index)
             if quote is None:
-                reason = package.error_for_item(index) or "Not available for this product"
+                reason = package.error_for_item(index) or N_("Not available for this product")
                 results[line.id] = (LineCheck.REFUSED, {"reasons": [reason]})
             else:
                 title = quote.content.title or quote.policy_name

@@ -11,7 +11,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ..extensions import db
-from ..i18n import N_
+from ..i18n import N_, translate
 from ..models import CatalogueCategory, CatalogueVersion, Store, User
 from ..security import role_required
 from ..vocab import CatalogueStatus, LineCheck, Role
@@ -89,7 +89,7 @@ def _version_page(version: CatalogueVersion, check_form: CheckForm) -> tuple[str
         checked_currency=sample.get("currency"),
         waiting=catalogue.unaccepted(version) if version.status == CatalogueStatus.DRAFT else [],
         LineCheck=LineCheck,
-        title=f"Catalogue version {version.number}",
+        title=gettext("Catalogue version %(number)s", number=version.number),
     )
     return html, 422 if check_form.errors else 200
 
@@ -168,7 +168,11 @@ def _render_category(
         version=version,
         category=category,
         form=form,
-        title=f"{category.label if category else 'New category'} · version {version.number}",
+        title=gettext(
+            "%(category)s · version %(number)s",
+            category=translate(category.label) if category else gettext("New category"),
+            number=version.number,
+        ),
     )
     return html, 422 if form.errors else 200
 

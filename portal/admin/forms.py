@@ -5,13 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from wtforms import FieldList, Form, FormField, IntegerField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from ..auth.forms import USERNAME_KEYBOARD
 from ..auth.passwords import MAX_LENGTH, MIN_LENGTH
-from ..i18n import N_
+from ..i18n import N_, Message
 from ..intl import countries, currencies, languages, time_zones, zones_of
 from ..models import Store
 from ..phones import calling_code
@@ -28,9 +29,9 @@ TEMPORARY_HINT = _l(
 CODE_KEYBOARD = {"autocapitalize": "characters", "autocorrect": "off", "spellcheck": "false"}
 
 
-def _text(label: str, *, maxlength: int, required: bool = True, **render_kw: Any) -> StringField:
-    """A text field; required ones say what to type."""
-    checks = [DataRequired(f"Enter the {label.lower()}.")] if required else [Optional()]
+def _text(label: str, *, maxlength: int, required: str = "", **render_kw: Any) -> StringField:
+    """A text field; `required` is the message when it is left empty (without one the field is optional)."""
+    checks = [DataRequired(required)] if required else [Optional()]
     return StringField(
         label,
         validators=[*checks, Length(max=maxlength)],
@@ -51,8 +52,8 @@ def _temporary_password() -> StringField:
 class PersonForm(GuardedForm):
     """Someone new at the store: username, name, role (head office only) and an optional temporary password."""
 
-    username = _text(N_("Username"), maxlength=64, **USERNAME_KEYBOARD)
-    display_name = _text(N_("Name"), maxlength=120, autocapitalize="words")
+    username = _text(N_("Username"), maxlength=64, required=N_("Enter the username."), **USERNAME_KEYBOARD)
+    display_name = _text(N_("Name"), maxlength=120, required=N_("Enter the name."), autocapitalize="words")
     role = RadioField(N_("Role"), default=Role.ASSOCIATE.value, validators=[DataRequired(N_("Choose a role."))])
     password = _temporary_password()
 
@@ -81,7 +82,7 @@ def _phone_country_choices() -> list[tuple[str, str]]:
 class StoreSettingsForm(GuardedForm):
     """What a manager sets for their store: display name, time zone, language, default phone country."""
 
-    name = _text(N_("Store name"), maxlength=120, autocapitalize="words")
+    name = _text(N_("Store name"), maxlength=120, required=N_("Enter the store name."), autocapitalize="words")
     timezone = SelectField(N_("Time zone"), validators=[DataRequired(N_("Choose the time zone."))])
     language = SelectField(N_("Language"), validators=[DataRequired(N_("Choose the language."))])
     phone_country = SelectField(
@@ -102,8 +103,10 @@ class StoreSettingsForm(GuardedForm):
         zones: Any = [(z, z.replace("_", " ")) for z in everything]
         if own:
             zones = {
-                f"In {countries().get(country.upper(), country)}": [(z, z.replace("_", " ")) for z in own],
-                "All time zones": zones,
+                gettext("In %(country)s", country=countries().get(country.upper(), country)): [
+                    (z, z.replace("_", " ")) for z in own
+                ],
+                gettext("All time zones"): zones,
             }
         self.timezone.choices = zones
         language_choices = list(languages().items())
@@ -130,17 +133,20 @@ class StoreForm(StoreSettingsForm):
 class NewStoreForm(StoreForm):
     """A new store: its code as well (it never changes)."""
 
-    code = _text(N_("Store code"), maxlength=16, **CODE_KEYBOARD)
+    code = _text(N_("Store code"), maxlength=16, required=N_("Enter the store code."), **CODE_KEYBOARD)
 
 
 class LineForm(Form):
     """One cover to quote for a category."""
 
-    policy_type = _text(N_("Policy type"), maxlength=64, **USERNAME_KEYBOARD)
-    policy_type_version = _text(N_("Version"), maxlength=64, **USERNAME_KEYBOARD)
+    policy_type = _text(N_("Policy type"), maxlength=64, required=N_("Enter the policy type."), **USERNAME_KEYBOARD)
+    policy_type_version = _text(N_("Version"), maxlength=64, required=N_("Enter the version."), **USERNAME_KEYBOARD)
     cover_term_months = IntegerField(
         N_("Term (months)"),
-        validators=[Optional(), NumberRange(min=1, max=MAX_TERM_MONTHS, message=f"From 1 to {MAX_TERM_MONTHS}.")],
+        validators=[
+            Optional(),
+            NumberRange(min=1, max=MAX_TERM_MONTHS, message=Message(N_("From 1 to %(most)s."), most=MAX_TERM_MONTHS)),
+        ],
         render_kw={"inputmode": "numeric", "autocomplete": "off", "min": 1, "max": MAX_TERM_MONTHS},
     )
 
@@ -148,8 +154,8 @@ class LineForm(Form):
 class CategoryForm(GuardedForm):
     """A category of a draft catalogue: key (new ones only), the name the counter shows, the lines quoted."""
 
-    key = _text(N_("Key"), maxlength=40, required=False, **USERNAME_KEYBOARD)
-    label = _text(N_("Name at the counter"), maxlength=80)
+    key = _text(N_("Key"), maxlength=40, **USERNAME_KEYBOARD)
+    label = _text(N_("Name at the counter"), maxlength=80, required=N_("Enter the name at the counter."))
     lines = FieldList(FormField(LineForm), min_entries=0, max_entries=MAX_LINES)
 
     def line_values(self) -> list[dict[str, Any]]:

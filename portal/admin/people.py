@@ -18,6 +18,7 @@ from ..auth.passwords import generate_password, hash_password, password_problem
 from ..auth.pins import remove_pin
 from ..auth.service import clear_locks, end_sessions, lock_state
 from ..extensions import db
+from ..i18n import N_, Message
 from ..models import Store, User, UserPin, utcnow
 from ..stores import InvalidInput, create_user
 from ..vocab import AuditAction, PersonState, Role
@@ -101,7 +102,7 @@ def add_person(
 ) -> tuple[User, str | None]:
     """Add someone to a store with a temporary password (the one given, or one made up); return it if made up."""
     if Role.get(role) not in roles_to_add(actor):
-        raise InvalidInput("Choose a role you can give.", "role")
+        raise InvalidInput(N_("Choose a role you can give."), "role")
     made_up = None if password else generate_password(username.strip().lower())
     user = create_user(username, display_name, role, password or made_up or "", store.code, actor=actor, temporary=True)
     db.session.commit()
@@ -157,7 +158,7 @@ def reset_password(actor: User, user: User, password: str = "") -> str | None:
     _require(actor, user)
     problem = password_problem(password, user.username) if password else None
     if problem:
-        raise InvalidInput(f"Weak password: {problem}", "password")
+        raise InvalidInput(Message(N_("Weak password: %(problem)s"), problem=Message(problem)), "password")
     made_up = None if password else generate_password(user.username)
     user.password_hash = hash_password(password or made_up or "")
     user.must_change_password = True

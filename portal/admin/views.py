@@ -71,7 +71,7 @@ def people_list(store_id: int) -> str:
         store=store,
         people=people.people_of(store),
         may_manage=lambda user: people.may_manage(_actor(), user),
-        title=f"People · {store.name}",
+        title=gettext("People · %(store)s", store=store.name),
     )
 
 
@@ -103,7 +103,9 @@ def new_person(store_id: int) -> tuple[str, int] | Response:
                 "success",
             )
             return redirect(url_for(".person", user_id=user.id))
-    return _rendered("admin/person_new.html", form, store=store, title=f"Add a person · {store.name}")
+    return _rendered(
+        "admin/person_new.html", form, store=store, title=gettext("Add a person · %(store)s", store=store.name)
+    )
 
 
 def _shown_once(user: User, password: str, added: bool) -> tuple[str, int]:
@@ -285,7 +287,9 @@ def store_settings(store_id: int) -> tuple[str, int] | Response:
         else:
             flash(N_("Settings saved.") if changes else N_("Nothing was changed."), "success" if changes else "info")
             return redirect(url_for(".store", store_id=store.id))
-    return _rendered("admin/store_form.html", form, store=store, title=f"Settings · {store.name}")
+    return _rendered(
+        "admin/store_form.html", form, store=store, title=gettext("Settings · %(store)s", store=store.name)
+    )
 
 
 def _set_active(store_id: int, active: bool) -> Response:
@@ -302,8 +306,12 @@ def _set_active(store_id: int, active: bool) -> Response:
             "success",
         )
     else:
-        message = f"{store.name} is deactivated: its people are signed out and cannot sign in."
-        flash(message if changed else f"{store.name} was already deactivated.", "success")
+        flash(
+            gettext("%(name)s is deactivated: its people are signed out and cannot sign in.", name=store.name)
+            if changed
+            else gettext("%(name)s was already deactivated.", name=store.name),
+            "success",
+        )
     return redirect(url_for(".store", store_id=store.id))
 
 

@@ -8,7 +8,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 
-from ..i18n import N_
+from ..i18n import N_, Message
 from .throttle import run_check
 
 MIN_LENGTH = 10
@@ -73,9 +73,9 @@ def needs_rehash(stored: str) -> bool:
 def password_problem(password: str, username: str = "") -> str | None:
     """Return why a password is too weak, or None when it is acceptable."""
     if len(password) < MIN_LENGTH:
-        return f"Use at least {MIN_LENGTH} characters."
+        return Message(N_("Use at least %(least)s characters."), least=MIN_LENGTH)
     if len(password) > MAX_LENGTH:
-        return f"Use at most {MAX_LENGTH} characters."
+        return Message(N_("Use at most %(most)s characters."), most=MAX_LENGTH)
     if password.lower() in COMMON or len(set(password)) < 4:
         return N_("That password is too easy to guess.")
     if username and username.lower() in password.lower():

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..audit import record
 from ..extensions import db
-from ..i18n import N_
+from ..i18n import N_, Message
 from ..models import DeviceSignIn, Store, User, UserPin, utcnow
 from ..vocab import AuditAction, AuditResult, Role
 from .passwords import hash_password, verify_password
@@ -89,7 +89,7 @@ class PinCheck:
 def pin_problem(pin: str) -> str | None:
     """Return why a PIN may not be used: not six digits, or too easy to guess (None when it is acceptable)."""
     if not re.fullmatch(r"[0-9]{6}", pin, re.ASCII):
-        return f"A PIN is exactly {PIN_LENGTH} digits."
+        return Message(N_("A PIN is exactly %(length)s digits."), length=PIN_LENGTH)
     digits = [int(c) for c in pin]
     steps = {(b - a) % 10 for a, b in zip(digits, digits[1:], strict=False)}
     # 000000, 123456, 654321, 890123; 121212, 123123; 111222, 110011 (two digits only); the common list.
@@ -129,7 +129,7 @@ def _upsert_row(table: sa.Table, keys: list[sa.Column], values: dict[str, Any], 
 def set_pin(user: User, pin: str) -> None:
     """Set (or replace) one's own PIN, hashed like a password; wrong PINs counted so far are forgotten (commits)."""
     if not may_have_pin(user):
-        raise PinRefused("Quick switch is for store staff.")
+        raise PinRefused(N_("Quick switch is for store staff."))
     problem = pin_problem(pin)
     if problem:
         raise PinRefused(problem)

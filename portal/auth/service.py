@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..audit import record
 from ..extensions import db
+from ..i18n import N_, Message
 from ..models import SignInAddress, User, utcnow
 from ..vocab import AuditAction, AuditResult
 from .passwords import hash_password, needs_rehash, password_problem, verify_password
@@ -56,9 +57,15 @@ def _name_tag(username: str) -> str:
 def failed_message() -> str:
     """The one answer to every failed sign-in or approval, naming the lockout the settings give."""
     tries, minutes = current_app.config["LOCKOUT_THRESHOLD"], current_app.config["LOCKOUT_MINUTES"]
-    return (
-        f"Those details did not match. After {tries} failed tries an account is locked for "
-        f"{minutes} minute{'' if minutes == 1 else 's'}."
+    if minutes == 1:
+        return Message(
+            N_("Those details did not match. After %(tries)s failed tries an account is locked for 1 minute."),
+            tries=tries,
+        )
+    return Message(
+        N_("Those details did not match. After %(tries)s failed tries an account is locked for %(minutes)s minutes."),
+        tries=tries,
+        minutes=minutes,
     )
 
 
@@ -267,7 +274,7 @@ def change_password(user: User, current: str, new: str, client: str) -> None:
     """
     problem = password_problem(new, user.username)
     if problem is None and new == current:
-        problem = "Choose a password different from the current one."
+        problem = N_("Choose a password different from the current one.")
     if problem:
         raise PasswordRefused({"new_password": [problem]})
     now = utcnow()
@@ -288,7 +295,9 @@ def change_password(user: User, current: str, new: str, client: str) -> None:
     )
     db.session.commit()
     if refused:
-        message = "Too many wrong passwords: sign in again." if password_ok else "That is not your current password."
+        message = (
+            N_("Too many wrong passwords: sign in again.") if password_ok else N_("That is not your current password.")
+        )
         raise PasswordRefused({"current_password": [message]}, signed_out)
 
 

@@ -18,8 +18,9 @@ from flask.wrappers import Response
 from flask_limiter import Limiter, RequestLimit
 from werkzeug.exceptions import TooManyRequests
 
-THROTTLED_MESSAGE = "Too many failed sign-ins from this network. Wait {wait}, then try again."
-BUSY_MESSAGE = "The portal is busy signing people in. Try again in a moment."
+from ..i18n import N_, Message
+
+BUSY_MESSAGE = N_("The portal is busy signing people in. Try again in a moment.")
 _SLOTS = "sign_in_slots"
 _CHECKERS = "password_checkers"
 # Password checks run on threads of their own at a lower CPU priority (Linux gives each thread its own
@@ -59,10 +60,14 @@ class SignInThrottled(TooManyRequests):
         self.retry_after = max(1, retry_after)
 
 
-def _wait_words(seconds: int) -> str:
-    """Say a wait in words a person reads at a glance."""
+def throttled_message(seconds: int) -> Message:
+    """Say why sign-in is refused, with the wait in words a person reads at a glance."""
     minutes = max(1, round(seconds / 60))
-    return "a minute" if minutes == 1 else f"{minutes} minutes"
+    if minutes == 1:
+        return Message(N_("Too many failed sign-ins from this network. Wait a minute, then try again."))
+    return Message(
+        N_("Too many failed sign-ins from this network. Wait %(minutes)s minutes, then try again."), minutes=minutes
+    )
 
 
 def failed_attempt(response: Response) -> bool:
@@ -94,7 +99,7 @@ def sign_in_limit(deduct_when: Callable[[Response], bool] = failed_attempt) -> C
 def refuse_breach(breach: RequestLimit) -> None:
     """Turn a breached per-address limit into the sign-in page's own message (raised by the limiter)."""
     wait = math.ceil(breach.reset_at - time.time())
-    g.sign_in_refusal = SignInThrottled(THROTTLED_MESSAGE.format(wait=_wait_words(wait)), wait)
+    g.sign_in_refusal = SignInThrottled(throttled_message(wait), wait)
 
 
 @contextmanager

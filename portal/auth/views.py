@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
@@ -98,7 +98,7 @@ def throttled(error: TooManyRequests) -> tuple[str, int, dict[str, str]]:
     """Answer a throttled sign-in on the sign-in page itself, saying how long to wait."""
     refusal = error if isinstance(error, throttle.SignInThrottled) else g.get("sign_in_refusal")
     if refusal is None:
-        refusal = throttle.SignInThrottled(throttle.THROTTLED_MESSAGE.format(wait="a minute"), 60)
+        refusal = throttle.SignInThrottled(throttle.throttled_message(60), 60)
     form = SignInForm()
     form.password.data = ""
     form.password.errors = [refusal.message]
@@ -266,8 +266,13 @@ def unlock(user_id: int) -> Response | tuple[str, int]:
     throttle.password_refused()
     if result.reason == "bad_pin":
         left = result.failures_left or 0
-        tries = f"{left} more {'try' if left == 1 else 'tries'}"
-        form.pin.errors.append(f"{pins.pin_message('bad_pin')} {tries}, then the password is needed.")
+        form.pin.errors.append(
+            ngettext(
+                "That PIN is not right. %(num)d more try, then the password is needed.",
+                "That PIN is not right. %(num)d more tries, then the password is needed.",
+                left,
+            )
+        )
         form.pin.data = ""
         return _pin_pad(person, form, 422)
     flash(pins.pin_message(result.reason), "error")

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..i18n import N_
+from ..i18n import N_, Message
 from ..models import Correction, Cover, Sale, SaleItem, User, utcnow
 from ..sales import catalogue
 from ..sales.machine import InvalidTransition, SaleError, XCoverDown, XCoverRejected, audit
@@ -26,8 +26,8 @@ from .returns import RETURNABLE_SALES
 
 # Our product fields a booking may change at XCover (its item keys come from the configured field map).
 FIELDS = ("serial_number", "brand", "model", "sku", "price")
-DOWN = "XCover is not answering right now. Nothing was changed and everything is kept: try again."
-LOST = "XCover's answer did not arrive, so the change may or may not be applied: tap Check again."
+DOWN = N_("XCover is not answering right now. Nothing was changed and everything is kept: try again.")
+LOST = N_("XCover's answer did not arrive, so the change may or may not be applied: tap Check again.")
 
 
 def correctable_items(sale: Sale) -> list[SaleItem]:
@@ -71,7 +71,7 @@ def quote_correction(
     """Ask XCover to price a change of the item's details; nothing is changed yet."""
     covers = _booked(item) if item in correctable_items(sale) else []
     if not covers:
-        raise InvalidTransition("This product has no policy in force to correct.")
+        raise InvalidTransition(N_("This product has no policy in force to correct."))
     mapping = catalogue.field_keys()
     changes = {f: [_text(getattr(item, f)), _text(values.get(f))] for f in FIELDS if f in values}
     changes = {f: pair for f, pair in changes.items() if pair[0] != pair[1]}
@@ -80,8 +80,8 @@ def quote_correction(
     unsendable = [f for f in changes if not mapping.get(f)]
     if unsendable:
         raise SaleError(
-            "XCover is not sent these details, so they cannot be corrected there.",
-            {f: ["Not sent to XCover as a detail of its own (see XCOVER_ITEM_TEMPLATE)."] for f in unsendable},
+            N_("XCover is not sent these details, so they cannot be corrected there."),
+            {f: [N_("Not sent to XCover as a detail of its own (see XCOVER_ITEM_TEMPLATE).")] for f in unsendable},
         )
     update = {mapping[f]: _wire(values[f]) for f in changes}
     payload = {"quotes": [{"id": c.quote_id, "update_fields": update} for c in covers]}
@@ -92,7 +92,7 @@ def quote_correction(
         for key, messages in exc.field_errors().items():
             errors.setdefault(_field_of(key), []).extend(messages)
         _failed(sale, user, item, sorted(changes), reason="validation")
-        raise XCoverRejected("XCover refused the change: please check the highlighted fields.", errors) from None
+        raise XCoverRejected(N_("XCover refused the change: please check the highlighted fields."), errors) from None
     except XCoverError as exc:
         _failed(sale, user, item, sorted(changes), reason=type(exc).__name__)
         raise XCoverDown(DOWN) from None
@@ -159,15 +159,22 @@ def _failed(sale: Sale, user: User, item: SaleItem, fields: list[str], **details
     db.session.commit()
 
 
+def _status(correction: Correction) -> Message:
+    """The correction's status label as a value in a sentence (translated with it)."""
+    return Message(correction.status.label)
+
+
 def confirm_correction(correction: Correction, user: User, client: AfterSaleClient, till_reference: str = "") -> str:
     """Apply a priced change at XCover, then in the portal; a price difference needs the till's reference."""
     if correction.status == CorrectionStatus.CONFIRMED:
-        return "This correction is already applied."
+        return N_("This correction is already applied.")
     if correction.status != CorrectionStatus.QUOTED:
-        raise InvalidTransition(f"This correction is {correction.status.label.lower()}.")
+        raise InvalidTransition(
+            Message(N_("This correction cannot be applied now: %(status)s."), status=_status(correction))
+        )
     reference = till_reference.strip()
     if correction.price_diff != 0 and not reference:
-        message = "Enter the till's reference for the price difference."
+        message = N_("Enter the till's reference for the price difference.")
         raise SaleError(message, {"till_reference": [message]})
     # Only the request whose conditional UPDATE wins calls XCover; the rest is checked after winning.
     if not move(
@@ -178,9 +185,9 @@ def confirm_correction(correction: Correction, user: User, client: AfterSaleClie
         last_error=None,
     ):
         db.session.rollback()
-        return "This correction is already on its way."
+        return N_("This correction is already on its way.")
     if not _booked(correction.item):
-        _fail(correction, user, "This product's policy is no longer in force; nothing was changed.")
+        _fail(correction, user, N_("This product's policy is no longer in force; nothing was changed."))
         raise SaleError(correction.last_error or "")
     db.session.commit()
     return _send(correction, user, client, retry=False)
@@ -189,7 +196,7 @@ def confirm_correction(correction: Correction, user: User, client: AfterSaleClie
 def check_again(correction: Correction, user: User, client: AfterSaleClient) -> str:
     """Settle a confirmation whose answer did not arrive: the same call with the same key."""
     if correction.status != CorrectionStatus.CONFIRMING:
-        return f"This correction is {correction.status.label.lower()}."
+        return Message(N_("Nothing to check: this correction is %(status)s."), status=_status(correction))
     return _send(correction, user, client, retry=True)
 
 
@@ -243,7 +250,7 @@ def _accept(correction: Correction, user: User, booking: Any) -> str:
     """XCover applied the change: apply it to the product and the policies' prices."""
     if not move(correction, [CorrectionStatus.CONFIRMING], CorrectionStatus.CONFIRMED, confirmed_at=utcnow()):
         db.session.rollback()
-        return "Settled by another check."
+        return N_("Settled by another check.")
     item = correction.item
     for field, (_, new) in correction.changes.items():
         setattr(item, field, Decimal(new) if field == "price" else new)
@@ -265,13 +272,13 @@ def _accept(correction: Correction, user: User, booking: Any) -> str:
         till_reference=correction.till_reference,
     )
     db.session.commit()
-    return "Corrected at XCover and here."
+    return N_("Corrected at XCover and here.")
 
 
 def discard(correction: Correction, user: User) -> None:
     """Drop a priced change that was not applied (XCover lets its update id lapse)."""
     if not move(correction, [CorrectionStatus.QUOTED], CorrectionStatus.DISCARDED):
         db.session.rollback()
-        raise InvalidTransition("This correction can no longer be discarded.")
+        raise InvalidTransition(N_("This correction can no longer be discarded."))
     audit(AuditAction.CORRECTION_DISCARDED, user, correction.sale, correction_id=correction.id)
     db.session.commit()

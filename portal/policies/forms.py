@@ -25,9 +25,9 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-def _reference(label: str, required: bool = True) -> StringField:
-    """A till reference: short free text."""
-    checks = [DataRequired(message=f"Enter the {label.lower()}.")] if required else [Optional()]
+def _reference(label: str, required: str = "") -> StringField:
+    """A till reference: short free text; `required` is the message when it is left empty (else it is optional)."""
+    checks = [DataRequired(message=required)] if required else [Optional()]
     return StringField(label, validators=[*checks, Length(max=64)], render_kw={**TEXT, "maxlength": 64})
 
 
@@ -76,13 +76,13 @@ class DecisionForm(GuardedForm):
 class ConfirmReturnForm(GuardedForm):
     """The till's refund reference, then the cancellation is confirmed with XCover."""
 
-    refund_reference = _reference("Till refund reference")
+    refund_reference = _reference(N_("Till refund reference"), required=N_("Enter the till refund reference."))
 
 
 class RefundForm(GuardedForm):
     """The till's refund of cover that was paid for and not booked."""
 
-    refund_reference = _reference("Till refund reference")
+    refund_reference = _reference(N_("Till refund reference"), required=N_("Enter the till refund reference."))
 
 
 class CorrectionForm(GuardedForm):
@@ -114,4 +114,4 @@ class CorrectionForm(GuardedForm):
 class ConfirmCorrectionForm(GuardedForm):
     """Apply a priced correction; a price difference needs the till's reference."""
 
-    till_reference = _reference("Till reference for the price difference", required=False)
+    till_reference = _reference(N_("Till reference for the price difference"))

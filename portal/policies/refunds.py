@@ -7,6 +7,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from ..extensions import db
+from ..i18n import N_
 from ..models import Sale, User, utcnow
 from ..sales.machine import InvalidTransition, SaleError, audit
 from ..vocab import AuditAction, CoverStatus, SaleStatus
@@ -27,10 +28,10 @@ def record_refund(sale: Sale, user: User, reference: str) -> None:
     """Record the till's refund for a failed booking, once."""
     reference = reference.strip()
     if not reference:
-        message = "Enter the till's refund reference."
+        message = N_("Enter the till's refund reference.")
         raise SaleError(message, {"refund_reference": [message]})
     if not needs_refund(sale):
-        raise InvalidTransition("This sale has no refund waiting to be recorded.")
+        raise InvalidTransition(N_("This sale has no refund waiting to be recorded."))
     # Conditional on no refund yet, so two taps record it once.
     done = db.session.execute(
         sa.update(Sale)
@@ -40,7 +41,7 @@ def record_refund(sale: Sale, user: User, reference: str) -> None:
     ).rowcount
     if not done:
         db.session.rollback()
-        raise InvalidTransition("This refund was recorded on another screen meanwhile.")
+        raise InvalidTransition(N_("This refund was recorded on another screen meanwhile."))
     db.session.refresh(sale)
     audit(
         AuditAction.SALE_REFUND_RECORDED,

@@ -6,25 +6,26 @@ from decimal import Decimal
 from typing import Any
 
 from ..extensions import db
+from ..i18n import N_, Message
 from ..intl import money as show_money
 from ..models import PolicyReturn, User, utcnow
 from ..sales.machine import InvalidTransition, SaleError, audit, compare_and_set
 from ..vocab import AuditAction, AuditResult, CoverStatus, ReturnStatus, SaleStatus
 from ..xcover.errors import XCoverError
 from .machine import DONE, NOT_APPLIED, REFUSED, AfterSaleClient, confirmation, move, move_covers, record_unsettled
-from .returns import DOWN, IN_FORCE, LOST, cover_ids, expire, xcover_reason
+from .returns import DOWN, IN_FORCE, LOST, cover_ids, expire, status_of, xcover_reason
 
 
 def confirm(ret: PolicyReturn, user: User, client: AfterSaleClient, refund_reference: str) -> str:
     """Confirm an approved return with XCover (one idempotency key for every attempt) and record the refund."""
     if ret.status == ReturnStatus.CONFIRMED:
-        return "This return is already cancelled and refunded."
+        return N_("This return is already cancelled and refunded.")
     if ret.status != ReturnStatus.APPROVED:
-        raise InvalidTransition(f"This return is {ret.status.label.lower()}; it cannot be confirmed now.")
+        raise InvalidTransition(Message(N_("This return cannot be confirmed now: %(status)s."), status=status_of(ret)))
     reference = refund_reference.strip()
     if not reference:
         raise SaleError(
-            "Enter the till's refund reference.", {"refund_reference": ["Enter the till's refund reference."]}
+            N_("Enter the till's refund reference."), {"refund_reference": [N_("Enter the till's refund reference.")]}
         )
     if ret.expired():
         expire(ret, user)
@@ -42,11 +43,13 @@ def confirm(ret: PolicyReturn, user: User, client: AfterSaleClient, refund_refer
         db.session.rollback()
         db.session.refresh(ret)
         if ret.status in (ReturnStatus.CONFIRMING, ReturnStatus.CONFIRMED):
-            return "This cancellation is already on its way."
-        raise InvalidTransition(f"This return is {ret.status.label.lower()} now.")
+            return N_("This cancellation is already on its way.")
+        raise InvalidTransition(Message(N_("This return has changed meanwhile: %(status)s."), status=status_of(ret)))
     ids = cover_ids(ret)
     if move_covers(ids, [CoverStatus.RETURNING], CoverStatus.CANCELLING) != len(ids):
-        _fail(ret, user, "Some of these policies changed at XCover meanwhile. Nothing was cancelled; preview again.")
+        _fail(
+            ret, user, N_("Some of these policies changed at XCover meanwhile. Nothing was cancelled; preview again.")
+        )
         raise SaleError(ret.last_error or "")
     db.session.commit()
     return _send(ret, user, client, retry=False)
@@ -55,7 +58,7 @@ def confirm(ret: PolicyReturn, user: User, client: AfterSaleClient, refund_refer
 def check_again(ret: PolicyReturn, user: User, client: AfterSaleClient) -> str:
     """Settle a confirmation whose answer did not arrive: the same call with the same key."""
     if ret.status != ReturnStatus.CONFIRMING:
-        return f"This return is {ret.status.label.lower()}."
+        return Message(N_("Nothing to check: this return is %(status)s."), status=status_of(ret))
     return _send(ret, user, client, retry=True)
 
 
@@ -121,7 +124,7 @@ def _accept(ret: PolicyReturn, user: User, refunded: Decimal) -> str:
         ret, [ReturnStatus.CONFIRMING], ReturnStatus.CONFIRMED, refunded_amount=refunded, confirmed_at=utcnow()
     ):
         db.session.rollback()
-        return "Settled by another check."
+        return N_("Settled by another check.")
     move_covers(cover_ids(ret), [*IN_FORCE], CoverStatus.CANCELLED)
     left = [c for c in sale.covers if c.status in IN_FORCE]
     if not left and sale.status == SaleStatus.BOOKED:
@@ -146,4 +149,4 @@ def _accept(ret: PolicyReturn, user: User, refunded: Decimal) -> str:
         refund_reference=ret.refund_reference,
     )
     db.session.commit()
-    return f"Cancelled. Refunded {show_money(refunded, ret.currency, sale.store)}."
+    return Message(N_("Cancelled. Refunded %(amount)s."), amount=show_money(refunded, ret.currency, sale.store))

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..i18n import N_
+from ..i18n import N_, Message
 from ..intl import store_time
 from ..models import Cover, PolicyReturn, ReturnLine, Sale, User, utcnow
 from ..sales.machine import InvalidTransition, SaleError, XCoverDown, audit
@@ -30,8 +30,8 @@ RETURNABLE_SALES = (SaleStatus.BOOKED, SaleStatus.FAILED)
 # A policy still in force (alone, or waiting in a return).
 IN_FORCE = (CoverStatus.BOOKED, CoverStatus.RETURNING, CoverStatus.CANCELLING)
 
-DOWN = "XCover is not answering right now. Nothing was cancelled and everything is kept: try again."
-LOST = (
+DOWN = N_("XCover is not answering right now. Nothing was cancelled and everything is kept: try again.")
+LOST = N_(
     "XCover's answer did not arrive, so the cancellation may or may not have gone through. "
     "The policies are not cancelled in the portal until XCover confirms: tap Check again."
 )
@@ -78,7 +78,7 @@ def cover_ids(ret: PolicyReturn) -> list[int]:
 
 def _when(ret: PolicyReturn) -> str:
     """XCover's deadline as the store writes times."""
-    return store_time(ret.confirm_before, ret.sale.store) if ret.confirm_before else "its deadline"
+    return store_time(ret.confirm_before, ret.sale.store) if ret.confirm_before else Message(N_("its deadline"))
 
 
 def request_return(
@@ -89,9 +89,9 @@ def request_return(
     errors: dict[str, list[str]] = {}
     chosen = [offered[i] for i in dict.fromkeys(cover_ids) if i in offered]
     if not chosen or len(chosen) != len(set(cover_ids)):
-        errors["covers"] = ["Choose the policies the customer is returning."]
+        errors["covers"] = [N_("Choose the policies the customer is returning.")]
     if ReturnReason.get(reason) is None:
-        errors["reason"] = ["Choose why the customer is returning the cover."]
+        errors["reason"] = [N_("Choose why the customer is returning the cover.")]
     if errors:
         raise SaleError(N_("Please check the highlighted fields."), errors)
     why = ReturnReason(reason)
@@ -106,7 +106,8 @@ def request_return(
         lines = _preview_lines(preview, chosen)
     except XCoverError as exc:
         refused = isinstance(exc, (XCoverValidationError, XCoverNotFound))
-        message = f"XCover refused the refund preview: {xcover_reason(exc)}" if refused else DOWN
+        reason = xcover_reason(exc)[:450]
+        message = Message(N_("XCover refused the refund preview: %(reason)s"), reason=reason) if refused else DOWN
         audit(AuditAction.RETURN_REQUESTED, user, sale, **requested)
         audit(
             AuditAction.RETURN_PREVIEW_FAILED,
@@ -117,12 +118,12 @@ def request_return(
             status=exc.status,
         )
         db.session.commit()
-        raise (SaleError if refused else XCoverDown)(message[:500]) from None
+        raise (SaleError if refused else XCoverDown)(message) from None
     # The policies join the return in the same transaction as the return itself: a second tap elsewhere
     # that chose any of them finds them taken and adds nothing.
     if move_covers([c.id for c in chosen], [CoverStatus.BOOKED], CoverStatus.RETURNING) != len(chosen):
         db.session.rollback()
-        raise InvalidTransition("Some of these policies were returned on another screen meanwhile.")
+        raise InvalidTransition(N_("Some of these policies were returned on another screen meanwhile."))
     ret = PolicyReturn(
         sale=sale,
         status=ReturnStatus.PREVIEWED,
@@ -189,12 +190,17 @@ def xcover_reason(exc: XCoverError) -> str:
     return exc.message
 
 
+def status_of(ret: PolicyReturn) -> Message:
+    """The return's status label as a value in a sentence (translated with it)."""
+    return Message(ret.status.label)
+
+
 def may_approve(ret: PolicyReturn, person: User) -> str | None:
     """Return why this person may not decide on the return, or None when they may."""
     if person.role != Role.MANAGER or person.store_id != ret.sale.store_id or not person.active:
-        return "Only a manager of this store can approve or refuse a return."
+        return N_("Only a manager of this store can approve or refuse a return.")
     if person.id == ret.requested_by_id:
-        return "A return needs a second person: ask another manager to approve it."
+        return N_("A return needs a second person: ask another manager to approve it.")
     return None
 
 
@@ -215,7 +221,7 @@ def decide(ret: PolicyReturn, approver: User, approve: bool, *, on_session_of: U
         db.session.commit()
         raise ApprovalDenied(denied)
     if ret.status != ReturnStatus.PREVIEWED:
-        raise InvalidTransition(f"This return is already {ret.status.label.lower()}.")
+        raise InvalidTransition(Message(N_("This return is already decided: %(status)s."), status=status_of(ret)))
     if ret.expired():
         expire(ret, approver)
     new = ReturnStatus.APPROVED if approve else ReturnStatus.REFUSED
@@ -228,7 +234,7 @@ def decide(ret: PolicyReturn, approver: User, approve: bool, *, on_session_of: U
         decided_here=on_session_of is not None,
     ):
         db.session.rollback()
-        raise InvalidTransition("Another manager decided on this return meanwhile.")
+        raise InvalidTransition(N_("Another manager decided on this return meanwhile."))
     if not approve:
         move_covers(cover_ids(ret), [CoverStatus.RETURNING], CoverStatus.BOOKED)
     audit(
@@ -250,7 +256,7 @@ def expire(ret: PolicyReturn, user: User | None) -> None:
     if not move(ret, [ReturnStatus.PREVIEWED, ReturnStatus.APPROVED], ReturnStatus.EXPIRED):
         db.session.rollback()
         db.session.refresh(ret)
-        raise InvalidTransition(f"This return is {ret.status.label.lower()} now.")
+        raise InvalidTransition(Message(N_("This return has changed meanwhile: %(status)s."), status=status_of(ret)))
     move_covers(cover_ids(ret), [CoverStatus.RETURNING], CoverStatus.BOOKED)
     audit(
         AuditAction.RETURN_EXPIRED,
@@ -262,8 +268,13 @@ def expire(ret: PolicyReturn, user: User | None) -> None:
     )
     db.session.commit()
     raise ReturnExpired(
-        f"The refund preview expired at {_when(ret)}: XCover no longer holds it. Nothing was cancelled; "
-        "run the preview again."
+        Message(
+            N_(
+                "The refund preview expired at %(time)s: XCover no longer holds it. Nothing was cancelled; "
+                "run the preview again."
+            ),
+            time=_when(ret),
+        )
     )
 
 
@@ -271,7 +282,7 @@ def withdraw(ret: PolicyReturn, user: User) -> None:
     """Drop a return that was not confirmed: its policies stay in force."""
     if not move(ret, [ReturnStatus.PREVIEWED, ReturnStatus.APPROVED], ReturnStatus.WITHDRAWN):
         db.session.rollback()
-        raise InvalidTransition("This return can no longer be withdrawn.")
+        raise InvalidTransition(N_("This return can no longer be withdrawn."))
     move_covers(cover_ids(ret), [CoverStatus.RETURNING], CoverStatus.BOOKED)
     audit(AuditAction.RETURN_WITHDRAWN, user, ret.sale, return_id=ret.id)
     db.session.commit()
@@ -283,7 +294,9 @@ def preview_again(ret: PolicyReturn, user: User, client: AfterSaleClient) -> Pol
         with contextlib.suppress(ReturnExpired):  # here the expiry is why a new preview is wanted
             expire(ret, user)
     if ret.status not in (ReturnStatus.EXPIRED, ReturnStatus.FAILED):
-        raise InvalidTransition(f"This return is {ret.status.label.lower()}; there is nothing to preview again.")
+        raise InvalidTransition(
+            Message(N_("There is nothing to preview again: this return is %(status)s."), status=status_of(ret))
+        )
     still = [line.cover_id for line in ret.lines if line.cover.status == CoverStatus.BOOKED]
     if not still:
         raise SaleError(N_("None of these policies can be returned any more."))

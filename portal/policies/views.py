@@ -279,7 +279,7 @@ def throttled(error: TooManyRequests) -> tuple[str, int, dict[str, str]] | TooMa
         abort(404)
     refusal = error if isinstance(error, throttle.SignInThrottled) else g.get("sign_in_refusal")
     if refusal is None:
-        refusal = throttle.SignInThrottled(throttle.THROTTLED_MESSAGE.format(wait="a minute"), 60)
+        refusal = throttle.SignInThrottled(throttle.throttled_message(60), 60)
     form = ApprovalForm(formdata=None)
     form.password.errors = [refusal.message]
     html, _ = _render_return(ret, approval=form)

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from ..audit import record
 from ..extensions import db
+from ..i18n import N_
 from ..models import Cover, PolicyReturn, Sale
 from ..sales.machine import compare_and_set
 from ..vocab import AuditAction, AuditResult, CoverStatus, ReturnStatus, SaleStatus
@@ -118,7 +119,7 @@ def _close_overtaken_returns(sale: Sale, cancelled_ids: set[int]) -> list[int]:
         ids = [line.cover_id for line in ret.lines]
         if not cancelled_ids & set(ids):
             continue
-        message = "XCover cancelled some of these policies meanwhile; nothing was refunded by this return."
+        message = N_("XCover cancelled some of these policies meanwhile; nothing was refunded by this return.")
         if _close(ret, message):
             move_covers(ids, [CoverStatus.RETURNING], CoverStatus.BOOKED)
             _record(AuditAction.RETURN_FAILED, sale, {"return_id": ret.id, "reason": message}, AuditResult.FAILURE)

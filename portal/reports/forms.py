@@ -8,7 +8,7 @@ from wtforms import DateField, SelectField
 from wtforms.validators import Optional, ValidationError
 
 from ..audit.forms import DATE_RANGE_MESSAGE, EARLIEST, LATEST
-from ..i18n import N_
+from ..i18n import N_, Message
 from ..sales.fields import GuardedForm
 from ..vocab import ReportPeriod
 from .periods import MAX_DAYS
@@ -40,12 +40,12 @@ class ReportForm(GuardedForm):
             return valid
         first, last = self.date_from, self.date_to
         if not first.data and not first.errors:
-            first.errors.append("Enter the first day of the period.")
+            first.errors.append(N_("Enter the first day of the period."))
         if not last.data and not last.errors:
-            last.errors.append("Enter the last day of the period.")
+            last.errors.append(N_("Enter the last day of the period."))
         if first.data and last.data:
             if last.data < first.data:
-                last.errors.append("The last day must be on or after the first.")
+                last.errors.append(N_("The last day must be on or after the first."))
             elif (last.data - first.data).days + 1 > MAX_DAYS:
-                last.errors.append(f"A report covers at most {MAX_DAYS} days.")
+                last.errors.append(Message(N_("A report covers at most %(most)s days."), most=MAX_DAYS))
         return valid and not first.errors and not last.errors

@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from ..audit import record
@@ -45,7 +46,7 @@ def _form(choice: int) -> ReportForm:
     """Bind the form to the query string, with the store choices head office has."""
     form = ReportForm(formdata=request.args)
     if current_user.role == Role.ADMIN:
-        form.store.choices = [(ALL_STORES, "All stores, side by side")] + [
+        form.store.choices = [(ALL_STORES, gettext("All stores, side by side"))] + [
             (s.id, f"{s.code} · {s.name}") for s in db.session.scalars(sa.select(Store).order_by(Store.code))
         ]
     else:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from ..config import BOOKING_MARGIN_SECONDS
 from ..extensions import db
-from ..i18n import N_
+from ..i18n import N_, Message
 from ..intl import money
 from ..models import Sale, User, utcnow
 from ..sensitive import derived_key, mask_email, new_key
@@ -71,7 +71,8 @@ def amount_errors(sale: Sale, amount: Decimal | None) -> dict[str, list[str]]:
     total = cover_total(sale)
     if amount is None or amount == total:
         return {}
-    return {"amount_collected": [f"Must be exactly {money(total, sale.currency, sale.store)}, the cover total."]}
+    shown = money(total, sale.currency, sale.store)
+    return {"amount_collected": [Message(N_("Must be exactly %(total)s, the cover total."), total=shown)]}
 
 
 def record_payment(

@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from werkzeug.wrappers import Response
 
 from ..i18n import N_
@@ -115,7 +116,7 @@ def resend_email(sale_id: int) -> Response:
     sale = load_sale(sale_id)
     try:
         booking.resend_email(sale, acting_user(), get_client(), request.form.get("csrf_token", ""))
-        flash(f"Confirmation emailed again to {sale.email}.", "success")
+        flash(gettext("Confirmation emailed again to %(email)s.", email=sale.email), "success")
     except SaleError as exc:
         flash(exc.message, "error")
     return redirect(url_for("sales.show", sale_id=sale.id))
@@ -137,7 +138,7 @@ def show(sale_id: int) -> Response | str:
         "sales/show.html",
         sale=sale,
         covers=lookup.chosen_covers(sale),
-        title=f"Sale {sale.xcover_ref or sale.id}",
+        title=gettext("Sale %(id)s", id=sale.xcover_ref or sale.id),
         # Sandbox links are root-relative; a phone scanning the code needs the whole address.
         qr=qr_svg(urljoin(request.host_url, proof_url)) if sale.status == SaleStatus.BOOKED and proof_url else None,
         timeline=lookup.timeline(sale),

@@ -14,9 +14,9 @@ from wtforms.utils import unset_value
 from wtforms.validators import StopValidation
 from wtforms.widgets import Select, TextInput
 
-from ..i18n import N_
+from ..i18n import N_, Message
 from ..sensitive import find_card_number, normalise
-from .quoting import MAX_QUANTITY, TOO_MANY_PRODUCTS
+from .quoting import MAX_QUANTITY, QUANTITY_MESSAGE, TOO_MANY_PRODUCTS
 
 CARD_MESSAGE = N_(
     "This looks like a card number. Never type card numbers here: only the last four digits go in the payment step."
@@ -82,7 +82,7 @@ class MoneyField(DecimalField):
         self,
         *args: Any,
         maximum: Decimal = MAX_AMOUNT,
-        too_large: str = f"Enter an amount of at most {MAX_AMOUNT:,}.",
+        too_large: str = Message(N_("Enter an amount of at most %(most)s."), most=MAX_AMOUNT),
         **kwargs: Any,
     ) -> None:
         """Bind the field; an amount above maximum is refused with the too_large message."""
@@ -121,7 +121,7 @@ class MoneyField(DecimalField):
 class QuantityField(IntegerField):
     """A whole number from 1 to MAX_QUANTITY, or one clear error."""
 
-    message = f"Enter a quantity from 1 to {MAX_QUANTITY}."
+    message = QUANTITY_MESSAGE
 
     def process_formdata(self, valuelist: list[Any]) -> None:
         """Read the count; anything else (huge, negative, 1e3) is one error and stays on screen."""

@@ -32,7 +32,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from ..i18n import N_, current_locale
+from ..i18n import N_, Message, current_locale
 from ..intl import countries_in, languages_in
 from ..models import Sale, Store
 from ..phones import InvalidPhone, calling_codes, for_display, to_e164
@@ -117,7 +117,7 @@ class ProductForm(Form):
         N_("Price"),
         places=2,
         maximum=MAX_PRICE,
-        too_large=f"Enter a price of at most {MAX_PRICE:,} each.",
+        too_large=Message(N_("Enter a price of at most %(most)s each."), most=MAX_PRICE),
         validators=[
             InputRequired(message=N_("Enter the price.")),
             NumberRange(min=Decimal("0.01"), message=N_("Enter a price above zero.")),

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from ..audit.service import record
 from ..extensions import db
-from ..i18n import N_
+from ..i18n import N_, Message
 from ..models import Sale, User, utcnow
 from ..sensitive import new_key
 from ..vocab import AuditAction, AuditResult, SaleStatus
@@ -68,14 +68,16 @@ def can_transition(current: SaleStatus, new: SaleStatus) -> bool:
 def transition(sale: Sale, new: SaleStatus) -> None:
     """Move a sale to a new status or refuse."""
     if not can_transition(sale.status, new):
-        raise InvalidTransition(f"This sale is {sale.status.label.lower()}; that step is not possible now.")
+        raise InvalidTransition(
+            Message(N_("That step is not possible now: this sale is %(status)s."), status=Message(sale.status.label))
+        )
     sale.status = new
 
 
 def compare_and_set(sale: Sale, expected: SaleStatus, new: SaleStatus, **values: Any) -> bool:
     """Move a sale from one status to another in one conditional UPDATE; False if someone else moved it."""
     if not can_transition(expected, new):
-        raise InvalidTransition(f"{expected} -> {new} is not allowed")
+        raise ValueError(f"{expected} -> {new} is not allowed")  # a bug, not something a person can change
     sale_id = sa.inspect(sale).identity[0]
     result = db.session.execute(
         sa.update(Sale)

@@ -81,7 +81,7 @@ def record_choices(
     """
     acknowledged = acknowledged or on_customer_view
     if sale.status != SaleStatus.QUOTED:
-        raise InvalidTransition("The options for this sale can no longer be changed.")
+        raise InvalidTransition(N_("The options for this sale can no longer be changed."))
     errors: dict[str, list[str]] = {}
     chosen: list[Cover] = []
     for item, covers in options_by_item(sale):

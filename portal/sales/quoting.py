@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..i18n import N_
+from ..i18n import N_, Message
 from ..intl import currencies, primary_language
 from ..models import Cover, Sale, SaleItem, Store, User
 from ..phones import InvalidPhone, calling_code, to_e164
@@ -64,9 +64,17 @@ MAX_QUANTITY = 99
 MAX_PRICE = Decimal("1000000")
 # A purchase date before this many years ago is a typo (2016 for 2026), not a product anyone covers now.
 MAX_PURCHASE_AGE_YEARS = 5
-TOO_MANY_PRODUCTS = (
-    f"A sale holds at most {MAX_PRODUCTS} products: the first {MAX_PRODUCTS} are below and the rest were not kept. "
-    "Start another sale for the others."
+TOO_MANY_PRODUCTS = Message(
+    N_(
+        "A sale holds at most %(most)s products: the first %(most)s are below and the rest were not kept. "
+        "Start another sale for the others."
+    ),
+    most=MAX_PRODUCTS,
+)
+QUANTITY_MESSAGE = Message(N_("Enter a quantity from 1 to %(most)s."), most=MAX_QUANTITY)
+PRICE_MESSAGE = Message(N_("Enter a price from 0.01 to %(most)s each."), most=MAX_PRICE)
+PURCHASE_AGE_MESSAGE = Message(
+    N_("Enter a purchase date within the last %(years)s years."), years=MAX_PURCHASE_AGE_YEARS
 )
 
 
@@ -128,7 +136,7 @@ def purchase_date_error(day: date, today: date) -> str | None:
     if day > today:
         return N_("The purchase date cannot be in the future.")
     if day < _years_before(today, MAX_PURCHASE_AGE_YEARS):
-        return f"Enter a purchase date within the last {MAX_PURCHASE_AGE_YEARS} years."
+        return PURCHASE_AGE_MESSAGE
     return None
 
 
@@ -140,9 +148,9 @@ def product_errors(products: list[Mapping[str, Any]], today: date) -> dict[str, 
     for i, p in enumerate(products):
         quantity, price, day = p.get("quantity"), p.get("price"), p.get("purchase_date")
         if not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
-            errors[f"items-{i}-quantity"] = [f"Enter a quantity from 1 to {MAX_QUANTITY}."]
+            errors[f"items-{i}-quantity"] = [QUANTITY_MESSAGE]
         if not isinstance(price, Decimal) or not price.is_finite() or not Decimal("0.01") <= price <= MAX_PRICE:
-            errors[f"items-{i}-price"] = [f"Enter a price from 0.01 to {MAX_PRICE:,} each."]
+            errors[f"items-{i}-price"] = [PRICE_MESSAGE]
         problem = purchase_date_error(day, today) if isinstance(day, date) else N_("Enter the purchase date.")
         if problem:
             errors[f"items-{i}-purchase_date"] = [problem]
