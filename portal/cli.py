@@ -188,19 +188,24 @@ def register_commands(app: Flask) -> None:
         "--stale-seconds",
         default=None,
         type=int,
-        help="A booking in flight longer than this counts as stuck (default BOOKING_STALE_SECONDS).",
+        help="A booking, return or correction in flight longer than this counts as stuck "
+        "(default BOOKING_STALE_SECONDS).",
     )
     def reconcile_command(stale_seconds: int | None) -> None:
-        """Settle every booking whose outcome is unknown, with its own idempotency key."""
+        """Settle every booking, return and correction whose outcome is unknown, each with its own idempotency key."""
+        from .policies import reconcile
         from .sales import booking
         from .xcover import get_client
 
         limits = booking.deadlines(app.config, stale_seconds)
-        pending = booking.sales_to_reconcile(limits.stale)
-        if not pending:
-            click.echo("Nothing to reconcile.")
-            return
-        for sale in pending:
+        settled = 0
+        for sale in booking.sales_to_reconcile(limits.stale):
             result = booking.reconcile(sale, None, get_client(), limits)
             line = f"Sale {sale.id} {sale.xcover_ref}: {result.sale.status.label}"
             click.echo(f"{line} ({result.message})" if result.sale.status == SaleStatus.QUOTED else line)
+            settled += 1
+        for line in reconcile.reconcile(get_client(), limits.stale):
+            click.echo(line)
+            settled += 1
+        if not settled:
+            click.echo("Nothing to reconcile.")

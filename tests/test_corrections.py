@@ -150,3 +150,28 @@ def test_a_priced_correction_can_be_discarded(app, sandbox, seller):
     assert actions_since(before) == ["correction.discarded"] and latest().status == "discarded"
     db.session.expire_all()
     assert db.session.get(SaleItem, laptop.id).brand == "Acme"
+
+
+@pytest.mark.parametrize("app_overrides", [{"XCOVER_BOOKING_READ_TIMEOUT": 2.0, "XCOVER_RETRY_MAX_ATTEMPTS": 1}])
+def test_flask_reconcile_applies_a_correction_whose_answer_was_lost(app, sandbox, seller, runner):
+    sale = book_sale(seller)
+    laptop = sale.items[0]
+    cover = next(c for c in laptop.covers if c.status == "booked")
+    correct(seller, laptop, serial_number="SN-777")
+    correction = latest()
+    with app.extensions["xcover_sandbox_app"].app_context():
+        # Applied at XCover, answered after the portal stopped waiting (2 s).
+        control.inject_fault(app.config["XCOVER_PARTNER_CODE"], "confirm_update", "timeout_after_apply", seconds=4.0)
+    before = last_event_id()
+    post(seller, page_of(correction) + "/confirm", {}, page_of(correction))
+    assert actions_since(before) == ["correction.outcome_unknown"]
+    assert latest().status == "confirming"
+    assert sandbox_item(sandbox, sale.xcover_ref, cover.quote_id)["serial_number"] == "SN-777"
+    before = last_event_id()
+    result = runner.invoke(args=["reconcile", "--stale-seconds", "0"])
+    assert result.exit_code == 0, result.output
+    assert f"Correction {correction.id} of sale {sale.id} {sale.xcover_ref}: Applied" in result.output
+    assert actions_since(before) == ["correction.confirmed"]
+    db.session.expire_all()
+    assert db.session.get(SaleItem, laptop.id).serial_number == "SN-777"
+    assert "Nothing to reconcile." in runner.invoke(args=["reconcile", "--stale-seconds", "0"]).output

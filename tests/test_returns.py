@@ -254,6 +254,31 @@ def test_a_cancellation_whose_answer_is_lost_is_settled_with_the_same_key(app, s
     assert db.session.get(Cover, laptop.id).status == "cancelled"
 
 
+@pytest.mark.parametrize("app_overrides", [{"XCOVER_BOOKING_READ_TIMEOUT": 2.0, "XCOVER_RETRY_MAX_ATTEMPTS": 1}])
+def test_flask_reconcile_settles_a_cancellation_whose_answer_was_lost(app, sandbox, seller, people, runner):
+    sale = book_sale(seller)
+    laptop, _ = booked(sale)
+    request_return(seller, sale, laptop.id)
+    approve_here(seller, latest_return(), "meg")
+    fault(app, "confirm_cancellation", "timeout_after_apply", 4.0)  # longer than the 2 s read timeout
+    confirm(seller, latest_return())
+    ret = latest_return()
+    assert ret.status == "confirming"
+    # Still in flight as far as cron knows: left to the request that sent it.
+    assert "Nothing to reconcile." in runner.invoke(args=["reconcile"]).output
+    assert latest_return().status == "confirming"
+    before = last_event_id()
+    result = runner.invoke(args=["reconcile", "--stale-seconds", "0"])
+    assert result.exit_code == 0, result.output
+    assert f"Return {ret.id} of sale {sale.id} {sale.xcover_ref}: Cancelled and refunded" in result.output
+    assert actions_since(before) == ["return.confirmed", "return.refunded"]
+    db.session.expire_all()
+    assert db.session.get(Cover, laptop.id).status == "cancelled"
+    assert sandbox_quotes(sandbox, sale.xcover_ref)[laptop.quote_id] == "CANCELLED"
+    # Settled once: a second run has nothing to do, and the associate's Check again says so.
+    assert "Nothing to reconcile." in runner.invoke(args=["reconcile", "--stale-seconds", "0"]).output
+
+
 def test_xcover_down_at_confirmation_keeps_the_approval_and_the_reference(app, seller, people):
     sale = book_sale(seller)
     laptop, _ = booked(sale)

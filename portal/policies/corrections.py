@@ -193,14 +193,14 @@ def confirm_correction(correction: Correction, user: User, client: AfterSaleClie
     return _send(correction, user, client, retry=False)
 
 
-def check_again(correction: Correction, user: User, client: AfterSaleClient) -> str:
+def check_again(correction: Correction, user: User | None, client: AfterSaleClient) -> str:
     """Settle a confirmation whose answer did not arrive: the same call with the same key."""
     if correction.status != CorrectionStatus.CONFIRMING:
         return Message(N_("Nothing to check: this correction is %(status)s."), status=_status(correction))
     return _send(correction, user, client, retry=True)
 
 
-def _send(correction: Correction, user: User, client: AfterSaleClient, *, retry: bool) -> str:
+def _send(correction: Correction, user: User | None, client: AfterSaleClient, *, retry: bool) -> str:
     """Call confirm_update with the correction's key and settle it from the answer."""
     sale = correction.sale
     answer = confirmation(
@@ -227,7 +227,7 @@ def _send(correction: Correction, user: User, client: AfterSaleClient, *, retry:
     return LOST if unknown else DOWN
 
 
-def _fail(correction: Correction, user: User, message: str) -> None:
+def _fail(correction: Correction, user: User | None, message: str) -> None:
     """Close a correction XCover refused."""
     if move(
         correction,
@@ -246,7 +246,7 @@ def _fail(correction: Correction, user: User, message: str) -> None:
     db.session.commit()
 
 
-def _accept(correction: Correction, user: User, booking: Any) -> str:
+def _accept(correction: Correction, user: User | None, booking: Any) -> str:
     """XCover applied the change: apply it to the product and the policies' prices."""
     if not move(correction, [CorrectionStatus.CONFIRMING], CorrectionStatus.CONFIRMED, confirmed_at=utcnow()):
         db.session.rollback()

@@ -55,14 +55,14 @@ def confirm(ret: PolicyReturn, user: User, client: AfterSaleClient, refund_refer
     return _send(ret, user, client, retry=False)
 
 
-def check_again(ret: PolicyReturn, user: User, client: AfterSaleClient) -> str:
+def check_again(ret: PolicyReturn, user: User | None, client: AfterSaleClient) -> str:
     """Settle a confirmation whose answer did not arrive: the same call with the same key."""
     if ret.status != ReturnStatus.CONFIRMING:
         return Message(N_("Nothing to check: this return is %(status)s."), status=status_of(ret))
     return _send(ret, user, client, retry=True)
 
 
-def _send(ret: PolicyReturn, user: User, client: AfterSaleClient, *, retry: bool) -> str:
+def _send(ret: PolicyReturn, user: User | None, client: AfterSaleClient, *, retry: bool) -> str:
     """Call confirm_cancellation with the return's key and settle the return from the answer."""
     sale = ret.sale
     answer = confirmation(
@@ -87,7 +87,7 @@ def _send(ret: PolicyReturn, user: User, client: AfterSaleClient, *, retry: bool
     return LOST if unknown else DOWN
 
 
-def _settle(ret: PolicyReturn, user: User, done: Any) -> str:
+def _settle(ret: PolicyReturn, user: User | None, done: Any) -> str:
     """Accept XCover's confirmation when it cancelled every policy of the return; otherwise fail the return."""
     cancelled = {str(q.get("id")) for q in done.quotes if isinstance(q, dict) and q.get("status") == "CANCELLED"}
     missing = [line.cover for line in ret.lines if line.cover.quote_id not in cancelled]
@@ -117,7 +117,7 @@ def _fail(ret: PolicyReturn, user: User | None, message: str) -> None:
     db.session.commit()
 
 
-def _accept(ret: PolicyReturn, user: User, refunded: Decimal) -> str:
+def _accept(ret: PolicyReturn, user: User | None, refunded: Decimal) -> str:
     """XCover cancelled the policies: close the return, the policies and (when nothing is left) the sale."""
     sale = ret.sale
     if not move(
