@@ -102,7 +102,10 @@ def register_extensions(app: Flask) -> None:
     from .models import User
 
     # Built once (building an ORM statement costs more than running it), with the store: every page shows it.
-    by_id = sa.select(User).options(joinedload(User.store)).where(User.id == sa.bindparam("user_id"))
+    # The PIN too: every page's idle-lock check asks for it (auth.pins.pin_of).
+    by_id = (
+        sa.select(User).options(joinedload(User.store), joinedload(User.pin)).where(User.id == sa.bindparam("user_id"))
+    )
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:

@@ -110,9 +110,16 @@ def may_have_pin(user: User) -> bool:
     return user.store_id is not None and user.role in (Role.ASSOCIATE, Role.MANAGER)
 
 
+def pin_of(user: User) -> UserPin | None:
+    """The person's PIN row: the one loaded with them when it was (load_user), else read now."""
+    if "pin" not in sa.inspect(user).unloaded:
+        return user.pin
+    return db.session.get(UserPin, user.id)
+
+
 def has_pin(user: User) -> bool:
     """Tell whether a person has a PIN (blocked or not)."""
-    return db.session.get(UserPin, user.id) is not None
+    return pin_of(user) is not None
 
 
 def device_tag(device_id: str | None) -> str | None:
@@ -245,7 +252,7 @@ def _pin_refusal(user: User, device_id: str | None, now: datetime) -> tuple[str,
         return "cannot_sign_in", None
     if user.must_change_password:
         return "temporary_password", None
-    pin = db.session.get(UserPin, user.id)
+    pin = pin_of(user)
     if pin is None:
         return "no_pin", None
     if pin.failures >= current_app.config["PIN_MAX_FAILURES"]:

@@ -70,6 +70,9 @@ class User(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     store: Mapped[Store | None] = relationship(back_populates="users")
+    # Read only: PINs are written with conditional UPDATEs (auth/pins.py). Loaded with the signed-in person, so
+    # the idle-lock check on every page costs no statement of its own (auth.pins.pin_of).
+    pin: Mapped[UserPin | None] = relationship(viewonly=True)
 
     @validates("role")
     def _role(self, key: str, value: str) -> RichStrEnum | None:
