@@ -42,10 +42,22 @@ def _sales(windows: list[Window]) -> sa.Subquery:
     )
 
 
+def _lateral() -> bool:
+    """Tell whether the database reads a sale's covers and items through LATERAL subqueries (PostgreSQL)."""
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
 def _by_day_and_person(windows: list[Window]) -> list[Any]:
     """Customers quoted and sales with cover per store, associate, currency and local day."""
     sale = _sales(windows)
-    covered = sa.exists().where(Cover.sale_id == sale.c.id, Cover.status.in_([s.value for s in SOLD]))
+    # A scalar subquery, not EXISTS: PostgreSQL turns an EXISTS into one hashed scan of every sold policy of every
+    # period, where this probes the index for each sale of the period only.
+    covered = (
+        sa.select(sa.literal(1))
+        .where(Cover.sale_id == sale.c.id, Cover.status.in_([s.value for s in SOLD]))
+        .limit(1)
+        .scalar_subquery()
+    )
     return list(
         db.session.execute(
             sa.select(
@@ -54,55 +66,77 @@ def _by_day_and_person(windows: list[Window]) -> list[Any]:
                 sale.c.currency,
                 sale.c.day,
                 sa.func.count().label("quoted"),
-                sa.func.sum(sa.case((covered, 1), else_=0)).label("covered"),
+                sa.func.sum(sa.case((covered.is_not(None), 1), else_=0)).label("covered"),
             ).group_by(sale.c.store_id, sale.c.associate_id, sale.c.currency, sale.c.day)
         )
     )
 
 
+def _per_sale(rows: sa.Select, grouped: sa.Select) -> sa.FromClause:
+    """A sale's covers or items, joined to it (`sale_id`): the plain rows, or one grouped row per key (PostgreSQL).
+
+    rows counts each row as 1 (column n); grouped, correlated to Sale.id, counts them in n. PostgreSQL's planner
+    hash-joins a scan of the whole cover or item table to a period's sales; a LATERAL subquery makes it probe
+    the sale's index entries instead. SQLite always probes per sale, and has no LATERAL.
+    """
+    return grouped.lateral() if _lateral() else rows.subquery()
+
+
 def _policies(windows: list[Window]) -> list[Any]:
     """Policies sold, their price and tax, per store, associate, currency and policy type."""
+    sold = Cover.status.in_([s.value for s in SOLD])
+    cover = _per_sale(
+        sa.select(Cover.sale_id, Cover.policy_type, sa.literal(1).label("n"), Cover.price, Cover.tax).where(sold),
+        sa.select(
+            Cover.sale_id,
+            Cover.policy_type,
+            sa.func.count().label("n"),
+            sa.func.sum(Cover.price).label("price"),
+            sa.func.sum(Cover.tax).label("tax"),
+        )
+        .where(Cover.sale_id == Sale.id, sold)
+        .group_by(Cover.sale_id, Cover.policy_type),
+    )
     return list(
         db.session.execute(
             sa.select(
                 Sale.store_id,
                 Sale.associate_id,
                 Sale.currency,
-                Cover.policy_type,
-                sa.func.count(),
-                sa.func.coalesce(sa.func.sum(Cover.price), 0),
-                sa.func.coalesce(sa.func.sum(Cover.tax), 0),
+                cover.c.policy_type,
+                sa.func.sum(cover.c.n),
+                sa.func.coalesce(sa.func.sum(cover.c.price), 0),
+                sa.func.coalesce(sa.func.sum(cover.c.tax), 0),
             )
-            .join(Cover, Cover.sale_id == Sale.id)
-            .where(
-                within(windows, Sale.store_id, Sale.created_at),
-                Sale.xcover_ref.is_not(None),
-                Cover.status.in_([s.value for s in SOLD]),
-            )
-            .group_by(Sale.store_id, Sale.associate_id, Sale.currency, Cover.policy_type)
+            .join(cover, cover.c.sale_id == Sale.id)
+            .where(within(windows, Sale.store_id, Sale.created_at), Sale.xcover_ref.is_not(None))
+            .group_by(Sale.store_id, Sale.associate_id, Sale.currency, cover.c.policy_type)
         )
     )
 
 
 def _declines(windows: list[Window]) -> list[Any]:
     """Products declined per store, associate, currency and reason, with the customers who declined them."""
+    declined = SaleItem.decision == Decision.DECLINE.value
+    item = _per_sale(
+        sa.select(SaleItem.sale_id, SaleItem.decline_reason, sa.literal(1).label("n")).where(declined),
+        sa.select(SaleItem.sale_id, SaleItem.decline_reason, sa.func.count().label("n"))
+        .where(SaleItem.sale_id == Sale.id, declined)
+        .group_by(SaleItem.sale_id, SaleItem.decline_reason),
+    )
     return list(
         db.session.execute(
             sa.select(
                 Sale.store_id,
                 Sale.associate_id,
                 Sale.currency,
-                SaleItem.decline_reason,
-                sa.func.count(),
-                sa.func.count(sa.distinct(SaleItem.sale_id)),
+                item.c.decline_reason,
+                sa.func.sum(item.c.n),
+                sa.func.count(sa.distinct(item.c.sale_id)),
             )
-            .join(Sale, Sale.id == SaleItem.sale_id)
-            .where(
-                within(windows, Sale.store_id, Sale.created_at),
-                Sale.xcover_ref.is_not(None),
-                SaleItem.decision == Decision.DECLINE.value,
-            )
-            .group_by(Sale.store_id, Sale.associate_id, Sale.currency, SaleItem.decline_reason)
+            .join(item, item.c.sale_id == Sale.id)
+            .where(within(windows, Sale.store_id, Sale.created_at), Sale.xcover_ref.is_not(None))
+            .group_by(Sale.store_id, Sale.associate_id, Sale.currency, item.c.decline_reason)
         )
     )
 
