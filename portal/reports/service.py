@@ -25,6 +25,8 @@ from .periods import Window, as_date, local_day, window, within
 # A policy sold: booked by XCover, whatever became of it since (a return or a cancellation is counted as such).
 SOLD = (CoverStatus.BOOKED, CoverStatus.RETURNING, CoverStatus.CANCELLING, CoverStatus.CANCELLED)
 Key = tuple[int, int, str]  # store id, associate id, currency
+# The longest period read sale by sale on PostgreSQL (_lateral): every preset, and custom ranges of two months.
+PER_SALE_DAYS = 62
 
 
 def _sales(windows: list[Window]) -> sa.Subquery:
@@ -42,9 +44,14 @@ def _sales(windows: list[Window]) -> sa.Subquery:
     )
 
 
-def _lateral() -> bool:
-    """Tell whether the database reads a sale's covers and items through LATERAL subqueries (PostgreSQL)."""
-    return db.session.get_bind().dialect.name == "postgresql"
+def _lateral(windows: list[Window]) -> bool:
+    """Tell whether to read each sale's covers and items through a LATERAL subquery (PostgreSQL, short periods).
+
+    PostgreSQL's planner prices a probe of the index per sale above one scan of the whole cover or item table, and
+    scans the table (every store, every year) for a week's or a month's sales. Probing is right for periods up to
+    PER_SALE_DAYS; over a longer one (a custom range of up to a year) the planner's own choice is left alone.
+    """
+    return db.session.get_bind().dialect.name == "postgresql" and max(w.days for w in windows) <= PER_SALE_DAYS
 
 
 def _by_day_and_person(windows: list[Window]) -> list[Any]:
@@ -72,20 +79,20 @@ def _by_day_and_person(windows: list[Window]) -> list[Any]:
     )
 
 
-def _per_sale(rows: sa.Select, grouped: sa.Select) -> sa.FromClause:
-    """A sale's covers or items, joined to it (`sale_id`): the plain rows, or one grouped row per key (PostgreSQL).
+def _per_sale(windows: list[Window], rows: sa.Select, grouped: sa.Select) -> sa.FromClause:
+    """A sale's covers or items to join to it on `sale_id`: the plain rows, or (_lateral) one grouped row per key.
 
-    rows counts each row as 1 (column n); grouped, correlated to Sale.id, counts them in n. PostgreSQL's planner
-    hash-joins a scan of the whole cover or item table to a period's sales; a LATERAL subquery makes it probe
-    the sale's index entries instead. SQLite always probes per sale, and has no LATERAL.
+    rows counts each row as 1 (column n); grouped, correlated to Sale.id, counts them in n. SQLite always probes
+    per sale, and has no LATERAL.
     """
-    return grouped.lateral() if _lateral() else rows.subquery()
+    return grouped.lateral() if _lateral(windows) else rows.subquery()
 
 
 def _policies(windows: list[Window]) -> list[Any]:
     """Policies sold, their price and tax, per store, associate, currency and policy type."""
     sold = Cover.status.in_([s.value for s in SOLD])
     cover = _per_sale(
+        windows,
         sa.select(Cover.sale_id, Cover.policy_type, sa.literal(1).label("n"), Cover.price, Cover.tax).where(sold),
         sa.select(
             Cover.sale_id,
@@ -119,6 +126,7 @@ def _declines(windows: list[Window]) -> list[Any]:
     """Products declined per store, associate, currency and reason, with the customers who declined them."""
     declined = SaleItem.decision == Decision.DECLINE.value
     item = _per_sale(
+        windows,
         sa.select(SaleItem.sale_id, SaleItem.decline_reason, sa.literal(1).label("n")).where(declined),
         sa.select(SaleItem.sale_id, SaleItem.decline_reason, sa.func.count().label("n"))
         .where(SaleItem.sale_id == Sale.id, declined)
