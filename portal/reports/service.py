@@ -79,31 +79,20 @@ def _by_day_and_person(windows: list[Window]) -> list[Any]:
     )
 
 
-def _per_sale(windows: list[Window], rows: sa.Select, grouped: sa.Select) -> sa.FromClause:
-    """A sale's covers or items to join to it on `sale_id`: the plain rows, or (_lateral) one grouped row per key.
+def _each_sale(windows: list[Window], sale_id: Any, *columns: Any, where: Any) -> sa.FromClause:
+    """Covers or items (their sale_id and columns, where the condition holds) to join to their sale.
 
-    rows counts each row as 1 (column n); grouped, correlated to Sale.id, counts them in n. SQLite always probes
-    per sale, and has no LATERAL.
+    SQLite always probes them sale by sale, and has no LATERAL. On PostgreSQL (_lateral) a LATERAL subquery makes
+    the planner probe the index per sale; OFFSET 0 keeps it from flattening the subquery back into a plain join.
     """
-    return grouped.lateral() if _lateral(windows) else rows.subquery()
+    rows = sa.select(sale_id, *columns).where(where)
+    return rows.where(sale_id == Sale.id).offset(0).lateral() if _lateral(windows) else rows.subquery()
 
 
 def _policies(windows: list[Window]) -> list[Any]:
     """Policies sold, their price and tax, per store, associate, currency and policy type."""
     sold = Cover.status.in_([s.value for s in SOLD])
-    cover = _per_sale(
-        windows,
-        sa.select(Cover.sale_id, Cover.policy_type, sa.literal(1).label("n"), Cover.price, Cover.tax).where(sold),
-        sa.select(
-            Cover.sale_id,
-            Cover.policy_type,
-            sa.func.count().label("n"),
-            sa.func.sum(Cover.price).label("price"),
-            sa.func.sum(Cover.tax).label("tax"),
-        )
-        .where(Cover.sale_id == Sale.id, sold)
-        .group_by(Cover.sale_id, Cover.policy_type),
-    )
+    cover = _each_sale(windows, Cover.sale_id, Cover.policy_type, Cover.price, Cover.tax, where=sold)
     return list(
         db.session.execute(
             sa.select(
@@ -111,7 +100,7 @@ def _policies(windows: list[Window]) -> list[Any]:
                 Sale.associate_id,
                 Sale.currency,
                 cover.c.policy_type,
-                sa.func.sum(cover.c.n),
+                sa.func.count(),
                 sa.func.coalesce(sa.func.sum(cover.c.price), 0),
                 sa.func.coalesce(sa.func.sum(cover.c.tax), 0),
             )
@@ -125,13 +114,7 @@ def _policies(windows: list[Window]) -> list[Any]:
 def _declines(windows: list[Window]) -> list[Any]:
     """Products declined per store, associate, currency and reason, with the customers who declined them."""
     declined = SaleItem.decision == Decision.DECLINE.value
-    item = _per_sale(
-        windows,
-        sa.select(SaleItem.sale_id, SaleItem.decline_reason, sa.literal(1).label("n")).where(declined),
-        sa.select(SaleItem.sale_id, SaleItem.decline_reason, sa.func.count().label("n"))
-        .where(SaleItem.sale_id == Sale.id, declined)
-        .group_by(SaleItem.sale_id, SaleItem.decline_reason),
-    )
+    item = _each_sale(windows, SaleItem.sale_id, SaleItem.decline_reason, where=declined)
     return list(
         db.session.execute(
             sa.select(
@@ -139,7 +122,7 @@ def _declines(windows: list[Window]) -> list[Any]:
                 Sale.associate_id,
                 Sale.currency,
                 item.c.decline_reason,
-                sa.func.sum(item.c.n),
+                sa.func.count(),
                 sa.func.count(sa.distinct(item.c.sale_id)),
             )
             .join(item, item.c.sale_id == Sale.id)
