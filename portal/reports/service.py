@@ -57,8 +57,8 @@ def _lateral(windows: list[Window]) -> bool:
 def _by_day_and_person(windows: list[Window]) -> list[Any]:
     """Customers quoted and sales with cover per store, associate, currency and local day."""
     sale = _sales(windows)
-    # A scalar subquery, not EXISTS: PostgreSQL turns an EXISTS into one hashed scan of every sold policy of every
-    # period, where this probes the index for each sale of the period only.
+    # A scalar subquery, not EXISTS: PostgreSQL may answer an EXISTS with one hashed scan of every sold policy (every
+    # store, every day), where this probes the index for the period's sales only.
     covered = (
         sa.select(sa.literal(1))
         .where(Cover.sale_id == sale.c.id, Cover.status.in_([s.value for s in SOLD]))
