@@ -57,14 +57,10 @@ def _lateral(windows: list[Window]) -> bool:
 def _by_day_and_person(windows: list[Window]) -> list[Any]:
     """Customers quoted and sales with cover per store, associate, currency and local day."""
     sale = _sales(windows)
-    # A scalar subquery, not EXISTS: PostgreSQL may answer an EXISTS with one hashed scan of every sold policy (every
-    # store, every day), where this probes the index for the period's sales only.
-    covered = (
-        sa.select(sa.literal(1))
-        .where(Cover.sale_id == sale.c.id, Cover.status.in_([s.value for s in SOLD]))
-        .limit(1)
-        .scalar_subquery()
-    )
+    policy = sa.select(sa.literal(1)).where(Cover.sale_id == sale.c.id, Cover.status.in_([s.value for s in SOLD]))
+    # PostgreSQL answers an EXISTS with one hashed scan of every sold policy (every store, every day): right for a
+    # long custom range, not for a short period (_lateral), where a scalar subquery probes the index per sale.
+    covered = policy.limit(1).scalar_subquery().is_not(None) if _lateral(windows) else policy.exists()
     return list(
         db.session.execute(
             sa.select(
@@ -73,7 +69,7 @@ def _by_day_and_person(windows: list[Window]) -> list[Any]:
                 sale.c.currency,
                 sale.c.day,
                 sa.func.count().label("quoted"),
-                sa.func.sum(sa.case((covered.is_not(None), 1), else_=0)).label("covered"),
+                sa.func.sum(sa.case((covered, 1), else_=0)).label("covered"),
             ).group_by(sale.c.store_id, sale.c.associate_id, sale.c.currency, sale.c.day)
         )
     )
