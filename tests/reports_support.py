@@ -90,11 +90,11 @@ def confirmed_return(s: Sale, by: User, confirmed_at: datetime, refunded: str, i
         status=ReturnStatus.CONFIRMED,
         reason=ReturnReason.CHANGED_MIND,
         requested_by_id=by.id,
-        cancellation_id=str(uuid.uuid4()),
+        cancellation_id=uuid.uuid4().hex,
         currency=s.currency,
         total_refund=Decimal(refunded),
         refunded_amount=Decimal(refunded),
-        idempotency_key=str(uuid.uuid4()),
+        idempotency_key=uuid.uuid4().hex,
         confirmed_at=confirmed_at,
         created_at=confirmed_at,
     )
