@@ -48,8 +48,8 @@ def _lateral(windows: list[Window]) -> bool:
     """Tell whether to read each sale's covers and items through a LATERAL subquery (PostgreSQL, short periods).
 
     PostgreSQL's planner prices a probe of the index per sale above one scan of the whole cover or item table, and
-    scans the table (every store, every year) for a week's or a month's sales. Probing is right for periods up to
-    PER_SALE_DAYS; over a longer one (a custom range of up to a year) the planner's own choice is left alone.
+    scans the table (every store, every day) for a month's sales. Probing is right for periods up to PER_SALE_DAYS;
+    over a longer one (a custom range of up to a year) the planner's own choice is left alone.
     """
     return db.session.get_bind().dialect.name == "postgresql" and max(w.days for w in windows) <= PER_SALE_DAYS
 
