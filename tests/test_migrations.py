@@ -29,7 +29,7 @@ def test_downgrade_to_base_and_up_again(app):
     downgrade(directory=MIGRATIONS, revision="base")
     upgrade(directory=MIGRATIONS, revision="heads")
     with db.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_heads() == ("0012",)
+        assert MigrationContext.configure(conn).get_current_heads() == ("0014",)
 
 
 @pytest.mark.both_dbs
@@ -45,3 +45,19 @@ def test_0006_moves_the_sandbox_tables_out_of_the_portal(app):
     assert sandbox_tables <= set(sa.inspect(db.engine).get_table_names())
     upgrade(directory=MIGRATIONS, revision="heads")
     assert not sandbox_tables & set(sa.inspect(db.engine).get_table_names())
+
+
+@pytest.mark.both_dbs
+def test_0014_the_report_index_carries_the_sale_id_on_postgresql(app):
+    def definition() -> str:
+        with db.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                return conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'ix_sale_report'").scalar()
+            return conn.exec_driver_sql("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_sale_report'").scalar()
+
+    postgresql = db.engine.dialect.name == "postgresql"
+    assert ("INCLUDE (id)" in definition()) is postgresql  # SQLite's indexes all hold the rowid
+    downgrade(directory=MIGRATIONS, revision="0012")
+    assert "INCLUDE" not in definition() and "xcover_ref" in definition()
+    upgrade(directory=MIGRATIONS, revision="heads")
+    assert ("INCLUDE (id)" in definition()) is postgresql

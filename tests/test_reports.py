@@ -160,6 +160,43 @@ def test_head_office_sees_stores_side_by_side_and_never_adds_currencies(shop):
 
 
 @pytest.mark.both_dbs
+def test_a_sales_policies_and_declines_are_counted_one_by_one(app, store, make_user):
+    alex = make_user("alex", "associate", store)
+    # Two policies of one type and an option not taken; three products declined, two of them for one reason.
+    sale(
+        store,
+        alex,
+        utc(2026, 7, 1, 10),
+        covers=[
+            ("warranty", "30.00", "5.00", BOOKED),
+            ("warranty", "20.00", "3.33", BOOKED),
+            ("damage", "10.00", "1.67", CoverStatus.NOT_TAKEN),
+        ],
+        declines=["too_expensive", "too_expensive", "not_interested"],
+    )
+    sale(store, alex, utc(2026, 7, 1, 11), SaleStatus.DECLINED, declines=["too_expensive"])
+    db.session.commit()
+    summer = (date(2026, 6, 1), date(2026, 8, 31))
+    assert (summer[1] - summer[0]).days + 1 > service.PER_SALE_DAYS  # PostgreSQL reads it with a plain join
+    for first, last in ((JULY_1, JULY_1), summer):
+        report = build([store], first, last)
+        f = person(report, "alex")
+        assert (f.quoted, f.covered, f.policies, f.revenue, f.tax, f.declined) == (
+            2,
+            1,
+            2,
+            Decimal("50.00"),
+            Decimal("8.33"),
+            4,
+        )
+        assert [(p.policy_type, p.policies, p.revenue, p.tax) for p in report.policy_types] == [
+            ("warranty", 2, Decimal("50.00"), Decimal("8.33"))
+        ]
+        declines = {d.reason.value: (d.products, d.customers) for d in report.declines if d.products}
+        assert declines == {"too_expensive": (3, 2), "not_interested": (1, 1)}
+
+
+@pytest.mark.both_dbs
 def test_a_day_across_the_clock_change(app, store, make_user):
     alex = make_user("alex", "associate", store)
     # London leaves BST at 01:00 UTC on 25 October 2026: that local day lasts 25 hours.

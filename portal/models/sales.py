@@ -30,8 +30,17 @@ class Sale(db.Model):
         sa.Index("ix_sale_store_created", "store_id", "created_at"),
         sa.Index("ix_sale_status", "status"),
         sa.Index("uq_sale_submission_token", "submission_token", unique=True),
-        # Reports (migration 0011): a store's sales over a period read from the index alone.
-        sa.Index("ix_sale_report", "store_id", "created_at", "associate_id", "currency", "xcover_ref"),
+        # Reports (migrations 0011, 0014): a store's sales over a period read from the index alone (with their id:
+        # SQLite keeps the rowid in every index, PostgreSQL needs it included).
+        sa.Index(
+            "ix_sale_report",
+            "store_id",
+            "created_at",
+            "associate_id",
+            "currency",
+            "xcover_ref",
+            postgresql_include=["id"],
+        ),
         # Reports' open exceptions (migration 0011): a store's sales in a status, with what the list checks.
         sa.Index(
             "ix_sale_open",

@@ -25,6 +25,8 @@ from .periods import Window, as_date, local_day, window, within
 # A policy sold: booked by XCover, whatever became of it since (a return or a cancellation is counted as such).
 SOLD = (CoverStatus.BOOKED, CoverStatus.RETURNING, CoverStatus.CANCELLING, CoverStatus.CANCELLED)
 Key = tuple[int, int, str]  # store id, associate id, currency
+# The longest period read sale by sale on PostgreSQL (_lateral): every preset, and custom ranges of two months.
+PER_SALE_DAYS = 62
 
 
 def _sales(windows: list[Window]) -> sa.Subquery:
@@ -42,10 +44,23 @@ def _sales(windows: list[Window]) -> sa.Subquery:
     )
 
 
+def _lateral(windows: list[Window]) -> bool:
+    """Tell whether to read each sale's covers and items through a LATERAL subquery (PostgreSQL, short periods).
+
+    PostgreSQL's planner prices a probe of the index per sale above one scan of the whole cover or item table, and
+    scans the table (every store, every day) for a month's sales. Probing is right for periods up to PER_SALE_DAYS;
+    over a longer one (a custom range of up to a year) the planner's own choice is left alone.
+    """
+    return db.session.get_bind().dialect.name == "postgresql" and max(w.days for w in windows) <= PER_SALE_DAYS
+
+
 def _by_day_and_person(windows: list[Window]) -> list[Any]:
     """Customers quoted and sales with cover per store, associate, currency and local day."""
     sale = _sales(windows)
-    covered = sa.exists().where(Cover.sale_id == sale.c.id, Cover.status.in_([s.value for s in SOLD]))
+    policy = sa.select(sa.literal(1)).where(Cover.sale_id == sale.c.id, Cover.status.in_([s.value for s in SOLD]))
+    # PostgreSQL answers an EXISTS with one hashed scan of every sold policy (every store, every day): right for a
+    # long custom range, not for a short period (_lateral), where a scalar subquery probes the index per sale.
+    covered = policy.limit(1).scalar_subquery().is_not(None) if _lateral(windows) else policy.exists()
     return list(
         db.session.execute(
             sa.select(
@@ -60,49 +75,55 @@ def _by_day_and_person(windows: list[Window]) -> list[Any]:
     )
 
 
+def _each_sale(windows: list[Window], sale_id: Any, *columns: Any, where: Any) -> sa.FromClause:
+    """Covers or items (their sale_id and columns, where the condition holds) to join to their sale.
+
+    SQLite always probes them sale by sale, and has no LATERAL. On PostgreSQL (_lateral) a LATERAL subquery makes
+    the planner probe the index per sale; OFFSET 0 keeps it from flattening the subquery back into a plain join.
+    """
+    rows = sa.select(sale_id, *columns).where(where)
+    return rows.where(sale_id == Sale.id).offset(0).lateral() if _lateral(windows) else rows.subquery()
+
+
 def _policies(windows: list[Window]) -> list[Any]:
     """Policies sold, their price and tax, per store, associate, currency and policy type."""
+    sold = Cover.status.in_([s.value for s in SOLD])
+    cover = _each_sale(windows, Cover.sale_id, Cover.policy_type, Cover.price, Cover.tax, where=sold)
     return list(
         db.session.execute(
             sa.select(
                 Sale.store_id,
                 Sale.associate_id,
                 Sale.currency,
-                Cover.policy_type,
+                cover.c.policy_type,
                 sa.func.count(),
-                sa.func.coalesce(sa.func.sum(Cover.price), 0),
-                sa.func.coalesce(sa.func.sum(Cover.tax), 0),
+                sa.func.coalesce(sa.func.sum(cover.c.price), 0),
+                sa.func.coalesce(sa.func.sum(cover.c.tax), 0),
             )
-            .join(Cover, Cover.sale_id == Sale.id)
-            .where(
-                within(windows, Sale.store_id, Sale.created_at),
-                Sale.xcover_ref.is_not(None),
-                Cover.status.in_([s.value for s in SOLD]),
-            )
-            .group_by(Sale.store_id, Sale.associate_id, Sale.currency, Cover.policy_type)
+            .join(cover, cover.c.sale_id == Sale.id)
+            .where(within(windows, Sale.store_id, Sale.created_at), Sale.xcover_ref.is_not(None))
+            .group_by(Sale.store_id, Sale.associate_id, Sale.currency, cover.c.policy_type)
         )
     )
 
 
 def _declines(windows: list[Window]) -> list[Any]:
     """Products declined per store, associate, currency and reason, with the customers who declined them."""
+    declined = SaleItem.decision == Decision.DECLINE.value
+    item = _each_sale(windows, SaleItem.sale_id, SaleItem.decline_reason, where=declined)
     return list(
         db.session.execute(
             sa.select(
                 Sale.store_id,
                 Sale.associate_id,
                 Sale.currency,
-                SaleItem.decline_reason,
+                item.c.decline_reason,
                 sa.func.count(),
-                sa.func.count(sa.distinct(SaleItem.sale_id)),
+                sa.func.count(sa.distinct(item.c.sale_id)),
             )
-            .join(Sale, Sale.id == SaleItem.sale_id)
-            .where(
-                within(windows, Sale.store_id, Sale.created_at),
-                Sale.xcover_ref.is_not(None),
-                SaleItem.decision == Decision.DECLINE.value,
-            )
-            .group_by(Sale.store_id, Sale.associate_id, Sale.currency, SaleItem.decline_reason)
+            .join(item, item.c.sale_id == Sale.id)
+            .where(within(windows, Sale.store_id, Sale.created_at), Sale.xcover_ref.is_not(None))
+            .group_by(Sale.store_id, Sale.associate_id, Sale.currency, item.c.decline_reason)
         )
     )
 
