@@ -35,7 +35,7 @@ from portal.extensions import db
 from portal.models import AuditChainHead, AuditEvent, User
 from portal.vocab import AuditAction
 
-from .machine import describe
+from .machine import add_backend_options, describe, run_backends
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FAST_HASHING = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 1024}
@@ -363,20 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.audit", description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000, help="events in the benchmark store's chain")
     parser.add_argument("--requests", type=int, default=500, help="transactions timed for the cost per request")
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "all"], default="all")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    add_backend_options(parser, RESULTS)
     args = parser.parse_args(argv)
-    backends = ["sqlite", "postgresql"] if args.backend == "all" else [args.backend]
-    if "postgresql" in backends and not os.environ.get("TEST_DATABASE_URL"):
-        if args.backend == "postgresql":
-            parser.error("PostgreSQL needs TEST_DATABASE_URL (source scripts/pg-start.sh)")
-        backends.remove("postgresql")
-        print("PostgreSQL skipped: TEST_DATABASE_URL is not set.")
-    for backend in backends:
-        path = run(backend, args.events, args.out, args.requests)
-        print(f"{backend}: results in {path}")
-        print(path.read_text(encoding="utf-8"))
-    return 0
+    return run_backends(parser, args.backend, lambda backend: run(backend, args.events, args.out, args.requests))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from portal.cli import init_db
 from portal.extensions import db
 
 from .audit import _p, database
-from .machine import describe, load
+from .machine import add_backend_options, describe, load, run_backends
 from .signin import ROOT, Server
 
 RESULTS = ROOT / "bench" / "results"
@@ -464,20 +464,13 @@ def main(argv: list[str] | None = None, default_backend: str = "all") -> int:
     parser.add_argument("--connections", type=int, default=16, help="keep-alive connections per screen")
     parser.add_argument("--associates", type=int, default=20, help="people selling at once")
     parser.add_argument("--sales", type=int, default=5, help="sales each associate makes")
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "all"], default=default_backend)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    add_backend_options(parser, RESULTS, default=default_backend)
     args = parser.parse_args(argv)
-    backends = ["sqlite", "postgresql"] if args.backend == "all" else [args.backend]
-    if "postgresql" in backends and not os.environ.get("TEST_DATABASE_URL"):
-        if args.backend == "postgresql":
-            parser.error("PostgreSQL needs TEST_DATABASE_URL (source scripts/pg-start.sh)")
-        backends.remove("postgresql")
-        print("PostgreSQL skipped: TEST_DATABASE_URL is not set.")
-    for backend in backends:
-        path = run(backend, args.seconds, args.connections, args.associates, args.sales, args.out)
-        print(f"{backend}: results in {path}")
-        print(path.read_text(encoding="utf-8"))
-    return 0
+    return run_backends(
+        parser,
+        args.backend,
+        lambda backend: run(backend, args.seconds, args.connections, args.associates, args.sales, args.out),
+    )
 
 
 if __name__ == "__main__":

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import sqlite3
 import timeit
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 
 def _cpu_model() -> str:
@@ -60,3 +63,24 @@ def describe(extra: dict[str, str] | None = None) -> dict[str, str]:
     }
     facts.update(extra or {})
     return facts
+
+
+def add_backend_options(parser: argparse.ArgumentParser, results: Path, default: str = "all") -> None:
+    """--backend sqlite|postgresql|all and --out DIR, as every benchmark takes them."""
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "all"], default=default)
+    parser.add_argument("--out", type=Path, default=results)
+
+
+def run_backends(parser: argparse.ArgumentParser, choice: str, run: Callable[[str], Path]) -> int:
+    """Run a benchmark on each chosen backend (PostgreSQL where TEST_DATABASE_URL names a server); print results."""
+    backends = ["sqlite", "postgresql"] if choice == "all" else [choice]
+    if "postgresql" in backends and not os.environ.get("TEST_DATABASE_URL"):
+        if choice == "postgresql":
+            parser.error("PostgreSQL needs TEST_DATABASE_URL (source scripts/pg-start.sh)")
+        backends.remove("postgresql")
+        print("PostgreSQL skipped: TEST_DATABASE_URL is not set.")
+    for backend in backends:
+        path = run(backend)
+        print(f"{backend}: results in {path}")
+        print(path.read_text(encoding="utf-8"))
+    return 0

@@ -27,7 +27,7 @@ from portal.reports import service
 from portal.vocab import CoverStatus, Decision, DeclineReason, ReportPeriod, ReturnReason, ReturnStatus, SaleStatus
 
 from .audit import FAST_HASHING, _p, database
-from .machine import describe
+from .machine import add_backend_options, describe, run_backends
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SPAN_DAYS = 365
@@ -349,20 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.reports", description=__doc__)
     parser.add_argument("--sales", type=int, default=100_000, help="sales in the benchmark store")
     parser.add_argument("--runs", type=int, default=30, help="timed page loads per period")
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "all"], default="all")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    add_backend_options(parser, RESULTS)
     args = parser.parse_args(argv)
-    backends = ["sqlite", "postgresql"] if args.backend == "all" else [args.backend]
-    if "postgresql" in backends and not os.environ.get("TEST_DATABASE_URL"):
-        if args.backend == "postgresql":
-            parser.error("PostgreSQL needs TEST_DATABASE_URL (source scripts/pg-start.sh)")
-        backends.remove("postgresql")
-        print("PostgreSQL skipped: TEST_DATABASE_URL is not set.")
-    for backend in backends:
-        path = run(backend, args.sales, args.out, args.runs)
-        print(f"{backend}: results in {path}")
-        print(path.read_text(encoding="utf-8"))
-    return 0
+    return run_backends(parser, args.backend, lambda backend: run(backend, args.sales, args.out, args.runs))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ to bench/results/scale-<backend>.md.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import re
 import time
@@ -31,7 +30,7 @@ from portal.models import Sale, SaleItem, code_key, email_key, name_key
 
 from .audit import _p, database
 from .http import FAST_HASHING, PASSWORD, _token
-from .machine import describe, load
+from .machine import add_backend_options, describe, load, run_backends
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TODAY_SHARE = 0.02
@@ -220,21 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
     parser.add_argument("--sizes", default="10,1000,10000,100000", help="sales in the store at each step")
     parser.add_argument("--requests", type=int, default=40, help="requests timed per page and size")
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "all"], default="all")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    add_backend_options(parser, RESULTS)
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in re.split(r"[,\s]+", args.sizes) if s)
-    backends = ["sqlite", "postgresql"] if args.backend == "all" else [args.backend]
-    if "postgresql" in backends and not os.environ.get("TEST_DATABASE_URL"):
-        if args.backend == "postgresql":
-            parser.error("PostgreSQL needs TEST_DATABASE_URL (source scripts/pg-start.sh)")
-        backends.remove("postgresql")
-        print("PostgreSQL skipped: TEST_DATABASE_URL is not set.")
-    for backend in backends:
-        path = run(backend, sizes, args.requests, args.out)
-        print(f"{backend}: results in {path}")
-        print(path.read_text(encoding="utf-8"))
-    return 0
+    return run_backends(parser, args.backend, lambda backend: run(backend, sizes, args.requests, args.out))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from flask import Flask, Response, abort, g, request
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .sensitive import luhn_valid, new_key
+from .sensitive import find_card_number, new_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,7 +26,6 @@ CAMERA_PERMISSIONS = "camera=(self), microphone=(), geolocation=()"
 # A client's request id is taken only as a canonical (lowercase) UUID: it lands in the audit chain, the log and
 # exports, so nothing free-form may come in with it.
 _REQUEST_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_DIGITS = re.compile(r"\d{13,}")
 
 
 def role_required(*roles: str) -> Callable[[F], F]:
@@ -48,19 +47,9 @@ def role_required(*roles: str) -> Callable[[F], F]:
     return decorator
 
 
-def _holds_card_number(request_id: str) -> bool:
-    """Tell whether a UUID's digits, read without its dashes, hold a Luhn-valid run of 13 to 19 digits."""
-    # A UUID can still spell one (41111111-1111-4111-...), in the grouping card numbers are written in.
-    for run in _DIGITS.findall(request_id.replace("-", "")):
-        for size in range(13, min(19, len(run)) + 1):
-            if any(luhn_valid(run[start : start + size]) for start in range(len(run) - size + 1)):
-                return True
-    return False
-
-
 def request_id(incoming: str) -> str:
     """Return the client's request id when it is a canonical UUID that spells no card number, else a new one."""
-    if _REQUEST_ID.fullmatch(incoming) and not _holds_card_number(incoming):
+    if _REQUEST_ID.fullmatch(incoming) and not find_card_number(incoming):
         return incoming
     return new_key()  # ours must not look like a card number to a scanner either
 

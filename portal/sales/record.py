@@ -61,11 +61,6 @@ class RecordResult:
     error: str | None = None
 
 
-def _key() -> str:
-    """A fresh idempotency key."""
-    return new_key()
-
-
 def _basket(options: RecordOptions) -> list[dict[str, Any]]:
     """One test product, as the sale form would hand it to the catalogue."""
     return [
@@ -105,14 +100,16 @@ def _book_and_cancel(client: XCoverClient, options: RecordOptions, step: Callabl
     if quote is None:
         raise XCoverError(f"XCover quoted no option: {package.errors}")
     step("book")
-    booking = client.create_booking(package.id, booking_body([quote.id], {**options.customer}), idempotency_key=_key())
+    booking = client.create_booking(
+        package.id, booking_body([quote.id], {**options.customer}), idempotency_key=new_key()
+    )
     client.get_booking(booking.id)
     step("cancellation preview")
-    preview = client.cancel(booking.id, preview=True, idempotency_key=_key())
+    preview = client.cancel(booking.id, preview=True, idempotency_key=new_key())
     if not preview.cancellation_id:
         raise XCoverError("the cancellation preview carried no cancellation_id")
     step("cancel")
-    client.confirm_cancellation(booking.id, preview.cancellation_id, idempotency_key=_key())
+    client.confirm_cancellation(booking.id, preview.cancellation_id, idempotency_key=new_key())
     client.get_booking(booking.id)
 
 
@@ -123,7 +120,7 @@ def _opt_out(client: XCoverClient, options: RecordOptions, step: Callable[[str],
     step("opt-out")
     client.opt_out(
         package.id,
-        idempotency_key=_key(),
+        idempotency_key=new_key(),
         partner_metadata=opt_out_metadata([DeclineReason.NOT_INTERESTED.value], "recorder"),
     )
     client.get_quote(package.id)
