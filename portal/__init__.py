@@ -131,6 +131,7 @@ def register_blueprints(app: Flask) -> None:
     from .admin.catalogue_views import bp as catalogue_bp
     from .admin.views import bp as admin_bp
     from .audit.views import bp as audit_bp
+    from .auth import gate
     from .auth.views import bp as auth_bp
     from .main.views import bp as main_bp
     from .policies import correction_views  # noqa: F401  (importing it adds its routes to policies_bp)
@@ -153,6 +154,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(policies_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(reports_bp)
+    gate.init_app(app)  # after the blueprints: the gate redirects to their endpoints
 
 
 def register_xcover(app: Flask) -> None:

@@ -602,3 +602,42 @@ def test_a_customer_reading_the_customer_view_is_not_sent_to_the_names_screen(ap
     assert "/auth/locked" not in response.headers.get("Location", "")
     assert len(events("auth.device_locked")) == locks
     assert "data-lock-after" not in ipad.get("/customer-view").get_data(as_text=True)
+
+
+# --- the one screen gate (portal/auth/gate.py): its checks in order -------------------------------------------------
+
+
+def test_a_locked_ipad_stays_on_its_names_even_with_a_customer_view_left_in_the_session(app, ipad):
+    lock(ipad)
+    with ipad.session_transaction() as session:
+        session["customer_view"] = 1
+    for path in ("/customer-view", "/"):
+        response = ipad.get(path)
+        assert response.status_code == 302 and response.headers["Location"].endswith("/auth/locked"), path
+
+
+def test_a_customer_view_whose_session_ended_guards_nothing_more(app, ipad):
+    with ipad.session_transaction() as session:
+        session["customer_view"] = 1
+    assert ipad.get("/").headers["Location"].endswith("/customer-view")  # while signed in: the customer view
+    with ipad.session_transaction() as session:
+        session.pop("_user_id")  # the session ended elsewhere (signed out, idle), its customer view left behind
+    response = ipad.get("/auth/sign-in")
+    assert response.status_code == 200
+    with ipad.session_transaction() as session:
+        assert "customer_view" not in session
+
+
+def test_an_idle_person_on_a_temporary_password_chooses_one_and_is_not_locked(app, ipad):
+    db.session.execute(sa.update(User).where(User.username == "sam").values(must_change_password=True))
+    db.session.commit()
+    locks = len(events("auth.device_locked"))
+    for path, goes_to in (("/sales/", "/auth/password"), ("/auth/password", None)):
+        with ipad.session_transaction() as session:
+            session["seen_at"] = time.time() - 121
+        response = ipad.get(path)
+        if goes_to:
+            assert response.status_code == 302 and response.headers["Location"].endswith(goes_to), path
+        else:  # a PIN cannot bring back a person on a temporary password: the longer idle timeout applies instead
+            assert response.status_code == 200, path
+    assert len(events("auth.device_locked")) == locks

@@ -22,10 +22,6 @@ from . import device, pins, service, throttle
 from .forms import ChangePasswordForm, PinForm, SignInForm, UnlockForm
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
-# What a person signed in with a temporary password may still reach: everything else leads to choosing one.
-TEMPORARY_ALLOWS = frozenset({"auth.change_password", "auth.sign_out", "auth.sign_in", "static", "main.healthz"})
-# What a locked iPad may still reach: the names, the PIN pad, a password sign-in ("Someone else").
-LOCKED_ALLOWS = frozenset({"auth.locked", "auth.unlock", "auth.sign_in", "auth.sign_out", "static", "main.healthz"})
 # Quick switch is for store staff; head office has no store's names screen.
 STORE_STAFF = (Role.ASSOCIATE, Role.MANAGER)
 # Session keys: the lock ({"store": id, "by": user id}) and where each person was when the iPad locked.
@@ -117,16 +113,6 @@ def sign_out() -> Response:
     return redirect(url_for("auth.sign_in"))
 
 
-@bp.before_app_request
-def temporary_password_gate() -> Response | None:
-    """Send a person whose password is temporary to choose their own before anything else."""
-    if request.endpoint in TEMPORARY_ALLOWS:
-        return None
-    if current_user.is_authenticated and current_user.must_change_password:
-        return redirect(url_for("auth.change_password"))
-    return None
-
-
 @bp.route("/password", methods=["GET", "POST"])
 @login_required
 def change_password() -> tuple[str, int] | Response:
@@ -165,16 +151,8 @@ def change_password() -> tuple[str, int] | Response:
 # --- Quick switch on a shared iPad (docs/quick-switch.md) -----------------------------------------------------------
 
 
-@bp.before_app_request
-def quick_switch_gate() -> Response | None:
-    """Keep a locked iPad on its names screen, and lock a session left idle whose person can come back with a PIN."""
-    endpoint = request.endpoint
-    if endpoint in ("static", "main.healthz"):
-        return None
-    if session.get(LOCKED) is not None:
-        return None if endpoint in LOCKED_ALLOWS else redirect(url_for("auth.locked"))
-    if endpoint == "auth.sign_out" or not current_user.is_authenticated or session.get(CUSTOMER_VIEW) is not None:
-        return None  # the customer view is a lock of its own: a customer reading it must not be sent to the names
+def lock_if_idle() -> Response | None:
+    """Lock a session left idle whose person can come back with a PIN (the screen gate's last check, gate.py)."""
     # The activity before this request: loading the user has already noted this one.
     if not pins.idle_too_long(g.get("seen_before", session.get("seen_at"))):
         return None

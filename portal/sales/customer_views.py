@@ -1,6 +1,7 @@
 """The customer view's pages: show it from Options, the customer's acknowledgement, and the associate's unlock.
 
-While `session[LOCK]` names a sale, every other page of the portal redirects here (customer_view_gate).
+While `session[LOCK]` names a sale, every other page of the portal
+redirects here (the screen gate, portal/auth/gate.py).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from contextlib import suppress
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, session, url_for
 from flask_login import current_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
@@ -26,11 +27,6 @@ bp = Blueprint("customer", __name__)
 SELLERS = (Role.ASSOCIATE, Role.MANAGER)
 LOCK = "customer_view"
 FAILURES = "customer_view_failures"
-# What a locked session may still reach: the customer view itself, static files and the health check.
-# Signing out is allowed too: it ends the session, so the customer reaches nothing more (as after 5 wrong unlocks).
-LOCKED_ALLOWS = frozenset(
-    {"customer.view", "customer.acknowledge", "customer.unlock", "auth.sign_out", "static", "main.healthz"}
-)
 
 
 class UnlockForm(FlaskForm):
@@ -46,17 +42,6 @@ class AcknowledgeForm(FlaskForm):
 def _user() -> Any:
     """Return the signed-in user object (not the proxy)."""
     return current_user._get_current_object()
-
-
-@bp.before_app_request
-def customer_view_gate() -> Response | None:
-    """While the customer view is on, send every other page to it."""
-    if LOCK not in session or request.endpoint in LOCKED_ALLOWS:
-        return None
-    if not current_user.is_authenticated:  # the session ended (idle, signed out elsewhere): nothing left to guard
-        session.pop(LOCK, None)
-        return None
-    return redirect(url_for("customer.view"))
 
 
 @bp.route("/sales/<int:sale_id>/customer-view", methods=["POST"])
