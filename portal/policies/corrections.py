@@ -21,7 +21,7 @@ from ..sensitive import new_key
 from ..vocab import AuditAction, AuditResult, CorrectionStatus, CoverStatus
 from ..xcover.errors import XCoverError, XCoverValidationError
 from ..xcover.types import money
-from .machine import DONE, NOT_APPLIED, REFUSED, AfterSaleClient, confirmation, move, record_unsettled
+from .machine import AfterSaleClient, Confirmable, move, send
 from .returns import RETURNABLE_SALES
 
 # Our product fields a booking may change at XCover (its item keys come from the configured field map).
@@ -190,41 +190,21 @@ def confirm_correction(correction: Correction, user: User, client: AfterSaleClie
         _fail(correction, user, N_("This product's policy is no longer in force; nothing was changed."))
         raise SaleError(correction.last_error or "")
     db.session.commit()
-    return _send(correction, user, client, retry=False)
+    return send(UPDATE, correction, user, client, retry=False)
 
 
 def check_again(correction: Correction, user: User | None, client: AfterSaleClient) -> str:
     """Settle a confirmation whose answer did not arrive: the same call with the same key."""
     if correction.status != CorrectionStatus.CONFIRMING:
         return Message(N_("Nothing to check: this correction is %(status)s."), status=_status(correction))
-    return _send(correction, user, client, retry=True)
+    return send(UPDATE, correction, user, client, retry=True)
 
 
-def _send(correction: Correction, user: User | None, client: AfterSaleClient, *, retry: bool) -> str:
-    """Call confirm_update with the correction's key and settle it from the answer."""
-    sale = correction.sale
-    answer = confirmation(
-        lambda: client.confirm_update(sale.xcover_ref, correction.update_id, idempotency_key=correction.idempotency_key)
-    )
-    if answer.kind == DONE:
-        return _accept(correction, user, answer.body)
-    if answer.kind == REFUSED:
-        reason = answer.error.message if answer.error else ""
-        _fail(correction, user, f"XCover refused the change: {reason} Nothing was changed; correct it again.")
-        return correction.last_error or ""
-    if answer.kind == NOT_APPLIED and retry:  # an earlier attempt may still have been applied
-        return LOST
-    if answer.kind == NOT_APPLIED:
-        move(correction, [CorrectionStatus.CONFIRMING], CorrectionStatus.QUOTED, last_error=DOWN)
-    unknown = record_unsettled(
-        answer,
-        user,
-        sale,
-        AuditAction.CORRECTION_OUTCOME_UNKNOWN,
-        AuditAction.CORRECTION_FAILED,
-        correction_id=correction.id,
-    )
-    return LOST if unknown else DOWN
+def _refused(correction: Correction, user: User | None, _client: AfterSaleClient, error: XCoverError | None) -> str:
+    """Fail a correction XCover refused."""
+    reason = error.message if error else ""
+    _fail(correction, user, f"XCover refused the change: {reason} Nothing was changed; correct it again.")
+    return correction.last_error or ""
 
 
 def _fail(correction: Correction, user: User | None, message: str) -> None:
@@ -273,6 +253,24 @@ def _accept(correction: Correction, user: User | None, booking: Any) -> str:
     )
     db.session.commit()
     return N_("Corrected at XCover and here.")
+
+
+# How machine.send confirms and settles one (defined here, below the functions it names).
+UPDATE = Confirmable[Correction](
+    call=lambda client, correction: client.confirm_update(
+        correction.sale.xcover_ref, correction.update_id, idempotency_key=correction.idempotency_key
+    ),
+    done=_accept,
+    refused=_refused,
+    put_back=lambda correction: move(
+        correction, [CorrectionStatus.CONFIRMING], CorrectionStatus.QUOTED, last_error=DOWN
+    ),
+    unknown=AuditAction.CORRECTION_OUTCOME_UNKNOWN,
+    failed=AuditAction.CORRECTION_FAILED,
+    lost=LOST,
+    down=DOWN,
+    audit_key="correction_id",
+)
 
 
 def discard(correction: Correction, user: User) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..models import Correction, Cover, PolicyReturn, Sale, User, utcnow
+from ..models import Correction, Cover, PolicyReturn, User, utcnow
 from ..sales.machine import audit
 from ..vocab import AuditAction, AuditResult, CorrectionStatus, ReturnStatus, TonedStrEnum
 from ..xcover.errors import (
@@ -106,21 +106,47 @@ def confirmation(call: Callable[[], Any]) -> Answer:
         return Answer(REFUSED, error=exc)
 
 
-def record_unsettled(
-    answer: Answer, user: User | None, sale: Sale, unknown: AuditAction, failed: AuditAction, **details: Any
-) -> bool:
-    """Record a confirmation XCover did not settle (pending when maybe applied, else failed); True when unknown."""
+R = TypeVar("R", PolicyReturn, Correction)
+
+
+@dataclass(frozen=True)
+class Confirmable(Generic[R]):
+    """One kind of confirmation (a return's cancellation, a correction's update): XCover's call and each outcome."""
+
+    call: Callable[[AfterSaleClient, R], Any]  # under the record's one idempotency key
+    done: Callable[[R, User | None, Any], str]  # given the body of XCover's answer
+    refused: Callable[[R, User | None, AfterSaleClient, XCoverError | None], str]
+    put_back: Callable[[R], object]  # XCover certainly did not apply it: the record waits for another tap
+    unknown: AuditAction  # audited when XCover may have applied it
+    failed: AuditAction  # audited when XCover certainly did not
+    lost: str  # the answer when XCover may have applied it
+    down: str  # the answer when XCover certainly did not
+    audit_key: str  # the record's id in the audit details: return_id, correction_id
+
+
+def send(kind: Confirmable[R], record: R, user: User | None, client: AfterSaleClient, *, retry: bool) -> str:
+    """Make a record's confirmation call (the same key on every attempt) and settle the record from the answer."""
+    sale = record.sale
+    answer = confirmation(lambda: kind.call(client, record))
+    if answer.kind == DONE:
+        return kind.done(record, user, answer.body)
+    if answer.kind == REFUSED:
+        return kind.refused(record, user, client, answer.error)
+    if answer.kind == NOT_APPLIED and retry:  # an earlier attempt may still have been applied
+        return kind.lost
+    if answer.kind == NOT_APPLIED:
+        kind.put_back(record)
     maybe = answer.kind == UNKNOWN
     audit(
-        unknown if maybe else failed,
+        kind.unknown if maybe else kind.failed,
         user,
         sale,
         result=AuditResult.PENDING if maybe else AuditResult.FAILURE,
         reason=type(answer.error).__name__,
-        **details,
+        **{kind.audit_key: record.id},
     )
     db.session.commit()
-    return maybe
+    return kind.lost if maybe else kind.down
 
 
 def move(row: PolicyReturn | Correction, expected: Iterable[TonedStrEnum], new: TonedStrEnum, **values: Any) -> bool:

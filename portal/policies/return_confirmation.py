@@ -12,7 +12,7 @@ from ..models import PolicyReturn, User, utcnow
 from ..sales.machine import InvalidTransition, SaleError, audit, compare_and_set
 from ..vocab import AuditAction, AuditResult, CoverStatus, ReturnStatus, SaleStatus
 from ..xcover.errors import XCoverError
-from .machine import DONE, NOT_APPLIED, REFUSED, AfterSaleClient, confirmation, move, move_covers, record_unsettled
+from .machine import AfterSaleClient, Confirmable, move, move_covers, send
 from .returns import DOWN, IN_FORCE, LOST, cover_ids, expire, status_of, xcover_reason
 
 
@@ -52,39 +52,14 @@ def confirm(ret: PolicyReturn, user: User, client: AfterSaleClient, refund_refer
         )
         raise SaleError(ret.last_error or "")
     db.session.commit()
-    return _send(ret, user, client, retry=False)
+    return send(CANCELLATION, ret, user, client, retry=False)
 
 
 def check_again(ret: PolicyReturn, user: User | None, client: AfterSaleClient) -> str:
     """Settle a confirmation whose answer did not arrive: the same call with the same key."""
     if ret.status != ReturnStatus.CONFIRMING:
         return Message(N_("Nothing to check: this return is %(status)s."), status=status_of(ret))
-    return _send(ret, user, client, retry=True)
-
-
-def _send(ret: PolicyReturn, user: User | None, client: AfterSaleClient, *, retry: bool) -> str:
-    """Call confirm_cancellation with the return's key and settle the return from the answer."""
-    sale = ret.sale
-    answer = confirmation(
-        lambda: client.confirm_cancellation(sale.xcover_ref, ret.cancellation_id, idempotency_key=ret.idempotency_key)
-    )
-    if answer.kind == DONE:
-        return _settle(ret, user, answer.body)
-    if answer.kind == REFUSED:
-        if _already_cancelled(ret, client):  # a refusal of a repeat after the first attempt went through
-            return _accept(ret, user, ret.total_refund)
-        reason = xcover_reason(answer.error) if answer.error else ""
-        _fail(ret, user, f"XCover refused the cancellation: {reason} Nothing was cancelled; preview again.")
-        return ret.last_error or ""
-    if answer.kind == NOT_APPLIED and retry:  # an earlier attempt may still have been applied
-        return LOST
-    if answer.kind == NOT_APPLIED:
-        move(ret, [ReturnStatus.CONFIRMING], ReturnStatus.APPROVED, last_error=DOWN)
-        move_covers(cover_ids(ret), [CoverStatus.CANCELLING], CoverStatus.RETURNING)
-    unknown = record_unsettled(
-        answer, user, sale, AuditAction.RETURN_OUTCOME_UNKNOWN, AuditAction.RETURN_FAILED, return_id=ret.id
-    )
-    return LOST if unknown else DOWN
+    return send(CANCELLATION, ret, user, client, retry=True)
 
 
 def _settle(ret: PolicyReturn, user: User | None, done: Any) -> str:
@@ -96,6 +71,21 @@ def _settle(ret: PolicyReturn, user: User | None, done: Any) -> str:
         _fail(ret, user, f"XCover did not cancel {names}. Nothing was cancelled in the portal; preview again.")
         return ret.last_error or ""
     return _accept(ret, user, done.total_refund)
+
+
+def _refused(ret: PolicyReturn, user: User | None, client: AfterSaleClient, error: XCoverError | None) -> str:
+    """Fail a return XCover refused, unless the refusal is of a repeat after the first attempt went through."""
+    if _already_cancelled(ret, client):
+        return _accept(ret, user, ret.total_refund)
+    reason = xcover_reason(error) if error else ""
+    _fail(ret, user, f"XCover refused the cancellation: {reason} Nothing was cancelled; preview again.")
+    return ret.last_error or ""
+
+
+def _put_back(ret: PolicyReturn) -> None:
+    """XCover certainly did not cancel: the return is approved again, its policies waiting in it."""
+    move(ret, [ReturnStatus.CONFIRMING], ReturnStatus.APPROVED, last_error=DOWN)
+    move_covers(cover_ids(ret), [CoverStatus.CANCELLING], CoverStatus.RETURNING)
 
 
 def _already_cancelled(ret: PolicyReturn, client: AfterSaleClient) -> bool:
@@ -150,3 +140,19 @@ def _accept(ret: PolicyReturn, user: User | None, refunded: Decimal) -> str:
     )
     db.session.commit()
     return Message(N_("Cancelled. Refunded %(amount)s."), amount=show_money(refunded, ret.currency, sale.store))
+
+
+# How machine.send confirms and settles one (defined here, below the functions it names).
+CANCELLATION = Confirmable[PolicyReturn](
+    call=lambda client, ret: client.confirm_cancellation(
+        ret.sale.xcover_ref, ret.cancellation_id, idempotency_key=ret.idempotency_key
+    ),
+    done=_settle,
+    refused=_refused,
+    put_back=_put_back,
+    unknown=AuditAction.RETURN_OUTCOME_UNKNOWN,
+    failed=AuditAction.RETURN_FAILED,
+    lost=LOST,
+    down=DOWN,
+    audit_key="return_id",
+)
