@@ -9,7 +9,16 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from portal.sensitive import derived_key, find_card_number, is_phone_number, luhn_valid, new_key, redact_card_numbers
+from portal.sensitive import (
+    REDACTED,
+    derived_key,
+    find_card_number,
+    is_phone_number,
+    luhn_valid,
+    new_key,
+    redact_card_numbers,
+    scrub,
+)
 
 SEPARATORS = ["", " ", "  ", "\u00a0", "\u2007", "\u202f", "\t", ".", "/", "-", " - ", "_", ",", "·", ")(", "\u3000"]
 FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
@@ -119,8 +128,6 @@ def test_ordinary_values_are_not_card_numbers(text: str) -> None:
 
 
 def test_scrub_drops_secret_keys_but_keeps_words_that_merely_contain_pan() -> None:
-    from portal.sensitive import REDACTED, scrub
-
     cleaned = scrub({"company": "Acme", "expand": "yes", "pan": "x", "card_pan": "y", "password": "p"})
     assert cleaned == {"company": "Acme", "expand": "yes", "pan": REDACTED, "card_pan": REDACTED, "password": REDACTED}
 
@@ -152,3 +159,15 @@ def test_a_derived_key_is_the_same_for_a_name_and_never_spells_a_card_number() -
         if not find_card_number(str(uuid.uuid5(uuid.NAMESPACE_URL, n)))
     )
     assert derived_key(ordinary) == str(uuid.uuid5(uuid.NAMESPACE_URL, ordinary))
+
+
+def test_a_whole_uuid_is_kept_by_scrub_though_its_digits_pass_the_luhn_check() -> None:
+    quote_id = "76200309-7562-52db-86f2-ec5f7b96277e"  # an XCover quote id could be this: 7620030975625 is Luhn-valid
+    assert find_card_number(quote_id)
+    assert scrub({"policies": [quote_id], "cancellation_id": quote_id}) == {
+        "policies": [quote_id],
+        "cancellation_id": quote_id,
+    }
+    # Only a UUID, whole: the same digits inside other text, or a card number typed anyhow, are still redacted.
+    assert scrub({"note": f"ref {quote_id}"}) == {"note": "ref [redacted]db-86f2-ec5f7b96277e"}
+    assert scrub(["4111 1111 1111 1111", "4111-1111-1111-1111"]) == [REDACTED, REDACTED]
