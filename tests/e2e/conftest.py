@@ -189,9 +189,6 @@ def sign_in(ipad: Any) -> Callable[[str], Any]:
         ipad.get_by_label("Password").fill(password)
         ipad.get_by_role("button", name="Sign in").tap()
         ipad.wait_for_url(lambda url: "/auth/sign-in" not in url)
-        # The URL changes when the next page commits; wait for its images and scripts too, or a test's
-        # next goto cancels them half-fetched and the browser cache never holds them.
-        ipad.wait_for_load_state("load")
         return ipad
 
     return _sign_in
