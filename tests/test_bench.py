@@ -60,7 +60,13 @@ def test_http_benchmark_runs_against_real_gunicorns(tmp_path):
     path = http.run("sqlite", seconds=1, connections=2, associates=2, each=1, out=tmp_path)
     text = path.read_text()
     assert path.name == "http-sqlite.md"
-    for label in ("bare Flask (before)", "home", "options (2 products)", "booked sale page (2 policies, QR)"):
+    for label in (
+        "bare Flask (before)",
+        http.TYPICAL,
+        "home",
+        "options (2 products)",
+        "booked sale page (2 policies, QR)",
+    ):
         assert re.search(rf"\| {re.escape(label)} \| [0-9,]+ \| [0-9.]+", text), label
     assert "**2 sales in" in text and "0 errors" in text
     assert "(double bookings): **0**" in text
