@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from portal.admin import catalogue, catalogue_check
 from portal.admin.catalogue import CatalogueError, CheckUnavailable, LineValues
 from portal.extensions import db
-from portal.models import AuditEvent, CatalogueVersion, Sale
+from portal.models import AuditEvent, CatalogueVersion, Sale, User
 from portal.sales import catalogue as offers
 from portal.sales import quoting
 from portal.vocab import CatalogueStatus, LineCheck
@@ -180,6 +180,58 @@ def test_xcover_down_during_a_check_changes_nothing_and_is_recorded_as_a_failure
         sa.select(AuditEvent.result).where(AuditEvent.action == "catalogue.checked").order_by(AuditEvent.id)
     ).all()
     assert results == ["success", "failure"]
+
+
+class MeanwhileElsewhere(Spy):
+    """The real client; while XCover answers, head office does something to the draft on another screen."""
+
+    def __init__(self, app, draft_id: int, boss_id: int, action) -> None:
+        super().__init__()
+        self.app, self.draft_id, self.boss_id, self.action = app, draft_id, boss_id, action
+
+    def create_quote(self, payload: dict):
+        package = super().create_quote(payload)
+        with self.app.app_context():  # another request: its own session and connection
+            self.action(db.session.get(CatalogueVersion, self.draft_id), db.session.get(User, self.boss_id))
+        return package
+
+
+def longer_tablet_cover(draft: CatalogueVersion, boss: User) -> None:
+    tablets = next(c for c in draft.categories if c.key == "tablets")
+    first, second = tablets.lines
+    lines = [
+        LineValues(first.policy_type, first.policy_type_version, 24),
+        LineValues(second.policy_type, second.policy_type_version, second.cover_term_months),
+    ]
+    catalogue.save_category(draft, boss, tablets, "", "Tablets", lines)
+
+
+@pytest.mark.both_dbs
+def test_a_category_changed_while_xcover_answers_keeps_its_change_and_the_other_lines_their_check(app, boss, store):
+    draft = catalogue.start_draft(boss)
+    elsewhere = MeanwhileElsewhere(app, draft.id, boss.id, longer_tablet_cover)
+    counts = catalogue_check.check(draft, boss, elsewhere, store, Decimal("499.00"))
+    assert counts == {"unchecked": 1, "accepted": 10, "refused": 0}
+    tablets = lines_of(draft)["tablets"]
+    assert tablets == [("unchecked", "device_protection"), ("accepted", "product_warranty")]
+    assert next(c for c in draft.categories if c.key == "tablets").lines[0].cover_term_months == 24
+    assert len(catalogue.unaccepted(draft)) == 1
+
+
+@pytest.mark.both_dbs
+def test_a_draft_published_while_xcover_answers_takes_nothing_from_that_check(app, boss, store):
+    draft = catalogue.start_draft(boss)
+    catalogue_check.check(draft, boss, Spy(), store, Decimal("499.00"))
+    checked_at = draft.checked_at
+    elsewhere = MeanwhileElsewhere(app, draft.id, boss.id, catalogue.publish)
+    with pytest.raises(CatalogueError, match="can no longer change"):
+        catalogue_check.check(draft, boss, elsewhere, store, Decimal("250.00"))
+    db.session.rollback()
+    db.session.refresh(draft)
+    assert draft.status == CatalogueStatus.PUBLISHED and draft.checked_at == checked_at
+    assert draft.check_sample["price"] == "499.00"
+    events = db.session.scalars(sa.select(AuditEvent.action).where(AuditEvent.action == "catalogue.checked")).all()
+    assert len(events) == 1
 
 
 @pytest.mark.both_dbs

@@ -111,8 +111,6 @@ def check(draft: CatalogueVersion, actor: User, client: Any, store: Store, price
                 title = quote.content.title or quote.policy_name
                 results[line.id] = (LineCheck.ACCEPTED, {"price": str(quote.price), "title": title})
         break
-    for line in lines:
-        line.check_result, line.check_detail = results.get(line.id, (LineCheck.UNCHECKED, None))
     sample = {
         "store": store.code,
         "country": store.country,
@@ -120,6 +118,8 @@ def check(draft: CatalogueVersion, actor: User, client: Any, store: Store, price
         "language": primary_language(store.language),
         "price": str(price),
     }
+    _keep(draft, {line.id: results.get(line.id, (LineCheck.UNCHECKED, None)) for line in lines})
+    lines = draft.lines
     draft.checked_at = utcnow()
     draft.check_sample = sample
     counts = {result: sum(1 for line in lines if line.check_result == result) for result in LineCheck}
@@ -134,6 +134,23 @@ def check(draft: CatalogueVersion, actor: User, client: Any, store: Store, price
     )
     db.session.commit()
     return {str(result): count for result, count in counts.items()}
+
+
+def _keep(draft: CatalogueVersion, answers: Mapping[int, tuple[LineCheck, dict[str, Any] | None]]) -> None:
+    """Write what XCover said of the lines still in the draft, read again and locked first (caller commits)."""
+    # Head office may have changed a category, or published or discarded the draft, on another screen while XCover
+    # answered: a changed or removed line is a row no longer there, and a version no longer a draft takes no check.
+    db.session.expire_all()
+    db.session.refresh(draft, with_for_update=True)
+    check_editable(draft)
+    for line_id, (result, detail) in answers.items():
+        # By id, so a line deleted since is simply not matched (the ORM would call its row stale and fail).
+        db.session.execute(
+            sa.update(CatalogueLine)
+            .where(CatalogueLine.id == line_id)
+            .values(check_result=result, check_detail=detail)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _check_failed(draft: CatalogueVersion, actor: User, store: Store, reason: str, status: int | None) -> None:

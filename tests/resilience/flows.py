@@ -171,6 +171,28 @@ def confirm_correction_body(counter: Counter, sale_id: int, correction_id: int) 
     return counter.form(page, f"{page}/confirm").data(till_reference=f"TR-{correction_id}")
 
 
+CATALOGUE = "/admin/catalogue/"
+
+
+def fresh_catalogue_draft(admin: Counter) -> int:
+    """Head office discards the catalogue draft if there is one and starts another: no line of it checked yet."""
+    match = re.search(r'href="/admin/catalogue/(\d+)" id="open-draft"', admin.get(CATALOGUE).text)
+    if match:
+        page = f"{CATALOGUE}{match.group(1)}"
+        resp = admin.submit(page, f"{page}/discard", allowed=frozenset({302}))
+        assert location(resp) == CATALOGUE, (location(resp), resp.text[:2000])
+    resp = admin.submit(CATALOGUE, f"{CATALOGUE}draft", allowed=frozenset({302}))
+    match = re.search(r"^/admin/catalogue/(\d+)$", location(resp))
+    assert match, (location(resp), resp.text[:2000])
+    return int(match.group(1))
+
+
+def catalogue_check_body(admin: Counter, version_id: int) -> list[tuple[str, str]]:
+    """The Check with XCover form of a draft as shown: the first open store, the default sample price."""
+    page = f"{CATALOGUE}{version_id}"
+    return admin.form(page, f"{page}/check").data()
+
+
 def errors_on(html: str) -> list[str]:
     """The error messages a page shows (beside fields and above the form)."""
     return re.findall(r'class="[^"]*(?:error|notice-bad)[^"]*"[^>]*>\s*(.*?)\s*<', html, re.S)
