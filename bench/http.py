@@ -340,7 +340,7 @@ def crowd(base: str, associates: int, each: int, budget: float) -> Crowd:
     return result
 
 
-def screens(base: str, bare: str, typical: str, seconds: float, connections: int, workdir: Path) -> list[Load]:
+def screens(base: str, bare: str, page: str, seconds: float, connections: int, workdir: Path) -> list[Load]:
     """Load the bare app, the typical signed-in page, each screen, and the bare app again."""
     seller = sign_in(base, "bench.a00")
     booked, _ = sell(seller, base, 1)
@@ -360,9 +360,9 @@ def screens(base: str, bare: str, typical: str, seconds: float, connections: int
     ]
     loads = [hammer("bare Flask (before)", bare + "/", BROWSER, seconds, connections, workdir)]
     with requests.Session() as someone:
-        someone.get(typical + "/start", timeout=TIMEOUT)
+        someone.get(page + "/start", timeout=TIMEOUT)
         cookie = "; ".join(f"{k}={v}" for k, v in someone.cookies.get_dict().items())
-    loads.append(hammer(TYPICAL, typical + "/", {**BROWSER, "Cookie": cookie}, seconds, connections, workdir))
+    loads.append(hammer(TYPICAL, page + "/", {**BROWSER, "Cookie": cookie}, seconds, connections, workdir))
     for label, path in pages:
         session = sign_in(base, "bench.a00")  # a fresh session for each screen: never idle past its limit
         cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.get_dict().items())
@@ -420,11 +420,11 @@ def run(
         "## Sale screens against bare Flask",
         "",
         f"gunicorn with the portal's gunicorn.conf.py (gthread, {os.environ.get('WEB_CONCURRENCY', '2')} workers) "
-        f"for both; {connections} keep-alive connections for {seconds:g} s per line, signed in, asking for "
+        f"for all three; {connections} keep-alive connections for {seconds:g} s per line, signed in, asking for "
         f"compression. Bare Flask answers `ok`; its mean over the two runs ({baseline:,.0f} req/s) is the yardstick. "
         "The typical signed-in page (bench/typical.py) is the least a screen on this stack does: the person from the "
-        "session and the database, 20 rows of one query, a form with its CSRF token, 40 words through Flask-Babel, "
-        "compressed.",
+        "session and the database (its own SQLite file), 20 rows of one query, a form with its CSRF token, 40 words "
+        "through Flask-Babel, compressed.",
         "",
         "| screen | req/s | ÷ bare Flask | p50 ms | p95 ms | errors | bytes on the wire |",
         "|---|---|---|---|---|---|---|",
