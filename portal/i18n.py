@@ -20,10 +20,10 @@ from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
-from flask import Flask, g
+from flask import Flask, g, has_app_context
 from flask.json.tag import JSONTag, TaggedJSONSerializer
 from flask.sessions import SecureCookieSessionInterface
-from flask_babel import Babel, get_locale, gettext
+from flask_babel import Babel, get_locale, get_translations
 
 from . import config, intl
 
@@ -86,6 +86,27 @@ def _rebuild(msgid: str, values: dict[str, Any]) -> Message:
 
 
 SOURCE_LOCALE = "en_GB"  # the catalogue's source words are British English
+_CATALOGUE = "portal_catalogue"  # g's attribute: this request's locale and catalogue
+
+
+def _catalogue() -> tuple[Locale, Any]:
+    """This request's locale and catalogue, looked up once: Flask-Babel looks both up again for every word.
+
+    Kept in g, as Flask-Babel keeps its locale, so it is exactly as fresh; use_customer_locale drops both.
+    """
+    if not has_app_context():
+        return intl.UI_LOCALE, get_translations()
+    found = g.get(_CATALOGUE)
+    if found is None:
+        found = (get_locale() or intl.UI_LOCALE, get_translations())
+        setattr(g, _CATALOGUE, found)
+    return found
+
+
+def gettext(message: str, **values: Any) -> str:
+    """A message in the reader's language, its values put in (as flask_babel.gettext, a lookup fewer)."""
+    text = _catalogue()[1].ugettext(message)
+    return text % values if values else text
 
 
 def translate(message: Any) -> str:
@@ -159,6 +180,7 @@ def use_customer_locale(language: str, country: str) -> Locale:
     from flask_babel import refresh
 
     refresh()
+    g.pop(_CATALOGUE, None)
     return locale
 
 
@@ -176,7 +198,7 @@ def select_locale() -> str:
 
 def current_locale() -> Locale:
     """The locale the page is being written in (a Locale, for formatting)."""
-    return get_locale() or intl.UI_LOCALE
+    return _catalogue()[0]
 
 
 def html_lang() -> str:
@@ -220,6 +242,14 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "en_GB")
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
     babel.init_app(app, locale_selector=select_locale)
+    # Jinja's _() and ngettext() through this request's catalogue, in place of Flask-Babel's lookups per word.
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: _catalogue()[1].ugettext(s),
+        ngettext=lambda s, p, n: _catalogue()[1].ungettext(s, p, n),
+        pgettext=lambda c, s: _catalogue()[1].upgettext(c, s),
+        npgettext=lambda c, s, p, n: _catalogue()[1].unpgettext(c, s, p, n),
+        newstyle=True,
+    )
     app.jinja_env.filters["translate"] = translate
     if type(app.session_interface) is SecureCookieSessionInterface:
         app.session_interface = SessionInterface()

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import flask_babel
 import pytest
 import sqlalchemy as sa
 
@@ -154,3 +155,15 @@ def test_a_person_with_a_pin_costs_only_their_sign_in_on_this_ipad_more(seller):
     assert len(statements) == BUDGET["home"] + 1, statements
     assert any("device_sign_in" in s for s in statements)
     assert not any(s.lstrip().upper().startswith("SELECT") and "FROM user_pin" in s for s in statements)
+
+
+def test_a_page_looks_up_its_catalogue_once_for_all_its_words(seller, monkeypatch):
+    start_sale(seller)
+    lookups: list[str] = []
+    look_up = flask_babel.Domain.get_translations
+    monkeypatch.setattr(flask_babel.Domain, "get_translations", lambda self: lookups.append("") or look_up(self))
+    for path in ("/", "/sales/"):  # dozens of words each; Flask-Babel's own lookups were 19 on each
+        seller.get(path)
+        lookups.clear()
+        assert "Today" in seller.get(path).get_data(as_text=True)
+        assert len(lookups) == 1, path
