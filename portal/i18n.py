@@ -24,6 +24,7 @@ from flask import Flask, g, has_app_context
 from flask.json.tag import JSONTag, TaggedJSONSerializer
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel, get_locale, get_translations
+from flask_babel.speaklater import LazyString
 
 from . import config, intl
 
@@ -104,9 +105,20 @@ def _catalogue() -> tuple[Locale, Any]:
 
 
 def gettext(message: str, **values: Any) -> str:
-    """A message in the reader's language, its values put in (as flask_babel.gettext, a lookup fewer)."""
+    """A message in the reader's language, its values put in (as flask_babel.gettext, without its lookups)."""
     text = _catalogue()[1].ugettext(message)
     return text % values if values else text
+
+
+def ngettext(singular: str, plural: str, num: int, **values: Any) -> str:
+    """The singular or plural in the reader's language, with num and the values put in (as flask_babel.ngettext)."""
+    values.setdefault("num", num)
+    return _catalogue()[1].ungettext(singular, plural, num) % values
+
+
+def lazy_gettext(message: str, **values: Any) -> LazyString:
+    """A message translated when it is shown (form labels, made at import): `_l`."""
+    return LazyString(gettext, message, **values)
 
 
 def translate(message: Any) -> str:

@@ -158,12 +158,13 @@ def test_a_person_with_a_pin_costs_only_their_sign_in_on_this_ipad_more(seller):
 
 
 def test_a_page_looks_up_its_catalogue_once_for_all_its_words(seller, monkeypatch):
-    start_sale(seller)
+    sale_id = start_sale(seller)
     lookups: list[str] = []
     look_up = flask_babel.Domain.get_translations
     monkeypatch.setattr(flask_babel.Domain, "get_translations", lambda self: lookups.append("") or look_up(self))
-    for path in ("/", "/sales/"):  # dozens of words each; Flask-Babel's own lookups were 19 on each
+    # Dozens of words each, and the forms' labels; Flask-Babel's own lookups were 19, 19, 63 and 82.
+    for path in ("/", "/sales/", "/sales/new", f"/sales/{sale_id}/options"):
         seller.get(path)
         lookups.clear()
-        assert "Today" in seller.get(path).get_data(as_text=True)
+        assert "<form" in seller.get(path).get_data(as_text=True)
         assert len(lookups) == 1, path

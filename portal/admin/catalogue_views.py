@@ -6,12 +6,11 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ..extensions import db
-from ..i18n import N_, translate
+from ..i18n import N_, gettext, translate
 from ..models import CatalogueCategory, CatalogueVersion, Store, User
 from ..security import role_required
 from ..vocab import CatalogueStatus, LineCheck, Role

@@ -5,14 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from flask_babel import gettext
-from flask_babel import lazy_gettext as _l
 from wtforms import FieldList, Form, FormField, IntegerField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from ..auth.forms import USERNAME_KEYBOARD
 from ..auth.passwords import MAX_LENGTH, MIN_LENGTH
-from ..i18n import N_, Message
+from ..i18n import N_, Message, gettext
+from ..i18n import lazy_gettext as _l
 from ..intl import countries, currencies, languages, time_zones, zones_of
 from ..models import Store
 from ..phones import calling_code

@@ -6,12 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
-from flask_babel import gettext
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ..extensions import db
-from ..i18n import N_
+from ..i18n import N_, gettext
 from ..intl import countries
 from ..models import Store, User
 from ..phones import calling_code

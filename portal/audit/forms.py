@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
 from ..i18n import N_
+from ..i18n import lazy_gettext as _l
 from ..sales.forms import GuardedForm
 from ..vocab import AuditAction
 

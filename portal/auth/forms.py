@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
 from wtforms import Field, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
 from ..i18n import N_
+from ..i18n import lazy_gettext as _l
 from ..sales.fields import GuardedForm
 from .passwords import MAX_LENGTH, MIN_LENGTH, password_problem
 from .pins import PIN_LENGTH, pin_problem

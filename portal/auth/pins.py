@@ -12,12 +12,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import gettext
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..audit import record
 from ..extensions import db
-from ..i18n import N_, Message
+from ..i18n import N_, Message, gettext
 from ..models import DeviceSignIn, Store, User, UserPin, utcnow
 from ..vocab import AuditAction, AuditResult, Role
 from .passwords import hash_password, verify_password

@@ -8,12 +8,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
-from flask_babel import gettext, ngettext
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
-from ..i18n import N_
+from ..i18n import N_, gettext, ngettext
 from ..models import User
 from ..sales.customer_views import LOCK as CUSTOMER_VIEW
 from ..security import role_required

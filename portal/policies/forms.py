@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
 from wtforms import PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..i18n import N_
+from ..i18n import lazy_gettext as _l
 from ..models import Cover, SaleItem
 from ..sales.fields import GuardedForm, MoneyField
 from ..vocab import ReturnReason

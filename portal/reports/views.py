@@ -7,12 +7,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
-from flask_babel import gettext
 from flask_login import current_user
 
 from ..audit import record
 from ..extensions import db
-from ..i18n import N_
+from ..i18n import N_, gettext
 from ..models import Store
 from ..security import role_required
 from ..urls import MAX_INT32, bounded_int

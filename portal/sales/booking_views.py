@@ -6,10 +6,9 @@ from typing import Any
 from urllib.parse import urljoin
 
 from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_babel import gettext
 from werkzeug.wrappers import Response
 
-from ..i18n import N_
+from ..i18n import N_, gettext
 from ..models import Sale
 from ..security import role_required
 from ..vocab import SaleStatus

@@ -8,7 +8,6 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 from wtforms import (
     BooleanField,
@@ -33,6 +32,7 @@ from wtforms.validators import (
 )
 
 from ..i18n import N_, Message, current_locale
+from ..i18n import lazy_gettext as _l
 from ..intl import countries_in, languages_in
 from ..models import Sale, Store
 from ..phones import InvalidPhone, calling_codes, for_display, to_e164
