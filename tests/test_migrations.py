@@ -61,3 +61,10 @@ def test_0014_the_report_index_carries_the_sale_id_on_postgresql(app):
     assert "INCLUDE" not in definition() and "xcover_ref" in definition()
     upgrade(directory=MIGRATIONS, revision="heads")
     assert ("INCLUDE (id)" in definition()) is postgresql
+    if postgresql:  # built CONCURRENTLY beside the old one, then renamed: one index, valid
+        with db.engine.connect() as conn:
+            found = conn.exec_driver_sql(
+                "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE c.relname LIKE 'ix_sale_report%%'"
+            ).all()
+        assert found == [("ix_sale_report", True)]
