@@ -29,10 +29,11 @@ fi
 # (on Chromium, on real gunicorns, on faults that last 12 s), the rest is busy on the CPU, so together they take
 # little longer than the browser half alone. The browser half prints when it ends; the run fails if either fails.
 browser_log="$(mktemp /tmp/portal-browser-tests.XXXXXX)"
-"$python" -m pytest -m "e2e or resilience" >"$browser_log" 2>&1 &
+# Each half names its 25 slowest tests at the end, to see where the suite's time goes.
+"$python" -m pytest -m "e2e or resilience" --durations=25 >"$browser_log" 2>&1 &
 browser=$!
 status=0
-"$python" -m pytest -m "not e2e and not resilience" || status=$?
+"$python" -m pytest -m "not e2e and not resilience" --durations=25 || status=$?
 browser_status=0
 wait "$browser" || browser_status=$?
 echo
