@@ -205,7 +205,7 @@ def select_locale() -> str:
         store = current_user.store if current_user and current_user.is_authenticated else None
         forced = intl.store_locale(store)
     # Python's gettext reads a bare "en" as en_US (locale.normalize): the portal's own English is British.
-    return "en_GB" if str(forced) == "en" else str(forced)
+    return SOURCE_LOCALE if str(forced) == "en" else str(forced)
 
 
 def current_locale() -> Locale:
@@ -251,12 +251,12 @@ def compile_catalogues(root: Path = TRANSLATIONS, force: bool = False) -> list[P
 def init_app(app: Flask) -> None:
     """Compile the catalogues if needed and bind Flask-Babel with the portal's locale selector."""
     compile_catalogues()
-    app.config.setdefault("BABEL_DEFAULT_LOCALE", "en_GB")
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", SOURCE_LOCALE)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
     babel.init_app(app, locale_selector=select_locale)
     # Jinja's _() and ngettext() through this request's catalogue, in place of Flask-Babel's lookups per word.
     app.jinja_env.install_gettext_callables(
-        gettext=lambda s: _catalogue()[1].ugettext(s),
+        gettext=gettext,
         ngettext=lambda s, p, n: _catalogue()[1].ungettext(s, p, n),
         pgettext=lambda c, s: _catalogue()[1].upgettext(c, s),
         npgettext=lambda c, s, p, n: _catalogue()[1].unpgettext(c, s, p, n),

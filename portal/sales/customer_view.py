@@ -17,7 +17,7 @@ from ..models import AuditEvent, Cover, Sale, User
 from ..vocab import AuditAction, AuditResult, SaleStatus
 from .lookup import options_by_item
 from .machine import InvalidTransition, audit
-from .options import disclaimer_hash
+from .options import disclaimer_hash, quote_event, quote_event_values
 
 # Wrong secrets in a row before the locked session is signed out (a customer cannot keep guessing).
 UNLOCK_ATTEMPTS = 5
@@ -69,13 +69,7 @@ def acknowledge(sale: Sale, user: User) -> None:
 # Asked on every view of Options: built once (building it each time doubled its cost).
 _ACKNOWLEDGED = (
     sa.select(AuditEvent)
-    .where(
-        AuditEvent.chain_key == sa.bindparam("store_id"),  # the store's chain: the viewer's index finds the sale's
-        AuditEvent.object_type == "sale",
-        AuditEvent.object_id == sa.bindparam("sale_id"),
-        AuditEvent.action == AuditAction.SALE_CUSTOMER_ACKNOWLEDGED,
-        AuditEvent.details["xcover_ref"].as_string() == sa.bindparam("xcover_ref"),
-    )
+    .where(quote_event(AuditAction.SALE_CUSTOMER_ACKNOWLEDGED))
     .order_by(AuditEvent.id.desc())
     .limit(1)
 )
@@ -83,9 +77,7 @@ _ACKNOWLEDGED = (
 
 def customer_acknowledgement(sale: Sale) -> AuditEvent | None:
     """The customer's acknowledgement on their screen for this sale's current quote, if they gave it."""
-    return db.session.scalar(
-        _ACKNOWLEDGED, {"store_id": sale.store_id, "sale_id": str(sale.id), "xcover_ref": sale.xcover_ref or ""}
-    )
+    return db.session.scalar(_ACKNOWLEDGED, quote_event_values(sale))
 
 
 def unlock(

@@ -74,11 +74,6 @@ def without_row(formdata: Any, rows: ProductRows, position: int) -> MultiDict:
     return kept
 
 
-def new_submission_token() -> str:
-    """Return a one-time token for a new-sale form (it spells no card number)."""
-    return new_key()
-
-
 def _text(
     label: str,
     *validators: Any,
@@ -214,7 +209,7 @@ class SaleForm(GuardedForm):
         if self.submission.errors:
             # A hidden field: its error is said above the form, and a fresh token comes with the page.
             self.form_errors.append(STALE_FORM_MESSAGE)
-            self.submission.raw_data, self.submission.data = [], new_submission_token()
+            self.submission.raw_data, self.submission.data = [], new_key()
         return ok and not self.items.overflow
 
     def validate_phone(self, field: Field) -> None:

@@ -29,25 +29,32 @@ from .machine import (
 OPT_OUT_DOWN_MESSAGE = N_("XCover did not receive the opt-out. Tap Retry; the customer's answer is kept.")
 
 
-# Built once: building the statement costs more than running it. The store's chain keys the (chain, object) index.
-_SHOWN = (
-    sa.select(sa.func.count())
-    .select_from(AuditEvent)
-    .where(
+def quote_event(action: AuditAction) -> sa.ColumnElement[bool]:
+    """A sale's events of one action for its current quote (bind quote_event_values(sale)).
+
+    The store's chain keys the (chain, object) index; the quote is the xcover_ref in the event's details.
+    """
+    return sa.and_(
         AuditEvent.chain_key == sa.bindparam("store_id"),
         AuditEvent.object_type == "sale",
         AuditEvent.object_id == sa.bindparam("sale_id"),
-        AuditEvent.action == AuditAction.SALE_OPTIONS_SHOWN,
+        AuditEvent.action == action,
         AuditEvent.details["xcover_ref"].as_string() == sa.bindparam("xcover_ref"),
     )
-)
+
+
+def quote_event_values(sale: Sale) -> dict[str, object]:
+    """The values quote_event's statement is bound with for a sale."""
+    return {"store_id": sale.store_id, "sale_id": str(sale.id), "xcover_ref": sale.xcover_ref or ""}
+
+
+# Built once: building the statement costs more than running it.
+_SHOWN = sa.select(sa.func.count()).select_from(AuditEvent).where(quote_event(AuditAction.SALE_OPTIONS_SHOWN))
 
 
 def mark_options_shown(sale: Sale, user: User) -> None:
     """Record once per quote that the options (and their policy versions) were shown."""
-    seen = db.session.scalar(
-        _SHOWN, {"store_id": sale.store_id, "sale_id": str(sale.id), "xcover_ref": sale.xcover_ref}
-    )
+    seen = db.session.scalar(_SHOWN, quote_event_values(sale))
     if seen:
         return
     audit(

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from ..i18n import N_
 from ..models import Sale, Store
 from ..security import CAMERA_PERMISSIONS, role_required
-from ..sensitive import find_card_number
+from ..sensitive import find_card_number, new_key
 from ..urls import MAX_INT32, bounded_int
 from ..vocab import CoverStatus, Role, SaleStatus
 from ..xcover import get_client
@@ -21,7 +21,6 @@ from .customer_view import customer_acknowledgement, offered
 from .forms import (
     CARD_MESSAGE,
     SaleForm,
-    new_submission_token,
     options_form_for,
     read_choices,
     refuse_card_numbers,
@@ -78,7 +77,7 @@ def _blank_form() -> SaleForm:
             "language": defaults["language"],
             "phone": defaults["phone_prefix"] + " ",
             "items": [{"purchase_date": defaults["purchase_date"], "quantity": 1}],
-            "submission": new_submission_token(),
+            "submission": new_key(),  # the one-time token of a new-sale form
         },
     )
     return form
